@@ -1,0 +1,122 @@
+"""The running Herald: everything built from one validated config.
+
+``Herald(settings)`` opens the store, loads the taxonomy, builds the channels of
+the enabled targets and the HTTP client, and offers ``cycle()`` (collect,
+then dispatch: what ``herald run --once`` does). The worker and the CLI both
+go through it, so they behave the same.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from bot.clock import Clock, SystemClock
+from bot.collect import Collector, CollectStats
+from bot.config import Settings
+from bot.dispatch import Dispatcher, DispatchStats
+from bot.pipeline.tagging import Taxonomy, load_taxonomy
+from bot.retry import RetryPolicy
+from bot.sources.fetch import make_client
+from bot.store import Store
+from bot.store._ingest import RoutingContext
+from channels import BaseChannel, ChannelContext, load_channel_class
+
+
+@dataclass
+class CycleStats:
+    collect: CollectStats
+    dispatch: DispatchStats
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Herald:
+    """One configured instance: store, taxonomy, channels, collector and dispatcher."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 console: Console | None = None, store: Store | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.console = console
+        self.owner = worker_id()
+        self.stop = threading.Event()
+        self.store = store or Store.open(settings.database_url)
+        self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
+        self.channels = self._build_channels()
+        cfg = settings.config
+        self.routing = RoutingContext(self.taxonomy, tuple(cfg.routes), tuple(self.channels))
+        self._transport = transport
+        self._client: httpx.Client | None = None
+
+    def _build_channels(self) -> dict[str, BaseChannel]:
+        labels = {r.slug: r.label for r in self.taxonomy.rules}
+        context = ChannelContext(outbox_dir=self.settings.outbox_dir,
+                                 environ=dict(self.settings.environ), console=self.console,
+                                 timezone=self.settings.config.worker.timezone, labels=labels)
+        built: dict[str, BaseChannel] = {}
+        for target in self.settings.config.targets:
+            if not target.enabled:
+                continue
+            cls = load_channel_class(target.type)
+            options = cls.Options.model_validate(target.options)
+            built[target.name] = cls(target.name, options, context)
+        return built
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            http = self.settings.config.http
+            self._client = make_client(timeout=http.timeout.total_seconds(),
+                                       max_redirects=http.max_redirects,
+                                       user_agent=http.user_agent, transport=self._transport)
+        return self._client
+
+    def prepare(self) -> None:
+        """Check the schema (migrating an empty database) and sync the config's sources."""
+        self.store.ensure_schema()
+        self.store.sync_config_sources(self.settings.config.sources, self.clock.now())
+
+    def collector(self) -> Collector:
+        cfg = self.settings.config
+        return Collector(self.store, self.routing, clock=self.clock, client=self.client,
+                         max_body=cfg.http.max_body, base_dir=self.settings.base_dir,
+                         backoff_cap=cfg.worker.source_backoff_cap, stop=self.stop)
+
+    def dispatcher(self) -> Dispatcher:
+        w = self.settings.config.worker
+        return Dispatcher(self.store, self.channels, clock=self.clock,
+                          policy=RetryPolicy(w.backoff_base, w.backoff_cap, w.max_attempts),
+                          owner=self.owner, lease_seconds=w.lease.total_seconds(),
+                          stop=self.stop)
+
+    def collect(self, *, all_enabled: bool = False) -> CollectStats:
+        return self.collector().run_once(all_enabled=all_enabled)
+
+    def dispatch(self) -> DispatchStats:
+        return self.dispatcher().run_once()
+
+    def cycle(self) -> CycleStats:
+        """One full cycle: poll every enabled source, process, dispatch the outbox."""
+        collected = self.collect(all_enabled=True)
+        return CycleStats(collected, self.dispatch())
+
+    def close(self) -> None:
+        self.store.release(self.owner, now=self.clock.now())
+        if self._client is not None:
+            self._client.close()
+        self.store.close()
+
+    @property
+    def var_dir(self) -> Path:
+        return self.settings.runtime_path(self.settings.config.paths.var)

@@ -1,0 +1,347 @@
+"""The ``herald`` command line (typer + rich; ``--json`` where a script would read it).
+
+Every command takes ``--config PATH`` (or ``HERALD_CONFIG``); without either,
+Herald uses ``config/default.toml``, the embedded default. Errors print one line
+naming what was wrong and exit non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.clock import SystemClock
+from bot.config import NAME_PATTERN, Settings, load_config, redact_url
+from bot.durations import format_duration, parse_duration
+from bot.errors import ConfigError, HeraldError
+from bot.model import Story
+
+app = typer.Typer(help="Herald: collect, tag and republish a leadership academy's "
+                       "announcements.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+feeds_app = typer.Typer(help="List, add and remove feeds.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The delivery outbox.", invoke_without_command=True)
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(outbox_app, name="outbox")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="Config file (default: $HERALD_CONFIG, else config/default.toml).",
+    show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+T = TypeVar("T")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=err, show_path=False)
+        level = logging.INFO if verbose else logging.WARNING
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
+        level = logging.INFO
+    handler.setLevel(level)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("apscheduler", "httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {_escape(message)}")
+    return typer.Exit(code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn Herald's errors into one readable line and an exit code."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    except HeraldError as exc:
+        raise fail(str(exc), 1) from None
+
+
+def settings_for(config: Path | None) -> Settings:
+    with errors():
+        return load_config(config)
+
+
+def with_herald(config: Path | None, fn: Callable[[Any], T], *, prepare: bool = True,
+                console: Console | None = None) -> T:
+    from bot.app import Herald
+
+    settings = settings_for(config)
+    with errors():
+        herald = Herald(settings, console=console or out)
+        try:
+            if prepare:
+                herald.prepare()
+            return fn(herald)
+        finally:
+            herald.close()
+
+
+# ----------------------------------------------------------------------------- run
+
+@app.command()
+def run(config: ConfigOpt = None,
+        once: Annotated[bool, typer.Option("--once", help="One full cycle, then exit.")] = False,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Run the worker: poll sources on their intervals and dispatch the outbox."""
+    setup_logging(verbose)
+    if once:
+        stats = with_herald(config, lambda h: h.cycle())
+        c, d = stats.collect, stats.dispatch
+        out.print(
+            f"[bold]Herald run complete[/bold]: {c.polled} sources polled "
+            f"({c.changed} changed, {c.unchanged} unchanged, {c.errors} failed) · "
+            f"{c.ingest.new_items} new items · {len(c.ingest.new_stories)} new stories, "
+            f"{len(set(c.ingest.updated_stories))} updated · "
+            f"{d.sent} deliveries sent, {d.failed + d.dead} failed")
+        for result in c.results:
+            if result.status == "error":
+                out.print(f"  [red]source {result.source} failed:[/red] "
+                          f"{_escape(result.error or '')}")
+        for line in d.errors[:20]:
+            out.print(f"  [red]{_escape(line)}[/red]")
+        return
+    from bot.worker import run_worker
+
+    with_herald(config, run_worker, prepare=False)
+
+
+# ----------------------------------------------------------------------------- feeds
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else "—"
+
+
+@feeds_app.command("list")
+def feeds_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Every source, from the config file and from `feeds add`, with its poll state."""
+    def show(herald: Any) -> None:
+        rows = herald.store.list_sources()
+        if as_json:
+            print(json.dumps([{
+                "name": r.name, "origin": r.origin, "type": r.kind, "url": redact_url(r.url),
+                "every": format_duration(r.every), "enabled": r.enabled,
+                "last_polled_at": r.last_polled_at.isoformat() if r.last_polled_at else None,
+                "last_ok_at": r.last_ok_at.isoformat() if r.last_ok_at else None,
+                "next_poll_at": r.next_poll_at.isoformat() if r.next_poll_at else None,
+                "last_error": r.last_error, "error_count": r.error_count} for r in rows],
+                indent=2))
+            return
+        table = Table(title="Feeds")
+        for col in ("name", "from", "url", "every", "last poll", "next poll", "errors",
+                    "last error"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r.name, "config file" if r.origin == "config" else "feeds add",
+                          redact_url(r.url), format_duration(r.every), _when(r.last_polled_at),
+                          _when(r.next_poll_at) if r.enabled else "paused",
+                          str(r.error_count), _escape(r.last_error or ""))
+        out.print(table)
+
+    with_herald(config, show)
+
+
+def _name_from(location: str) -> str:
+    from urllib.parse import urlsplit
+
+    base = urlsplit(location).hostname if "://" in location else Path(location).stem
+    slug = re.sub(r"[^a-z0-9]+", "-", (base or "feed").lower()).strip("-")[:60]
+    return slug or "feed"
+
+
+@feeds_app.command("add")
+def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")],
+              name: Annotated[str | None, typer.Option("--name")] = None,
+              every: Annotated[str, typer.Option("--every", help="Poll interval.")] = "15m",
+              config: ConfigOpt = None) -> None:
+    """Add a feed (kept in the database)."""
+    try:
+        interval = parse_duration(every)
+    except ValueError as exc:
+        raise fail(f"--every: {exc}", 2) from None
+    name = name or _name_from(url)
+    if not re.match(NAME_PATTERN, name):
+        raise fail(f"--name: {name!r} is not a valid name (lowercase letters, digits, -, _)", 2)
+    if "://" not in url:
+        path = Path(url).expanduser()
+        if not path.exists():
+            raise fail(f"{url}: no such file", 2)
+        url = str(path.resolve())
+    elif not url.lower().startswith(("http://", "https://")):
+        raise fail(f"{url}: only http(s) URLs and local paths are supported", 2)
+    row = with_herald(config, lambda h: h.store.add_source(name, url, interval,
+                                                           SystemClock().now()))
+    out.print(f"added feed [bold]{row.name}[/bold] ({redact_url(row.url)}), every "
+              f"{format_duration(row.every)}")
+
+
+@feeds_app.command("remove")
+def feeds_remove(name: str, config: ConfigOpt = None) -> None:
+    """Remove a feed added with `feeds add` (its stories stay)."""
+    with_herald(config, lambda h: h.store.remove_source(name))
+    out.print(f"removed feed [bold]{name}[/bold]")
+
+
+# ----------------------------------------------------------------------------- stories
+
+def story_json(story: Story) -> dict[str, Any]:
+    return {
+        "id": story.id, "title": story.title, "url": story.url, "summary": story.summary,
+        "kind": story.kind, "revision": story.revision,
+        "tags": [{"slug": t.slug, "group": t.group.value, "reason": t.reason,
+                  "manual": t.manual} for t in story.tags],
+        "dates": [{"what": d.what, "date": d.date.isoformat()} for d in story.dates],
+        "items": [{"source": i.source, "url": i.url, "title": i.title,
+                   "published_at": i.published_at.isoformat()} for i in story.items],
+        "first_seen": story.first_seen.isoformat(), "updated_at": story.updated_at.isoformat(),
+    }
+
+
+@app.command()
+def stories(config: ConfigOpt = None,
+            since: Annotated[str | None, typer.Option(
+                "--since", help="Only stories first seen in this long, e.g. 7d.")] = None,
+            tag: Annotated[str | None, typer.Option("--tag", help="Only with this tag slug.")]
+            = None,
+            as_json: JsonOpt = False) -> None:
+    """The collected stories, newest first."""
+    cutoff = None
+    if since:
+        try:
+            cutoff = SystemClock().now() - parse_duration(since)
+        except ValueError as exc:
+            raise fail(f"--since: {exc}", 2) from None
+    found = with_herald(config, lambda h: h.store.list_stories(since=cutoff, tag=tag))
+    if as_json:
+        print(json.dumps([story_json(s) for s in found], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found)} stories")
+    for col in ("id", "title", "kind", "domains", "programmes", "key dates", "items"):
+        table.add_column(col, overflow="fold")
+    for s in found:
+        table.add_row(str(s.id), _escape(s.title), s.kind, ", ".join(s.domains),
+                      ", ".join(s.programmes),
+                      ", ".join(f"{d.what} {d.date}" for d in s.dates), str(len(s.items)))
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------- outbox
+
+@outbox_app.callback()
+def outbox(ctx: typer.Context, config: ConfigOpt = None,
+           status: Annotated[str | None, typer.Option(
+               "--status", help="pending, in_flight, sent, failed or dead")] = None,
+           as_json: JsonOpt = False) -> None:
+    """The deliveries: where each story went or why it did not."""
+    if ctx.invoked_subcommand is not None:
+        return
+    allowed = ("pending", "in_flight", "sent", "failed", "dead")
+    if status and status not in allowed:
+        raise fail(f"--status must be one of {', '.join(allowed)}", 2)
+    rows = with_herald(config, lambda h: h.store.list_deliveries(status))
+    if as_json:
+        print(json.dumps([{
+            "id": d.id, "story_id": d.story_id, "target": d.target, "status": d.status.value,
+            "attempts": d.attempts, "next_attempt_at": d.next_attempt_at.isoformat()
+            if d.next_attempt_at else None, "external_id": d.external_id,
+            "last_error": d.last_error, "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+        } for d in rows], indent=2))
+        return
+    table = Table(title=f"Outbox ({len(rows)})")
+    for col in ("id", "story", "target", "status", "tries", "next try", "reason / id"):
+        table.add_column(col, overflow="fold")
+    for d in rows:
+        table.add_row(str(d.id), str(d.story_id), d.target, d.status.value, str(d.attempts),
+                      _when(d.next_attempt_at) if d.status.value in ("pending", "failed")
+                      else "", _escape(d.last_error or d.external_id or ""))
+    out.print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(delivery_id: int, config: ConfigOpt = None) -> None:
+    """Queue a failed or dead delivery again, now."""
+    d = with_herald(config, lambda h: h.store.retry_delivery(delivery_id, SystemClock().now()))
+    out.print(f"delivery {d.id} (story {d.story_id} → {d.target}) queued again")
+
+
+# ----------------------------------------------------------------------------- config, db
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = None) -> None:
+    """Validate the config file and say what it sets up (secrets are never shown)."""
+    settings = settings_for(config)
+    cfg = settings.config
+    out.print(f"[green]ok[/green]: {settings.file}")
+    out.print(f"  database: {redact_url(settings.database_url)}")
+    out.print(f"  taxonomy: {settings.taxonomy_path}")
+    for s in cfg.sources:
+        out.print(f"  source {s.name}: {redact_url(s.url)} every {format_duration(s.every)}"
+                  + ("" if s.enabled else " (disabled)"))
+    for t in cfg.targets:
+        out.print(f"  target {t.name}: {t.type}" + ("" if t.enabled else " (disabled)"))
+    for i, r in enumerate(cfg.routes):
+        filters = {k: v for k, v in r.model_dump().items() if k != "to" and v}
+        out.print(f"  route {i}: {filters or 'every story'} → {', '.join(r.to)}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply the database migrations this version of Herald needs."""
+    from bot.store import Store
+
+    settings = settings_for(config)
+    with errors():
+        store = Store.open(settings.database_url)
+        try:
+            store.upgrade()
+        except Exception as exc:  # alembic and drivers raise their own types
+            raise fail(f"migration failed on {redact_url(settings.database_url)}: {exc}") from None
+        finally:
+            store.close()
+    out.print(f"database at {redact_url(settings.database_url)} is up to date")
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Herald's configuration: one TOML file plus the environment, validated at start.
+
+``load_config(path, environ)`` is the one reader. It takes the environment as a
+mapping (tests pass a dict) and turns every problem into a :class:`ConfigError`
+that names the file, the key and what is allowed. Secrets stay in the
+environment: the file names the variable (``token_env = "SLACK_BOT_TOKEN"``),
+never the value. ``DATABASE_URL`` overrides ``[database] url``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from bot.durations import parse_duration, parse_size
+from bot.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+NAME_HELP = "lowercase letters, digits, '-', '_' or '.', starting with a letter or digit"
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite:///var/herald.db"
+
+
+class SourceConfig(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    type: Literal["rss"] = "rss"
+    url: str = Field(min_length=1)
+    every: Duration = timedelta(minutes=15)
+    enabled: bool = True
+
+
+class TargetConfig(BaseModel):
+    """A target; keys other than these belong to its channel type and are checked there."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    type: str = Field(min_length=1)
+    enabled: bool = True
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RouteConfig(_Strict):
+    domains: list[str] | None = None
+    kinds: list[str] | None = None
+    programmes: list[str] | None = None
+    sources: list[str] | None = None
+    to: list[str] = Field(min_length=1)
+
+
+class WorkerConfig(_Strict):
+    collect_tick: Duration = timedelta(seconds=30)
+    dispatch_every: Duration = timedelta(seconds=10)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_base: Duration = timedelta(seconds=30)
+    backoff_cap: Duration = timedelta(hours=6)
+    source_backoff_cap: Duration = timedelta(hours=12)
+    lease: Duration = timedelta(minutes=5)
+    timezone: str = "Europe/London"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                             "'Europe/London'") from exc
+        return value
+
+
+class HttpConfig(_Strict):
+    timeout: Duration = timedelta(seconds=20)
+    max_body: Size = 10 * 1000 * 1000
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    user_agent: str = "Herald/0.1 (+https://github.com/herald; feed collector)"
+
+
+class PathsConfig(_Strict):
+    var: str = "var"
+    outbox: str = "var/outbox"
+    taxonomy: str = "taxonomy.toml"
+
+
+class HeraldConfig(_Strict):
+    database: DatabaseConfig = DatabaseConfig()
+    sources: list[SourceConfig] = []
+    targets: list[TargetConfig] = []
+    routes: list[RouteConfig] = []
+    worker: WorkerConfig = WorkerConfig()
+    http: HttpConfig = HttpConfig()
+    paths: PathsConfig = PathsConfig()
+
+
+class Settings:
+    """A validated config with the context it was read in (its file and the environment)."""
+
+    def __init__(self, config: HeraldConfig, file: Path | None,
+                 environ: Mapping[str, str]) -> None:
+        self.config = config
+        self.file = file
+        self.environ = environ
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the file are resolved against."""
+        return self.file.parent if self.file else Path.cwd()
+
+    @property
+    def database_url(self) -> str:
+        return self.environ.get("DATABASE_URL") or self.config.database.url
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def runtime_path(self, path: str) -> Path:
+        """A runtime path (var/, outbox), relative to the working directory."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path.cwd() / p
+
+    @property
+    def taxonomy_path(self) -> Path:
+        return self.resolve(self.config.paths.taxonomy)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.runtime_path(self.config.paths.outbox)
+
+    def target(self, name: str) -> TargetConfig:
+        for target in self.config.targets:
+            if target.name == name:
+                return target
+        raise ConfigError(f"no target named {name!r}", key="targets", file=str(self.file))
+
+
+def config_path(explicit: str | os.PathLike[str] | None,
+                environ: Mapping[str, str]) -> Path:
+    """Which config file to read: ``--config``, then ``HERALD_CONFIG``, then the default."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("HERALD_CONFIG"):
+        return Path(environ["HERALD_CONFIG"])
+    local = Path.cwd() / "config" / "default.toml"
+    return local if local.exists() else DEFAULT_CONFIG
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and cross-check a config file; raise ConfigError on any problem."""
+    env = dict(os.environ if environ is None else environ)
+    file = config_path(path, env)
+    try:
+        with open(file, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("the config file does not exist", file=str(file)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(file)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", file=str(file)) from None
+    return parse_config(data, file=file, environ=env)
+
+
+def parse_config(data: dict[str, Any], *, file: Path | None = None,
+                 environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate already-parsed TOML data (see :func:`load_config`)."""
+    env = dict(os.environ if environ is None else environ)
+    try:
+        config = HeraldConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, data, file) from None
+    settings = Settings(config, file, env)
+    _cross_check(settings)
+    return settings
+
+
+def _key_path(loc: tuple[Any, ...], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            label = f"[{part}]"
+            if isinstance(node, list) and part < len(node):
+                node = node[part]
+                if isinstance(node, dict) and isinstance(node.get("name"), str):
+                    label = f"[{part}] ({node['name']})"
+            parts.append(label)
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = HeraldConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args)
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return sorted(model.model_fields)
+
+
+def _config_error(exc: ValidationError, data: dict[str, Any], file: Path | None) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    key = _key_path(loc, data)
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc)) or "none"
+        message = f"unknown key; allowed here: {allowed}"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch":
+            message = f"{err['input']!r} is not a valid name ({NAME_HELP})"
+        if err["type"] == "literal_error":
+            message = f"{err['input']!r} is not allowed; {err['msg'].lower()}"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(message, key=key, file=str(file) if file else None)
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({n for n in names if n in seen or seen.add(n)})
+
+
+def _cross_check(settings: Settings) -> None:
+    """Checks that span sections: names, routes, channel options, secrets, taxonomy."""
+    from bot.pipeline.tagging import load_taxonomy
+    from channels import load_channel_class
+
+    cfg = settings.config
+    file = str(settings.file) if settings.file else None
+    for section, names in (("sources", [s.name for s in cfg.sources]),
+                           ("targets", [t.name for t in cfg.targets])):
+        dup = _duplicates(names)
+        if dup:
+            raise ConfigError(f"names must be unique; repeated: {', '.join(dup)}",
+                              key=section, file=file)
+    _check_database_url(settings.database_url, file)
+    for i, target in enumerate(cfg.targets):
+        key = f"targets[{i}] ({target.name})"
+        cls = load_channel_class(target.type, key=f"{key}.type", file=file)
+        try:
+            options = cls.Options.model_validate(target.options)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            sub = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(["name", "type", "enabled", *sorted(cls.Options.model_fields)])
+                msg = f"unknown key for a {target.type} target; allowed: {allowed}"
+            elif err["type"] == "missing":
+                msg = f"required for a {target.type} target"
+            else:
+                msg = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(msg, key=f"{key}.{sub}", file=file) from None
+        if target.enabled:
+            for field_name in cls.Options.model_fields:
+                if field_name.endswith("_env"):
+                    var = getattr(options, field_name)
+                    if var and not settings.environ.get(var):
+                        raise ConfigError(
+                            f"the environment variable {var} is not set; the enabled "
+                            f"{target.type} target needs it (or set enabled = false)",
+                            key=f"{key}.{field_name}", file=file)
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    target_names = {t.name for t in cfg.targets}
+    source_names = {s.name for s in cfg.sources}
+    known = {"domains": set(taxonomy.slugs("domain")), "kinds": set(taxonomy.slugs("kind")),
+             "programmes": set(taxonomy.slugs("programme"))}
+    for i, route in enumerate(cfg.routes):
+        key = f"routes[{i}]"
+        for name in route.to:
+            if name not in target_names:
+                raise ConfigError(
+                    f"unknown target {name!r}; defined targets: "
+                    f"{', '.join(sorted(target_names)) or 'none'}", key=f"{key}.to", file=file)
+        for field_name, allowed in known.items():
+            for slug in getattr(route, field_name) or []:
+                if slug not in allowed:
+                    raise ConfigError(f"unknown {field_name[:-1]} {slug!r}; allowed: "
+                                      f"{', '.join(sorted(allowed))}",
+                                      key=f"{key}.{field_name}", file=file)
+        for name in route.sources or []:
+            # Feeds added with `herald feeds add` live in the database; allow any name
+            # that is a valid source name, so routes can name them ahead of time.
+            if name not in source_names and not re.match(NAME_PATTERN, name):
+                raise ConfigError(f"{name!r} is not a valid source name ({NAME_HELP})",
+                                      key=f"{key}.sources", file=file)
+
+
+def _check_database_url(url: str, file: str | None) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("not a database URL; use sqlite:///var/herald.db or "
+                          "postgresql+psycopg://user@host/db", key="database.url",
+                          file=file) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"database {parsed.get_backend_name()!r} is not supported; "
+                          "use sqlite or postgresql", key="database.url", file=file)
+
+
+def redact_url(url: str) -> str:
+    """A URL with any password replaced by ***, for logs and `config check`."""
+    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)

@@ -1,0 +1,125 @@
+"""The dispatcher: claim due deliveries, render each story for its target, send, record.
+
+Each delivery is claimed with a lease before the send and marked sent after it,
+so a worker that dies in between leaves a row that another worker reclaims when
+the lease runs out (``reclaimed=True`` lets the channel check whether the first
+attempt got through). Failures are recorded with the reason and the next try
+from :mod:`bot.retry`; one target's failure does not stop the others. Sends to
+one target are spaced by its channel's ``rate_per_sec``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.clock import Clock
+from bot.errors import ChannelError, HeraldError, TransientSendError
+from bot.retry import RetryPolicy
+from bot.store import Store
+from channels import BaseChannel
+
+log = logging.getLogger("herald.dispatch")
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Sends what the outbox holds, through the channels of the configured targets."""
+
+    def __init__(self, store: Store, channels: Mapping[str, BaseChannel], *, clock: Clock,
+                 policy: RetryPolicy, owner: str, lease_seconds: float = 300.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 stop: threading.Event | None = None) -> None:
+        self.store = store
+        self.channels = channels
+        self.clock = clock
+        self.policy = policy
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.sleep = sleep
+        self.stop = stop or threading.Event()
+        self._last_send: dict[str, float] = {}
+
+    def run_once(self, batch: int = 100) -> DispatchStats:
+        """Claim and send due deliveries until none are left (or a stop is asked)."""
+        from datetime import timedelta
+
+        stats = DispatchStats()
+        while not self.stop.is_set():
+            claims = self.store.claim_deliveries(
+                self.owner, self.clock.now(), timedelta(seconds=self.lease_seconds),
+                limit=batch, targets=list(self.channels))
+            if not claims:
+                break
+            stories = {s.id: s for s in self.store.list_stories(
+                ids=sorted({c.delivery.story_id for c in claims}))}
+            for n, claim in enumerate(claims):
+                if self.stop.is_set():
+                    self.store.release(self.owner, [c.delivery.id for c in claims[n:]],
+                                       now=self.clock.now())
+                    break
+                self._send_one(claim.delivery, claim.reclaimed, stories, stats)
+        return stats
+
+    def _throttle(self, target: str, channel: BaseChannel) -> None:
+        if channel.rate_per_sec <= 0:
+            return
+        gap = 1.0 / channel.rate_per_sec
+        last = self._last_send.get(target)
+        if last is not None:
+            wait = last + gap - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+        self._last_send[target] = time.monotonic()
+
+    def _send_one(self, delivery: Any, reclaimed: bool, stories: Mapping[int, Any],
+                  stats: DispatchStats) -> None:
+        channel = self.channels[delivery.target]
+        story = stories.get(delivery.story_id)
+        started = time.monotonic()
+        try:
+            if story is None:
+                raise TransientSendError("story not found", target=delivery.target)
+            payload = channel.render(story)
+            self._throttle(delivery.target, channel)
+            result = channel.send(payload, delivery=delivery, reclaimed=reclaimed)
+        except ChannelError as exc:
+            self._failed(delivery, exc, stats)
+        except HeraldError as exc:
+            self._failed(delivery, TransientSendError(str(exc), target=delivery.target), stats)
+        except Exception as exc:  # a bug in a channel must not stop the other targets
+            log.exception("channel %s crashed on delivery %s", channel.identity(), delivery.id)
+            self._failed(delivery, TransientSendError(f"{type(exc).__name__}: {exc}",
+                                                      target=delivery.target), stats)
+        else:
+            self.store.mark_sent(delivery.id, external_id=result.external_id,
+                                 revision=story.revision, now=self.clock.now())
+            stats.sent += 1
+            log.info("sent story %s to %s in %.0f ms", delivery.story_id, channel.redacted(),
+                     (time.monotonic() - started) * 1000)
+
+    def _failed(self, delivery: Any, error: ChannelError, stats: DispatchStats) -> None:
+        now = self.clock.now()
+        retry_at = self.policy.decide(error, delivery.attempts, now)
+        reason = f"{type(error).__name__}: {error}"
+        self.store.mark_failed(delivery.id, owner=self.owner, error=reason, retry_at=retry_at,
+                               now=now)
+        if retry_at is None:
+            stats.dead += 1
+        else:
+            stats.failed += 1
+        stats.errors.append(f"delivery {delivery.id} to {delivery.target}: {reason}")
+        log.warning("delivery %s to %s failed (attempt %s): %s; %s", delivery.id,
+                    delivery.target, delivery.attempts, reason,
+                    f"next try {retry_at:%Y-%m-%d %H:%M:%S}Z" if retry_at else "dead")

@@ -1,0 +1,64 @@
+"""Human durations and sizes in config: ``"15m"``, ``"1h30m"``, ``"10MB"``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+DURATION_HELP = "a duration such as '45s', '15m', '1h30m' or '2d' (units s, m, h, d, w)"
+SIZE_HELP = "a size such as '512KB' or '10MB' (units B, KB, MB, GB, KiB, MiB, GiB)"
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """Parse ``"1h30m"``-style text (or a number of seconds) into a positive timedelta."""
+    if isinstance(text, bool):
+        raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        compact = text.strip().lower().replace(" ", "")
+        pos = 0
+        seconds = 0.0
+        for match in _PART.finditer(compact):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if not compact or pos != len(compact):
+            raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
+    if seconds <= 0:
+        raise ValueError(f"expected a duration above zero, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest ``1h30m`` form of a duration."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+def parse_size(text: str | int) -> int:
+    """Parse ``"10MB"``-style text (or a number of bytes) into bytes."""
+    if isinstance(text, bool):
+        raise ValueError(f"expected {SIZE_HELP}, got {text!r}")
+    if isinstance(text, int):
+        value = text
+    else:
+        match = _SIZE.match(text)
+        if not match:
+            raise ValueError(f"expected {SIZE_HELP}, got {text!r}")
+        value = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    if value <= 0:
+        raise ValueError(f"expected a size above zero, got {text!r}")
+    return value

@@ -1,0 +1,109 @@
+"""Turn what a source found into an :class:`~bot.model.Item`: canonical URL, clean text,
+sanitized HTML, aware UTC times, links with their expansions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from bot.clock import as_utc
+from bot.model import Item, Link, RawRef
+from bot.text import html_to_text, one_line, sanitize_html
+from bot.urls import canonical_url, urls_in_text
+
+#: A date this far ahead of collection is a clock or feed bug; we use the collection time.
+FUTURE_SLACK = timedelta(days=1)
+
+
+def make_item(*, source: str, source_item_id: str | None, url: str | None, title: str | None,
+              html: str | None, text: str | None = None, author: str | None = None,
+              published_at: datetime | None, collected_at: datetime,
+              links: Iterable[Link] = (), source_kind: str = "feed",
+              raw: RawRef | None = None) -> Item:
+    """Build a normalised Item; any field may be missing except the source and times."""
+    collected = as_utc(collected_at)
+    published = as_utc(published_at) if published_at else collected
+    if published > collected + FUTURE_SLACK:
+        published = collected
+    html = html or ""
+    body_text = html_to_text(html) if html else html_to_text(text or "")
+    clean_title = one_line(html_to_text(title or ""))
+    if not clean_title:
+        clean_title = _title_from_text(body_text)
+    all_links = _merge_links([*links, *(Link(u) for u in _hrefs(html)),
+                              *(Link(u) for u in urls_in_text(body_text))])
+    item_id = (source_item_id or "").strip() or url or _content_id(clean_title, body_text,
+                                                                   published)
+    return Item(
+        source=source,
+        source_item_id=item_id[:1000],
+        url=url,
+        canonical_url=canonical_url(url),
+        title=clean_title[:500],
+        text=body_text,
+        html=sanitize_html(html) if html else "",
+        author=one_line(author)[:200] if author else None,
+        published_at=published,
+        collected_at=collected,
+        links=all_links,
+        source_kind=source_kind,
+        raw=raw,
+    )
+
+
+def _title_from_text(text: str, limit: int = 120) -> str:
+    first = one_line(text.split("\n", 1)[0]) if text else ""
+    if len(first) <= limit:
+        return first or "(untitled)"
+    cut = first[:limit].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def _content_id(title: str, text: str, published: datetime) -> str:
+    digest = hashlib.sha256(f"{title}\n{text}\n{published.isoformat()}".encode()).hexdigest()
+    return f"sha256:{digest[:32]}"
+
+
+def _hrefs(html: str) -> list[str]:
+    if "href" not in html:
+        return []
+    return [m for m in re.findall(r"""href\s*=\s*["']([^"']+)["']""", html, re.IGNORECASE)
+            if m.lower().startswith(("http://", "https://"))]
+
+
+def _merge_links(links: Iterable[Link]) -> tuple[Link, ...]:
+    """One Link per written URL; an expansion or an 'about' relation wins over a bare one."""
+    merged: dict[str, Link] = {}
+    for link in links:
+        key = link.url
+        old = merged.get(key)
+        if old is None:
+            merged[key] = link
+        else:
+            merged[key] = Link(key, old.expanded_url or link.expanded_url,
+                               "about" if "about" in (old.rel, link.rel) else old.rel)
+    return tuple(merged.values())
+
+
+def url_keys(item: Item) -> frozenset[str]:
+    """The canonical URLs that identify what an item is about (its own, and 'about' links)."""
+    keys = {item.canonical_url} if item.canonical_url else set()
+    for link in item.links:
+        if link.rel == "about":
+            c = canonical_url(link.target)
+            if c:
+                keys.add(c)
+    return frozenset(keys)
+
+
+def utc_from_struct(value: object) -> datetime | None:
+    """A feedparser ``*_parsed`` time tuple (UTC) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=UTC)  # type: ignore[index, misc]
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,78 @@
+"""Compose a story from its items: title, summary, link, kind, tags, key dates.
+
+Pure: the same items and taxonomy give the same story. The best item leads: a
+website post beats a social post, a fuller text beats a shorter one, and the
+earlier item wins a tie. Tags are computed on all items' text; a tag set by a
+person replaces the rules' verdict for its group and slug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.model import Item, KeyDate, Tag, TagGroup
+from bot.pipeline.dates import extract_dates
+from bot.pipeline.tagging import Taxonomy
+from bot.text import truncate
+
+SUMMARY_LIMIT = 600
+SOURCE_KIND_RANK = {"feed": 0, "queue": 0, "x": 1}
+
+
+@dataclass(frozen=True)
+class StoryContent:
+    """What a story says, derived from its items."""
+
+    title: str
+    summary: str
+    url: str | None
+    kind: str
+    tags: tuple[Tag, ...]
+    dates: tuple[KeyDate, ...]
+
+
+def best_item(items: Sequence[Item]) -> Item:
+    """The item whose title and link lead the story."""
+    return min(items, key=lambda i: (SOURCE_KIND_RANK.get(i.source_kind, 0),
+                                     0 if i.url else 1, -min(len(i.text), 2000),
+                                     i.published_at, i.source, i.source_item_id))
+
+
+def summarize(item: Item, limit: int = SUMMARY_LIMIT) -> str:
+    text = item.text
+    if text.startswith(item.title):
+        text = text[len(item.title):].lstrip(" .:-\n")
+    return truncate(" ".join(text.split()), limit)
+
+
+def compose(items: Sequence[Item], taxonomy: Taxonomy,
+            manual_tags: Iterable[Tag] = ()) -> StoryContent:
+    """The content of a story made of ``items`` (at least one)."""
+    if not items:
+        raise ValueError("a story needs at least one item")
+    lead = best_item(items)
+    others = [i for i in items if i is not lead]
+    text = "\n\n".join(i.text for i in (lead, *others))
+    result = taxonomy.tag(lead.title, text)
+    tags = _apply_manual(result.tags, tuple(manual_tags))
+    kind = next(t.slug for t in tags if t.group is TagGroup.KIND)
+    dates: dict[tuple[str, object], KeyDate] = {}
+    for item in (lead, *others):
+        for kd in extract_dates(f"{item.title}\n{item.text}", item.published_at):
+            dates.setdefault((kd.what, kd.date), kd)
+    return StoryContent(title=lead.title, summary=summarize(lead),
+                        url=lead.canonical_url or lead.url, kind=kind,
+                        tags=tags, dates=tuple(sorted(dates.values(),
+                                                      key=lambda d: (d.date, d.what))))
+
+
+def _apply_manual(auto: tuple[Tag, ...], manual: tuple[Tag, ...]) -> tuple[Tag, ...]:
+    """Manual tags win: a manual kind replaces the rules' kind; others are added."""
+    if not manual:
+        return auto
+    manual_keys = {t.key for t in manual}
+    manual_kind = any(t.group is TagGroup.KIND for t in manual)
+    kept = [t for t in auto if t.key not in manual_keys
+            and not (manual_kind and t.group is TagGroup.KIND)]
+    return (*manual, *kept)

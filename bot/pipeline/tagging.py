@@ -1,0 +1,212 @@
+"""Rule-based tagging from ``config/taxonomy.toml``.
+
+A taxonomy is a list of tags, each in a group (``domain``, ``kind`` or
+``programme``) with weighted rules. A rule's ``match`` list holds terms:
+
+* ``"coaching"`` or ``"quality improvement"`` — a word or phrase, whole words,
+  any case; spaces also match hyphens and runs of whitespace;
+* ``"coach*"`` — a trailing ``*`` lets a word take any ending (coach, coaches, coaching);
+* ``"#SeacoleProg"`` — a hashtag, as a hashtag only;
+* ``"/regex/"`` — a Python regular expression, any case.
+
+A tag's score is the sum of the weights of the distinct terms found in the
+story's title and text; a tag is given when its score reaches ``min_score``
+(default 1). Negative weights count against. Every domain and programme that
+scores is given; exactly one kind is given: the first kind in file order that
+scores, else the kind marked ``fallback = true``. Each tag keeps its reason: the
+words that matched and what they scored.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+from bot.model import Tag, TagGroup
+
+GROUPS = tuple(g.value for g in TagGroup)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One compiled term of a rule."""
+
+    source: str
+    pattern: re.Pattern[str]
+    weight: float
+
+
+@dataclass(frozen=True)
+class TagRule:
+    group: TagGroup
+    slug: str
+    label: str
+    terms: tuple[Term, ...]
+    min_score: float = 1.0
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """The tags a text earns, and its one kind."""
+
+    tags: tuple[Tag, ...]
+    kind: str
+
+
+def compile_term(term: str) -> re.Pattern[str]:
+    """Turn one taxonomy term into a case-insensitive regex."""
+    if len(term) > 2 and term.startswith("/") and term.endswith("/"):
+        return re.compile(term[1:-1], re.IGNORECASE)
+    if term.startswith("#"):
+        return re.compile(r"(?<![\w#])#" + re.escape(term[1:]) + r"(?!\w)", re.IGNORECASE)
+    words = term.split()
+    if not words:
+        raise ValueError("empty term")
+    parts = []
+    for word in words:
+        stem = word.endswith("*")
+        body = re.escape(word.rstrip("*"))
+        parts.append(body + (r"\w*" if stem else ""))
+    joined = r"[\s\-]+".join(parts)
+    # A phrase also matches its hashtag spelling: "Seacole Programme" ~ #SeacoleProgramme.
+    return re.compile(r"(?<![\w])#?" + joined + r"(?!\w)", re.IGNORECASE)
+
+
+class Taxonomy:
+    """The tag rules, in file order."""
+
+    def __init__(self, rules: list[TagRule]) -> None:
+        self.rules = tuple(rules)
+        kinds = [r for r in rules if r.group is TagGroup.KIND]
+        fallbacks = [r for r in kinds if r.fallback]
+        self.fallback_kind = fallbacks[0].slug if fallbacks else "news"
+
+    def slugs(self, group: str) -> list[str]:
+        return [r.slug for r in self.rules if r.group.value == group]
+
+    def label(self, slug: str) -> str:
+        for rule in self.rules:
+            if rule.slug == slug:
+                return rule.label
+        return slug
+
+    def tag(self, title: str, text: str) -> TagResult:
+        """Score a story's title and text against every rule."""
+        haystack = f"{title}\n{text}"
+        tags: list[Tag] = []
+        kind: Tag | None = None
+        for rule in self.rules:
+            score, found = _score(rule, haystack)
+            if score < rule.min_score or not found:
+                continue
+            reason = ", ".join(found) + f" (score {score:g})"
+            tag = Tag(rule.group, rule.slug, reason)
+            if rule.group is TagGroup.KIND:
+                if kind is None:
+                    kind = tag
+            else:
+                tags.append(tag)
+        if kind is None:
+            kind = Tag(TagGroup.KIND, self.fallback_kind, "no kind rule matched")
+        return TagResult(tags=(kind, *tags), kind=kind.slug)
+
+
+def _score(rule: TagRule, haystack: str) -> tuple[float, list[str]]:
+    score = 0.0
+    found: list[str] = []
+    for term in rule.terms:
+        match = term.pattern.search(haystack)
+        if match:
+            score += term.weight
+            words = " ".join(match.group(0).split())
+            found.append(f"'{words}'" + (f" ({term.weight:+g})" if term.weight != 1 else ""))
+    return score, found
+
+
+def parse_taxonomy(data: dict[str, Any], file: str = "taxonomy.toml") -> Taxonomy:
+    """Build a Taxonomy from parsed TOML, with errors naming the tag and key."""
+    unknown = set(data) - {"tag"}
+    if unknown:
+        raise ConfigError("unknown key; allowed: tag", key=sorted(unknown)[0], file=file)
+    entries = data.get("tag")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("a taxonomy needs [[tag]] entries", key="tag", file=file)
+    rules: list[TagRule] = []
+    seen: set[tuple[str, str]] = set()
+    for i, entry in enumerate(entries):
+        where = f"tag[{i}]" + (f" ({entry.get('slug')})" if isinstance(entry, dict) else "")
+        if not isinstance(entry, dict):
+            raise ConfigError("each [[tag]] must be a table", key=where, file=file)
+        extra = set(entry) - {"group", "slug", "label", "min_score", "fallback", "rules"}
+        if extra:
+            raise ConfigError("unknown key; allowed: group, slug, label, min_score, "
+                              "fallback, rules", key=f"{where}.{sorted(extra)[0]}", file=file)
+        group = entry.get("group")
+        if group not in GROUPS:
+            raise ConfigError(f"group must be one of {', '.join(GROUPS)}; got {group!r}",
+                              key=f"{where}.group", file=file)
+        slug = entry.get("slug")
+        if not isinstance(slug, str) or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug):
+            raise ConfigError("slug must be lowercase words joined by '-'",
+                              key=f"{where}.slug", file=file)
+        if (group, slug) in seen:
+            raise ConfigError(f"{group} {slug!r} is defined twice", key=where, file=file)
+        seen.add((group, slug))
+        terms: list[Term] = []
+        for j, rule in enumerate(entry.get("rules", [])):
+            rkey = f"{where}.rules[{j}]"
+            if not isinstance(rule, dict) or set(rule) - {"match", "weight"}:
+                raise ConfigError("a rule is { match = [terms], weight = number }",
+                                  key=rkey, file=file)
+            weight = rule.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, int | float):
+                raise ConfigError("weight must be a number", key=f"{rkey}.weight", file=file)
+            match = rule.get("match")
+            if not isinstance(match, list) or not all(isinstance(t, str) for t in match):
+                raise ConfigError("match must be a list of strings", key=f"{rkey}.match",
+                                  file=file)
+            for term in match:
+                try:
+                    terms.append(Term(term, compile_term(term), float(weight)))
+                except (re.error, ValueError) as exc:
+                    raise ConfigError(f"bad term {term!r}: {exc}", key=f"{rkey}.match",
+                                      file=file) from None
+        fallback = bool(entry.get("fallback", False))
+        if not terms and not fallback:
+            raise ConfigError("a tag needs at least one rule", key=f"{where}.rules", file=file)
+        min_score = entry.get("min_score", 1.0)
+        if isinstance(min_score, bool) or not isinstance(min_score, int | float):
+            raise ConfigError("min_score must be a number", key=f"{where}.min_score",
+                              file=file)
+        rules.append(TagRule(TagGroup(group), slug, str(entry.get("label", slug)),
+                             tuple(terms), float(min_score), fallback))
+    return Taxonomy(rules)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> Taxonomy:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("the taxonomy file does not exist", key="paths.taxonomy",
+                          file=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=path) from None
+    return parse_taxonomy(data, file=path)
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Read a taxonomy file (cached until the file changes)."""
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        raise ConfigError("the taxonomy file does not exist", key="paths.taxonomy",
+                          file=str(path)) from None
+    return _load_cached(str(path), mtime)

@@ -1,0 +1,160 @@
+"""Parse feed bytes into Items: RSS 0.9x/1.0/2.0 and Atom with feedparser, JSON Feed 1.0/1.1
+with a small reader of our own (feedparser 6.0.x has no JSON Feed support).
+
+A body that is not a feed (an HTML page, garbage, an empty file) raises
+:class:`ParseError` naming what was found. A feed that feedparser had to repair
+(``bozo``) is still read when it yields entries: real feeds are often slightly
+broken, and losing them helps no one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import feedparser
+
+from bot.clock import as_utc
+from bot.errors import ParseError
+from bot.model import Item, Link, RawRef
+from bot.pipeline.normalize import make_item, utc_from_struct
+
+JSONFEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
+MAX_ENTRIES = 5000
+
+
+def looks_like_json(body: bytes, content_type: str | None) -> bool:
+    ct = (content_type or "").split(";")[0].strip().lower()
+    if ct in ("application/feed+json", "application/json"):
+        return True
+    head = body[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"{")
+
+
+def parse_feed(body: bytes, *, source: str, url: str, collected_at: datetime,
+               content_type: str | None = None,
+               headers: dict[str, str] | None = None) -> list[Item]:
+    """Items of a feed body; ParseError if the body is not a feed Herald can read."""
+    if not body.strip():
+        raise ParseError("the body is empty", url=url)
+    if looks_like_json(body, content_type):
+        return parse_json_feed(body, source=source, url=url, collected_at=collected_at)
+    return _parse_xml_feed(body, source=source, url=url, collected_at=collected_at,
+                           headers=headers or {})
+
+
+def _parse_xml_feed(body: bytes, *, source: str, url: str, collected_at: datetime,
+                    headers: dict[str, str]) -> list[Item]:
+    response_headers = {k: v for k, v in headers.items() if k.lower() == "content-type"}
+    if url.lower().startswith(("http://", "https://")):
+        response_headers["content-location"] = url
+    parsed = feedparser.parse(body, response_headers=response_headers,
+                              sanitize_html=False, resolve_relative_uris=True)
+    if not parsed.get("version") and not parsed.entries:
+        exc = parsed.get("bozo_exception")
+        head = body[:512].lower()
+        if b"<html" in head or b"<!doctype html" in head:
+            raise ParseError("this is an HTML page, not a feed", url=url)
+        reason = f": {exc}" if exc else ""
+        raise ParseError(f"not an RSS, Atom or JSON feed{reason}", url=url)
+    items = []
+    for entry in parsed.entries[:MAX_ENTRIES]:
+        items.append(_entry_to_item(entry, source=source, collected_at=collected_at))
+    return items
+
+
+def _entry_to_item(entry: Any, *, source: str, collected_at: datetime) -> Item:
+    content = entry.get("content") or []
+    html = content[0].get("value") if content else None
+    summary = entry.get("summary")
+    if not html or (summary and len(summary) > len(html)):
+        html = html or summary
+    published = (utc_from_struct(entry.get("published_parsed"))
+                 or utc_from_struct(entry.get("updated_parsed"))
+                 or utc_from_struct(entry.get("created_parsed")))
+    link = entry.get("link")
+    links = [Link(lk["href"]) for lk in entry.get("links", [])
+             if lk.get("href") and lk.get("href") != link]
+    raw = RawRef("application/x.feedparser+json", json.dumps(
+        {k: entry.get(k) for k in ("id", "link", "title", "published", "updated", "author")},
+        default=str))
+    return make_item(source=source, source_item_id=entry.get("id") or link,
+                     url=link, title=entry.get("title"), html=html,
+                     author=entry.get("author"), published_at=published,
+                     collected_at=collected_at, links=links, raw=raw)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    try:
+        return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        from dateutil import parser as dateparser
+
+        try:
+            return as_utc(dateparser.parse(text))
+        except (ValueError, OverflowError):
+            return None
+
+
+def parse_json_feed(body: bytes, *, source: str, url: str,
+                    collected_at: datetime) -> list[Item]:
+    """Items of a JSON Feed 1.0 or 1.1 document."""
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ParseError("JSON Feed is not valid UTF-8", url=url) from None
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg})", url=url) from None
+    if not isinstance(doc, dict):
+        raise ParseError("JSON Feed must be an object", url=url)
+    version = doc.get("version")
+    if not isinstance(version, str) or version.rstrip("/") not in JSONFEED_VERSIONS:
+        raise ParseError(f"not a JSON Feed: version is {version!r}, expected one of "
+                         f"{', '.join(JSONFEED_VERSIONS)}", url=url)
+    entries = doc.get("items")
+    if not isinstance(entries, list):
+        raise ParseError("JSON Feed has no 'items' list", url=url)
+    feed_authors = _authors(doc)
+    items = []
+    for index, entry in enumerate(entries[:MAX_ENTRIES]):
+        if not isinstance(entry, dict):
+            raise ParseError(f"JSON Feed item {index} is not an object", url=url)
+        entry_id = entry.get("id")
+        if isinstance(entry_id, int | float) and not isinstance(entry_id, bool):
+            entry_id = str(entry_id)
+        if not isinstance(entry_id, str) or not entry_id.strip():
+            raise ParseError(f"JSON Feed item {index} has no 'id'", url=url)
+        item_url = entry.get("url") if isinstance(entry.get("url"), str) else None
+        external = entry.get("external_url")
+        links = [Link(external, rel="about")] if isinstance(external, str) else []
+        html = entry.get("content_html") if isinstance(entry.get("content_html"), str) else None
+        text = entry.get("content_text") if isinstance(entry.get("content_text"), str) else None
+        if not html and not text and isinstance(entry.get("summary"), str):
+            text = entry["summary"]
+        authors = _authors(entry) or feed_authors
+        published = _parse_time(entry.get("date_published")) or _parse_time(
+            entry.get("date_modified"))
+        raw = RawRef("application/feed+json", json.dumps(entry, ensure_ascii=False)[:20000])
+        title = entry.get("title") if isinstance(entry.get("title"), str) else None
+        items.append(make_item(source=source, source_item_id=entry_id, url=item_url,
+                               title=title, html=html, text=text,
+                               author=authors[0] if authors else None,
+                               published_at=published, collected_at=collected_at,
+                               links=links, raw=raw))
+    return items
+
+
+def _authors(obj: dict[str, Any]) -> list[str]:
+    found = []
+    candidates = obj.get("authors") if isinstance(obj.get("authors"), list) else []
+    if isinstance(obj.get("author"), dict):
+        candidates = [obj["author"], *candidates]
+    for author in candidates:
+        if isinstance(author, dict) and isinstance(author.get("name"), str):
+            found.append(author["name"])
+    return found

@@ -1,0 +1,164 @@
+"""Read a source's bytes: over http(s) with httpx and conditional GET, or from a local path.
+
+A 304, or a body whose hash equals the last one, raises :class:`NotModified`, so the
+caller does no parsing and no writes. Errors become :class:`FetchError` with the
+reason and, where the server sent one, ``retry_after``. Bodies are read in
+chunks and refused past ``max_body`` bytes, decompressed size included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from bot.errors import FetchError, NotModified
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What we remember of the last fetch, to ask only for changes."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A body that changed since last time."""
+
+    body: bytes
+    content_type: str | None
+    final_url: str
+    validators: Validators
+    headers: dict[str, str]
+
+
+def is_remote(location: str) -> bool:
+    return location.lower().startswith(("http://", "https://"))
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def local_path(location: str, base_dir: Path | None = None) -> Path:
+    """A filesystem path from a path or file:// URL, relative to ``base_dir``."""
+    if location.lower().startswith("file://"):
+        path = Path(unquote(urlsplit(location).path))
+    else:
+        path = Path(location).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return path
+
+
+def fetch(location: str, *, client: httpx.Client | None, validators: Validators,
+          max_body: int, base_dir: Path | None = None) -> Fetched:
+    """Fetch a source; raise NotModified when nothing changed, FetchError on failure."""
+    if is_remote(location):
+        if client is None:
+            raise FetchError("no HTTP client configured", url=location)
+        return _fetch_http(location, client, validators, max_body)
+    return _fetch_local(local_path(location, base_dir), location, validators, max_body)
+
+
+def _fetch_local(path: Path, location: str, validators: Validators, max_body: int) -> Fetched:
+    try:
+        size = path.stat().st_size
+        if size > max_body:
+            raise FetchError(f"file is {size} bytes, over the {max_body}-byte limit",
+                             url=location)
+        body = path.read_bytes()
+    except FileNotFoundError:
+        raise FetchError("no such file", url=str(path)) from None
+    except IsADirectoryError:
+        raise FetchError("is a folder, not a feed file", url=str(path)) from None
+    except OSError as exc:
+        raise FetchError(f"cannot read the file: {exc.strerror}", url=str(path)) from None
+    digest = body_hash(body)
+    if digest == validators.body_hash:
+        raise NotModified("same bytes as last time", url=location)
+    return Fetched(body, None, location, Validators(body_hash=digest), {})
+
+
+def _retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _fetch_http(url: str, client: httpx.Client, validators: Validators,
+                max_body: int) -> Fetched:
+    headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+                         "application/xml;q=0.9, application/json;q=0.8, text/xml;q=0.8, "
+                         "*/*;q=0.1"}
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 304:
+                raise NotModified("HTTP 304", url=url)
+            if response.status_code >= 400:
+                raise FetchError(
+                    f"HTTP {response.status_code} {response.reason_phrase}".strip(), url=url,
+                    retry_after=_retry_after(response.headers.get("Retry-After")))
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_body:
+                raise FetchError(f"body of {declared} bytes is over the {max_body}-byte limit",
+                                 url=url)
+            chunks: list[bytes] = []
+            total = 0
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > max_body:
+                    raise FetchError(f"body is over the {max_body}-byte limit", url=url)
+                chunks.append(chunk)
+            body = b"".join(chunks)
+            final_url = str(response.url)
+            resp_headers = {k.lower(): v for k, v in response.headers.items()}
+    except httpx.TooManyRedirects:
+        raise FetchError("too many redirects", url=url) from None
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"timed out ({type(exc).__name__})", url=url) from None
+    except httpx.DecodingError as exc:
+        raise FetchError(f"could not decode the body: {exc}", url=url) from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
+    digest = body_hash(body)
+    new = Validators(etag=resp_headers.get("etag"),
+                     last_modified=resp_headers.get("last-modified"), body_hash=digest)
+    if digest == validators.body_hash:
+        raise NotModified("same bytes as last time", url=url)
+    return Fetched(body, resp_headers.get("content-type"), final_url, new, resp_headers)
+
+
+def make_client(*, timeout: float, max_redirects: int, user_agent: str,
+                transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """The shared HTTP client for feeds."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=True,
+        max_redirects=max_redirects,
+        headers={"User-Agent": user_agent},
+        transport=transport,
+        trust_env=os.environ.get("HERALD_HTTP_TRUST_ENV") == "1",
+    )

@@ -1,0 +1,90 @@
+"""The store: Herald's state in SQLite (embedded default) or PostgreSQL.
+
+``Store`` is one class built from per-domain mixins (``_sources``, ``_ingest``,
+``_outbox``, ``_stories``), on SQLAlchemy Core. Every method that changes state
+runs in one transaction; a story and its deliveries are written together (the
+transactional outbox). Every datetime in or out is aware UTC.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+
+from bot.errors import SchemaOutOfDate, StoreError
+from bot.store import migrate
+from bot.store._ingest import IngestMixin, IngestStats
+from bot.store._outbox import OutboxMixin
+from bot.store._sources import SourceRow, SourcesMixin
+from bot.store._stories import StoriesMixin
+
+__all__ = ["IngestStats", "SourceRow", "Store", "make_engine"]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; creates the folder of a SQLite file and sets its pragmas."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+class Store(SourcesMixin, IngestMixin, OutboxMixin, StoriesMixin):
+    """Herald's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, **kwargs: Any) -> Store:
+        return cls(make_engine(url, **kwargs))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def schema_state(self) -> migrate.SchemaState:
+        try:
+            return migrate.schema_state(self.engine)
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the database: {exc.orig}") from exc
+
+    def upgrade(self) -> None:
+        """Apply every migration this database lacks."""
+        migrate.upgrade(self.engine)
+
+    def ensure_schema(self) -> None:
+        """Migrate an empty database; refuse one that is older or newer than this Herald."""
+        state = self.schema_state()
+        if state is migrate.SchemaState.EMPTY:
+            self.upgrade()
+        elif state is migrate.SchemaState.OLDER:
+            raise SchemaOutOfDate("the database schema is older than this version of Herald; "
+                                  "run `herald db upgrade` first")
+        elif state is migrate.SchemaState.NEWER:
+            raise SchemaOutOfDate("the database was migrated by a newer Herald; upgrade Herald")
+        elif state is migrate.SchemaState.FOREIGN:
+            raise StoreError("the database has Herald-like tables but no migration record; "
+                             "point DATABASE_URL at an empty database")
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,49 @@
+"""Helpers shared by the store's mixins: dialect-aware inserts, row converters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
+
+from bot.model import Delivery, DeliveryStatus, Item, Link, RawRef
+
+
+def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]],
+                  index: list[str]) -> int:
+    """Insert rows, skipping those that clash on the unique ``index`` columns."""
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=index)
+    return conn.execute(stmt, rows).rowcount or 0
+
+
+def links_to_json(links: tuple[Link, ...]) -> str:
+    return json.dumps([[lk.url, lk.expanded_url, lk.rel] for lk in links])
+
+
+def links_from_json(text: str) -> tuple[Link, ...]:
+    return tuple(Link(u, e, r) for u, e, r in json.loads(text or "[]"))
+
+
+def row_to_item(row: Row[Any]) -> Item:
+    m = row._mapping
+    return Item(source=m["source"], source_item_id=m["source_item_id"], url=m["url"],
+                canonical_url=m["canonical_url"], title=m["title"], text=m["text"],
+                html=m["html"], author=m["author"], published_at=m["published_at"],
+                collected_at=m["collected_at"], links=links_from_json(m["links"]),
+                source_kind=m["source_kind"],
+                raw=RawRef(m["raw_type"], m["raw"]) if m["raw_type"] else None)
+
+
+def row_to_delivery(row: Row[Any]) -> Delivery:
+    m = row._mapping
+    return Delivery(id=m["id"], story_id=m["story_id"], target=m["target"],
+                    status=DeliveryStatus(m["status"]), attempts=m["attempts"],
+                    next_attempt_at=m["next_attempt_at"], lease_until=m["lease_until"],
+                    external_id=m["external_id"], last_error=m["last_error"],
+                    created_at=m["created_at"], sent_at=m["sent_at"])

@@ -1,0 +1,133 @@
+"""The outbox: deliveries claimed with a lease, then marked sent, failed or dead.
+
+A claim moves due rows to ``in_flight`` with ``lease_owner`` and ``lease_until``
+and counts the attempt. A row whose lease expired (its worker died) is due again
+and is handed out with ``reclaimed=True``, so a channel can check whether the
+first attempt got through before sending again. On PostgreSQL the claim uses
+``FOR UPDATE SKIP LOCKED`` so several workers never claim the same row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Engine
+
+from bot.errors import StoreError
+from bot.model import Delivery, DeliveryStatus
+from bot.store._common import row_to_delivery
+from bot.store.schema import deliveries as t_deliveries
+
+_S = DeliveryStatus
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed delivery; ``reclaimed`` when a previous worker's lease on it expired."""
+
+    delivery: Delivery
+    reclaimed: bool
+
+
+def _due(now: datetime):  # type: ignore[no-untyped-def]
+    c = t_deliveries.c
+    return or_(
+        and_(c.status.in_([_S.PENDING.value, _S.FAILED.value]),
+             or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
+        and_(c.status == _S.IN_FLIGHT.value, c.lease_until < now),
+    )
+
+
+class OutboxMixin:
+    engine: Engine
+
+    def claim_deliveries(self, owner: str, now: datetime, lease: timedelta, limit: int = 100,
+                         targets: list[str] | None = None) -> list[Claim]:
+        """Claim up to ``limit`` due deliveries for ``owner`` until ``now + lease``."""
+        c = t_deliveries.c
+        query = select(t_deliveries).where(_due(now)).order_by(c.next_attempt_at, c.id)\
+            .limit(limit)
+        if targets is not None:
+            query = query.where(c.target.in_(targets))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claims: list[Claim] = []
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).all():
+                done = conn.execute(
+                    update(t_deliveries)
+                    .where(c.id == row.id, _due(now))
+                    .values(status=_S.IN_FLIGHT.value, lease_owner=owner,
+                            lease_until=now + lease, attempts=c.attempts + 1, updated_at=now))
+                if done.rowcount != 1:
+                    continue
+                fresh = conn.execute(select(t_deliveries).where(c.id == row.id)).one()
+                claims.append(Claim(row_to_delivery(fresh),
+                                    reclaimed=row.status == _S.IN_FLIGHT.value))
+        return claims
+
+    def mark_sent(self, delivery_id: int, *, external_id: str | None, revision: int,
+                  now: datetime) -> None:
+        """Record a send that went through (whoever holds the lease: it did go out)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t_deliveries).where(t_deliveries.c.id == delivery_id).values(
+                status=_S.SENT.value, external_id=external_id, sent_at=now,
+                sent_revision=revision, last_error=None, lease_owner=None, lease_until=None,
+                next_attempt_at=None, updated_at=now))
+
+    def mark_failed(self, delivery_id: int, *, owner: str, error: str,
+                    retry_at: datetime | None, now: datetime) -> None:
+        """Record a failed attempt: due again at ``retry_at``, or dead when it is None."""
+        status = _S.FAILED if retry_at is not None else _S.DEAD
+        with self.engine.begin() as conn:
+            conn.execute(update(t_deliveries).where(
+                t_deliveries.c.id == delivery_id, t_deliveries.c.lease_owner == owner,
+                t_deliveries.c.status == _S.IN_FLIGHT.value).values(
+                status=status.value, last_error=error[:2000], next_attempt_at=retry_at,
+                lease_owner=None, lease_until=None, updated_at=now))
+
+    def release(self, owner: str, delivery_ids: list[int] | None = None,
+                now: datetime | None = None) -> int:
+        """Give back claims that were never attempted (on shutdown): due again at once."""
+        c = t_deliveries.c
+        cond = [c.lease_owner == owner, c.status == _S.IN_FLIGHT.value]
+        if delivery_ids is not None:
+            cond.append(c.id.in_(delivery_ids))
+        with self.engine.begin() as conn:
+            result = conn.execute(update(t_deliveries).where(*cond).values(
+                status=_S.PENDING.value, attempts=func.max(c.attempts - 1, 0)
+                if self.engine.dialect.name == "sqlite" else func.greatest(c.attempts - 1, 0),
+                lease_owner=None, lease_until=None, next_attempt_at=now,
+                **({"updated_at": now} if now else {})))
+            return result.rowcount or 0
+
+    def retry_delivery(self, delivery_id: int, now: datetime) -> Delivery:
+        """Queue a failed or dead delivery again now, with a fresh attempt count."""
+        c = t_deliveries.c
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t_deliveries).where(c.id == delivery_id)).first()
+            if row is None:
+                raise StoreError(f"no delivery with id {delivery_id}")
+            if row.status in (_S.SENT.value, _S.IN_FLIGHT.value):
+                raise StoreError(f"delivery {delivery_id} is {row.status}; only failed or dead "
+                                 "deliveries can be retried")
+            conn.execute(update(t_deliveries).where(c.id == delivery_id).values(
+                status=_S.PENDING.value, attempts=0, next_attempt_at=now, updated_at=now))
+            return row_to_delivery(conn.execute(select(t_deliveries)
+                                                .where(c.id == delivery_id)).one())
+
+    def list_deliveries(self, status: str | None = None, limit: int = 500) -> list[Delivery]:
+        c = t_deliveries.c
+        query = select(t_deliveries).order_by(c.id.desc()).limit(limit)
+        if status:
+            query = query.where(c.status == status)
+        with self.engine.connect() as conn:
+            return [row_to_delivery(r) for r in conn.execute(query)]
+
+    def delivery_counts(self) -> dict[str, int]:
+        c = t_deliveries.c
+        with self.engine.connect() as conn:
+            return {s: n for s, n in conn.execute(
+                select(c.status, func.count()).group_by(c.status))}

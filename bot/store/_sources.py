@@ -1,0 +1,136 @@
+"""Sources in the store: the config's and those added with ``herald feeds add``,
+with their poll state (validators, last error, error count, next poll)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.engine import Engine
+
+from bot.config import SourceConfig
+from bot.errors import ConfigError, StoreError
+from bot.sources.fetch import Validators
+from bot.store.schema import sources as t_sources
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """A source and its poll state."""
+
+    name: str
+    origin: str
+    kind: str
+    url: str
+    every: timedelta
+    enabled: bool
+    validators: Validators
+    last_polled_at: datetime | None
+    last_ok_at: datetime | None
+    next_poll_at: datetime | None
+    last_error: str | None
+    error_count: int
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> SourceRow:
+        return cls(name=m["name"], origin=m["origin"], kind=m["kind"], url=m["url"],
+                   every=timedelta(seconds=m["every_seconds"]), enabled=m["enabled"],
+                   validators=Validators(m["etag"], m["last_modified"], m["body_hash"]),
+                   last_polled_at=m["last_polled_at"], last_ok_at=m["last_ok_at"],
+                   next_poll_at=m["next_poll_at"], last_error=m["last_error"],
+                   error_count=m["error_count"])
+
+
+class SourcesMixin:
+    engine: Engine
+
+    def sync_config_sources(self, configs: Iterable[SourceConfig], now: datetime) -> None:
+        """Make the stored config sources match the config file (added, changed, removed)."""
+        wanted = {c.name: c for c in configs}
+        with self.engine.begin() as conn:
+            rows = {r.name: r for r in conn.execute(select(t_sources)).mappings()}
+            for name, cfg in wanted.items():
+                row = rows.get(name)
+                values = {"url": cfg.url, "every_seconds": int(cfg.every.total_seconds()),
+                          "enabled": cfg.enabled, "kind": cfg.type}
+                if row is None:
+                    conn.execute(t_sources.insert().values(
+                        name=name, origin="config", error_count=0, created_at=now,
+                        next_poll_at=now, **values))
+                elif row["origin"] != "config":
+                    raise ConfigError(f"a feed added with `herald feeds add` is already "
+                                      f"named {name!r}; rename one of them", key="sources")
+                elif any(row[k] != v for k, v in values.items()):
+                    reset = {}
+                    if row["url"] != cfg.url:
+                        reset = {"etag": None, "last_modified": None, "body_hash": None,
+                                 "next_poll_at": now, "error_count": 0, "last_error": None}
+                    conn.execute(update(t_sources).where(t_sources.c.name == name)
+                                 .values(**values, **reset))
+            gone = [n for n, r in rows.items() if r["origin"] == "config" and n not in wanted]
+            if gone:
+                conn.execute(delete(t_sources).where(t_sources.c.name.in_(gone)))
+
+    def add_source(self, name: str, url: str, every: timedelta, now: datetime) -> SourceRow:
+        with self.engine.begin() as conn:
+            if conn.execute(select(t_sources.c.id).where(t_sources.c.name == name)).first():
+                raise StoreError(f"a source named {name!r} already exists")
+            conn.execute(t_sources.insert().values(
+                name=name, origin="database", kind="rss", url=url,
+                every_seconds=int(every.total_seconds()), enabled=True, error_count=0,
+                created_at=now, next_poll_at=now))
+        return self.get_source(name)
+
+    def remove_source(self, name: str) -> None:
+        row = self.get_source(name)
+        if row.origin == "config":
+            raise StoreError(f"{name!r} comes from the config file; remove it there")
+        with self.engine.begin() as conn:
+            conn.execute(delete(t_sources).where(t_sources.c.name == name))
+
+    def get_source(self, name: str) -> SourceRow:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t_sources).where(t_sources.c.name == name)).mappings()\
+                .first()
+        if row is None:
+            raise StoreError(f"no source named {name!r}")
+        return SourceRow.from_mapping(row)
+
+    def list_sources(self) -> list[SourceRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t_sources).order_by(t_sources.c.origin,
+                                                           t_sources.c.name)).mappings()
+            return [SourceRow.from_mapping(r) for r in rows]
+
+    def due_sources(self, now: datetime, *, all_enabled: bool = False) -> list[SourceRow]:
+        """Enabled sources whose next poll is due (or every enabled one)."""
+        query = select(t_sources).where(t_sources.c.enabled.is_(True))
+        if not all_enabled:
+            query = query.where(or_(t_sources.c.next_poll_at.is_(None),
+                                    t_sources.c.next_poll_at <= now))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t_sources.c.next_poll_at,
+                                               t_sources.c.name)).mappings()
+            return [SourceRow.from_mapping(r) for r in rows]
+
+    def record_poll_ok(self, name: str, *, validators: Validators | None, now: datetime,
+                       next_poll_at: datetime) -> None:
+        """A poll that worked (changed or not); ``validators`` None keeps the old ones."""
+        values: dict[str, Any] = {"last_polled_at": now, "last_ok_at": now,
+                                  "next_poll_at": next_poll_at, "last_error": None,
+                                  "error_count": 0}
+        if validators is not None:
+            values.update(etag=validators.etag, last_modified=validators.last_modified,
+                          body_hash=validators.body_hash)
+        with self.engine.begin() as conn:
+            conn.execute(update(t_sources).where(t_sources.c.name == name).values(**values))
+
+    def record_poll_error(self, name: str, *, error: str, now: datetime,
+                          next_poll_at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t_sources).where(t_sources.c.name == name).values(
+                last_polled_at=now, last_error=error[:2000], next_poll_at=next_poll_at,
+                error_count=t_sources.c.error_count + 1))

@@ -1,0 +1,74 @@
+"""Reading stories back, whole: their items, tags with reasons, and key dates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.engine import Engine
+
+from bot.errors import StoreError
+from bot.model import Item, KeyDate, Story, Tag, TagGroup
+from bot.store._common import row_to_item
+from bot.store.schema import items as t_items
+from bot.store.schema import stories as t_stories
+from bot.store.schema import story_dates as t_dates
+from bot.store.schema import story_tags as t_tags
+
+
+class StoriesMixin:
+    engine: Engine
+
+    def list_stories(self, *, since: datetime | None = None, tag: str | None = None,
+                     ids: list[int] | None = None, limit: int | None = None) -> list[Story]:
+        """Stories, newest first; ``since`` filters on first seen, ``tag`` on any tag slug."""
+        c = t_stories.c
+        query = select(t_stories).order_by(c.first_seen.desc(), c.id.desc())
+        if since is not None:
+            query = query.where(c.first_seen >= since)
+        if tag:
+            query = query.where(exists().where(t_tags.c.story_id == c.id,
+                                               t_tags.c.slug == tag))
+        if ids is not None:
+            query = query.where(c.id.in_(ids))
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            wanted = [r.id for r in rows]
+            tags: dict[int, list[Tag]] = defaultdict(list)
+            dates: dict[int, list[KeyDate]] = defaultdict(list)
+            items: dict[int, list[Item]] = defaultdict(list)
+            for chunk in _chunks(wanted, 500):
+                for r in conn.execute(select(t_tags).where(t_tags.c.story_id.in_(chunk))
+                                      .order_by(t_tags.c.story_id, t_tags.c.position)):
+                    tags[r.story_id].append(Tag(TagGroup(r.grp), r.slug, r.reason, r.manual))
+                for r in conn.execute(select(t_dates).where(t_dates.c.story_id.in_(chunk))
+                                      .order_by(t_dates.c.day, t_dates.c.what)):
+                    dates[r.story_id].append(KeyDate(r.what, r.day, r.evidence))
+                for r in conn.execute(select(t_items).where(t_items.c.story_id.in_(chunk))
+                                      .order_by(t_items.c.published_at, t_items.c.id)):
+                    items[r.story_id].append(row_to_item(r))
+        return [Story(id=r.id, title=r.title, summary=r.summary, url=r.url, kind=r.kind,
+                      tags=tuple(tags[r.id]), dates=tuple(dates[r.id]),
+                      items=tuple(items[r.id]), first_seen=r.first_seen,
+                      updated_at=r.updated_at, revision=r.revision) for r in rows]
+
+    def get_story(self, story_id: int) -> Story:
+        found = self.list_stories(ids=[story_id])
+        if not found:
+            raise StoreError(f"no story with id {story_id}")
+        return found[0]
+
+    def count_stories(self) -> int:
+        from sqlalchemy import func
+
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(t_stories)).scalar_one()
+
+
+def _chunks(values: list[int], size: int) -> list[list[int]]:
+    return [values[i:i + size] for i in range(0, len(values), size)]

@@ -1,0 +1,1 @@
+"""Alembic migrations for Herald's schema (run with ``herald db upgrade``)."""

@@ -1,0 +1,168 @@
+"""The database schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Alembic migrations under ``migrations/versions`` build exactly this; a test
+compares the two. Times are stored as UTC (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+sources = Table(
+    "sources", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("origin", String(16), nullable=False),  # "config" or "database"
+    Column("kind", String(16), nullable=False, default="rss"),
+    Column("url", Text, nullable=False),
+    Column("every_seconds", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("last_polled_at", UTCDateTime),
+    Column("last_ok_at", UTCDateTime),
+    Column("next_poll_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+stories = Table(
+    "stories", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("url", Text),
+    Column("kind", String(32), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("hold", Boolean, nullable=False, default=False),
+    Index(None, "updated_at"),
+)
+
+items = Table(
+    "items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("source_item_id", String(1000), nullable=False),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("source_kind", String(16), nullable=False),
+    Column("url", Text),
+    Column("canonical_url", Text),
+    Column("fingerprint", String(32)),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("author", Text),
+    Column("links", Text, nullable=False),  # JSON list of [url, expanded_url, rel]
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("collected_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("raw_type", String(100)),
+    Column("raw", Text),
+    UniqueConstraint("source", "source_item_id"),
+    Index(None, "story_id"),
+    Index(None, "fingerprint"),
+)
+
+item_urls = Table(
+    "item_urls", metadata,
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("url", String(2000), primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Index(None, "url"),
+    Index(None, "story_id"),
+)
+
+story_tags = Table(
+    "story_tags", metadata,
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("grp", String(16), primary_key=True),
+    Column("slug", String(100), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("manual", Boolean, nullable=False, default=False),
+    Column("position", Integer, nullable=False, default=0),
+    Index(None, "slug"),
+)
+
+story_dates = Table(
+    "story_dates", metadata,
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("what", String(32), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("evidence", Text, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("external_id", Text),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("sent_revision", Integer),
+    UniqueConstraint("story_id", "target"),
+    Index(None, "status", "next_attempt_at"),
+)

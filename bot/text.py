@@ -1,0 +1,116 @@
+"""Text from feeds: clean text for matching and display, sanitized HTML, fingerprints.
+
+Feed text is untrusted. ``sanitize_html`` (nh3) keeps a small safe subset for the
+web and email; ``html_to_text`` gives plain text for matching, tagging and chat
+channels; ``fingerprint`` gives the key of exact-duplicate detection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+import nh3
+
+SAFE_TAGS = {"a", "p", "br", "em", "strong", "b", "i", "ul", "ol", "li", "blockquote",
+             "h2", "h3", "h4", "code", "pre"}
+SAFE_ATTRIBUTES = {"a": {"href", "title"}}
+_BLOCK = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+          "blockquote", "pre", "tr", "table", "section", "article", "header", "footer"}
+_SKIP = {"script", "style", "template", "noscript", "iframe", "object", "head"}
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_BLANKS = re.compile(r"\n\s*\n+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self._skip += 1
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(value: str | None) -> str:
+    """Readable plain text from HTML (or from text with entities): no tags, tidy spaces."""
+    if not value:
+        return ""
+    if "<" in value:
+        parser = _TextExtractor()
+        try:
+            parser.feed(value)
+            parser.close()
+            text = "".join(parser.parts)
+        except Exception:  # pragma: no cover - HTMLParser is lenient; belt and braces
+            text = re.sub(r"<[^>]*>", " ", value)
+    else:
+        text = html.unescape(value)
+    return clean_text(text)
+
+
+def clean_text(text: str) -> str:
+    """Normalise Unicode (NFC), drop control characters, fold spaces, keep paragraphs."""
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub("", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def sanitize_html(value: str | None) -> str:
+    """HTML safe to show in the web app or an email: a small tag set, no scripts or handlers."""
+    if not value:
+        return ""
+    return nh3.clean(value, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
+
+
+def one_line(text: str) -> str:
+    """Text on one line: for titles, subjects and headers."""
+    return " ".join(clean_text(text).split())
+
+
+def normalize_for_match(text: str) -> str:
+    """Lowercased words without punctuation, URLs or hashtag marks: the matching form."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"https?://\S+", " ", text)
+    text = re.sub(r"[^\w\s]", " ", text)
+    return " ".join(text.split())
+
+
+def fingerprint(title: str, text: str) -> str | None:
+    """Exact-duplicate key of an entry's normalised title and text; None if too short to trust."""
+    body = normalize_for_match(f"{title} {text}")
+    if len(body) < 20:
+        return None
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:32]
+
+
+def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
+    """Cut text to ``limit`` characters at a word boundary, with an ellipsis if cut."""
+    if limit <= 0:
+        return ""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - len(ellipsis))]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + ellipsis

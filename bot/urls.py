@@ -1,0 +1,70 @@
+"""Canonical URLs, so the same page from two sources compares equal.
+
+Scheme and host are lowercased, the default port and the fragment dropped,
+tracking parameters removed (``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``,
+``mc_eid`` and a few of their cousins); every other query parameter is kept in
+its order, because ``/?p=123`` and ``/?p=124`` are different pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid",
+    "igshid", "yclid", "_hsenc", "_hsmi", "mkt_tok", "ref_src",
+})
+TRACKING_PREFIXES = ("utm_",)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+SHORTENER_HOSTS = frozenset({"t.co", "bit.ly", "ow.ly", "buff.ly", "tinyurl.com", "lnkd.in",
+                             "goo.gl", "dlvr.it", "ift.tt"})
+URL_IN_TEXT = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
+
+
+def is_tracking_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def canonical_url(url: str | None) -> str | None:
+    """The canonical form of an http(s) URL; None for anything that is not one."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    with contextlib.suppress(UnicodeError):
+        host = host.encode("idna").decode("ascii")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~%") or "/"
+    query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                   if not is_tracking_param(k)]
+    query = urlencode(query_pairs, doseq=True)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def is_shortened(url: str) -> bool:
+    """True for links from known URL shorteners (t.co and the like)."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in SHORTENER_HOSTS
+
+
+def urls_in_text(text: str) -> list[str]:
+    """The http(s) URLs written out in plain text, in order, without trailing punctuation."""
+    return [m.group(0).rstrip(".,;:!?") for m in URL_IN_TEXT.finditer(text)]

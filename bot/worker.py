@@ -1,0 +1,79 @@
+"""The scheduled worker (``herald run``): APScheduler runs collect and dispatch on their
+intervals in this process until SIGINT or SIGTERM.
+
+Each source keeps its own interval through its ``next_poll_at`` (which also
+carries its error backoff); the collect job wakes every ``worker.collect_tick``
+and polls the ones that are due. The dispatch job sends the outbox every
+``worker.dispatch_every``. On a stop signal the jobs finish the send in hand,
+give back claims they had not started, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.app import Herald
+
+log = logging.getLogger("herald.worker")
+
+
+def run_worker(herald: Herald, *, install_signals: bool = True,
+               on_started: Callable[[], None] | None = None) -> None:
+    """Run until ``herald.stop`` is set (by a signal or by the caller)."""
+    herald.prepare()
+    w = herald.settings.config.worker
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(2)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        timezone=w.timezone)
+
+    def collect() -> None:
+        stats = herald.collect()
+        if stats.polled:
+            log.info("collect: %d polled, %d changed, %d errors, %d new items, %d new stories",
+                     stats.polled, stats.changed, stats.errors, stats.ingest.new_items,
+                     len(stats.ingest.new_stories))
+
+    def dispatch() -> None:
+        stats = herald.dispatch()
+        if stats.sent or stats.failed or stats.dead:
+            log.info("dispatch: %d sent, %d failed, %d dead", stats.sent, stats.failed,
+                     stats.dead)
+
+    now = datetime.now(scheduler.timezone)
+    scheduler.add_job(collect, "interval", seconds=w.collect_tick.total_seconds(),
+                      id="collect", next_run_time=now)
+    scheduler.add_job(dispatch, "interval", seconds=w.dispatch_every.total_seconds(),
+                      id="dispatch", next_run_time=now)
+
+    previous: dict[int, object] = {}
+    if install_signals and threading.current_thread() is threading.main_thread():
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            herald.stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handle)
+    scheduler.start()
+    log.info("worker %s started", herald.owner)
+    if on_started:
+        on_started()
+    try:
+        while not herald.stop.wait(0.5):
+            pass
+    finally:
+        scheduler.shutdown(wait=True)
+        released = herald.store.release(herald.owner, now=herald.clock.now())
+        if released:
+            log.info("gave back %d unstarted deliveries", released)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        log.info("worker %s stopped", herald.owner)

@@ -1,0 +1,122 @@
+"""Channels: one module per output, all behind one small Protocol (render → send).
+
+A channel class declares itself with class attributes (``name``, ``max_title``,
+``max_text``, ``rate_per_sec``, ``format``) and an ``Options`` pydantic model for
+its target keys in config; option names ending in ``_env`` name environment
+variables that must be set when the target is enabled (secrets stay out of the
+file). ``render(story)`` is pure and returns a JSON-able payload;
+``send(payload, delivery, reclaimed)`` does the I/O and returns a
+:class:`SendResult` or raises a :class:`bot.errors.ChannelError`.
+
+Built-in channels are listed in ``CHANNELS``; a target ``type`` of the form
+``"package.module:Class"`` loads a channel from elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+
+from bot.errors import ConfigError
+from bot.model import Delivery, Story
+
+CHANNELS: dict[str, str] = {
+    "console": "channels.console:ConsoleChannel",
+    "file": "channels.file:FileChannel",
+}
+
+
+class NoOptions(BaseModel):
+    """A channel without options of its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A send that went through; ``external_id`` is the target's id for it (ts, path)."""
+
+    external_id: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class ChannelContext:
+    """What channels may use from the running Herald."""
+
+    outbox_dir: Path
+    environ: dict[str, str] = field(default_factory=dict)
+    console: Console | None = None
+    timezone: str = "Europe/London"
+    labels: dict[str, str] = field(default_factory=dict)  # tag slug -> display label
+
+
+@runtime_checkable
+class Channel(Protocol):
+    name: ClassVar[str]
+    max_title: ClassVar[int]
+    max_text: ClassVar[int]
+    rate_per_sec: ClassVar[float]
+    format: ClassVar[str]
+    Options: ClassVar[type[BaseModel]]
+
+    def render(self, story: Story) -> dict[str, Any]: ...
+
+    def send(self, payload: dict[str, Any], *, delivery: Delivery,
+             reclaimed: bool = False) -> SendResult: ...
+
+    def identity(self) -> str: ...
+
+    def redacted(self) -> str: ...
+
+
+class BaseChannel:
+    """Defaults for channels: limits, identity, and a place for the target's options."""
+
+    name: ClassVar[str] = "base"
+    max_title: ClassVar[int] = 250
+    max_text: ClassVar[int] = 4000
+    rate_per_sec: ClassVar[float] = 0.0  # 0: no limit
+    format: ClassVar[str] = "text"
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, target: str, options: BaseModel, context: ChannelContext) -> None:
+        self.target = target
+        self.options = options
+        self.context = context
+
+    def identity(self) -> str:
+        """What makes this target distinct (goes into logs and the delivery key)."""
+        return f"{self.name}:{self.target}"
+
+    def redacted(self) -> str:
+        """A form of the target that is safe to show (no secrets)."""
+        return self.identity()
+
+    def label(self, slug: str) -> str:
+        return self.context.labels.get(slug, slug)
+
+
+def load_channel_class(type_name: str, *, key: str = "type",
+                       file: str | None = None) -> type[BaseChannel]:
+    """The channel class for a target type: a built-in name or ``package.module:Class``."""
+    spec = CHANNELS.get(type_name)
+    if spec is None and ":" not in type_name:
+        raise ConfigError(f"unknown target type {type_name!r}; allowed: "
+                          f"{', '.join(sorted(CHANNELS))} (or 'package.module:Class')",
+                          key=key, file=file)
+    module_name, _, attr = (spec or type_name).partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load channel {type_name!r}: {exc}", key=key,
+                          file=file) from None
+    if not isinstance(cls, type) or not hasattr(cls, "render") or not hasattr(cls, "send"):
+        raise ConfigError(f"{type_name!r} is not a channel class (needs render and send)",
+                          key=key, file=file)
+    return cls

@@ -1,0 +1,85 @@
+"""The file channel: one JSON payload per delivery under ``var/outbox/<target>/``.
+
+Config: ``type = "file"``, optional ``dir`` (default: ``[paths] outbox``). The
+file name is fixed by the story and delivery ids, and written atomically
+(temporary file, fsync, rename), so a retry overwrites rather than duplicates,
+and a crash never leaves half a file. A disk error fails the send: nothing is
+marked sent that was not written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.errors import PermanentSendError, TransientSendError
+from bot.model import Delivery, Story
+from channels import BaseChannel, SendResult
+
+
+class FileOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dir: str | None = None
+
+
+class FileChannel(BaseChannel):
+    name: ClassVar[str] = "file"
+    format: ClassVar[str] = "json"
+    max_text: ClassVar[int] = 20000
+    Options: ClassVar[type[BaseModel]] = FileOptions
+
+    @property
+    def folder(self) -> Path:
+        custom = getattr(self.options, "dir", None)
+        base = Path(custom) if custom else self.context.outbox_dir
+        return base / self.target
+
+    def render(self, story: Story) -> dict[str, Any]:
+        return {
+            "story_id": story.id,
+            "revision": story.revision,
+            "title": story.title,
+            "summary": story.summary,
+            "url": story.url,
+            "kind": story.kind,
+            "tags": [{"slug": t.slug, "group": t.group.value, "reason": t.reason}
+                     for t in story.tags],
+            "dates": [{"what": d.what, "date": d.date.isoformat()} for d in story.dates],
+            "items": [{"source": i.source, "url": i.url, "title": i.title,
+                       "published_at": i.published_at.isoformat()} for i in story.items],
+            "first_seen": story.first_seen.isoformat(),
+        }
+
+    def send(self, payload: dict[str, Any], *, delivery: Delivery,
+             reclaimed: bool = False) -> SendResult:
+        path = self.folder / f"story-{delivery.story_id:06d}-delivery-{delivery.id:06d}.json"
+        body = json.dumps({"delivery_id": delivery.id, "target": self.target,
+                           "payload": payload}, ensure_ascii=False, indent=2) + "\n"
+        tmp_name = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(body)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_name, path)
+            tmp_name = None
+        except PermissionError as exc:
+            raise PermanentSendError(f"cannot write {path}: {exc.strerror}",
+                                     target=self.target) from exc
+        except OSError as exc:
+            raise TransientSendError(f"cannot write {path}: {exc.strerror}",
+                                     target=self.target) from exc
+        finally:
+            if tmp_name:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
+        return SendResult(external_id=str(path))

@@ -1,0 +1,127 @@
+"""Shared fixtures: a clock, stores on SQLite and PostgreSQL, config builders, paths."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.clock import FixedClock
+from bot.config import Settings, parse_config
+from bot.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "config"
+DATA = Path(__file__).resolve().parent / "data"
+REFERENCE = Path(os.environ.get("HERALD_REFERENCE_DIR",
+                                ROOT.parent / "shared" / "reference"))
+PG_URL = os.environ.get("HERALD_TEST_DATABASE_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def reference_dir(*parts: str) -> Path:
+    """A folder of ../shared/reference, or skip the test with the reason."""
+    path = REFERENCE.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"reference material not found at {path} (set HERALD_REFERENCE_DIR); "
+                    "it is not shipped with Herald")
+    return path
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 8, 20, 9, 0, tzinfo=UTC))
+
+
+def _pg_available() -> str | None:
+    """None if PostgreSQL answers, else the reason it does not."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_URL)
+    try:
+        with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username,
+                             dbname=url.database, password=url.password, connect_timeout=3):
+            return None
+    except Exception as exc:
+        return f"PostgreSQL at {url.render_as_string(hide_password=True)} is not reachable: {exc}"
+
+
+_PG_REASON: list[str | None] = []
+
+
+def pg_reason() -> str | None:
+    if not _PG_REASON:
+        _PG_REASON.append(_pg_available())
+    return _PG_REASON[0]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    reason = pg_reason()
+    if reason:
+        pytest.skip(reason)
+    from sqlalchemy import create_engine, text
+
+    schema = f"herald_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'herald.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url)
+    s.upgrade()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def make_settings(tmp_path: Path, data: dict[str, Any] | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    """Settings from a dict (TOML-shaped); taxonomy from config/, outbox under tmp_path."""
+    base: dict[str, Any] = {
+        "database": {"url": f"sqlite:///{tmp_path / 'herald.db'}"},
+        "paths": {"taxonomy": str(CONFIG_DIR / "taxonomy.toml"),
+                  "outbox": str(tmp_path / "outbox")},
+        "targets": [{"name": "files", "type": "file"}],
+        "routes": [{"to": ["files"]}],
+    }
+    for key, value in (data or {}).items():
+        base[key] = value
+    return parse_config(base, file=tmp_path / "herald.toml", environ=environ or {})
+
+
+@pytest.fixture
+def feed_server() -> Iterator[Any]:
+    from tests.fakes.feed_server import running_feed_server
+
+    with running_feed_server() as server:
+        yield server

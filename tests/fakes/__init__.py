@@ -1,0 +1,1 @@
+"""Reusable fakes: real servers on loopback and in-memory doubles of real interfaces."""

@@ -1,0 +1,170 @@
+"""A feed server on loopback (port 0) for tests: real HTTP, scenarios picked by path.
+
+``server.add(path, body, content_type)`` serves a body with an ETag and
+Last-Modified, answering 304 to a matching conditional GET (unless
+``ignore_conditional`` is set, like many real servers). Fixed scenario paths:
+
+* ``/status/<code>``: that status (503 and 429 carry ``Retry-After: 120``);
+* ``/slow``: waits ``slow_seconds`` before answering;
+* ``/drip``: sends a valid feed one byte every 0.2 s;
+* ``/redirect/<path>``: 302 to ``/<path>``; ``/loop``: redirects to itself;
+* ``/big``: a body of ``big_bytes`` bytes;
+* ``/gzip-bomb``: a small gzip body that inflates past any cap;
+* ``/reset``: closes the connection without an answer.
+
+``server.requests`` records (method, path, headers) of every request.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Resource:
+    body: bytes
+    content_type: str = "application/rss+xml; charset=utf-8"
+    etag: str = ""
+    last_modified: str = ""
+
+
+@dataclass
+class FeedServerState:
+    resources: dict[str, Resource] = field(default_factory=dict)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    ignore_conditional: bool = False
+    slow_seconds: float = 5.0
+    big_bytes: int = 12 * 1000 * 1000
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+              ) -> None:
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        state.requests.append((self.command, self.path, dict(self.headers.items())))
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/status/"):
+            code = int(path.rsplit("/", 1)[1])
+            headers = {"Retry-After": "120"} if code in (429, 503) else {}
+            self._send(code, b"error page", {"Content-Type": "text/plain", **headers})
+        elif path == "/slow":
+            time.sleep(state.slow_seconds)
+            self._send(200, b"<rss version='2.0'><channel></channel></rss>")
+        elif path == "/drip":
+            body = b"<rss version='2.0'><channel><title>drip</title></channel></rss>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+        elif path.startswith("/redirect/"):
+            self._send(302, b"", {"Location": "/" + path[len("/redirect/"):]})
+        elif path == "/loop":
+            self._send(302, b"", {"Location": "/loop"})
+        elif path == "/big":
+            self._send(200, b"<rss>" + b" " * state.big_bytes,
+                       {"Content-Type": "application/rss+xml"})
+        elif path == "/gzip-bomb":
+            body = gzip.compress(b" " * (50 * 1000 * 1000), compresslevel=9)
+            self._send(200, body, {"Content-Type": "application/rss+xml",
+                                   "Content-Encoding": "gzip"})
+        elif path == "/reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+        elif path in state.resources:
+            res = state.resources[path]
+            if not state.ignore_conditional and (
+                    (res.etag and self.headers.get("If-None-Match") == res.etag)
+                    or (not self.headers.get("If-None-Match") and res.last_modified
+                        and self.headers.get("If-Modified-Since") == res.last_modified)):
+                self._send(304, b"", {"ETag": res.etag})
+                return
+            self._send(200, res.body, {"Content-Type": res.content_type, "ETag": res.etag,
+                                       "Last-Modified": res.last_modified})
+        else:
+            self._send(404, b"not found", {"Content-Type": "text/plain"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: FeedServerState
+
+
+class FeedServer:
+    """A running loopback feed server."""
+
+    def __init__(self) -> None:
+        self.state = FeedServerState()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.state = self.state
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def add(self, path: str, body: bytes, content_type: str = "application/rss+xml; "
+            "charset=utf-8") -> str:
+        """Serve ``body`` at ``path`` (replacing what was there); returns its URL."""
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        self.state.resources[path] = Resource(body, content_type, etag,
+                                              formatdate(time.time(), usegmt=True))
+        return self.url(path)
+
+    @property
+    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
+        return self.state.requests
+
+    def hits(self, path: str) -> int:
+        return sum(1 for _, p, _ in self.state.requests if p.split("?")[0] == path)
+
+    def start(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def running_feed_server() -> Iterator[FeedServer]:
+    server = FeedServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
