@@ -73,7 +73,7 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {_escape(message)}")
+    err.print(f"[red]error:[/red] {_escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -279,7 +279,9 @@ def _cross_check(settings: Settings) -> None:
         if dup:
             raise ConfigError(f"names must be unique; repeated: {', '.join(dup)}",
                               key=section, file=file)
-    _check_database_url(settings.database_url, file)
+    from_env = bool(settings.environ.get("DATABASE_URL"))
+    _check_database_url(settings.database_url, file,
+                        key="DATABASE_URL (environment)" if from_env else "database.url")
     for i, target in enumerate(cfg.targets):
         key = f"targets[{i}] ({target.name})"
         cls = load_channel_class(target.type, key=f"{key}.type", file=file)
@@ -331,7 +333,7 @@ def _cross_check(settings: Settings) -> None:
                                       key=f"{key}.sources", file=file)
 
 
-def _check_database_url(url: str, file: str | None) -> None:
+def _check_database_url(url: str, file: str | None, key: str = "database.url") -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -339,11 +341,11 @@ def _check_database_url(url: str, file: str | None) -> None:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError("not a database URL; use sqlite:///var/herald.db or "
-                          "postgresql+psycopg://user@host/db", key="database.url",
+                          "postgresql+psycopg://user@host/db", key=key,
                           file=file) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(f"database {parsed.get_backend_name()!r} is not supported; "
-                          "use sqlite or postgresql", key="database.url", file=file)
+                          "use sqlite or postgresql", key=key, file=file)
 
 
 def redact_url(url: str) -> str:

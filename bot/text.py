@@ -38,6 +38,12 @@ class _TextExtractor(HTMLParser):
         elif tag in _BLOCK:
             self.parts.append("\n")
 
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # <br/> is one line break like <br>, not a start and an end (a paragraph break);
+        # a self-closed <script/> has no content to skip.
+        if tag not in _SKIP:
+            self.handle_starttag(tag, attrs)
+
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
             self._skip = max(0, self._skip - 1)
@@ -109,6 +115,8 @@ def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
         return ""
     if len(text) <= limit:
         return text
+    if limit < len(ellipsis):  # no room for the ellipsis: a hard cut stays within the limit
+        return text[:limit]
     cut = text[: max(0, limit - len(ellipsis))]
     space = cut.rfind(" ")
     if space > limit * 0.6:

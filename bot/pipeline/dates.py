@@ -38,7 +38,8 @@ _APPLY = r"(applications?|apply|places?|registration|register|booking|bookings|n
 CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("applications-close", re.compile(
         _APPLY + r"\b.{0,60}\b(clos\w*|deadline|until|by|ends?|last (chance|day))\b"
-        r"|\b(clos\w*|deadline|last (chance|day)).{0,60}" + _APPLY, re.IGNORECASE)),
+        r"|\b(clos\w*|deadline|last (chance|day)).{0,60}" + _APPLY
+        + r"|\bclosing date\b", re.IGNORECASE)),
     ("applications-open", re.compile(
         _APPLY + r"\b.{0,60}\bopen\w*|\bopen\w*\b.{0,60}" + _APPLY, re.IGNORECASE)),
     ("deadline", re.compile(r"\b(deadline|due|no later than|submit\w*)\b", re.IGNORECASE)),

@@ -35,8 +35,10 @@ def make_item(*, source: str, source_item_id: str | None, url: str | None, title
         clean_title = _title_from_text(body_text)
     all_links = _merge_links([*links, *(Link(u) for u in _hrefs(html)),
                               *(Link(u) for u in urls_in_text(body_text))])
-    item_id = (source_item_id or "").strip() or url or _content_id(clean_title, body_text,
-                                                                   published)
+    # The fallback id must not depend on when we collected (a missing date defaults to
+    # collected_at), or an undated entry without guid or link gets a new id every poll.
+    item_id = (source_item_id or "").strip() or url or _content_id(
+        clean_title, body_text, published if published_at else None)
     return Item(
         source=source,
         source_item_id=item_id[:1000],
@@ -62,8 +64,9 @@ def _title_from_text(text: str, limit: int = 120) -> str:
     return cut + "…"
 
 
-def _content_id(title: str, text: str, published: datetime) -> str:
-    digest = hashlib.sha256(f"{title}\n{text}\n{published.isoformat()}".encode()).hexdigest()
+def _content_id(title: str, text: str, published: datetime | None) -> str:
+    when = published.isoformat() if published else ""
+    digest = hashlib.sha256(f"{title}\n{text}\n{when}".encode()).hexdigest()
     return f"sha256:{digest[:32]}"
 
 

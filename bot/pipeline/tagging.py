@@ -4,7 +4,8 @@ A taxonomy is a list of tags, each in a group (``domain``, ``kind`` or
 ``programme``) with weighted rules. A rule's ``match`` list holds terms:
 
 * ``"coaching"`` or ``"quality improvement"`` — a word or phrase, whole words,
-  any case; spaces also match hyphens and runs of whitespace;
+  any case; a space or hyphen in the term matches spaces or hyphens in the text,
+  and a phrase also matches its hashtag spelling (``#QualityImprovement``);
 * ``"coach*"`` — a trailing ``*`` lets a word take any ending (coach, coaches, coaching);
 * ``"#SeacoleProg"`` — a hashtag, as a hashtag only;
 * ``"/regex/"`` — a Python regular expression, any case.
@@ -30,6 +31,7 @@ from bot.errors import ConfigError
 from bot.model import Tag, TagGroup
 
 GROUPS = tuple(g.value for g in TagGroup)
+_GAP = r"(?:[^\S\n]|-)+"  # spaces or hyphens within a line: phrases do not cross lines
 
 
 @dataclass(frozen=True)
@@ -65,17 +67,15 @@ def compile_term(term: str) -> re.Pattern[str]:
         return re.compile(term[1:-1], re.IGNORECASE)
     if term.startswith("#"):
         return re.compile(r"(?<![\w#])#" + re.escape(term[1:]) + r"(?!\w)", re.IGNORECASE)
-    words = term.split()
-    if not words:
+    words = re.split(r"[\s\-]+", term.strip())
+    if not words or not words[0]:
         raise ValueError("empty term")
-    parts = []
-    for word in words:
-        stem = word.endswith("*")
-        body = re.escape(word.rstrip("*"))
-        parts.append(body + (r"\w*" if stem else ""))
-    joined = r"[\s\-]+".join(parts)
-    # A phrase also matches its hashtag spelling: "Seacole Programme" ~ #SeacoleProgramme.
-    return re.compile(r"(?<![\w])#?" + joined + r"(?!\w)", re.IGNORECASE)
+    parts = [re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") for w in words]
+    alternatives = [_GAP.join(parts)]
+    if len(words) > 1:
+        # A phrase also matches its hashtag spelling: "Nye Bevan" ~ #NyeBevan.
+        alternatives.append("#" + "".join(parts))
+    return re.compile(r"(?<![\w#])#?(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
 
 
 class Taxonomy:
@@ -98,7 +98,7 @@ class Taxonomy:
 
     def tag(self, title: str, text: str) -> TagResult:
         """Score a story's title and text against every rule."""
-        haystack = f"{title}\n{text}"
+        haystack = f"{title}\n\n{text}"
         tags: list[Tag] = []
         kind: Tag | None = None
         for rule in self.rules:
@@ -118,11 +118,20 @@ class Taxonomy:
 
 
 def _score(rule: TagRule, haystack: str) -> tuple[float, list[str]]:
+    """Sum the weights of the terms found; words already counted by one term of this tag
+    do not count again for another (so "coach*" and "coaching support" score once)."""
     score = 0.0
     found: list[str] = []
+    taken: list[tuple[int, int]] = []
     for term in rule.terms:
-        match = term.pattern.search(haystack)
+        if term.weight < 0:  # a veto always counts
+            match = term.pattern.search(haystack)
+        else:
+            match = next((m for m in term.pattern.finditer(haystack)
+                          if not any(m.start() < e and s < m.end() for s, e in taken)), None)
         if match:
+            if term.weight > 0:
+                taken.append(match.span())
             score += term.weight
             words = " ".join(match.group(0).split())
             found.append(f"'{words}'" + (f" ({term.weight:+g})" if term.weight != 1 else ""))

@@ -10,6 +10,7 @@ broken, and losing them helps no one.
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import datetime
 from typing import Any
 
@@ -58,10 +59,12 @@ def _parse_xml_feed(body: bytes, *, source: str, url: str, collected_at: datetim
             raise ParseError("this is an HTML page, not a feed", url=url)
         reason = f": {exc}" if exc else ""
         raise ParseError(f"not an RSS, Atom or JSON feed{reason}", url=url)
-    items = []
-    for entry in parsed.entries[:MAX_ENTRIES]:
-        items.append(_entry_to_item(entry, source=source, collected_at=collected_at))
-    return items
+    with warnings.catch_warnings():
+        # feedparser warns when reading published_parsed falls back to updated_parsed;
+        # we ask for both explicitly, so the fallback is what we want.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return [_entry_to_item(entry, source=source, collected_at=collected_at)
+                for entry in parsed.entries[:MAX_ENTRIES]]
 
 
 def _entry_to_item(entry: Any, *, source: str, collected_at: datetime) -> Item:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -113,6 +114,11 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
         headers["If-None-Match"] = validators.etag
     if validators.last_modified:
         headers["If-Modified-Since"] = validators.last_modified
+    # httpx's timeouts bound each network read, not the whole response: a server that
+    # drips a byte at a time would hold us for ever. The client's read timeout is also
+    # the budget for the whole fetch.
+    budget = client.timeout.read
+    deadline = time.monotonic() + budget if budget is not None else None
     try:
         with client.stream("GET", url, headers=headers) as response:
             if response.status_code == 304:
@@ -131,6 +137,9 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
                 total += len(chunk)
                 if total > max_body:
                     raise FetchError(f"body is over the {max_body}-byte limit", url=url)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise FetchError(f"timed out: the response took over {budget:g} s",
+                                     url=url)
                 chunks.append(chunk)
             body = b"".join(chunks)
             final_url = str(response.url)

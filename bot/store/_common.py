@@ -18,8 +18,10 @@ def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]],
     if not rows:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=index)
-    return conn.execute(stmt, rows).rowcount or 0
+    stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=index)
+    # RETURNING counts what went in on every driver (rowcount does not, for this form).
+    first_key = next(iter(table.primary_key.columns))
+    return len(conn.execute(stmt.returning(first_key)).all())
 
 
 def links_to_json(links: tuple[Link, ...]) -> str:

@@ -1,0 +1,277 @@
+"""Loading the config file: every mistake becomes one ConfigError naming file, key and fix.
+
+Each case is a small TOML text written to tmp_path and read with ``load_config``;
+the environment is always passed in as a dict, never taken from ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import DEFAULT_CONFIG, config_path, load_config, redact_url
+from bot.errors import ConfigError
+from tests.conftest import CONFIG_DIR
+
+TAXONOMY = CONFIG_DIR / "taxonomy.toml"
+SECRET_TYPE = "tests.fakes.secret_channel:SecretChannel"
+
+# An inline table, so that whatever a case adds after it stays at the top level.
+HEADER = f"paths = {{ taxonomy = {json.dumps(str(TAXONOMY))} }}\n"
+FILES = '[[targets]]\nname = "files"\ntype = "file"\n'
+NEWS = '[[sources]]\nname = "news"\nurl = "news.xml"\n'
+SECRET = f'[[targets]]\nname = "vault"\ntype = "{SECRET_TYPE}"\n'
+
+
+def write(tmp_path: Path, text: str, name: str = "herald.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + text, encoding="utf-8")
+    return path
+
+
+def config_error(path: Path, environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ=environ or {})
+    return str(info.value)
+
+
+# (id, TOML after the header, key named in the message, words saying what is allowed)
+BAD_CONFIGS = [
+    ("unknown top-level key", 'colour = "blue"\n', "colour",
+     ["unknown key", "database", "sources", "targets", "routes", "worker"]),
+    ("unknown key in a source", NEWS + 'colour = "red"\n', "sources[0] (news).colour",
+     ["unknown key", "every", "url", "enabled"]),
+    ("interval is a boolean", NEWS + "every = true\n", "sources[0] (news).every",
+     ["expected a duration", "15m", "True"]),
+    ("interval is a word", NEWS + 'every = "soon"\n', "sources[0] (news).every",
+     ["expected a duration", "'soon'"]),
+    ("interval has a bad unit", NEWS + 'every = "1x"\n', "sources[0] (news).every",
+     ["expected a duration", "units s, m, h, d, w"]),
+    ("interval of zero", NEWS + 'every = "0s"\n', "sources[0] (news).every",
+     ["above zero"]),
+    ("bad source name", '[[sources]]\nname = "News Feed"\nurl = "a.xml"\n',
+     "sources[0] (News Feed).name", ["not a valid name", "lowercase letters"]),
+    ("second source has a bad name", NEWS + '[[sources]]\nname = "-x"\nurl = "b.xml"\n',
+     "sources[1] (-x).name", ["not a valid name"]),
+    ("duplicate source names", NEWS + NEWS, "sources", ["unique", "repeated: news"]),
+    ("unknown source type", '[[sources]]\nname = "news"\ntype = "atom"\nurl = "a.xml"\n',
+     "sources[0] (news).type", ["'atom' is not allowed", "'rss'"]),
+    ("source without url", '[[sources]]\nname = "news"\n', "sources[0] (news).url",
+     ["required"]),
+    ("route to an unknown target", FILES + '[[routes]]\nto = ["nowhere"]\n', "routes[0].to",
+     ["unknown target 'nowhere'", "defined targets: files"]),
+    ("route with an unknown domain",
+     FILES + '[[routes]]\ndomains = ["cooking"]\nto = ["files"]\n', "routes[0].domains",
+     ["unknown domain 'cooking'", "learning-capacity", "individual-effectiveness"]),
+    ("route with an unknown kind",
+     FILES + '[[routes]]\nkinds = ["gossip"]\nto = ["files"]\n', "routes[0].kinds",
+     ["unknown kind 'gossip'", "cohort-opening"]),
+    ("route to nothing", FILES + "[[routes]]\nto = []\n", "routes[0].to", ["at least 1"]),
+    ("unknown target type", FILES + '[[targets]]\nname = "x"\ntype = "pigeon"\n',
+     "targets[1] (x).type", ["unknown target type 'pigeon'", "console", "file",
+                             "package.module:Class"]),
+    ("target class that cannot be imported",
+     '[[targets]]\nname = "x"\ntype = "no_such_module_here:Thing"\n', "targets[0] (x).type",
+     ["cannot load channel"]),
+    ("unknown option for a file target", FILES + 'colour = "red"\n',
+     "targets[0] (files).colour", ["unknown key for a file target", "dir", "enabled"]),
+    ("duplicate target names", FILES + FILES, "targets", ["repeated: files"]),
+    ("unknown time zone", '[worker]\ntimezone = "Mars/Olympus"\n', "worker.timezone",
+     ["unknown time zone", "Europe/London"]),
+    ("unsupported database", '[database]\nurl = "mysql://u:pw@db.example/herald"\n',
+     "database.url", ["'mysql' is not supported", "sqlite", "postgresql"]),
+    ("database url is garbage", '[database]\nurl = "not a url at all"\n', "database.url",
+     ["not a database URL", "sqlite:///"]),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "allowed"),
+                         [case[1:] for case in BAD_CONFIGS],
+                         ids=[case[0] for case in BAD_CONFIGS])
+def test_bad_config_names_file_key_and_what_is_allowed(
+        tmp_path: Path, text: str, key: str, allowed: list[str]) -> None:
+    path = write(tmp_path, text)
+    message = config_error(path)
+    assert message.startswith(str(path))
+    assert f"key '{key}'" in message
+    for words in allowed:
+        assert words in message
+
+
+def test_config_error_keeps_key_and_file_as_attributes(tmp_path: Path) -> None:
+    path = write(tmp_path, FILES + '[[routes]]\nto = ["nowhere"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.key == "routes[0].to"
+    assert info.value.file == str(path)
+
+
+def test_more_than_one_problem_is_counted(tmp_path: Path) -> None:
+    message = config_error(write(tmp_path, "a = 1\nb = 2\n"))
+    assert "key 'a'" in message
+    assert "and 1 more problem" in message
+
+
+def test_interval_may_be_a_number_of_seconds(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, NEWS + "every = 5.5\n"), environ={})
+    assert settings.config.sources[0].every == timedelta(seconds=5.5)
+    settings = load_config(write(tmp_path, NEWS + "every = 90\n"), environ={})
+    assert settings.config.sources[0].every == timedelta(seconds=90)
+
+
+def test_route_may_name_a_source_added_later(tmp_path: Path) -> None:
+    # `herald feeds add` keeps feeds in the database, so a route may name one ahead of time.
+    text = FILES + '[[routes]]\nsources = ["added-later"]\nto = ["files"]\n'
+    settings = load_config(write(tmp_path, text), environ={})
+    assert settings.config.routes[0].sources == ["added-later"]
+
+
+def test_route_rejects_an_impossible_source_name(tmp_path: Path) -> None:
+    text = FILES + '[[routes]]\nsources = ["Not A Name"]\nto = ["files"]\n'
+    message = config_error(write(tmp_path, text))
+    assert "key 'routes[0].sources'" in message
+    assert "'Not A Name' is not a valid source name" in message
+
+
+# ------------------------------------------------------------------ secrets in the environment
+
+def test_enabled_target_needs_its_secret_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, SECRET)
+    message = config_error(path, environ={"OTHER": "x"})
+    assert message.startswith(str(path))
+    assert "key 'targets[0] (vault).token_env'" in message
+    assert "FAKE_TOKEN" in message
+    assert "enabled = false" in message
+
+
+def test_empty_secret_variable_counts_as_missing(tmp_path: Path) -> None:
+    message = config_error(write(tmp_path, SECRET), environ={"FAKE_TOKEN": ""})
+    assert "FAKE_TOKEN is not set" in message
+
+
+def test_secret_variable_name_can_be_chosen_in_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, SECRET + 'token_env = "VAULT_TOKEN"\n')
+    message = config_error(path, environ={"FAKE_TOKEN": "x"})
+    assert "VAULT_TOKEN" in message
+    settings = load_config(path, environ={"VAULT_TOKEN": "s3cr3t"})
+    assert settings.config.targets[0].options == {"token_env": "VAULT_TOKEN"}
+
+
+def test_disabled_target_does_not_need_its_secret(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, SECRET + "enabled = false\n"), environ={})
+    assert settings.config.targets[0].enabled is False
+
+
+def test_secret_present_in_environ_is_fine(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, SECRET), environ={"FAKE_TOKEN": "s3cr3t"})
+    target = settings.target("vault")
+    assert target.type == SECRET_TYPE
+    # The file names the variable; the value stays in the environment.
+    assert "s3cr3t" not in repr(settings.config)
+
+
+def test_unknown_option_of_a_loaded_channel_lists_its_options(tmp_path: Path) -> None:
+    message = config_error(write(tmp_path, SECRET + 'token = "oops"\n'),
+                           environ={"FAKE_TOKEN": "x"})
+    assert "key 'targets[0] (vault).token'" in message
+    assert "token_env" in message
+
+
+# ------------------------------------------------------------------ the file itself
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources = [\n")
+    message = config_error(path)
+    assert message.startswith(str(path))
+    assert "not valid TOML" in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "herald.toml"
+    message = config_error(path)
+    assert str(path) in message
+    assert "does not exist" in message
+
+
+def test_missing_taxonomy_file_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "herald.toml"
+    path.write_text('paths = { taxonomy = "no-such-taxonomy.toml" }\n', encoding="utf-8")
+    message = config_error(path)
+    assert "no-such-taxonomy.toml" in message
+    assert "paths.taxonomy" in message
+
+
+def test_default_config_loads_cleanly() -> None:
+    settings = load_config(DEFAULT_CONFIG, environ={})
+    cfg = settings.config
+    assert settings.file == DEFAULT_CONFIG
+    assert [s.name for s in cfg.sources] == ["academy-news", "academy-x-posts"]
+    assert {t.type for t in cfg.targets} == {"console", "file"}
+    assert settings.database_url == "sqlite:///var/herald.db"
+    assert settings.taxonomy_path.exists()
+
+
+# ------------------------------------------------------------------ environment overrides
+
+def test_database_url_from_environ_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[database]\nurl = "sqlite:///from-file.db"\n')
+    assert load_config(path, environ={}).database_url == "sqlite:///from-file.db"
+    pg = "postgresql+psycopg://herald:pw@127.0.0.1:5432/herald"
+    settings = load_config(path, environ={"DATABASE_URL": pg})
+    assert settings.database_url == pg
+    assert settings.config.database.url == "sqlite:///from-file.db"
+
+
+def test_bad_database_url_from_environ_names_the_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    message = config_error(path, environ={"DATABASE_URL": "mysql://u@h/db"})
+    assert "key 'DATABASE_URL (environment)'" in message
+    assert "'mysql' is not supported" in message
+
+
+def test_herald_config_picks_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, NEWS, name="chosen.toml")
+    environ = {"HERALD_CONFIG": str(path)}
+    assert config_path(None, environ) == path
+    settings = load_config(environ=environ)
+    assert settings.file == path
+    assert [s.name for s in settings.config.sources] == ["news"]
+
+
+def test_explicit_path_beats_herald_config(tmp_path: Path) -> None:
+    chosen = write(tmp_path, NEWS, name="chosen.toml")
+    assert config_path(chosen, {"HERALD_CONFIG": str(tmp_path / "other.toml")}) == chosen
+
+
+def test_without_path_or_variable_the_default_is_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert config_path(None, {}) == DEFAULT_CONFIG
+    local = tmp_path / "config" / "default.toml"
+    local.parent.mkdir()
+    local.write_text("", encoding="utf-8")
+    assert config_path(None, {}) == local
+
+
+def test_relative_paths_are_read_from_the_config_folder(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, NEWS), environ={})
+    assert settings.resolve("news.xml") == tmp_path / "news.xml"
+    assert settings.taxonomy_path == TAXONOMY
+
+
+# ------------------------------------------------------------------ redaction
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql+psycopg://u:secret@h/db", "postgresql+psycopg://u:***@h/db"),
+    ("postgresql://herald:p4ss@db.example:5432/herald?sslmode=require",
+     "postgresql://herald:***@db.example:5432/herald?sslmode=require"),
+    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("sqlite:///var/herald.db", "sqlite:///var/herald.db"),
+    ("https://academy.example.org/feed.xml", "https://academy.example.org/feed.xml"),
+])
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert "secret" not in redact_url(url)

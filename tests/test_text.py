@@ -1,0 +1,208 @@
+"""Plain text from HTML, sanitized HTML, fingerprints and truncation."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.text import fingerprint, html_to_text, sanitize_html, truncate
+
+# ---------------------------------------------------------------- html_to_text
+
+
+def test_html_to_text_drops_tags() -> None:
+    assert html_to_text("<p>Cohort <b>six</b> opens <i>today</i></p>") == "Cohort six opens today"
+
+
+def test_html_to_text_drops_script_and_style_content() -> None:
+    value = ("<style>p { color: red }</style><p>Visible words</p>"
+             "<script>document.write('hidden words')</script><noscript>also hidden</noscript>")
+    text = html_to_text(value)
+    assert text == "Visible words"
+    assert "color" not in text and "hidden" not in text
+
+
+def test_html_to_text_script_containing_markup_is_still_skipped() -> None:
+    assert html_to_text("<script>var s = '</p><p>';</script>after") == "after"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("Fish &amp; chips &lt;3", "Fish & chips <3"),
+    ("<p>Caf&eacute; &#8211; &#x2014; &quot;q&quot;</p>", "Café – — \"q\""),
+    ("<p>non&nbsp;breaking</p>", "non breaking"),
+])
+def test_html_to_text_decodes_entities(value: str, expected: str) -> None:
+    assert html_to_text(value) == expected
+
+
+def test_html_to_text_keeps_paragraphs_and_folds_spaces() -> None:
+    value = "<p>First   paragraph\twith\t tabs.</p>\n\n\n<p>Second\n paragraph.</p><div>Third</div>"
+    assert html_to_text(value) == "First paragraph with tabs.\n\nSecond\nparagraph.\n\nThird"
+
+
+def test_html_to_text_line_breaks() -> None:
+    # <br>, <br/> and <br /> are all one line break, not a paragraph break
+    assert html_to_text("<div>one<br>two<br/>three<br />four</div>") == "one\ntwo\nthree\nfour"
+
+
+def test_html_to_text_self_closed_script_hides_nothing() -> None:
+    assert html_to_text("before <script/>after") == "before after"
+
+
+@pytest.mark.parametrize("value", [None, "", "<p></p>", "<script>x()</script>", "   "])
+def test_html_to_text_empty(value: str | None) -> None:
+    assert html_to_text(value) == ""
+
+
+def test_html_to_text_plain_text_is_tidied() -> None:
+    assert html_to_text("  a   b \n\n\n\n c  ") == "a b\n\nc"
+
+
+def test_html_to_text_drops_control_characters() -> None:
+    assert html_to_text("bell\x07 and\x00 nul") == "bell and nul"
+
+
+# ---------------------------------------------------------------- sanitize_html
+
+HOSTILE = (
+    '<p onclick="steal()">Join the <em>coaching</em> offer: '
+    '<a href="https://academy.example.org/coaching">details</a> '
+    '<a href="javascript:alert(1)">click me</a></p>'
+    "<script>alert('x')</script>"
+    '<iframe src="https://evil.example/frame"></iframe>'
+    '<img src="x" onerror="alert(2)">'
+)
+
+
+def test_sanitize_html_removes_dangerous_parts() -> None:
+    clean = sanitize_html(HOSTILE)
+    lowered = clean.lower()
+    assert "<script" not in lowered and "alert('x')" not in clean
+    assert "onclick" not in lowered and "onerror" not in lowered
+    assert "javascript:" not in lowered
+    assert "<iframe" not in lowered and "evil.example" not in clean
+    assert "<img" not in lowered
+
+
+def test_sanitize_html_keeps_safe_parts() -> None:
+    clean = sanitize_html(HOSTILE)
+    assert clean.startswith("<p>")
+    assert "</p>" in clean
+    assert "<em>coaching</em>" in clean
+    assert 'href="https://academy.example.org/coaching"' in clean
+    assert "details</a>" in clean
+    # the text of the neutralised link survives, without its href
+    assert "click me</a>" in clean
+
+
+def test_sanitize_html_adds_rel_to_links() -> None:
+    clean = sanitize_html('<a href="https://academy.example.org/">home</a>')
+    assert 'rel="noopener noreferrer"' in clean
+
+
+def test_sanitize_html_style_and_unknown_attributes_gone() -> None:
+    clean = sanitize_html('<p style="position:fixed" class="x" id="y">t</p>'
+                          "<style>body{display:none}</style>")
+    assert clean == "<p>t</p>"
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_sanitize_html_empty(value: str | None) -> None:
+    assert sanitize_html(value) == ""
+
+
+# ---------------------------------------------------------------- fingerprint
+
+BASE_TITLE = "Seacole Programme cohort opening"
+BASE_TEXT = "Applications are open for the fully funded Seacole Programme https://t.co/Ab12"
+
+
+@pytest.mark.parametrize(("title", "text"), [
+    (BASE_TITLE, BASE_TEXT),
+    ("  seacole   PROGRAMME cohort opening ", BASE_TEXT),
+    (BASE_TITLE, "Applications are open, for the fully-funded Seacole Programme! "
+                 "https://bit.ly/other"),
+    (BASE_TITLE, "Applications   are\nopen for the fully funded Seacole Programme."),
+    ("SEACOLE PROGRAMME: COHORT OPENING", BASE_TEXT.upper()),
+])
+def test_fingerprint_ignores_whitespace_case_punctuation_and_urls(title: str, text: str
+                                                                  ) -> None:
+    assert fingerprint(title, text) == fingerprint(BASE_TITLE, BASE_TEXT)
+
+
+def test_fingerprint_differs_for_different_words() -> None:
+    assert fingerprint(BASE_TITLE, BASE_TEXT) != fingerprint(
+        BASE_TITLE, BASE_TEXT.replace("Seacole", "Mary Seacole Local"))
+
+
+def test_fingerprint_is_a_short_hex_string() -> None:
+    value = fingerprint(BASE_TITLE, BASE_TEXT)
+    assert value is not None
+    assert len(value) == 32
+    int(value, 16)
+
+
+@pytest.mark.parametrize(("title", "text"), [
+    ("", ""), ("Hi", ""), ("New", "post"), ("", "https://t.co/abcdefghijklmnop"),
+    ("!!!", "... --- ???"),
+])
+def test_fingerprint_none_for_very_short_text(title: str, text: str) -> None:
+    assert fingerprint(title, text) is None
+
+
+# ---------------------------------------------------------------- truncate
+
+SENTENCE = ("The fully funded Seacole Programme opens for applications today, "
+            "closing on Monday 7 September 2026 at noon.")
+
+
+def test_truncate_short_text_unchanged() -> None:
+    assert truncate("short", 10) == "short"
+    assert truncate(SENTENCE, len(SENTENCE)) == SENTENCE
+
+
+def test_truncate_at_word_boundary_with_ellipsis() -> None:
+    cut = truncate(SENTENCE, 30)
+    assert cut == "The fully funded Seacole…"
+    assert len(cut) <= 30
+
+
+@pytest.mark.parametrize(("limit", "expected"), [
+    (12, "Apply now…"), (16, "Apply now…"), (18, "Apply now, today…"),
+    (22, "Apply now, today…"),
+])
+def test_truncate_strips_punctuation_before_the_ellipsis(limit: int, expected: str) -> None:
+    assert truncate("Apply now, today, please read on", limit) == expected
+
+
+def test_truncate_long_word_is_cut_hard() -> None:
+    word = "x" * 50
+    assert truncate(word, 10) == "x" * 9 + "…"
+
+
+@pytest.mark.parametrize("limit", [0, -1, -100])
+def test_truncate_non_positive_limit(limit: int) -> None:
+    assert truncate(SENTENCE, limit) == ""
+
+
+@pytest.mark.parametrize("ellipsis", ["…", "...", " [more]"])
+@pytest.mark.parametrize("text", [SENTENCE, "x" * 120, "a b " * 40, "word, " * 30, "é" * 90])
+def test_truncate_never_exceeds_the_limit(text: str, ellipsis: str) -> None:
+    for limit in range(0, len(text) + 5):
+        cut = truncate(text, limit, ellipsis)
+        assert len(cut) <= max(limit, 0), (limit, cut)
+        if len(text) <= limit:
+            assert cut == text
+        elif limit >= len(ellipsis):
+            assert cut.endswith(ellipsis), (limit, cut)
+            kept = cut[: len(cut) - len(ellipsis)]
+            assert text.startswith(kept), (limit, cut)
+        else:
+            assert text.startswith(cut)
+
+
+def test_truncate_prefers_word_boundary_for_many_limits() -> None:
+    for limit in range(20, len(SENTENCE)):
+        kept = truncate(SENTENCE, limit)[:-1]
+        # the kept part ends where a word ended in the original (maybe before punctuation)
+        following = SENTENCE[len(kept)]
+        assert following in " ,.", (limit, kept)
