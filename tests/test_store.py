@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from bot.config import SourceConfig
 from bot.errors import ConfigError, SchemaOutOfDate, StoreError
@@ -205,11 +206,10 @@ def test_claim_send_and_unique_delivery(store: Store, clock) -> None:  # type: i
     store.mark_sent(d.id, external_id="x-1", revision=1, now=clock.now())
     (sent,) = store.list_deliveries("sent")
     assert sent.external_id == "x-1" and sent.sent_at == clock.now()
-    with pytest.raises(Exception):  # noqa: B017 - IntegrityError from either driver
-        with store.engine.begin() as conn:
-            conn.execute(deliveries.insert().values(
-                story_id=d.story_id, target="files", status="pending", attempts=0,
-                created_at=clock.now(), updated_at=clock.now()))
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(deliveries.insert().values(
+            story_id=d.story_id, target="files", status="pending", attempts=0,
+            created_at=clock.now(), updated_at=clock.now()))
 
 
 def test_expired_lease_is_reclaimed(store: Store, clock) -> None:  # type: ignore[no-untyped-def]

@@ -33,21 +33,38 @@ DATE_PATTERNS = (
 #: How far before the post a year-less date may fall and still be this year's.
 PAST_SLACK = timedelta(days=60)
 
-_APPLY = r"(applications?|apply|places?|registration|register|booking|bookings|nominations?|" \
-         r"expressions? of interest|enrol\w*|sign[- ]?ups?|cohorts?)"
-CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("applications-close", re.compile(
-        _APPLY + r"\b.{0,60}\b(clos\w*|deadline|until|by|ends?|last (chance|day))\b"
-        r"|\b(clos\w*|deadline|last (chance|day)).{0,60}" + _APPLY
-        + r"|\bclosing date\b", re.IGNORECASE)),
-    ("applications-open", re.compile(
-        _APPLY + r"\b.{0,60}\bopen\w*|\bopen\w*\b.{0,60}" + _APPLY, re.IGNORECASE)),
-    ("deadline", re.compile(r"\b(deadline|due|no later than|submit\w*)\b", re.IGNORECASE)),
-    ("event", re.compile(
-        r"\b(conference|webinar|masterclass|workshop|event|session|celebration|summit|"
-        r"festival|seminar|meet[- ]?up|join us|takes? place|taking place|held)\b",
-        re.IGNORECASE)),
-)
+APPLY = re.compile(
+    r"\b(applications?|apply|applying|places?|registration|register|booking|bookings|"
+    r"nominations?|expressions? of interest|enrol\w*|sign[- ]?ups?|cohorts?)\b", re.IGNORECASE)
+CLOSE = re.compile(r"\b(clos(e|es|ed|ing)|deadline|ends?|last (chance|day)|no later than)\b",
+                   re.IGNORECASE)
+CLOSE_JUST_BEFORE = re.compile(r"\b(by|until|before)\s+(\w+day,?\s+)?(the\s+)?$",
+                               re.IGNORECASE)
+OPEN = re.compile(r"\b(open|opens|opening|reopens?|launch(es)?)\b", re.IGNORECASE)
+CLOSING_DATE = re.compile(r"\bclosing date\b", re.IGNORECASE)
+DEADLINE = re.compile(r"\b(deadline|due|no later than|submit\w*)\b", re.IGNORECASE)
+EVENT = re.compile(
+    r"\b(conference|webinar|masterclass|workshop|event|session|celebration|summit|"
+    r"festival|seminar|meet[- ]?up|join us|takes? place|taking place|held)\b", re.IGNORECASE)
+
+
+def _cue(prefix: str, sentence: str) -> str | None:
+    """What a date marks, from the words just before it (``prefix``, the text since the
+    previous date) and, for the subject, the whole sentence."""
+    about_applying = bool(APPLY.search(sentence))
+    if CLOSING_DATE.search(prefix):
+        return "applications-close"
+    if about_applying and (CLOSE.search(prefix) or CLOSE_JUST_BEFORE.search(prefix)):
+        return "applications-close"
+    if about_applying and OPEN.search(prefix):
+        return "applications-open"
+    if DEADLINE.search(prefix) or CLOSE_JUST_BEFORE.search(prefix):
+        return "deadline"
+    if EVENT.search(prefix):
+        return "event"
+    return None
+
+
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z#@])|\n+")
 
 
@@ -82,15 +99,18 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
             for m in pattern.finditer(sentence):
                 if not any(s <= m.start() < e for s, e in ((x.start(), x.end()) for _, x in spans)):
                     spans.append((m.start(), m))
-        for _, match in sorted(spans, key=lambda pair: pair[0]):
+        ordered = [m for _, m in sorted(spans, key=lambda pair: pair[0])]
+        for n, match in enumerate(ordered):
             when = _to_date(match, published)
             if when is None:
                 continue
-            context = sentence[max(0, match.start() - 120): match.end() + 40]
-            for what, cue in CUES:
-                if cue.search(context):
-                    if (what, when) not in seen:
-                        seen.add((what, when))
-                        found.append(KeyDate(what, when, " ".join(sentence.split())[:200]))
-                    break
+            # The words that belong to this date: those since the previous date, else
+            # those up to the next one ("27 August is when applications open").
+            prefix = sentence[ordered[n - 1].end() if n else 0: match.start()][-160:]
+            after = sentence[match.end(): ordered[n + 1].start() if n + 1 < len(ordered)
+                             else len(sentence)][:80]
+            what = _cue(prefix, sentence) or (_cue(after, sentence) if not n else None)
+            if what and (what, when) not in seen:
+                seen.add((what, when))
+                found.append(KeyDate(what, when, " ".join(sentence.split())[:200]))
     return tuple(found)
