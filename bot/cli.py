@@ -130,13 +130,13 @@ def run(config: ConfigOpt = None,
             f"({c.changed} changed, {c.unchanged} unchanged, {c.errors} failed) · "
             f"{c.ingest.new_items} new items · {len(c.ingest.new_stories)} new stories, "
             f"{len(set(c.ingest.updated_stories))} updated · "
-            f"{d.sent} deliveries sent, {d.failed + d.dead} failed")
+            f"{d.sent} deliveries sent, {d.failed + d.dead} failed", soft_wrap=True)
         for result in c.results:
             if result.status == "error":
                 out.print(f"  [red]source {result.source} failed:[/red] "
-                          f"{_escape(result.error or '')}")
+                          f"{_escape(result.error or '')}", soft_wrap=True)
         for line in d.errors[:20]:
-            out.print(f"  [red]{_escape(line)}[/red]")
+            out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
         return
     from bot.worker import run_worker
 

@@ -24,6 +24,8 @@ _SKIP = {"script", "style", "template", "noscript", "iframe", "object", "head"}
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANKS = re.compile(r"\n\s*\n+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SOURCE_NEWLINES = re.compile(r"\r\n?|\n")
+_TAG = re.compile(r"<[A-Za-z/!?]")
 
 
 class _TextExtractor(HTMLParser):
@@ -31,17 +33,20 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
+        self._pre = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             self._skip += 1
         elif tag in _BLOCK:
             self.parts.append("\n")
+            if tag == "pre":
+                self._pre += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         # <br/> is one line break like <br>, not a start and an end (a paragraph break);
         # a self-closed <script/> has no content to skip.
-        if tag not in _SKIP:
+        if tag not in _SKIP and tag != "pre":
             self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
@@ -49,17 +54,20 @@ class _TextExtractor(HTMLParser):
             self._skip = max(0, self._skip - 1)
         elif tag in _BLOCK:
             self.parts.append("\n")
+            if tag == "pre":
+                self._pre = max(0, self._pre - 1)
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
-            self.parts.append(data)
+            # In HTML a newline in the source is a space; only <pre> keeps line breaks.
+            self.parts.append(data if self._pre else _SOURCE_NEWLINES.sub(" ", data))
 
 
 def html_to_text(value: str | None) -> str:
     """Readable plain text from HTML (or from text with entities): no tags, tidy spaces."""
     if not value:
         return ""
-    if "<" in value:
+    if _TAG.search(value):  # markup, not just a "<" in plain text ("a < b", "<3")
         parser = _TextExtractor()
         try:
             parser.feed(value)
