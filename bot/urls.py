@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid",
@@ -21,6 +21,16 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 SHORTENER_HOSTS = frozenset({"t.co", "bit.ly", "ow.ly", "buff.ly", "tinyurl.com", "lnkd.in",
                              "goo.gl", "dlvr.it", "ift.tt"})
 URL_IN_TEXT = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
+
+
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _decode_unreserved(match: re.Match[str]) -> str:
+    """%7E → ~ (same page), but %2F stays %2F: decoding it would change the path."""
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
 
 
 def is_tracking_param(name: str) -> bool:
@@ -46,10 +56,10 @@ def canonical_url(url: str | None) -> str | None:
         host = host.encode("idna").decode("ascii")
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
+    # Credentials are dropped: they never identify a page, and must not be stored.
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    if parts.username:
-        netloc = f"{parts.username}@{netloc}"
-    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~%") or "/"
+    path = quote(_PERCENT.sub(_decode_unreserved, parts.path),
+                 safe="/:@!$&'()*+,;=-._~%") or "/"
     query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                    if not is_tracking_param(k)]
     query = urlencode(query_pairs, doseq=True)

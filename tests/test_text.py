@@ -36,7 +36,26 @@ def test_html_to_text_decodes_entities(value: str, expected: str) -> None:
 
 def test_html_to_text_keeps_paragraphs_and_folds_spaces() -> None:
     value = "<p>First   paragraph\twith\t tabs.</p>\n\n\n<p>Second\n paragraph.</p><div>Third</div>"
-    assert html_to_text(value) == "First paragraph with tabs.\n\nSecond\nparagraph.\n\nThird"
+    assert html_to_text(value) == "First paragraph with tabs.\n\nSecond paragraph.\n\nThird"
+
+
+def test_html_to_text_source_newlines_are_spaces() -> None:
+    # feeds often hard-wrap their HTML; in HTML a newline is just a space
+    value = "<p>Applications for the fully\nfunded programme\r\nare open.</p>"
+    assert html_to_text(value) == "Applications for the fully funded programme are open."
+
+
+def test_html_to_text_pre_keeps_lines() -> None:
+    assert html_to_text("<p>Run:</p><pre>herald collect\nherald dispatch</pre>") == \
+        "Run:\n\nherald collect\nherald dispatch"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("Pay rises < inflation.\n\nSecond paragraph.", "Pay rises < inflation.\n\nSecond paragraph."),
+    ("We <3 our coaches\nand mentors", "We <3 our coaches\nand mentors"),
+])
+def test_html_to_text_plain_text_with_less_than_keeps_lines(value: str, expected: str) -> None:
+    assert html_to_text(value) == expected
 
 
 def test_html_to_text_line_breaks() -> None:

@@ -42,6 +42,10 @@ CANONICAL = [
     ("https://xn--bcher-kva.example/", "https://xn--bcher-kva.example/"),
     # IPv6 literals keep their brackets
     ("http://[::1]:8080/feed", "http://[::1]:8080/feed"),
+    # credentials never identify a page (and must not be stored)
+    ("https://user:secret@academy.example.org/x", "https://academy.example.org/x"),
+    # unreserved escapes are decoded, reserved ones kept: /a%2Fb is not /a/b
+    ("https://academy.example.org/%7Eteam/a%2fb", "https://academy.example.org/~team/a%2Fb"),
 ]
 
 NOT_URLS = [
