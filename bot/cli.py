@@ -35,10 +35,14 @@ feeds_app = typer.Typer(help="List, add and remove feeds.", no_args_is_help=True
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 outbox_app = typer.Typer(help="The delivery outbox.", invoke_without_command=True)
+subscribers_app = typer.Typer(help="Digest subscribers.", no_args_is_help=True)
+digest_app = typer.Typer(help="The weekly digest email.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(digest_app, name="digest")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -130,7 +134,8 @@ def run(config: ConfigOpt = None,
             f"({c.changed} changed, {c.unchanged} unchanged, {c.errors} failed) · "
             f"{c.ingest.new_items} new items · {len(c.ingest.new_stories)} new stories, "
             f"{len(set(c.ingest.updated_stories))} updated · "
-            f"{d.sent} deliveries sent, {d.failed + d.dead} failed", soft_wrap=True)
+            f"{d.sent} deliveries sent, {d.updated} updated, {d.failed + d.dead} failed",
+            soft_wrap=True)
         for result in c.results:
             if result.status == "error":
                 out.print(f"  [red]source {result.source} failed:[/red] "
@@ -299,6 +304,113 @@ def outbox_retry(delivery_id: int, config: ConfigOpt = None) -> None:
     """Queue a failed or dead delivery again, now."""
     d = with_herald(config, lambda h: h.store.retry_delivery(delivery_id, SystemClock().now()))
     out.print(f"delivery {d.id} (story {d.story_id} → {d.target}) queued again")
+
+
+# ----------------------------------------------------------------------------- subscribers
+
+def _domains_option(value: str | None, herald: Any) -> list[str] | None:
+    if not value or value == "all":
+        return None
+    wanted = [d.strip() for d in value.split(",") if d.strip()]
+    known = herald.taxonomy.slugs("domain")
+    unknown = [d for d in wanted if d not in known]
+    if unknown:
+        raise fail(f"--domains: unknown {', '.join(unknown)}; choose from {', '.join(known)} "
+                   "or 'all'", 2)
+    return wanted
+
+
+@subscribers_app.command("add")
+def subscribers_add(email: str, config: ConfigOpt = None,
+                    domains: Annotated[str | None, typer.Option(
+                        "--domains", help="Comma-separated domain slugs, or 'all'.")] = None
+                    ) -> None:
+    """Add a subscriber (confirmed: they asked you in person)."""
+    sub = with_herald(config, lambda h: h.store.add_subscriber(
+        email, domains=_domains_option(domains, h), now=SystemClock().now()))
+    out.print(f"subscribed {sub.email} to "
+              f"{'every domain' if sub.domains is None else ', '.join(sub.domains)}")
+
+
+@subscribers_app.command("list")
+def subscribers_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Every subscriber with their domains and state."""
+    subs = with_herald(config, lambda h: h.store.list_subscribers())
+    if as_json:
+        print(json.dumps([{
+            "email": s.email, "domains": list(s.domains) if s.domains is not None else "all",
+            "frequency": s.frequency, "active": s.active,
+            "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+            "unsubscribed_at": s.unsubscribed_at.isoformat() if s.unsubscribed_at else None,
+        } for s in subs], indent=2))
+        return
+    table = Table(title=f"Subscribers ({len(subs)})")
+    for col in ("email", "domains", "state"):
+        table.add_column(col, overflow="fold")
+    for s in subs:
+        state = ("unsubscribed" if s.unsubscribed_at else
+                 "active" if s.confirmed_at else "awaiting confirmation")
+        table.add_row(s.email, "all" if s.domains is None else ", ".join(s.domains), state)
+    out.print(table)
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(email: str, config: ConfigOpt = None) -> None:
+    """Unsubscribe someone (kept on record as unsubscribed)."""
+    sub = with_herald(config, lambda h: h.store.unsubscribe(email, SystemClock().now()))
+    out.print(f"unsubscribed {sub.email}")
+
+
+# ----------------------------------------------------------------------------- digest
+
+PeriodOpt = Annotated[str, typer.Option(
+    "--period", help="'last' (the last complete week), 'current', or its start date.")]
+
+
+@digest_app.command("send")
+def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
+    """Send a period's digests now (each subscriber gets each period once)."""
+    from bot.digest import DigestJob, parse_period
+
+    def go(h: Any) -> Any:
+        cfg = h.settings.config.digest
+        now = h.clock.now()
+        chosen = parse_period(period, cfg.schedule, cfg.timezone, now)
+        return DigestJob(h).run(chosen, now), chosen
+
+    stats, chosen = with_herald(config, go)
+    out.print(f"digest {chosen.label}: {stats.sent} sent, {stats.empty} with nothing new, "
+              f"{stats.failed} failed", soft_wrap=True)
+    for line in stats.errors[:20]:
+        out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
+    if stats.failed:
+        raise typer.Exit(1)
+
+
+@digest_app.command("preview")
+def digest_preview(config: ConfigOpt = None,
+                   subscriber: Annotated[str | None, typer.Option(
+                       "--subscriber", help="Whose digest (default: someone taking every "
+                       "domain).")] = None,
+                   period: PeriodOpt = "current",
+                   output: Annotated[Path, typer.Option("--out", help="File or folder.")]
+                   = Path("var/digest-preview.html")) -> None:
+    """Write one digest's HTML to look at, without sending anything."""
+    from bot.digest import DigestJob, parse_period
+    from bot.store import Subscriber
+
+    def go(h: Any) -> Path:
+        cfg = h.settings.config.digest
+        now = h.clock.now()
+        chosen = parse_period(period, cfg.schedule, cfg.timezone, now)
+        if subscriber:
+            sub = h.store.get_subscriber(subscriber)
+        else:
+            sub = Subscriber(0, "preview@example.org", None, "weekly", now, None, now)
+        return DigestJob(h).preview(sub, chosen, now, output)
+
+    path = with_herald(config, go)
+    out.print(f"wrote {path}")
 
 
 # ----------------------------------------------------------------------------- config, db

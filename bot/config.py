@@ -112,6 +112,64 @@ class PathsConfig(_Strict):
     taxonomy: str = "taxonomy.toml"
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SCHEDULE_HELP = "a weekday and a time such as 'mon 08:00'"
+
+
+def parse_schedule(text: str) -> tuple[int, int, int]:
+    """``"mon 08:00"`` → (weekday 0-6, hour, minute)."""
+    match = re.fullmatch(r"\s*([a-zA-Z]{3})[a-zA-Z]*\s+(\d{1,2}):(\d{2})\s*", text)
+    if not match or match.group(1).lower() not in WEEKDAYS:
+        raise ValueError(f"expected {SCHEDULE_HELP}, got {text!r}")
+    hour, minute = int(match.group(2)), int(match.group(3))
+    if hour > 23 or minute > 59:
+        raise ValueError(f"expected {SCHEDULE_HELP}, got {text!r}")
+    return WEEKDAYS.index(match.group(1).lower()), hour, minute
+
+
+class DigestConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    enabled: bool = True
+    smtp_env: str = "SMTP_URL"
+    sender: str = Field(default="Academy news <news@example.org>", alias="from")
+    schedule: str = "mon 08:00"
+    timezone: str = "Europe/London"
+    base_url: str = "http://localhost:8000"
+    list_name: str = "Academy news"
+    tls_ca_file: str | None = None
+    max_attempts: int = Field(default=5, ge=1, le=50)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return WorkerConfig._known_zone(value)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must be an http(s) URL, e.g. https://herald.example.org")
+        return value.rstrip("/")
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        _name, addr = parseaddr(value)
+        if "@" not in addr or any(c in value for c in "\r\n"):
+            raise ValueError(f"{value!r} is not an address such as 'Academy news "
+                             "<news@example.org>'")
+        return value
+
+
 class HeraldConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     sources: list[SourceConfig] = []
@@ -120,6 +178,7 @@ class HeraldConfig(_Strict):
     worker: WorkerConfig = WorkerConfig()
     http: HttpConfig = HttpConfig()
     paths: PathsConfig = PathsConfig()
+    digest: DigestConfig = DigestConfig()
 
 
 class Settings:

@@ -19,8 +19,10 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.errors import ChannelError, HeraldError, TransientSendError
+from bot.model import Story
 from bot.retry import RetryPolicy
 from bot.store import Store
+from bot.store._outbox import Claim
 from channels import BaseChannel
 
 log = logging.getLogger("herald.dispatch")
@@ -29,6 +31,7 @@ log = logging.getLogger("herald.dispatch")
 @dataclass
 class DispatchStats:
     sent: int = 0
+    updated: int = 0
     failed: int = 0
     dead: int = 0
     errors: list[str] = field(default_factory=list)
@@ -59,7 +62,7 @@ class Dispatcher:
         while not self.stop.is_set():
             claims = self.store.claim_deliveries(
                 self.owner, self.clock.now(), timedelta(seconds=self.lease_seconds),
-                limit=batch, targets=list(self.channels))
+                limit=batch, targets=list(self.channels), updatable=self.updatable)
             if not claims:
                 break
             stories = {s.id: s for s in self.store.list_stories(
@@ -69,8 +72,13 @@ class Dispatcher:
                     self.store.release(self.owner, [c.delivery.id for c in claims[n:]],
                                        now=self.clock.now())
                     break
-                self._send_one(claim.delivery, claim.reclaimed, stories, stats)
+                self._send_one(claim, stories, stats)
         return stats
+
+    @property
+    def updatable(self) -> list[str]:
+        """Targets whose channel shows a story's later changes on the message it sent."""
+        return [name for name, ch in self.channels.items() if ch.supports_update]
 
     def _throttle(self, target: str, channel: BaseChannel) -> None:
         if channel.rate_per_sec <= 0:
@@ -83,8 +91,9 @@ class Dispatcher:
                 self.sleep(wait)
         self._last_send[target] = time.monotonic()
 
-    def _send_one(self, delivery: Any, reclaimed: bool, stories: Mapping[int, Any],
+    def _send_one(self, claim: Claim, stories: Mapping[int, Story],
                   stats: DispatchStats) -> None:
+        delivery = claim.delivery
         channel = self.channels[delivery.target]
         story = stories.get(delivery.story_id)
         started = time.monotonic()
@@ -93,7 +102,10 @@ class Dispatcher:
                 raise TransientSendError("story not found", target=delivery.target)
             payload = channel.render(story)
             self._throttle(delivery.target, channel)
-            result = channel.send(payload, delivery=delivery, reclaimed=reclaimed)
+            if claim.update and channel.supports_update:
+                result = channel.update(payload, delivery=delivery)
+            else:
+                result = channel.send(payload, delivery=delivery, reclaimed=claim.reclaimed)
         except ChannelError as exc:
             self._failed(delivery, exc, stats)
         except HeraldError as exc:
@@ -105,9 +117,13 @@ class Dispatcher:
         else:
             self.store.mark_sent(delivery.id, external_id=result.external_id,
                                  revision=story.revision, now=self.clock.now())
-            stats.sent += 1
-            log.info("sent story %s to %s in %.0f ms", delivery.story_id, channel.redacted(),
-                     (time.monotonic() - started) * 1000)
+            if claim.update:
+                stats.updated += 1
+            else:
+                stats.sent += 1
+            log.info("%s story %s to %s in %.0f ms%s", "updated" if claim.update else "sent",
+                     delivery.story_id, channel.redacted(), (time.monotonic() - started) * 1000,
+                     f" ({result.detail})" if result.detail else "")
 
     def _failed(self, delivery: Any, error: ChannelError, stats: DispatchStats) -> None:
         now = self.clock.now()

@@ -4,7 +4,9 @@ intervals in this process until SIGINT or SIGTERM.
 Each source keeps its own interval through its ``next_poll_at`` (which also
 carries its error backoff); the collect job wakes every ``worker.collect_tick``
 and polls the ones that are due. The dispatch job sends the outbox every
-``worker.dispatch_every``. On a stop signal the jobs finish the send in hand,
+``worker.dispatch_every``. The digest job runs at ``[digest] schedule``, at start
+(to catch up a tick missed while down, within a day), and every 15 minutes to retry
+failed sends of the period. On a stop signal the jobs finish the send in hand,
 give back claims they had not started, and the process exits 0.
 """
 
@@ -14,15 +16,20 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.app import Herald
+from bot.config import WEEKDAYS, parse_schedule
 
 log = logging.getLogger("herald.worker")
+
+#: How long after a digest tick a (re)started worker still sends that period's digests.
+DIGEST_CATCH_UP = timedelta(days=1)
 
 
 def run_worker(herald: Herald, *, install_signals: bool = True,
@@ -53,6 +60,29 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
                       id="collect", next_run_time=now)
     scheduler.add_job(dispatch, "interval", seconds=w.dispatch_every.total_seconds(),
                       id="dispatch", next_run_time=now)
+    digest_cfg = herald.settings.config.digest
+    if digest_cfg.enabled:
+        weekday, hour, minute = parse_schedule(digest_cfg.schedule)
+
+        def digest() -> None:
+            from bot.digest import DigestJob, last_complete_period
+
+            at = herald.clock.now()
+            period = last_complete_period(at, digest_cfg.schedule, digest_cfg.timezone)
+            if at - period.end > DIGEST_CATCH_UP:
+                return  # the worker was down for the whole window: do not send a stale week
+            stats = DigestJob(herald).run(period, at)
+            if stats.sent or stats.failed:
+                log.info("digest %s: %d sent, %d empty, %d failed", period.key, stats.sent,
+                         stats.empty, stats.failed)
+
+        # At the tick, and once at start (a worker that was down at the tick catches up;
+        # the digest table makes a second run for the same period send nothing).
+        scheduler.add_job(digest, CronTrigger(day_of_week=WEEKDAYS[weekday], hour=hour,
+                                              minute=minute, timezone=digest_cfg.timezone),
+                          id="digest")
+        scheduler.add_job(digest, id="digest-catch-up", next_run_time=now)
+        scheduler.add_job(digest, "interval", minutes=15, id="digest-retry")
 
     previous: dict[int, object] = {}
     if install_signals and threading.current_thread() is threading.main_thread():

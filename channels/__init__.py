@@ -28,6 +28,8 @@ from bot.model import Delivery, Story
 CHANNELS: dict[str, str] = {
     "console": "channels.console:ConsoleChannel",
     "file": "channels.file:FileChannel",
+    "slack": "channels.slack:SlackChannel",
+    "teams": "channels.teams:TeamsChannel",
 }
 
 
@@ -83,6 +85,9 @@ class BaseChannel:
     max_text: ClassVar[int] = 4000
     rate_per_sec: ClassVar[float] = 0.0  # 0: no limit
     format: ClassVar[str] = "text"
+    #: True when the channel can show a story's later changes on the message it sent
+    #: (``update(payload, delivery=...)``); others are sent each story once.
+    supports_update: ClassVar[bool] = False
     Options: ClassVar[type[BaseModel]] = NoOptions
 
     def __init__(self, target: str, options: BaseModel, context: ChannelContext) -> None:
@@ -97,6 +102,10 @@ class BaseChannel:
     def redacted(self) -> str:
         """A form of the target that is safe to show (no secrets)."""
         return self.identity()
+
+    def update(self, payload: dict[str, Any], *, delivery: Delivery) -> SendResult:
+        """Show a story's change on the message already sent (when supports_update)."""
+        raise NotImplementedError(f"{self.name} cannot update a sent message")
 
     def label(self, slug: str) -> str:
         return self.context.labels.get(slug, slug)

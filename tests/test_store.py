@@ -48,7 +48,22 @@ def test_empty_database_is_migrated_and_older_one_refused(db_url: str) -> None:
             s.ensure_schema()
     finally:
         s.close()
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
+
+
+def test_older_schema_is_refused_with_the_command_to_run(db_url: str) -> None:
+    from bot.store.migrate import upgrade
+
+    s = Store.open(db_url)
+    try:
+        upgrade(s.engine, "0001")
+        assert s.schema_state() is SchemaState.OLDER
+        with pytest.raises(SchemaOutOfDate, match="herald db upgrade"):
+            s.ensure_schema()
+        s.upgrade()
+        assert s.schema_state() is SchemaState.CURRENT
+    finally:
+        s.close()
 
 
 def test_schema_older_than_head_asks_for_db_upgrade(db_url: str) -> None:

@@ -90,7 +90,7 @@ def _fetch_local(path: Path, location: str, validators: Validators, max_body: in
     return Fetched(body, None, location, Validators(body_hash=digest), {})
 
 
-def _retry_after(value: str | None, now: datetime | None = None) -> float | None:
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     if not value:
         return None
     value = value.strip()
@@ -126,7 +126,7 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
             if response.status_code >= 400:
                 raise FetchError(
                     f"HTTP {response.status_code} {response.reason_phrase}".strip(), url=url,
-                    retry_after=_retry_after(response.headers.get("Retry-After")))
+                    retry_after=parse_retry_after(response.headers.get("Retry-After")))
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_body:
                 raise FetchError(f"body of {declared} bytes is over the {max_body}-byte limit",

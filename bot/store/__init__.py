@@ -1,7 +1,7 @@
 """The store: Herald's state in SQLite (embedded default) or PostgreSQL.
 
 ``Store`` is one class built from per-domain mixins (``_sources``, ``_ingest``,
-``_outbox``, ``_stories``), on SQLAlchemy Core. Every method that changes state
+``_outbox``, ``_stories``, ``_subscribers``), on SQLAlchemy Core. Every method that changes state
 runs in one transaction; a story and its deliveries are written together (the
 transactional outbox). Every datetime in or out is aware UTC.
 """
@@ -21,8 +21,9 @@ from bot.store._ingest import IngestMixin, IngestStats
 from bot.store._outbox import OutboxMixin
 from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
+from bot.store._subscribers import DigestRow, Subscriber, SubscribersMixin
 
-__all__ = ["IngestStats", "SourceRow", "Store", "make_engine"]
+__all__ = ["DigestRow", "IngestStats", "SourceRow", "Store", "Subscriber", "make_engine"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -48,7 +49,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-class Store(SourcesMixin, IngestMixin, OutboxMixin, StoriesMixin):
+class Store(SourcesMixin, IngestMixin, OutboxMixin, StoriesMixin, SubscribersMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

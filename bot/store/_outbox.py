@@ -9,45 +9,67 @@ first attempt got through before sending again. On PostgreSQL the claim uses
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
 from bot.model import Delivery, DeliveryStatus
 from bot.store._common import row_to_delivery
 from bot.store.schema import deliveries as t_deliveries
+from bot.store.schema import stories as t_stories
 
 _S = DeliveryStatus
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A claimed delivery; ``reclaimed`` when a previous worker's lease on it expired."""
+    """A claimed delivery.
+
+    ``reclaimed``: a previous worker's lease on it expired (it may have got through);
+    ``update``: the message was sent before and the story has changed since, so the
+    channel should update that message rather than send a new one.
+    """
 
     delivery: Delivery
     reclaimed: bool
+    update: bool = False
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime, updatable: Sequence[str] = ()) -> ColumnElement[bool]:
+    """Rows to hand out: due new sends and retries, expired leases, and (for targets that
+    can edit what they sent) sent rows whose story has a newer revision."""
     c = t_deliveries.c
-    return or_(
+    conditions = [
         and_(c.status.in_([_S.PENDING.value, _S.FAILED.value]),
              or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
         and_(c.status == _S.IN_FLIGHT.value, c.lease_until < now),
-    )
+    ]
+    if updatable:
+        newer = select(t_stories.c.revision).where(t_stories.c.id == c.story_id)\
+            .scalar_subquery()
+        conditions.append(and_(c.status == _S.SENT.value, c.target.in_(list(updatable)),
+                               c.sent_revision < newer))
+    return or_(*conditions)
 
 
 class OutboxMixin:
     engine: Engine
 
     def claim_deliveries(self, owner: str, now: datetime, lease: timedelta, limit: int = 100,
-                         targets: list[str] | None = None) -> list[Claim]:
-        """Claim up to ``limit`` due deliveries for ``owner`` until ``now + lease``."""
+                         targets: list[str] | None = None,
+                         updatable: Sequence[str] = ()) -> list[Claim]:
+        """Claim up to ``limit`` due deliveries for ``owner`` until ``now + lease``.
+
+        ``updatable`` names the targets whose channels can update a sent message: their
+        sent deliveries come back (as ``update`` claims) when the story changed since.
+        """
         c = t_deliveries.c
-        query = select(t_deliveries).where(_due(now)).order_by(c.next_attempt_at, c.id)\
+        due = _due(now, updatable)
+        query = select(t_deliveries).where(due).order_by(c.next_attempt_at, c.id)\
             .limit(limit)
         if targets is not None:
             query = query.where(c.target.in_(targets))
@@ -56,16 +78,19 @@ class OutboxMixin:
         claims: list[Claim] = []
         with self.engine.begin() as conn:
             for row in conn.execute(query).all():
+                # An update of a sent message starts a fresh count of attempts.
+                attempts = 1 if row.status == _S.SENT.value else c.attempts + 1
                 done = conn.execute(
                     update(t_deliveries)
-                    .where(c.id == row.id, _due(now))
+                    .where(c.id == row.id, due)
                     .values(status=_S.IN_FLIGHT.value, lease_owner=owner,
-                            lease_until=now + lease, attempts=c.attempts + 1, updated_at=now))
+                            lease_until=now + lease, attempts=attempts, updated_at=now))
                 if done.rowcount != 1:
                     continue
                 fresh = conn.execute(select(t_deliveries).where(c.id == row.id)).one()
                 claims.append(Claim(row_to_delivery(fresh),
-                                    reclaimed=row.status == _S.IN_FLIGHT.value))
+                                    reclaimed=row.status == _S.IN_FLIGHT.value,
+                                    update=row.external_id is not None))
         return claims
 
     def mark_sent(self, delivery_id: int, *, external_id: str | None, revision: int,

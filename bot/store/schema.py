@@ -166,3 +166,34 @@ deliveries = Table(
     UniqueConstraint("story_id", "target"),
     Index(None, "status", "next_attempt_at"),
 )
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("domains", Text),  # JSON list of domain slugs; NULL means every domain
+    Column("frequency", String(16), nullable=False, default="weekly"),
+    Column("confirmed_at", UTCDateTime),
+    Column("unsubscribed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+digests = Table(
+    "digests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("period", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, in_flight, sent, empty, failed, dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("message_id", Text),
+    Column("stories", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("subscriber_id", "period"),
+    Index(None, "period", "status"),
+)

@@ -1,0 +1,380 @@
+"""The weekly digest email: who gets what, built, rendered and sent once per period.
+
+A period ends at the configured schedule tick (default Monday 08:00 Europe/London)
+and starts a week earlier; its key is the local date it starts. Each confirmed
+subscriber gets the period's stories in the domains they chose, grouped by domain
+(a story sits under the first of its domains the subscriber chose; stories with no
+domain under "Other news" for those who take everything), with an "Opening soon"
+section first: key dates still ahead from recent stories. A subscriber with nothing
+new gets no email.
+
+The HTML part is Jinja2 with CSS inlined (css-inline); feed text enters it only as
+escaped plain text, never as markup. Headers carry Message-ID, Date, List-Id,
+List-Unsubscribe (a signed https link and a mailto) and List-Unsubscribe-Post
+(RFC 8058). Exactly one digest per subscriber and period: a row per pair, unique,
+claimed with a lease, marked sent (or empty) after the send.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import css_inline
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from bot.config import DigestConfig, parse_schedule
+from bot.errors import ChannelError, ConfigError, HeraldError
+from bot.model import Story, TagGroup
+from bot.retry import RetryPolicy
+from bot.store import Subscriber
+from bot.text import one_line, truncate
+from bot.tokens import Signer
+
+if TYPE_CHECKING:
+    from bot.app import Herald
+
+log = logging.getLogger("herald.digest")
+
+#: How far back "Opening soon" looks for stories whose key dates are still ahead.
+OPENING_SOON_LOOKBACK = timedelta(weeks=8)
+OPENING_SOON_MAX = 10
+SUMMARY_LIMIT = 400
+UNSUBSCRIBE = "unsubscribe"
+PREFERENCES = "preferences"
+
+
+@dataclass(frozen=True)
+class Period:
+    """One digest period, [start, end) in UTC, named by the local date it starts."""
+
+    start: datetime
+    end: datetime
+    key: str
+    label: str
+
+
+def _label(start_local: datetime, end_local: datetime) -> str:
+    last = (end_local - timedelta(days=1)).date()
+    first = start_local.date()
+    if first.year != last.year:
+        return f"{first:%-d %B %Y} – {last:%-d %B %Y}"
+    if first.month != last.month:
+        return f"{first:%-d %B} – {last:%-d %B %Y}"
+    return f"{first:%-d}–{last:%-d %B %Y}"
+
+
+def period_from_start(start_day: date, schedule: str, tz: str) -> Period:
+    """The period that starts on ``start_day`` at the schedule's time."""
+    _weekday, hour, minute = parse_schedule(schedule)
+    zone = ZoneInfo(tz)
+    start_local = datetime.combine(start_day, time(hour, minute), tzinfo=zone)
+    end_local = datetime.combine(start_day + timedelta(days=7), time(hour, minute),
+                                 tzinfo=zone)
+    return Period(start_local.astimezone(UTC), end_local.astimezone(UTC),
+                  start_day.isoformat(), _label(start_local, end_local))
+
+
+def last_complete_period(now: datetime, schedule: str, tz: str) -> Period:
+    """The period that ended at the latest schedule tick at or before ``now``."""
+    weekday, hour, minute = parse_schedule(schedule)
+    local = now.astimezone(ZoneInfo(tz))
+    tick_day = local.date() - timedelta(days=(local.weekday() - weekday) % 7)
+    tick = datetime.combine(tick_day, time(hour, minute), tzinfo=ZoneInfo(tz))
+    if tick > local:
+        tick_day -= timedelta(days=7)
+    return period_from_start(tick_day - timedelta(days=7), schedule, tz)
+
+
+def parse_period(text: str, schedule: str, tz: str, now: datetime) -> Period:
+    """``last`` (default), ``current``, or a start date ``YYYY-MM-DD`` on the schedule day."""
+    if text in ("", "last"):
+        return last_complete_period(now, schedule, tz)
+    if text == "current":
+        last = last_complete_period(now, schedule, tz)
+        return period_from_start(date.fromisoformat(last.key) + timedelta(days=7), schedule,
+                                 tz)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--period takes 'last', 'current' or a date YYYY-MM-DD, "
+                          f"not {text!r}") from None
+    weekday = parse_schedule(schedule)[0]
+    if day.weekday() != weekday:
+        raise ConfigError(f"a period starts on the schedule's weekday "
+                          f"({day + timedelta(days=(weekday - day.weekday()) % 7)} is the "
+                          f"next one); {text} is not")
+    return period_from_start(day, schedule, tz)
+
+
+# -- building (pure) ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DigestStory:
+    id: int | None
+    title: str
+    summary: str
+    url: str | None
+    kind: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SoonEntry:
+    when: str
+    day: date
+    what: str
+    title: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class DigestGroup:
+    slug: str
+    label: str
+    stories: tuple[DigestStory, ...]
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    period: Period
+    groups: tuple[DigestGroup, ...]
+    opening_soon: tuple[SoonEntry, ...]
+
+    @property
+    def story_count(self) -> int:
+        return len({s.id for g in self.groups for s in g.stories})
+
+
+def _wants(sub_domains: tuple[str, ...] | None, story: Story) -> bool:
+    return sub_domains is None or any(d in sub_domains for d in story.domains)
+
+
+def build_digest(subscriber_domains: tuple[str, ...] | None, stories: Sequence[Story],
+                 period: Period, today: date, labels: dict[str, str],
+                 domain_order: Sequence[str]) -> DigestContent | None:
+    """The digest one subscriber gets for ``period``; None when nothing is new for them."""
+    fresh = [s for s in stories if period.start <= s.first_seen < period.end
+             and _wants(subscriber_domains, s)]
+    if not fresh:
+        return None
+    order = [d for d in domain_order if subscriber_domains is None or d in subscriber_domains]
+    grouped: dict[str, list[DigestStory]] = {slug: [] for slug in (*order, "")}
+    for story in sorted(fresh, key=lambda s: (s.first_seen, s.id or 0)):
+        home = next((d for d in order if d in story.domains), "")
+        grouped[home].append(_digest_story(story, labels))
+    groups = tuple(DigestGroup(slug, labels.get(slug, slug) if slug else "Other news",
+                               tuple(items)) for slug, items in grouped.items() if items)
+    soon: list[SoonEntry] = []
+    for story in stories:
+        if not _wants(subscriber_domains, story):
+            continue
+        for kd in story.dates:
+            if kd.date >= today:
+                soon.append(SoonEntry(f"{kd.date:%a %-d %b}", kd.date,
+                                      kd.what.replace("-", " ").capitalize(),
+                                      one_line(story.title), story.url))
+    soon.sort(key=lambda e: (e.day, e.title))
+    return DigestContent(period, groups, tuple(soon[:OPENING_SOON_MAX]))
+
+
+def _digest_story(story: Story, labels: dict[str, str]) -> DigestStory:
+    tags = tuple(labels.get(t.slug, t.slug) for t in story.tags
+                 if t.group in (TagGroup.DOMAIN, TagGroup.PROGRAMME))
+    return DigestStory(story.id, one_line(story.title), truncate(one_line(story.summary),
+                                                                 SUMMARY_LIMIT),
+                       story.url if story.url and story.url.startswith(("https://", "http://"))
+                       else None, labels.get(story.kind, story.kind), tags)
+
+
+# -- rendering (pure) ---------------------------------------------------------------------
+
+_ENV = Environment(loader=PackageLoader("bot", "templates"),
+                   autoescape=select_autoescape(enabled_extensions=("html.j2",),
+                                                default_for_string=True),
+                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_INLINER = css_inline.CSSInliner(keep_style_tags=False)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    html: str
+    text: str
+
+
+def render_digest(content: DigestContent, *, list_name: str, domains_label: str,
+                  unsubscribe_url: str, preferences_url: str) -> Rendered:
+    subject = one_line(f"{list_name}: {content.period.label}")
+    context: dict[str, Any] = {
+        "subject": subject, "list_name": list_name, "period_label": content.period.label,
+        "groups": [{"label": g.label, "stories": [
+            {"title": s.title, "summary": s.summary, "summary_html": s.summary, "url": s.url,
+             "kind": s.kind, "tags": list(s.tags)} for s in g.stories]}
+            for g in content.groups],
+        "opening_soon": [vars(e) for e in content.opening_soon],
+        "domains_label": domains_label, "unsubscribe_url": unsubscribe_url,
+        "preferences_url": preferences_url,
+    }
+    html = _INLINER.inline(_ENV.get_template("digest.html.j2").render(**context))
+    text = _ENV.get_template("digest.txt.j2").render(**context)
+    return Rendered(subject, html, text)
+
+
+def _header_safe(value: str) -> str:
+    """No CR, LF or other control characters in a header value."""
+    return "".join(ch for ch in one_line(value) if ch >= " " and ch != "\x7f")
+
+
+#: Long lines allowed (RFC 5322's 998), so List-Unsubscribe's URLs are never folded into
+#: encoded words that mail clients would not read as links.
+MAIL_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
+def build_message(rendered: Rendered, *, to: str, sender: str, list_name: str,
+                  list_domain: str, message_id: str, unsubscribe_url: str,
+                  unsubscribe_mailto: str, now: datetime) -> EmailMessage:
+    msg = EmailMessage(policy=MAIL_POLICY)
+    msg["Subject"] = _header_safe(rendered.subject)
+    msg["From"] = _header_safe(sender)
+    msg["To"] = _header_safe(to)
+    msg["Date"] = format_datetime(now.astimezone(UTC))
+    msg["Message-ID"] = message_id
+    msg["List-Id"] = f"{_header_safe(list_name)} <digest.{list_domain}>"
+    msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{unsubscribe_mailto}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
+# -- sending (I/O) ------------------------------------------------------------------------
+
+@dataclass
+class DigestStats:
+    period: str = ""
+    planned: int = 0
+    sent: int = 0
+    empty: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class DigestJob:
+    """Builds and sends one period's digests for a configured Herald."""
+
+    def __init__(self, herald: Herald) -> None:
+        self.herald = herald
+        self.cfg: DigestConfig = herald.settings.config.digest
+        from bot.tokens import secret_key
+
+        self.signer = Signer(secret_key(herald.settings.environ, herald.var_dir))
+        tax = herald.taxonomy
+        self.labels = {r.slug: r.label for r in tax.rules}
+        self.domain_order = tax.slugs("domain")
+        sender_addr = parseaddr(self.cfg.sender)[1]
+        self.sender_addr = sender_addr
+        self.list_domain = sender_addr.rpartition("@")[2] or "herald.local"
+
+    def links(self, sub: Subscriber) -> tuple[str, str, str]:
+        """Unsubscribe URL, preferences URL, unsubscribe mailto for one subscriber."""
+        token = self.signer.sign(UNSUBSCRIBE, {"s": sub.id, "e": sub.email})
+        prefs = self.signer.sign(PREFERENCES, {"s": sub.id, "e": sub.email})
+        base = self.cfg.base_url
+        return (f"{base}/unsubscribe/{token}", f"{base}/preferences/{prefs}",
+                f"mailto:{self.sender_addr}?subject={quote('unsubscribe ' + token)}")
+
+    def compose(self, sub: Subscriber, stories: Sequence[Story], period: Period,
+                now: datetime) -> EmailMessage | None:
+        today = now.astimezone(ZoneInfo(self.cfg.timezone)).date()
+        content = build_digest(sub.domains, stories, period, today, self.labels,
+                               self.domain_order)
+        if content is None:
+            return None
+        unsubscribe, prefs, mailto = self.links(sub)
+        domains_label = "every domain" if sub.domains is None else ", ".join(
+            self.labels.get(d, d) for d in sub.domains)
+        rendered = render_digest(content, list_name=self.cfg.list_name,
+                                 domains_label=domains_label, unsubscribe_url=unsubscribe,
+                                 preferences_url=prefs)
+        message_id = f"<herald.digest.{sub.id}.{period.key}@{self.list_domain}>"
+        return build_message(rendered, to=formataddr(("", sub.email)), sender=self.cfg.sender,
+                             list_name=self.cfg.list_name, list_domain=self.list_domain,
+                             message_id=message_id, unsubscribe_url=unsubscribe,
+                             unsubscribe_mailto=mailto, now=now)
+
+    def stories_for(self, period: Period) -> list[Story]:
+        return [s for s in self.herald.store.list_stories(
+            since=period.start - OPENING_SOON_LOOKBACK) if s.first_seen < period.end]
+
+    def sender(self) -> Any:
+        from channels.email import FileSender, SmtpSender, parse_smtp_url
+
+        url = self.herald.settings.environ.get(self.cfg.smtp_env)
+        if not url:
+            return FileSender(self.herald.settings.outbox_dir / "digest")
+        return SmtpSender(parse_smtp_url(url), ca_file=self.cfg.tls_ca_file)
+
+    def run(self, period: Period, now: datetime) -> DigestStats:
+        """Send ``period``'s digests that are not sent yet; safe to run again at any time."""
+        store = self.herald.store
+        stats = DigestStats(period=period.key)
+        stats.planned = store.plan_digests(period.key, now)
+        lease = self.herald.settings.config.worker.lease
+        claims = store.claim_digests(period.key, self.herald.owner, now, lease)
+        if not claims:
+            return stats
+        stories = self.stories_for(period)
+        subs = {s.id: s for s in store.list_subscribers()}
+        policy = RetryPolicy(timedelta(minutes=5), timedelta(hours=6), self.cfg.max_attempts)
+        with self.sender() as sender:
+            for row in claims:
+                sub = subs.get(row.subscriber_id)
+                if sub is None or not sub.active:
+                    store.finish_digest(row.id, status="empty", now=now,
+                                        error="unsubscribed before sending")
+                    stats.empty += 1
+                    continue
+                try:
+                    message = self.compose(sub, stories, period, now)
+                    if message is None:
+                        store.finish_digest(row.id, status="empty", now=now)
+                        stats.empty += 1
+                        continue
+                    message_id = sender.send(message)
+                except (ChannelError, HeraldError) as exc:
+                    retry_at = policy.decide(exc, row.attempts, now)
+                    store.finish_digest(row.id, status="failed" if retry_at else "dead",
+                                        now=now, error=f"{type(exc).__name__}: {exc}",
+                                        retry_at=retry_at)
+                    stats.failed += 1
+                    stats.errors.append(f"{sub.email}: {exc}")
+                    log.warning("digest for %s failed: %s", sub.email, exc)
+                    continue
+                count = len({s.id for s in stories if period.start <= s.first_seen <
+                             period.end})
+                store.finish_digest(row.id, status="sent", now=now, message_id=message_id,
+                                    stories=count)
+                stats.sent += 1
+        return stats
+
+    def preview(self, sub: Subscriber, period: Period, now: datetime, out: Path) -> Path:
+        """Write one digest's HTML to ``out`` (a file or a folder) without sending it."""
+        message = self.compose(sub, self.stories_for(period), period, now)
+        if message is None:
+            raise HeraldError(f"{sub.email} has nothing new for {period.label}")
+        html = message.get_body(("html",))
+        path = out / f"digest-{period.key}-{sub.id}.html" if out.is_dir() else out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html.get_content() if html else "", encoding="utf-8")
+        return path

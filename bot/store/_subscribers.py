@@ -1,0 +1,157 @@
+"""Subscribers of the digest, and the digests themselves: one row per subscriber and
+period (unique), claimed with a lease like a delivery, so a digest goes out once however
+often the job runs and whichever worker runs it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Engine
+
+from bot.errors import StoreError
+from bot.store._common import insert_ignore
+from bot.store.schema import digests as t_digests
+from bot.store.schema import subscribers as t_subs
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    domains: tuple[str, ...] | None  # None: every domain
+    frequency: str
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+    created_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> Subscriber:
+        domains = json.loads(m["domains"]) if m["domains"] else None
+        return cls(m["id"], m["email"], tuple(domains) if domains is not None else None,
+                   m["frequency"], m["confirmed_at"], m["unsubscribed_at"], m["created_at"])
+
+
+@dataclass(frozen=True)
+class DigestRow:
+    id: int
+    subscriber_id: int
+    period: str
+    status: str
+    attempts: int
+    message_id: str | None
+    stories: int
+    last_error: str | None
+    sent_at: datetime | None
+
+
+def _digest(m: Any) -> DigestRow:
+    return DigestRow(m["id"], m["subscriber_id"], m["period"], m["status"], m["attempts"],
+                     m["message_id"], m["stories"], m["last_error"], m["sent_at"])
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "." not in domain or any(c in email for c in " \r\n<>,;\"'"):
+        raise StoreError(f"{email!r} is not an email address")
+    return f"{local}@{domain.lower()}"
+
+
+class SubscribersMixin:
+    engine: Engine
+
+    def add_subscriber(self, email: str, *, domains: list[str] | None, now: datetime,
+                       confirmed: bool = True) -> Subscriber:
+        """Add (or re-activate) a subscriber; ``domains`` None means every domain."""
+        address = normalize_email(email)
+        values = {"domains": json.dumps(sorted(set(domains))) if domains else None,
+                  "confirmed_at": now if confirmed else None, "unsubscribed_at": None}
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t_subs).where(t_subs.c.email == address)).first()
+            if row is None:
+                conn.execute(t_subs.insert().values(email=address, frequency="weekly",
+                                                    created_at=now, **values))
+            else:
+                conn.execute(update(t_subs).where(t_subs.c.id == row.id).values(**values))
+        return self.get_subscriber(address)
+
+    def get_subscriber(self, email: str) -> Subscriber:
+        address = normalize_email(email)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t_subs).where(t_subs.c.email == address)).mappings()\
+                .first()
+        if row is None:
+            raise StoreError(f"no subscriber {address}")
+        return Subscriber.from_mapping(row)
+
+    def list_subscribers(self, *, active_only: bool = False) -> list[Subscriber]:
+        query = select(t_subs).order_by(t_subs.c.email)
+        if active_only:
+            query = query.where(t_subs.c.confirmed_at.is_not(None),
+                                t_subs.c.unsubscribed_at.is_(None))
+        with self.engine.connect() as conn:
+            return [Subscriber.from_mapping(r) for r in conn.execute(query).mappings()]
+
+    def unsubscribe(self, email: str, now: datetime) -> Subscriber:
+        sub = self.get_subscriber(email)
+        with self.engine.begin() as conn:
+            conn.execute(update(t_subs).where(t_subs.c.id == sub.id, t_subs.c.unsubscribed_at
+                                              .is_(None)).values(unsubscribed_at=now))
+        return self.get_subscriber(email)
+
+    # -- digests ----------------------------------------------------------------------------
+
+    def plan_digests(self, period: str, now: datetime) -> int:
+        """Create the period's digest rows for every active subscriber (idempotent)."""
+        subs = self.list_subscribers(active_only=True)
+        with self.engine.begin() as conn:
+            return insert_ignore(conn, t_digests, [
+                {"subscriber_id": s.id, "period": period, "status": "pending", "attempts": 0,
+                 "next_attempt_at": now, "stories": 0, "created_at": now} for s in subs],
+                ["subscriber_id", "period"])
+
+    def claim_digests(self, period: str, owner: str, now: datetime,
+                      lease: timedelta) -> list[DigestRow]:
+        c = t_digests.c
+        due = and_(c.period == period, or_(
+            and_(c.status.in_(["pending", "failed"]), c.next_attempt_at <= now),
+            and_(c.status == "in_flight", c.lease_until < now)))
+        query = select(t_digests).where(due).order_by(c.id)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = []
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).all():
+                done = conn.execute(update(t_digests).where(c.id == row.id, due).values(
+                    status="in_flight", lease_owner=owner, lease_until=now + lease,
+                    attempts=c.attempts + 1))
+                if done.rowcount == 1:
+                    claimed.append(_digest(conn.execute(
+                        select(t_digests).where(c.id == row.id)).mappings().one()))
+        return claimed
+
+    def finish_digest(self, digest_id: int, *, status: str, now: datetime,
+                      message_id: str | None = None, stories: int = 0,
+                      error: str | None = None, retry_at: datetime | None = None) -> None:
+        """Record a digest as sent, empty (nothing new), failed (retry_at) or dead."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t_digests).where(t_digests.c.id == digest_id).values(
+                status=status, message_id=message_id, stories=stories,
+                last_error=error[:2000] if error else None, next_attempt_at=retry_at,
+                lease_owner=None, lease_until=None,
+                sent_at=now if status == "sent" else None))
+
+    def list_digests(self, period: str | None = None) -> list[DigestRow]:
+        query = select(t_digests).order_by(t_digests.c.id)
+        if period:
+            query = query.where(t_digests.c.period == period)
+        with self.engine.connect() as conn:
+            return [_digest(r) for r in conn.execute(query).mappings()]

@@ -1,0 +1,269 @@
+"""Slack: each story as a Block Kit message, through slack-sdk's ``WebClient``.
+
+Setup: create a Slack app, add the bot scopes ``chat:write`` and ``channels:history``
+(``groups:history`` for private channels; ``channels:read`` if you name channels
+by ``#name`` rather than id), install it, invite the bot to the channel, and put
+its bot token in the environment::
+
+    [[targets]]
+    name = "staff-slack"
+    type = "slack"
+    channel = "C0123456789"          # id or #name
+    token_env = "SLACK_BOT_TOKEN"    # the default
+    base_url = "https://slack.com/api/"   # optional: GovSlack and tests use another
+    on_update = "edit"               # or "thread": how a story's later changes appear
+
+The message: a header (the title), a section (the summary, cut at a word), a
+context line (sources, domain and programme tags, key dates) and a button to
+read more, with a plain-text fallback. Feed text is escaped (``&``, ``<``, ``>``)
+and ``@channel``-style words are defused, so no feed can mention anyone or add a
+link it did not come with.
+
+Never twice: the delivery id travels in the message ``metadata``; a delivery
+reclaimed after a crash, or tried again after a timeout or a dropped answer, first
+looks for that id in the channel's recent history and adopts the message it finds.
+A story that changes later is edited in place (``chat.update``) or followed by a
+reply in its thread; it is never posted again.
+429 is retried after Retry-After; invalid_auth, channel_not_found, not_in_channel
+and the like are permanent; 5xx, timeouts and dropped connections are transient.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.errors import (
+    PermanentSendError,
+    RateLimited,
+    TransientSendError,
+)
+from bot.model import Delivery, Story, TagGroup
+from channels import BaseChannel, SendResult
+from channels._text import date_line, fit, tag_labels
+
+HEADER_MAX = 150
+SECTION_MAX = 3000
+CONTEXT_MAX = 2000
+FALLBACK_MAX = 3000
+BUTTON_URL_MAX = 3000
+METADATA_EVENT = "herald_delivery"
+HISTORY_LOOKBACK = 200
+
+#: Errors that another try cannot fix. Anything else Slack says is retried with backoff
+#: until the delivery's attempts run out.
+PERMANENT_ERRORS = frozenset({
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+    "no_permission", "missing_scope", "not_allowed_token_type", "ekm_access_denied",
+    "channel_not_found", "not_in_channel", "is_archived", "restricted_action",
+    "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+    "msg_too_long", "no_text", "invalid_blocks", "invalid_blocks_format",
+    "invalid_metadata_format", "invalid_metadata_schema", "too_many_attachments",
+    "message_not_found", "cant_update_message", "edit_window_closed", "invalid_arguments",
+    "team_access_not_granted", "org_login_required",
+})
+
+_MENTION_WORDS = re.compile(r"@(?=(channel|here|everyone)\b)", re.IGNORECASE)
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Text safe inside Slack mrkdwn: no control sequences, no mentions, no new links."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # A word joiner after "@" stops "@here" from ever reading as a mention.
+    return _MENTION_WORDS.sub("@\u2060", text)
+
+
+def escape_plain(text: str) -> str:
+    """Text for plain_text fields and the fallback: only mention words need defusing."""
+    return _MENTION_WORDS.sub("@\u2060", text)
+
+
+class SlackOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: str = Field(min_length=1)
+    token_env: str = "SLACK_BOT_TOKEN"
+    base_url: str = "https://slack.com/api/"
+    on_update: Literal["edit", "thread"] = "edit"
+    timeout: float = Field(default=15.0, gt=0, le=120)
+
+
+class SlackChannel(BaseChannel):
+    name: ClassVar[str] = "slack"
+    max_title: ClassVar[int] = HEADER_MAX
+    max_text: ClassVar[int] = SECTION_MAX
+    rate_per_sec: ClassVar[float] = 1.0  # Slack allows about one message a second a channel
+    format: ClassVar[str] = "slack-blocks"
+    supports_update: ClassVar[bool] = True
+    Options: ClassVar[type[BaseModel]] = SlackOptions
+    options: SlackOptions
+
+    def __init__(self, target: str, options: BaseModel, context: Any) -> None:
+        super().__init__(target, options, context)
+        self._client: WebClient | None = None
+        self._channel_id: str | None = None
+
+    # -- identity -------------------------------------------------------------------------
+
+    def identity(self) -> str:
+        return f"slack:{self.options.base_url.rstrip('/')}/{self.options.channel}"
+
+    def redacted(self) -> str:
+        return f"slack:{self.options.channel} (token from ${self.options.token_env})"
+
+    @property
+    def client(self) -> WebClient:
+        if self._client is None:
+            token = self.context.environ.get(self.options.token_env, "")
+            if not token:
+                raise PermanentSendError(f"the environment variable {self.options.token_env} "
+                                         "is not set", target=self.target)
+            # No retry handlers: a retry inside the client after a dropped answer could
+            # post twice. The outbox retries instead, and checks the history first.
+            self._client = WebClient(token=token, base_url=self.options.base_url,
+                                     timeout=int(self.options.timeout), retry_handlers=[])
+        return self._client
+
+    # -- render (pure) --------------------------------------------------------------------
+
+    def render(self, story: Story) -> dict[str, Any]:
+        title = fit(escape_plain(story.title), HEADER_MAX) or "(untitled)"
+        summary = fit(escape_mrkdwn(story.summary), SECTION_MAX)
+        context_bits = [escape_mrkdwn(", ".join(story.sources))]
+        kind_label = self.label(story.kind)
+        context_bits.append(escape_mrkdwn(kind_label))
+        tags = tag_labels(story, self.context.labels, TagGroup.DOMAIN, TagGroup.PROGRAMME)
+        if tags:
+            context_bits.append(escape_mrkdwn(" · ".join(tags)))
+        for kd in story.dates[:3]:
+            context_bits.append("*" + escape_mrkdwn(date_line(kd)) + "*")
+        context = fit("  |  ".join(context_bits), CONTEXT_MAX)
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}},
+        ]
+        if summary:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": summary}})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+        if story.url and story.url.startswith(("https://", "http://")) \
+                and len(story.url) <= BUTTON_URL_MAX:
+            blocks.append({"type": "actions", "elements": [{
+                "type": "button", "text": {"type": "plain_text", "text": "Read more"},
+                "url": story.url, "action_id": "herald_read_more"}]})
+        # The fallback text is read as mrkdwn too (notifications, old clients): escape it.
+        fallback = fit(escape_mrkdwn(f"{story.title}: {story.summary}" if story.summary
+                                     else story.title), FALLBACK_MAX)
+        return {"text": fallback, "blocks": blocks, "story_id": story.id,
+                "revision": story.revision}
+
+    # -- send -----------------------------------------------------------------------------
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except SlackApiError as exc:
+            raise self._classify(exc) from exc
+        except SlackClientError as exc:
+            raise TransientSendError(f"Slack client error: {exc}", target=self.target) from exc
+        except (OSError, TimeoutError) as exc:  # urllib: URLError, timeouts, resets
+            raise TransientSendError(f"{type(exc).__name__}: {exc}", target=self.target) \
+                from exc
+
+    def _classify(self, exc: SlackApiError) -> Exception:
+        response = exc.response
+        status = getattr(response, "status_code", None)
+        error = ""
+        try:
+            error = str(response.get("error") or "")
+        except Exception:
+            error = ""
+        if status == 429 or error == "ratelimited":
+            headers = getattr(response, "headers", {}) or {}
+            value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+            if isinstance(value, list):
+                value = value[0] if value else None
+            try:
+                retry_after = float(value) if value is not None else None
+            except ValueError:
+                retry_after = None
+            return RateLimited("Slack rate limit (429)", target=self.target,
+                               retry_after=retry_after)
+        if error in PERMANENT_ERRORS:
+            return PermanentSendError(f"Slack said {error}", target=self.target)
+        if status is not None and status >= 500:
+            return TransientSendError(f"Slack HTTP {status} {error}".strip(),
+                                      target=self.target)
+        return TransientSendError(f"Slack said {error or status}", target=self.target)
+
+    def channel_id(self) -> str:
+        """The configured channel as an id (history needs ids; names are looked up once)."""
+        if self._channel_id:
+            return self._channel_id
+        wanted = self.options.channel.lstrip("#")
+        if re.fullmatch(r"[CGD][A-Z0-9]{6,}", wanted):
+            self._channel_id = wanted
+            return wanted
+        cursor = None
+        for _ in range(50):
+            page = self._call("conversations_list", limit=1000, cursor=cursor,
+                              exclude_archived=True, types="public_channel,private_channel")
+            for ch in page.get("channels", []):
+                if ch.get("name") == wanted:
+                    self._channel_id = ch["id"]
+                    return ch["id"]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        raise PermanentSendError(f"Slack said channel_not_found for #{wanted}",
+                                 target=self.target)
+
+    def find_posted(self, delivery: Delivery) -> str | None:
+        """The ts of a message this delivery already posted (after a crash), if any."""
+        oldest = f"{delivery.created_at.timestamp() - 60:.6f}"
+        page = self._call("conversations_history", channel=self.channel_id(),
+                          include_all_metadata=True, limit=HISTORY_LOOKBACK, oldest=oldest)
+        for message in page.get("messages", []):
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == METADATA_EVENT and \
+                    str(payload.get("delivery_id")) == str(delivery.id):
+                return str(message.get("ts"))
+        return None
+
+    def send(self, payload: dict[str, Any], *, delivery: Delivery,
+             reclaimed: bool = False) -> SendResult:
+        # Any earlier attempt (a crash, a timeout, a dropped answer) may have got through.
+        if reclaimed or delivery.attempts > 1:
+            found = self.find_posted(delivery)
+            if found:
+                return SendResult(external_id=f"{self.channel_id()}:{found}",
+                                  detail="adopted the message a previous attempt posted")
+        response = self._call(
+            "chat_postMessage", channel=self.options.channel, text=payload["text"],
+            blocks=payload["blocks"], unfurl_links=False, unfurl_media=False,
+            metadata={"event_type": METADATA_EVENT,
+                      "event_payload": {"delivery_id": delivery.id,
+                                        "story_id": delivery.story_id}})
+        channel = response.get("channel") or self.options.channel
+        self._channel_id = self._channel_id or (channel if channel.startswith(("C", "G", "D"))
+                                                else None)
+        return SendResult(external_id=f"{channel}:{response['ts']}")
+
+    def update(self, payload: dict[str, Any], *, delivery: Delivery) -> SendResult:
+        """Show a story's change: edit the message in place, or reply in its thread."""
+        channel, _, ts = (delivery.external_id or "").partition(":")
+        if not ts:
+            raise PermanentSendError("no message to update (no ts stored)", target=self.target)
+        if self.options.on_update == "edit":
+            self._call("chat_update", channel=channel, ts=ts, text=payload["text"],
+                       blocks=payload["blocks"])
+            return SendResult(external_id=delivery.external_id, detail="edited")
+        header = payload["blocks"][0]["text"]["text"]
+        note = escape_mrkdwn(f"Updated: {header}")
+        self._call("chat_postMessage", channel=channel, thread_ts=ts, text=note,
+                   blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": note}},
+                           *payload["blocks"][1:]], unfurl_links=False)
+        return SendResult(external_id=delivery.external_id, detail="replied in thread")

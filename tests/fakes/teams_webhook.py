@@ -1,0 +1,222 @@
+"""A fake Microsoft Teams Workflows webhook on loopback (port 0) for tests.
+
+``fake.url`` is shaped like a Power Automate "When a Teams webhook request is
+received" trigger URL::
+
+    http://127.0.0.1:PORT/workflows/abc/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=secret
+
+A POST there with a JSON body answers 202 with an empty body, as Workflows does (the
+flow runs later; the answer says nothing about the card), and the parsed body is
+appended to ``received``. A body that is not JSON gets 400; a wrong ``sig`` 401; any
+other path 404; another HTTP method 405.
+
+Scenarios, on ``fake.state`` (also ``fake.fail_next`` and ``fake.delay_seconds``):
+
+* ``fail_next``: answers handed out, in order, to the next POSTs to the webhook path:
+  a ``(status, json_body, headers)`` tuple (e.g. ``(429, {...}, {"Retry-After": "7"})``),
+  or ``DROP`` (read the request, reset the connection, record nothing), or
+  ``DROP_AFTER_PROCESSING`` (record the body, then reset without an answer);
+* ``delay_seconds``: every request waits that long before it is answered.
+
+``requests`` records (method, path, headers, raw body) of every request.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+DROP = "DROP"
+DROP_AFTER_PROCESSING = "DROP_AFTER_PROCESSING"
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+Failure = tuple[int, dict[str, Any], dict[str, str]] | str
+
+
+def throttled(retry_after: int = 7) -> Failure:
+    """The answer a throttled workflow trigger gives."""
+    return (429, {"error": {"code": "WorkflowTriggerIsThrottled",
+                            "message": "The workflow trigger is being throttled."}},
+            {"Retry-After": str(retry_after)})
+
+
+def server_error(status: int = 500) -> Failure:
+    return (status, {"error": {"code": "InternalServerError",
+                               "message": "The server encountered an internal error."}}, {})
+
+
+@dataclass
+class TeamsWebhookState:
+    path: str = "/workflows/abc/triggers/manual/paths/invoke"
+    sig: str = "secret"
+    received: list[Any] = field(default_factory=list)
+    requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+    fail_next: list[Failure] = field(default_factory=list)
+    delay_seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None
+              ) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if data:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        # rfile holds a reference to the socket; without closing it, close() is
+        # deferred and the client waits for its timeout instead of seeing a reset.
+        self.rfile.close()
+        self.connection.close()
+
+    def _record(self) -> tuple[str, str, bytes]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        with self.server.state.lock:
+            self.server.state.requests.append(
+                (self.command, self.path, dict(self.headers.items()), raw))
+        return parts.path, parts.query, raw
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        path, query, raw = self._record()
+        if state.delay_seconds:
+            time.sleep(state.delay_seconds)
+        if path != state.path:
+            self._send(404, {"error": {"code": "NotFound", "message": "Not found."}})
+            return
+        if parse_qs(query).get("sig") != [state.sig]:
+            self._send(401, {"error": {"code": "DirectApiInvalidAuthorizationSignature",
+                                       "message": "The provided signature is not valid."}})
+            return
+        with state.lock:
+            failure = state.fail_next.pop(0) if state.fail_next else None
+        if failure == DROP:
+            self._drop()
+            return
+        if isinstance(failure, tuple):
+            status, body, extra = failure
+            self._send(status, body, extra)
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(400, {"error": {"code": "InvalidRequestContent",
+                                       "message": "The request content is not valid JSON."}})
+            return
+        with state.lock:
+            state.received.append(body)
+        if failure == DROP_AFTER_PROCESSING:
+            self._drop()
+            return
+        self._send(202)
+
+    def _not_allowed(self) -> None:
+        self._record()
+        self._send(405, {"error": {"code": "MethodNotAllowed", "message": "Use POST."}},
+                   {"Allow": "POST"})
+
+    do_GET = do_PUT = do_DELETE = _not_allowed
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: TeamsWebhookState
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class FakeTeamsWebhook:
+    """A running loopback fake of a Teams Workflows webhook trigger."""
+
+    def __init__(self) -> None:
+        self.state = TeamsWebhookState()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.state = self.state
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        """The webhook URL to post to (its ``sig`` is a secret, as in real ones)."""
+        return (f"{self.base_url}{self.state.path}?api-version=2016-06-01"
+                f"&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={self.state.sig}")
+
+    @property
+    def received(self) -> list[Any]:
+        """The JSON bodies accepted (202, or DROP_AFTER_PROCESSING), in order."""
+        return self.state.received
+
+    @property
+    def cards(self) -> list[dict[str, Any]]:
+        """The Adaptive Card contents of every accepted message, in order."""
+        return [att.get("content") for body in self.state.received if isinstance(body, dict)
+                for att in body.get("attachments") or []
+                if isinstance(att, dict) and att.get("contentType") == ADAPTIVE_CARD]
+
+    @property
+    def requests(self) -> list[tuple[str, str, dict[str, str], bytes]]:
+        return self.state.requests
+
+    @property
+    def fail_next(self) -> list[Failure]:
+        return self.state.fail_next
+
+    @property
+    def delay_seconds(self) -> float:
+        return self.state.delay_seconds
+
+    @delay_seconds.setter
+    def delay_seconds(self, value: float) -> None:
+        self.state.delay_seconds = value
+
+    def start(self) -> FakeTeamsWebhook:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def running_teams_webhook() -> Iterator[FakeTeamsWebhook]:
+    server = FakeTeamsWebhook().start()
+    try:
+        yield server
+    finally:
+        server.stop()
