@@ -22,9 +22,11 @@ from bot.clock import Clock, SystemClock
 from bot.collect import Collector, CollectStats
 from bot.config import Settings
 from bot.dispatch import Dispatcher, DispatchStats
+from bot.pipeline.similar import MergeConfig
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
 from bot.retry import RetryPolicy
 from bot.sources.fetch import make_client
+from bot.sources.x import XOptions, XSource
 from bot.store import Store
 from bot.store._ingest import RoutingContext
 from channels import BaseChannel, ChannelContext, load_channel_class
@@ -55,7 +57,17 @@ class Herald:
         self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
         self.channels = self._build_channels()
         cfg = settings.config
-        self.routing = RoutingContext(self.taxonomy, tuple(cfg.routes), tuple(self.channels))
+        m = cfg.merge
+        merge = MergeConfig(window=m.window, text_threshold=m.text_threshold,
+                            min_shared_words=m.min_shared_words,
+                            dated_text_threshold=m.dated_text_threshold,
+                            link_text_threshold=m.link_text_threshold) if m.enabled else None
+        self.routing = RoutingContext(self.taxonomy, tuple(cfg.routes), tuple(self.channels),
+                                      merge)
+        self.x_sources = {s.name: XSource(s.name, XOptions(
+            username=s.handle, token_env=s.token_env, include_replies=s.include_replies,
+            include_retweets=s.include_retweets, max_results=s.max_results,
+            max_pages=s.max_pages), settings.environ) for s in cfg.sources if s.type == "x"}
         self._transport = transport
         self._client: httpx.Client | None = None
 
@@ -91,7 +103,8 @@ class Herald:
         cfg = self.settings.config
         return Collector(self.store, self.routing, clock=self.clock, client=self.client,
                          max_body=cfg.http.max_body, base_dir=self.settings.base_dir,
-                         backoff_cap=cfg.worker.source_backoff_cap, stop=self.stop)
+                         backoff_cap=cfg.worker.source_backoff_cap, stop=self.stop,
+                         x_sources=self.x_sources)
 
     def dispatcher(self) -> Dispatcher:
         w = self.settings.config.worker

@@ -36,12 +36,17 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 outbox_app = typer.Typer(help="The delivery outbox.", invoke_without_command=True)
 subscribers_app = typer.Typer(help="Digest subscribers.", no_args_is_help=True)
+stories_app = typer.Typer(help="The collected stories (and fixing merges).",
+                          invoke_without_command=True)
+import_app = typer.Typer(help="Import posts from elsewhere.", no_args_is_help=True)
 digest_app = typer.Typer(help="The weekly digest email.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(stories_app, name="stories")
+app.add_typer(import_app, name="import")
 app.add_typer(digest_app, name="digest")
 
 out = Console(highlight=False)
@@ -239,14 +244,16 @@ def story_json(story: Story) -> dict[str, Any]:
     }
 
 
-@app.command()
-def stories(config: ConfigOpt = None,
+@stories_app.callback()
+def stories(ctx: typer.Context, config: ConfigOpt = None,
             since: Annotated[str | None, typer.Option(
                 "--since", help="Only stories first seen in this long, e.g. 7d.")] = None,
             tag: Annotated[str | None, typer.Option("--tag", help="Only with this tag slug.")]
             = None,
             as_json: JsonOpt = False) -> None:
     """The collected stories, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
     cutoff = None
     if since:
         try:
@@ -265,6 +272,55 @@ def stories(config: ConfigOpt = None,
                       ", ".join(s.programmes),
                       ", ".join(f"{d.what} {d.date}" for d in s.dates), str(len(s.items)))
     out.print(table)
+
+
+@stories_app.command("merge")
+def stories_merge(keep: int, other: int, config: ConfigOpt = None) -> None:
+    """Merge story OTHER into story KEEP (they announce the same thing)."""
+    with_herald(config, lambda h: h.store.merge_stories(keep, other, h.routing,
+                                                        h.clock.now()))
+    out.print(f"story {other} merged into story {keep}; its items are in {keep} now")
+
+
+@stories_app.command("split")
+def stories_split(story_id: int, item_url: str, config: ConfigOpt = None) -> None:
+    """Move the item at ITEM_URL out of STORY_ID into a story of its own."""
+    new_id, _ = with_herald(config, lambda h: h.store.split_item(story_id, item_url,
+                                                                 h.routing, h.clock.now()))
+    out.print(f"the item at {_escape(item_url)} is story {new_id} now")
+
+
+@import_app.command("x-archive")
+def import_x_archive(path: Path, config: ConfigOpt = None,
+                     source: Annotated[str | None, typer.Option(
+                         "--source", help="Source name (default x-archive-<username>).")]
+                     = None,
+                     include_replies: Annotated[bool, typer.Option("--include-replies")]
+                     = False,
+                     include_retweets: Annotated[bool, typer.Option("--include-retweets")]
+                     = False,
+                     post: Annotated[bool, typer.Option(
+                         "--post", help="Also send the imported stories to the targets "
+                         "(off: a backfill is stored and tagged, not announced again).")]
+                     = False) -> None:
+    """Import an X account's downloaded archive (folder or data/tweets.js)."""
+    from bot.sources.x_archive import read_archive
+    from bot.store._ingest import RoutingContext
+
+    def go(h: Any) -> tuple[Any, Any, int]:
+        account, items = read_archive(path, source=source, include_replies=include_replies,
+                                      include_retweets=include_retweets,
+                                      collected_at=h.clock.now())
+        ctx = h.routing if post else RoutingContext(h.taxonomy, (), (), h.routing.merge)
+        stats = h.store.ingest(items, ctx, h.clock.now())
+        return account, stats, len(items)
+
+    account, stats, count = with_herald(config, go)
+    out.print(f"@{account.username}: {count} posts read · {stats.new_items} new items · "
+              f"{len(stats.new_stories)} new stories · "
+              f"{stats.new_items - len(stats.new_stories)} joined existing stories"
+              + ("" if post else " (not posted: add --post to announce them)"),
+              soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- outbox

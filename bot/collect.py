@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,9 +21,11 @@ from pathlib import Path
 import httpx
 
 from bot.clock import Clock
-from bot.errors import HeraldError, NotModified, SourceError
+from bot.errors import FetchError, HeraldError, NotModified, SourceError
+from bot.model import Item
 from bot.sources.feed import parse_feed
 from bot.sources.fetch import fetch
+from bot.sources.x import XSource
 from bot.store import IngestStats, SourceRow, Store
 from bot.store._ingest import RoutingContext
 
@@ -66,8 +69,10 @@ class Collector:
 
     def __init__(self, store: Store, routing: RoutingContext, *, clock: Clock,
                  client: httpx.Client | None, max_body: int, base_dir: Path,
-                 backoff_cap: timedelta, stop: threading.Event | None = None) -> None:
+                 backoff_cap: timedelta, stop: threading.Event | None = None,
+                 x_sources: Mapping[str, XSource] | None = None) -> None:
         self.store = store
+        self.x_sources = dict(x_sources or {})
         self.routing = routing
         self.clock = clock
         self.client = client
@@ -98,14 +103,17 @@ class Collector:
         started = time.monotonic()
         now = self.clock.now()
         try:
-            fetched = fetch(source.url, client=self.client, validators=source.validators,
-                            max_body=self.max_body, base_dir=self.base_dir)
-            items = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
-                               collected_at=now, content_type=fetched.content_type,
-                               headers=fetched.headers)
-            stats = self.store.ingest(items, self.routing, now)
-            self.store.record_poll_ok(source.name, validators=fetched.validators, now=now,
-                                      next_poll_at=now + source.every)
+            if source.kind == "x":
+                items, stats = self._poll_x(source, now)
+            else:
+                fetched = fetch(source.url, client=self.client, validators=source.validators,
+                                max_body=self.max_body, base_dir=self.base_dir)
+                items = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
+                                   collected_at=now, content_type=fetched.content_type,
+                                   headers=fetched.headers)
+                stats = self.store.ingest(items, self.routing, now)
+                self.store.record_poll_ok(source.name, validators=fetched.validators, now=now,
+                                          next_poll_at=now + source.every)
         except NotModified:
             self.store.record_poll_ok(source.name, validators=None, now=now,
                                       next_poll_at=now + source.every)
@@ -125,12 +133,27 @@ class Collector:
         return PollResult(source.name, "changed", items=len(items),
                           seconds=time.monotonic() - started)
 
+    def _poll_x(self, source: SourceRow, now: datetime) -> tuple[list[Item], IngestStats]:
+        x = self.x_sources.get(source.name)
+        if x is None:
+            raise FetchError(f"no x source named {source.name!r} in the config file",
+                             url=source.url, permanent=True)
+        found = x.poll(source.state, now)
+        stats = self.store.ingest(found.items, self.routing, now)
+        # The new since_id is kept only once the posts are stored: nothing read is lost.
+        self.store.record_poll_ok(source.name, validators=None, now=now,
+                                  next_poll_at=now + source.every, state=found.state)
+        return found.items, stats
+
     def _failed(self, source: SourceRow, exc: BaseException, now: datetime,
                 started: float) -> PollResult:
         message = str(exc) if isinstance(exc, HeraldError) else f"{type(exc).__name__}: {exc}"
         retry_after = getattr(exc, "retry_after", None)
-        delay = source_backoff(source.every, source.error_count + 1, self.backoff_cap,
-                               retry_after)
+        if getattr(exc, "permanent", False):
+            delay = self.backoff_cap  # nothing changes until someone fixes it
+        else:
+            delay = source_backoff(source.every, source.error_count + 1, self.backoff_cap,
+                                   retry_after)
         self.store.record_poll_error(source.name, error=message, now=now,
                                      next_poll_at=now + delay)
         log.warning("source %s failed (%d in a row): %s; next poll in %s", source.name,

@@ -47,11 +47,43 @@ class DatabaseConfig(_Strict):
 
 
 class SourceConfig(_Strict):
+    """A source: ``rss`` (RSS, Atom or JSON Feed at a URL or path) or ``x`` (an X account)."""
+
     name: str = Field(pattern=NAME_PATTERN)
-    type: Literal["rss"] = "rss"
-    url: str = Field(min_length=1)
+    type: Literal["rss", "x"] = "rss"
+    url: str | None = Field(default=None, min_length=1)
     every: Duration = timedelta(minutes=15)
     enabled: bool = True
+    # X only:
+    username: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{1,15}$")
+    token_env: str = "X_BEARER_TOKEN"
+    include_replies: bool = False
+    include_retweets: bool = False
+    max_results: int = Field(default=100, ge=5, le=100)
+    max_pages: int = Field(default=3, ge=1, le=20)
+
+    def type_problem(self) -> tuple[str, str] | None:
+        """(key, message) when the keys do not fit the source's type."""
+        if self.type == "rss" and not self.url:
+            return "url", "required key is missing: an rss source needs url (an http(s) " \
+                          "URL or a local path)"
+        if self.type == "x" and not self.username:
+            return "username", "required key is missing: an x source needs username " \
+                               "(the account's @handle)"
+        if self.type == "rss" and self.username:
+            return "username", "username is for x sources; an rss source takes url"
+        if self.type == "x" and self.url:
+            return "url", "an x source takes username, not url"
+        return None
+
+    @property
+    def location(self) -> str:
+        """What the store keeps as the source's address."""
+        return f"x:@{self.handle}" if self.type == "x" else str(self.url)
+
+    @property
+    def handle(self) -> str:
+        return (self.username or "").lstrip("@")
 
 
 class TargetConfig(BaseModel):
@@ -170,6 +202,18 @@ class DigestConfig(_Strict):
         return value
 
 
+class MergeSettings(_Strict):
+    """``[merge]``: cross-source merging (see bot.pipeline.similar.MergeConfig for why each
+    default is what it is)."""
+
+    enabled: bool = True
+    window: Duration = timedelta(days=14)
+    text_threshold: float = Field(default=0.6, gt=0, le=1)
+    min_shared_words: int = Field(default=6, ge=1, le=100)
+    dated_text_threshold: float = Field(default=0.35, gt=0, le=1)
+    link_text_threshold: float = Field(default=0.3, gt=0, le=1)
+
+
 class HeraldConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     sources: list[SourceConfig] = []
@@ -179,6 +223,7 @@ class HeraldConfig(_Strict):
     http: HttpConfig = HttpConfig()
     paths: PathsConfig = PathsConfig()
     digest: DigestConfig = DigestConfig()
+    merge: MergeSettings = MergeSettings()
 
 
 class Settings:
@@ -366,6 +411,16 @@ def _cross_check(settings: Settings) -> None:
                             f"the environment variable {var} is not set; the enabled "
                             f"{target.type} target needs it (or set enabled = false)",
                             key=f"{key}.{field_name}", file=file)
+    for i, source in enumerate(cfg.sources):
+        problem = source.type_problem()
+        if problem:
+            raise ConfigError(problem[1], key=f"sources[{i}] ({source.name}).{problem[0]}",
+                              file=file)
+        if source.type == "x" and source.enabled and not settings.environ.get(source.token_env):
+            raise ConfigError(f"the environment variable {source.token_env} is not set; the "
+                              "enabled x source needs an X API bearer token (or set "
+                              "enabled = false)", key=f"sources[{i}] ({source.name}).token_env",
+                              file=file)
     taxonomy = load_taxonomy(settings.taxonomy_path)
     target_names = {t.name for t in cfg.targets}
     source_names = {s.name for s in cfg.sources}

@@ -155,6 +155,11 @@ class DigestContent:
         return len({s.id for g in self.groups for s in g.stories})
 
 
+def _link(url: str | None) -> str | None:
+    """A story's URL if it is http(s); anything else (javascript:, data:) is no link."""
+    return url if url and url.startswith(("https://", "http://")) else None
+
+
 def _wants(sub_domains: tuple[str, ...] | None, story: Story) -> bool:
     return sub_domains is None or any(d in sub_domains for d in story.domains)
 
@@ -182,7 +187,7 @@ def build_digest(subscriber_domains: tuple[str, ...] | None, stories: Sequence[S
             if kd.date >= today:
                 soon.append(SoonEntry(f"{kd.date:%a %-d %b}", kd.date,
                                       kd.what.replace("-", " ").capitalize(),
-                                      one_line(story.title), story.url))
+                                      one_line(story.title), _link(story.url)))
     soon.sort(key=lambda e: (e.day, e.title))
     return DigestContent(period, groups, tuple(soon[:OPENING_SOON_MAX]))
 
@@ -192,8 +197,7 @@ def _digest_story(story: Story, labels: dict[str, str]) -> DigestStory:
                  if t.group in (TagGroup.DOMAIN, TagGroup.PROGRAMME))
     return DigestStory(story.id, one_line(story.title), truncate(one_line(story.summary),
                                                                  SUMMARY_LIMIT),
-                       story.url if story.url and story.url.startswith(("https://", "http://"))
-                       else None, labels.get(story.kind, story.kind), tags)
+                       _link(story.url), labels.get(story.kind, story.kind), tags)
 
 
 # -- rendering (pure) ---------------------------------------------------------------------
@@ -362,7 +366,7 @@ class DigestJob:
                     log.warning("digest for %s failed: %s", sub.email, exc)
                     continue
                 count = len({s.id for s in stories if period.start <= s.first_seen <
-                             period.end})
+                             period.end and _wants(sub.domains, s)})
                 store.finish_digest(row.id, status="sent", now=now, message_id=message_id,
                                     stories=count)
                 stats.sent += 1

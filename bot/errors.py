@@ -73,10 +73,13 @@ class SourceError(HeraldError):
     default_message = "source error"
 
     def __init__(self, message: str | None = None, *, url: str | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, permanent: bool = False) -> None:
         super().__init__(message)
         self.url = url
         self.retry_after = retry_after
+        #: True when polling again cannot help until someone changes something (a bad
+        #: token, a plan without access): the source backs off to its longest delay.
+        self.permanent = permanent
 
     def __str__(self) -> str:
         return f"{self.message} ({self.url})" if self.url else self.message

@@ -78,8 +78,9 @@ def escape_mrkdwn(text: str) -> str:
 
 
 def escape_plain(text: str) -> str:
-    """Text for plain_text fields and the fallback: only mention words need defusing."""
-    return _MENTION_WORDS.sub("@\u2060", text)
+    """Text for plain_text fields: mention words defused, and a word joiner after "<" so
+    that no control sequence (``<!channel>``, ``<@U…>``, ``<http…>``) is ever spelt out."""
+    return _MENTION_WORDS.sub("@\u2060", text.replace("<", "<\u2060"))
 
 
 class SlackOptions(BaseModel):
@@ -124,8 +125,11 @@ class SlackChannel(BaseChannel):
                                          "is not set", target=self.target)
             # No retry handlers: a retry inside the client after a dropped answer could
             # post twice. The outbox retries instead, and checks the history first.
+            # The timeout goes to the socket as is: int() made 0.5 a 0 (non-blocking, so
+            # every call failed at once).
             self._client = WebClient(token=token, base_url=self.options.base_url,
-                                     timeout=int(self.options.timeout), retry_handlers=[])
+                                     timeout=self.options.timeout,  # type: ignore[arg-type]
+                                     retry_handlers=[])
         return self._client
 
     # -- render (pure) --------------------------------------------------------------------
@@ -154,8 +158,9 @@ class SlackChannel(BaseChannel):
                 "type": "button", "text": {"type": "plain_text", "text": "Read more"},
                 "url": story.url, "action_id": "herald_read_more"}]})
         # The fallback text is read as mrkdwn too (notifications, old clients): escape it.
-        fallback = fit(escape_mrkdwn(f"{story.title}: {story.summary}" if story.summary
-                                     else story.title), FALLBACK_MAX)
+        shown = story.title if story.title.strip() else "(untitled)"
+        fallback = fit(escape_mrkdwn(f"{shown}: {story.summary}" if story.summary.strip()
+                                     else shown), FALLBACK_MAX)
         return {"text": fallback, "blocks": blocks, "story_id": story.id,
                 "revision": story.revision}
 
@@ -203,7 +208,8 @@ class SlackChannel(BaseChannel):
         if self._channel_id:
             return self._channel_id
         wanted = self.options.channel.lstrip("#")
-        if re.fullmatch(r"[CGD][A-Z0-9]{6,}", wanted):
+        # Channel names are lower case, so an upper-case C/G/D word is an id, however short.
+        if re.fullmatch(r"[CGD][A-Z0-9]+", wanted):
             self._channel_id = wanted
             return wanted
         cursor = None

@@ -45,15 +45,26 @@ SUMMARY_MAX = 2000
 FACT_MAX = 300
 
 _MD_CHARS = re.compile(r"([\\`*_\[\]()~#>|!])")
-_LIST_START = re.compile(r"^(\s*)([-+]|\d+[.)])(\s)", re.MULTILINE)
+_LIST_START = re.compile(r"^(\s*)(?:([-+])|(\d+)([.)]))(?=\s)", re.MULTILINE)
+_LINE_BREAK = re.compile(r"\r\n?")
+
+
+def _escape_list_marker(m: re.Match[str]) -> str:
+    # CommonMark escapes the punctuation: "\- item", "1\. item" ("\1." shows the backslash).
+    if m.group(2):
+        return f"{m.group(1)}\\{m.group(2)}"
+    return f"{m.group(1)}{m.group(3)}\\{m.group(4)}"
 
 
 def escape_card_text(text: str) -> str:
     """Text that Teams' Markdown shows as written: no links, emphasis, lists or functions."""
+    # A lone "\r" starts a line too (the Adaptive Cards docs write lists with it).
+    text = _LINE_BREAK.sub("\n", text)
     text = _MD_CHARS.sub(r"\\\1", text)
-    text = _LIST_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}{m.group(3)}", text)
-    # Adaptive Cards expand {{DATE(...)}} and {{TIME(...)}}: break the braces apart.
-    return text.replace("{{", "{\u200b{").replace("}}", "}\u200b}")
+    text = _LIST_START.sub(_escape_list_marker, text)
+    # Adaptive Cards expand {{DATE(...)}} and {{TIME(...)}}: break every pair of braces
+    # apart (str.replace left "{{" in "{{{").
+    return re.sub(r"\}(?=\})", "}\u200b", re.sub(r"\{(?=\{)", "{\u200b", text))
 
 
 class TeamsOptions(BaseModel):

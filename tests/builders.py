@@ -13,6 +13,20 @@ from bot.store._ingest import RoutingContext
 from tests.conftest import CONFIG_DIR
 
 WHEN = datetime(2026, 8, 18, 10, 0, tzinfo=UTC)
+VOCABULARY = """harbour lantern orchard meadow copper violet granite willow falcon pebble
+saffron thistle juniper marble cobalt ember glacier hazel indigo jasmine kestrel lagoon
+mistral nutmeg obsidian paprika quartz russet sorrel tundra umber vervain walnut yarrow
+zephyr acorn bramble cinder dahlia eider fennel gorse heather iris jackdaw kelp larch
+moorland nettle osprey plover quince rowan sedge tansy upland vetch wren alder birch
+cedar dogwood elder fir gingko hawthorn ilex juniperus kapok linden maple nyssa oak
+poplar quillaja redwood spruce tamarack ulmus viburnum wisteria yew""".split()
+
+
+def distinct_words(n: int, count: int = 12) -> str:
+    """Words that two different ``n`` barely share, so items stay distinct stories."""
+    import random
+
+    return " ".join(random.Random(n).sample(VOCABULARY, count))
 
 
 def item(n: int = 1, *, source: str = "news", title: str | None = None,
@@ -22,9 +36,9 @@ def item(n: int = 1, *, source: str = "news", title: str | None = None,
     return make_item(
         source=source, source_item_id=kw.pop("source_item_id", f"{source}-{n}"),
         url=f"https://academy.example.org/news/{n}" if url == "default" else url,
-        title=title if title is not None else f"Announcement number {n} about our work",
+        title=title if title is not None else f"Announcement {n}: {distinct_words(n, 4)}",
         html=None, text=text if text is not None else
-        f"Body of announcement {n}: details that differ for each one, number {n}.",
+        f"{distinct_words(n + 10_000)} ({n}).",
         author=None, published_at=kw.pop("published_at", WHEN),
         collected_at=kw.pop("collected_at", WHEN), links=links, source_kind=source_kind, **kw)
 

@@ -117,7 +117,7 @@ def test_file_channel_writes_one_file_per_delivery(store: Store, clock, tmp_path
     written = sorted((tmp_path / "outbox" / "files").glob("*.json"))
     assert len(written) == 2
     doc = json.loads(written[0].read_text())
-    assert doc["payload"]["title"].startswith("Announcement number")
+    assert doc["payload"]["title"].startswith("Announcement ")
     assert {t["group"] for t in doc["payload"]["tags"]} >= {"kind"}
     assert not list((tmp_path / "outbox" / "files").glob(".tmp-*"))
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.errors import SchemaOutOfDate, StoreError
 from bot.store import migrate
-from bot.store._ingest import IngestMixin, IngestStats
+from bot.store._ingest import FixesMixin, IngestStats
 from bot.store._outbox import OutboxMixin
 from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
@@ -49,7 +49,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-class Store(SourcesMixin, IngestMixin, OutboxMixin, StoriesMixin, SubscribersMixin):
+class Store(SourcesMixin, FixesMixin, OutboxMixin, StoriesMixin, SubscribersMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection, Engine, Row
 
 from bot.config import RouteConfig
+from bot.errors import StoreError
 from bot.model import DeliveryStatus, Item, KeyDate, Tag, TagGroup
 from bot.pipeline.dedupe import MatchKeys, content_changed, find_story, match_keys
 from bot.pipeline.route import route
+from bot.pipeline.similar import Features, MergeConfig, features, index_terms, same_announcement
 from bot.pipeline.story import StoryContent, compose
 from bot.pipeline.tagging import Taxonomy
 from bot.store._common import insert_ignore, links_to_json, row_to_item
 from bot.store.schema import deliveries as t_deliveries
+from bot.store.schema import item_terms as t_item_terms
 from bot.store.schema import item_urls as t_item_urls
 from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
@@ -53,11 +56,18 @@ class IngestStats:
 
 @dataclass(frozen=True)
 class RoutingContext:
-    """What routing needs: the taxonomy, the routes and the enabled target names."""
+    """What ingest needs besides items: the taxonomy, the routes, the enabled target names,
+    and how to merge across sources (None: exact matches only)."""
 
     taxonomy: Taxonomy
     routes: Sequence[RouteConfig]
     targets: Collection[str]
+    merge: MergeConfig | None = field(default_factory=MergeConfig)
+
+
+def _features(item: Item, ctx: RoutingContext) -> Features:
+    result = ctx.taxonomy.tag(item.title, item.text)
+    return features(item, [t.slug for t in result.tags if t.group is TagGroup.PROGRAMME])
 
 
 def _item_values(item: Item, keys: MatchKeys, now: datetime) -> dict[str, object]:
@@ -80,14 +90,15 @@ class IngestMixin:
         touched: dict[int, bool] = {}  # story id -> created in this ingest
         with self.engine.begin() as conn:
             for item in items:
-                self._ingest_one(conn, item, now, stats, touched)
+                self._ingest_one(conn, item, now, stats, touched, ctx)
             for story_id, created in touched.items():
                 self._recompose(conn, story_id, created, ctx, now, stats)
         return stats
 
     def _ingest_one(self, conn: Connection, item: Item, now: datetime, stats: IngestStats,
-                    touched: dict[int, bool]) -> None:
+                    touched: dict[int, bool], ctx: RoutingContext) -> None:
         keys = match_keys(item)
+        feats = _features(item, ctx) if ctx.merge else None
         row = conn.execute(select(t_items).where(
             t_items.c.source == item.source,
             t_items.c.source_item_id == item.source_item_id)).first()
@@ -100,10 +111,15 @@ class IngestMixin:
                          .values(**_item_values(item, keys, now)))
             conn.execute(delete(t_item_urls).where(t_item_urls.c.item_id == row.id))
             self._insert_urls(conn, row.id, story_id, keys)
+            if feats is not None:
+                conn.execute(delete(t_item_terms).where(t_item_terms.c.item_id == row.id))
+                self._insert_terms(conn, row.id, story_id, item, feats)
             touched.setdefault(story_id, False)
             stats.updated_items += 1
             return
         story_id = self._lookup_story(conn, keys)
+        if story_id is None and feats is not None and ctx.merge is not None:
+            story_id = self._similar_story(conn, item, feats, ctx)
         if story_id is None:
             story_id = conn.execute(t_stories.insert().values(
                 title=item.title, summary="", url=item.url, kind="news", first_seen=now,
@@ -116,6 +132,8 @@ class IngestMixin:
             collected_at=item.collected_at, **_item_values(item, keys, now),
         )).inserted_primary_key[0]
         self._insert_urls(conn, item_id, story_id, keys)
+        if feats is not None:
+            self._insert_terms(conn, item_id, story_id, item, feats)
         stats.new_items += 1
 
     @staticmethod
@@ -124,6 +142,47 @@ class IngestMixin:
                 for u in sorted(keys.urls)]
         if rows:
             insert_ignore(conn, t_item_urls, rows, ["item_id", "url"])
+
+    @staticmethod
+    def _insert_terms(conn: Connection, item_id: int, story_id: int, item: Item,
+                      feats: Features) -> None:
+        terms = index_terms(feats)
+        if terms:
+            insert_ignore(conn, t_item_terms, [
+                {"term": t, "item_id": item_id, "story_id": story_id,
+                 "published_at": item.published_at} for t in dict.fromkeys(terms)],
+                ["term", "item_id"])
+
+    @staticmethod
+    def _similar_story(conn: Connection, item: Item, feats: Features,
+                       ctx: RoutingContext) -> int | None:
+        """The story of the most alike stored item that announces the same thing, if any."""
+        cfg = ctx.merge
+        assert cfg is not None
+        terms = list(dict.fromkeys(index_terms(feats)))
+        if not terms:
+            return None
+        c = t_item_terms.c
+        overlap = func.count().label("overlap")
+        rows = conn.execute(
+            select(c.item_id, c.story_id, overlap)
+            .where(c.term.in_(terms), c.published_at >= item.published_at - cfg.window,
+                   c.published_at <= item.published_at + cfg.window)
+            .group_by(c.item_id, c.story_id).having(func.count() >= 2)
+            .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates)).all()
+        if not rows:
+            return None
+        by_id = {r.id: r for r in conn.execute(
+            select(t_items).where(t_items.c.id.in_([r.item_id for r in rows])))}
+        for cand in rows:
+            row = by_id.get(cand.item_id)
+            if row is None:
+                continue
+            other = row_to_item(row)
+            same, _why = same_announcement(feats, _features(other, ctx), cfg)
+            if same:
+                return cand.story_id
+        return None
 
     @staticmethod
     def _lookup_story(conn: Connection, keys: MatchKeys) -> int | None:
@@ -143,7 +202,7 @@ class IngestMixin:
         return story_id
 
     def _recompose(self, conn: Connection, story_id: int, created: bool, ctx: RoutingContext,
-                   now: datetime, stats: IngestStats) -> None:
+                   now: datetime, stats: IngestStats, force_revision: bool = False) -> None:
         items = [row_to_item(r) for r in conn.execute(
             select(t_items).where(t_items.c.story_id == story_id).order_by(t_items.c.id))]
         manual = [Tag(TagGroup(r.grp), r.slug, r.reason, True) for r in conn.execute(
@@ -155,10 +214,10 @@ class IngestMixin:
             stats.new_stories.append(story_id)
         else:
             old = self._stored_content(conn, story)
-            if old == content:
+            if old == content and not force_revision:
                 return
-            visible = (old.title, old.summary, old.url) != (content.title, content.summary,
-                                                            content.url)
+            visible = force_revision or (old.title, old.summary, old.url) != (
+                content.title, content.summary, content.url)
             self._write_story(conn, story_id, content, now,
                               revision=story.revision + (1 if visible else 0))
             stats.updated_stories.append(story_id)
@@ -202,3 +261,67 @@ class IngestMixin:
             conn.execute(t_dates.insert(), [
                 {"story_id": story_id, "what": d.what, "day": d.date, "evidence": d.evidence}
                 for d in content.dates])
+
+
+class FixesMixin(IngestMixin):
+    """Comms fixes a wrong merge call: merge two stories, or split an item off a story.
+
+    A fix is never undone by the next poll: items already stored keep the story they
+    are in (an entry seen again only updates its item), and matching only places *new*
+    items.
+    """
+
+    def merge_stories(self, keep_id: int, other_id: int, ctx: RoutingContext,
+                      now: datetime) -> IngestStats:
+        """Move every item of ``other_id`` into ``keep_id``; the other story stops."""
+        if keep_id == other_id:
+            raise StoreError("a story cannot be merged into itself")
+        stats = IngestStats()
+        with self.engine.begin() as conn:
+            for sid in (keep_id, other_id):
+                row = conn.execute(select(t_stories).where(t_stories.c.id == sid)).first()
+                if row is None:
+                    raise StoreError(f"no story with id {sid}")
+                if row.merged_into is not None:
+                    raise StoreError(f"story {sid} was already merged into {row.merged_into}")
+            for table in (t_items, t_item_urls, t_item_terms):
+                conn.execute(update(table).where(table.c.story_id == other_id)
+                             .values(story_id=keep_id))
+            conn.execute(update(t_stories).where(t_stories.c.id == other_id)
+                         .values(merged_into=keep_id, hold=True, updated_at=now))
+            # What the other story had not sent yet will never be sent: the kept one carries
+            # the announcement now. What it did send stays on record.
+            conn.execute(delete(t_deliveries).where(
+                t_deliveries.c.story_id == other_id,
+                t_deliveries.c.status.in_([DeliveryStatus.PENDING.value,
+                                           DeliveryStatus.FAILED.value])))
+            self._recompose(conn, keep_id, False, ctx, now, stats, force_revision=True)
+        return stats
+
+    def split_item(self, story_id: int, item_url: str, ctx: RoutingContext,
+                   now: datetime) -> tuple[int, IngestStats]:
+        """Move the item with ``item_url`` out of ``story_id`` into a story of its own."""
+        from bot.urls import canonical_url
+
+        stats = IngestStats()
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(t_items).where(t_items.c.story_id == story_id)).all()
+            if not rows:
+                raise StoreError(f"no story with id {story_id}, or it has no items")
+            wanted = canonical_url(item_url) or item_url
+            match = [r for r in rows if item_url in (r.url, r.canonical_url)
+                     or wanted in (r.url, r.canonical_url)]
+            if not match:
+                raise StoreError(f"story {story_id} has no item at {item_url}")
+            if len(rows) == 1:
+                raise StoreError(f"story {story_id} has only that item; nothing to split")
+            item = match[0]
+            new_id = conn.execute(t_stories.insert().values(
+                title=item.title, summary="", url=item.url, kind="news", first_seen=now,
+                updated_at=now, revision=1, hold=False)).inserted_primary_key[0]
+            for table in (t_items, t_item_urls, t_item_terms):
+                key = table.c.id if table is t_items else table.c.item_id
+                conn.execute(update(table).where(key == item.id).values(story_id=new_id))
+            self._recompose(conn, story_id, False, ctx, now, stats, force_revision=True)
+            self._recompose(conn, new_id, True, ctx, now, stats)
+        return new_id, stats

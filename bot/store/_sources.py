@@ -3,8 +3,9 @@ with their poll state (validators, last error, error count, next poll)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ class SourceRow:
     next_poll_at: datetime | None
     last_error: str | None
     error_count: int
+    state: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, m: Any) -> SourceRow:
@@ -41,7 +43,8 @@ class SourceRow:
                    validators=Validators(m["etag"], m["last_modified"], m["body_hash"]),
                    last_polled_at=m["last_polled_at"], last_ok_at=m["last_ok_at"],
                    next_poll_at=m["next_poll_at"], last_error=m["last_error"],
-                   error_count=m["error_count"])
+                   error_count=m["error_count"],
+                   state=json.loads(m["state"]) if m["state"] else {})
 
 
 class SourcesMixin:
@@ -54,7 +57,7 @@ class SourcesMixin:
             rows = {r.name: r for r in conn.execute(select(t_sources)).mappings()}
             for name, cfg in wanted.items():
                 row = rows.get(name)
-                values = {"url": cfg.url, "every_seconds": int(cfg.every.total_seconds()),
+                values = {"url": cfg.location, "every_seconds": int(cfg.every.total_seconds()),
                           "enabled": cfg.enabled, "kind": cfg.type}
                 if row is None:
                     conn.execute(t_sources.insert().values(
@@ -65,9 +68,10 @@ class SourcesMixin:
                                       f"named {name!r}; rename one of them", key="sources")
                 elif any(row[k] != v for k, v in values.items()):
                     reset = {}
-                    if row["url"] != cfg.url:
+                    if row["url"] != cfg.location:
                         reset = {"etag": None, "last_modified": None, "body_hash": None,
-                                 "next_poll_at": now, "error_count": 0, "last_error": None}
+                                 "state": None, "next_poll_at": now, "error_count": 0,
+                                 "last_error": None}
                     conn.execute(update(t_sources).where(t_sources.c.name == name)
                                  .values(**values, **reset))
             gone = [n for n, r in rows.items() if r["origin"] == "config" and n not in wanted]
@@ -117,11 +121,13 @@ class SourcesMixin:
             return [SourceRow.from_mapping(r) for r in rows]
 
     def record_poll_ok(self, name: str, *, validators: Validators | None, now: datetime,
-                       next_poll_at: datetime) -> None:
+                       next_poll_at: datetime, state: dict[str, Any] | None = None) -> None:
         """A poll that worked (changed or not); ``validators`` None keeps the old ones."""
         values: dict[str, Any] = {"last_polled_at": now, "last_ok_at": now,
                                   "next_poll_at": next_poll_at, "last_error": None,
                                   "error_count": 0}
+        if state is not None:
+            values["state"] = json.dumps(state)
         if validators is not None:
             values.update(etag=validators.etag, last_modified=validators.last_modified,
                           body_hash=validators.body_hash)

@@ -25,6 +25,8 @@ class StoriesMixin:
         """Stories, newest first; ``since`` filters on first seen, ``tag`` on any tag slug."""
         c = t_stories.c
         query = select(t_stories).order_by(c.first_seen.desc(), c.id.desc())
+        if ids is None:
+            query = query.where(c.merged_into.is_(None))
         if since is not None:
             query = query.where(c.first_seen >= since)
         if tag:

@@ -76,6 +76,7 @@ sources = Table(
     Column("lease_owner", String(64)),
     Column("lease_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("state", Text),  # JSON: what a source remembers between polls (X: user id, since_id)
 )
 
 stories = Table(
@@ -89,6 +90,8 @@ stories = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("revision", Integer, nullable=False, default=1),
     Column("hold", Boolean, nullable=False, default=False),
+    # Set when comms merged this story into another: its items moved there.
+    Column("merged_into", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
     Index(None, "updated_at"),
 )
 
@@ -196,4 +199,15 @@ digests = Table(
     Column("sent_at", UTCDateTime),
     UniqueConstraint("subscriber_id", "period"),
     Index(None, "period", "status"),
+)
+
+item_terms = Table(
+    "item_terms", metadata,
+    Column("term", String(64), primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Index(None, "term", "published_at"),
+    Index(None, "item_id"),
+    Index(None, "story_id"),
 )

@@ -1,0 +1,191 @@
+"""Fuzzy, cross-source merging: is a new item the same announcement as a stored one?
+
+Exact matches (same entry, same canonical URL, same words) are found first by
+:mod:`bot.pipeline.dedupe`. This module decides the rest, conservatively: two
+announcements in one story are worse than a repeat, so every rule has a veto.
+
+An item is reduced to :class:`Features`: its content words (lowercased, stop
+words out, camel-case hashtags split, light plural folding), the years and key
+dates it names, the programmes it names, its own URLs and the links it carries
+(t.co links expanded, canonical, hub pages left out). Then, in this order:
+
+1. **Vetoes** (never merge): both give a key date of the same kind (say
+   applications-open) and the dates differ; both name years and share none;
+   both name programmes and share none; too far apart in time.
+2. **Link to the other's own page**: one item links to the page the other *is*
+   (a tweet whose t.co link expands to the website post) → same announcement.
+3. **Shared specific link and similar words**: both link to the same non-hub page
+   (a booking page) and their word containment reaches ``link_text_threshold``.
+4. **Similar words**: containment (shared words over the smaller set) reaches
+   ``text_threshold`` with at least ``min_shared_words`` words in common, or the
+   same key date of the same kind plus ``dated_text_threshold``.
+
+Thresholds live in ``[merge]`` in config; the defaults and why they are what they
+are are in :class:`MergeConfig`. The words of a long post and a short tweet
+differ in number, so the measure is containment, not Jaccard.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from urllib.parse import urlsplit
+
+from bot.model import Item
+from bot.pipeline.dates import extract_dates
+from bot.pipeline.normalize import url_keys
+from bot.urls import canonical_url, is_shortened
+
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for from
+further had has have having he her here hers herself him himself his how i if in into is it
+its itself just let me more most my myself no nor not now of off on once only or other our
+ours ourselves out over own same she should so some such than that the their theirs them
+themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself yourselves
+get got us via amp rt new find read more click here link today week day join us
+""".split())
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
+_WORD = re.compile(r"[#@]?[\w'’]+")
+_YEAR = re.compile(r"\b(20[1-3]\d)\b")
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """How sure Herald must be before it merges two items from different sources."""
+
+    #: Items further apart than this are never merged: a repeat a month later is a
+    #: reminder at best, and a new intake at worst.
+    window: timedelta = timedelta(days=14)
+    #: Share of the smaller item's words found in the other. 0.6 merged every labelled
+    #: pair of tweet and post with wording alone, and no near-miss (same programme,
+    #: other cohort) reached it in tests/data/merge_set.json.
+    text_threshold: float = 0.6
+    #: With fewer shared words than this, wording alone is too thin to go on.
+    min_shared_words: int = 6
+    #: Lower bar when both name the same key date of the same kind (same deadline).
+    dated_text_threshold: float = 0.35
+    #: Lower bar when both carry the same specific (non-hub) link, e.g. a booking page.
+    link_text_threshold: float = 0.3
+    #: Candidates looked at per new item (best term overlap first): bounds the cost.
+    max_candidates: int = 40
+
+
+@dataclass(frozen=True)
+class Features:
+    words: frozenset[str]
+    years: frozenset[str]
+    dates: frozenset[tuple[str, date]]
+    own_urls: frozenset[str]
+    links: frozenset[str]
+    programmes: frozenset[str]
+
+
+def _fold(word: str) -> str:
+    word = word.strip("'’").lower()
+    if word.endswith("'s") or word.endswith("’s"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def words_of(text: str) -> frozenset[str]:
+    """Content words: no stop words, no URLs, hashtags split at capitals, plurals folded."""
+    text = unicodedata.normalize("NFKC", re.sub(r"https?://\S+", " ", text))
+    found: set[str] = set()
+    for token in _WORD.findall(text):
+        if token.startswith("@"):
+            continue  # handles differ from the names the website uses
+        parts = _CAMEL.split(token.lstrip("#")) if token.startswith("#") else [token]
+        for part in parts:
+            for piece in part.replace("_", " ").split():
+                w = _fold(piece)
+                if (len(w) > 2 or w.isdigit()) and w not in STOPWORDS:
+                    found.add(w)
+    return frozenset(found)
+
+
+def is_hub(url: str) -> bool:
+    """A page too general to identify one announcement: a home, section or tag page."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    segments = [s for s in parts.path.split("/") if s]
+    if not segments:
+        return True
+    hubs = {"news", "events", "blog", "programmes", "programme", "tag", "tags", "category",
+            "about", "contact", "apply", "courses", "search", "home", "index.html"}
+    return len(segments) == 1 and segments[0].lower() in hubs
+
+
+def features(item: Item, programmes: Iterable[str] = ()) -> Features:
+    text = f"{item.title}\n{item.text}"
+    links = set()
+    for link in item.links:
+        target = canonical_url(link.target)
+        if target and not is_shortened(target) and not is_hub(target):
+            links.add(target)
+    own = url_keys(item)
+    return Features(
+        words=words_of(text),
+        years=frozenset(_YEAR.findall(text)),
+        dates=frozenset((d.what, d.date) for d in extract_dates(text, item.published_at)),
+        own_urls=frozenset(u for u in own if not is_hub(u)),
+        links=frozenset(links - own),
+        programmes=frozenset(programmes),
+    )
+
+
+def containment(a: frozenset[str], b: frozenset[str]) -> tuple[float, int]:
+    if not a or not b:
+        return 0.0, 0
+    shared = len(a & b)
+    return shared / min(len(a), len(b)), shared
+
+
+def veto(a: Features, b: Features) -> str | None:
+    """Why two items must not be merged, or None."""
+    kinds_a = {what for what, _ in a.dates}
+    for what in kinds_a & {what for what, _ in b.dates}:
+        da = {d for w, d in a.dates if w == what}
+        db = {d for w, d in b.dates if w == what}
+        if not da & db:
+            return f"different {what} dates"
+    if a.years and b.years and not a.years & b.years:
+        return "different years"
+    if a.programmes and b.programmes and not a.programmes & b.programmes:
+        return "different programmes"
+    return None
+
+
+def same_announcement(a: Features, b: Features, cfg: MergeConfig) -> tuple[bool, str]:
+    """Whether two items announce the same thing, and the reason either way."""
+    why_not = veto(a, b)
+    if why_not:
+        return False, why_not
+    if a.links & b.own_urls or b.links & a.own_urls:
+        return True, "one links to the other's page"
+    score, shared = containment(a.words, b.words)
+    if a.links & b.links and score >= cfg.link_text_threshold and shared >= 3:
+        return True, f"same link and similar words ({score:.2f})"
+    if shared >= cfg.min_shared_words and score >= cfg.text_threshold:
+        return True, f"similar words ({score:.2f}, {shared} shared)"
+    if a.dates & b.dates and score >= cfg.dated_text_threshold and shared >= 4:
+        return True, f"same key date and similar words ({score:.2f})"
+    return False, f"not similar enough ({score:.2f}, {shared} shared)"
+
+
+def index_terms(f: Features, limit: int = 48) -> list[str]:
+    """The terms an item is filed under for finding candidates: its links and own URLs,
+    and its longest words (long words are the rarer ones), at most ``limit``."""
+    terms = [f"u:{u}"[:64] for u in sorted(f.own_urls | f.links)]
+    terms += sorted(f.words, key=lambda w: (-len(w), w))[: max(0, limit - len(terms))]
+    return [t[:64] for t in terms]

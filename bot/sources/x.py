@@ -1,0 +1,213 @@
+"""X (Twitter) as a source, through tweepy's API v2 ``Client`` with a bearer token.
+
+Config::
+
+    [[sources]]
+    name = "academy-x"
+    type = "x"
+    username = "nhsnwla"
+    token_env = "X_BEARER_TOKEN"    # the default
+    include_replies = false         # the default
+    include_retweets = false        # retweets and quotes; the default
+    max_results = 100               # posts per page (5-100)
+    max_pages = 3                   # pages per poll
+    every = "30m"
+
+The username is resolved to an id once (``get_user``) and remembered. Each poll
+asks ``get_users_tweets`` only for posts newer than the last one seen
+(``since_id``): X charges per post read, so nothing is read twice. The very first
+poll reads one page. Posts become Items: t.co links replaced by where they point
+(``entities.urls``), media links dropped from the text, long posts taken whole
+from ``note_tweet``, the expanded links kept for merging, with the post's URL,
+author and time.
+
+A 429 backs this source off until ``x-rate-limit-reset`` while the other sources
+go on. 401 and 403 are permanent: the message says so, and names the plan
+problem when X says the app cannot read timelines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+import tweepy
+
+from bot.errors import FetchError
+from bot.model import Item, Link, RawRef
+from bot.pipeline.normalize import make_item
+
+TWEET_FIELDS = ["created_at", "entities", "referenced_tweets", "note_tweet", "author_id",
+                "conversation_id", "in_reply_to_user_id"]
+
+
+@dataclass(frozen=True)
+class XOptions:
+    username: str
+    token_env: str = "X_BEARER_TOKEN"
+    include_replies: bool = False
+    include_retweets: bool = False
+    max_results: int = 100
+    max_pages: int = 3
+
+
+@dataclass
+class XPoll:
+    """What one poll found, and the state to keep for the next."""
+
+    items: list[Item]
+    state: dict[str, Any] = field(default_factory=dict)
+    read: int = 0
+
+
+def expand_text(text: str, urls: list[dict[str, Any]]) -> tuple[str, list[Link]]:
+    """Replace each t.co link by where it points; drop media links; return the links."""
+    links: list[Link] = []
+    for entry in sorted(urls, key=lambda u: -len(u.get("url", ""))):
+        short = entry.get("url")
+        if not short:
+            continue
+        expanded = entry.get("unwound_url") or entry.get("expanded_url")
+        display = entry.get("display_url", "")
+        is_media = bool(entry.get("media_key")) or display.startswith(("pic.x.com",
+                                                                       "pic.twitter.com"))
+        if is_media:
+            text = text.replace(short, "")
+            continue
+        if expanded:
+            text = text.replace(short, expanded)
+        links.append(Link(short, expanded))
+    return " ".join(text.split()), links
+
+
+def tweet_to_item(tweet: Mapping[str, Any], *, source: str, username: str,
+                  author_name: str | None, collected_at: datetime) -> Item:
+    """One post (API v2 JSON, or an archive entry reshaped to it) as an Item."""
+    note = tweet.get("note_tweet") or {}
+    text = note.get("text") or tweet.get("text") or ""
+    entities = (note.get("entities") if note.get("text") else None) or \
+        tweet.get("entities") or {}
+    body, links = expand_text(text, list(entities.get("urls") or []))
+    created = tweet.get("created_at")
+    published = None
+    if isinstance(created, str):
+        try:
+            published = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            published = None
+    elif isinstance(created, datetime):
+        published = created
+    tweet_id = str(tweet["id"])
+    author = f"{author_name} (@{username})" if author_name else f"@{username}"
+    return make_item(
+        source=source, source_item_id=tweet_id,
+        url=f"https://x.com/{username}/status/{tweet_id}", title=None, html=None, text=body,
+        author=author, published_at=published, collected_at=collected_at, links=links,
+        source_kind="x", raw=RawRef("application/x.twitter+json",
+                                    json.dumps(dict(tweet), default=str)[:20000]))
+
+
+def _x_error(exc: tweepy.HTTPException, username: str) -> FetchError:
+    status = exc.response.status_code if exc.response is not None else None
+    detail = "; ".join(str(m) for m in (exc.api_messages or [])) or str(exc)
+    body: dict[str, Any] = {}
+    try:
+        body = exc.response.json() if exc.response is not None else {}
+    except ValueError:
+        body = {}
+    reason = str(body.get("reason") or "")
+    if isinstance(exc, tweepy.TooManyRequests):
+        reset = getattr(exc, "reset_time", None)
+        wait = max(1.0, reset - datetime.now(UTC).timestamp()) if reset else None
+        return FetchError("X rate limit (429); backing off until the limit resets",
+                          url=f"x:@{username}", retry_after=wait)
+    if isinstance(exc, tweepy.Unauthorized):
+        return FetchError(f"X refused the bearer token (401): {detail}", url=f"x:@{username}",
+                          permanent=True)
+    if isinstance(exc, tweepy.Forbidden):
+        plan = reason == "client-not-enrolled" or "access level" in detail.lower() or \
+            "plan" in detail.lower()
+        hint = (" — your X API plan cannot read timelines; upgrade the plan, or import an "
+                "archive with `herald import x-archive`") if plan else ""
+        return FetchError(f"X forbade this request (403): {detail}{hint}",
+                          url=f"x:@{username}", permanent=True)
+    if isinstance(exc, tweepy.NotFound):
+        return FetchError(f"X has no user @{username} (404)", url=f"x:@{username}",
+                          permanent=True)
+    return FetchError(f"X answered HTTP {status}: {detail}", url=f"x:@{username}")
+
+
+class XSource:
+    """Polls one X account."""
+
+    def __init__(self, name: str, options: XOptions, environ: Mapping[str, str],
+                 client: tweepy.Client | None = None, timeout: float = 20.0) -> None:
+        self.name = name
+        self.options = options
+        self.environ = environ
+        self.timeout = timeout
+        self._client = client
+
+    @property
+    def client(self) -> tweepy.Client:
+        if self._client is None:
+            token = self.environ.get(self.options.token_env)
+            if not token:
+                raise FetchError(f"the environment variable {self.options.token_env} is not "
+                                 "set", url=f"x:@{self.options.username}", permanent=True)
+            self._client = tweepy.Client(bearer_token=token, wait_on_rate_limit=False,
+                                         return_type=dict)
+        return self._client
+
+    def poll(self, state: Mapping[str, Any], now: datetime) -> XPoll:
+        """Posts newer than the last poll's; raises FetchError on any failure."""
+        o = self.options
+        try:
+            user_id = state.get("user_id")
+            author_name = state.get("name")
+            if not user_id:
+                found = self.client.get_user(username=o.username)
+                data = (found or {}).get("data") or {}
+                if not data.get("id"):
+                    raise FetchError(f"X has no user @{o.username}", url=f"x:@{o.username}",
+                                     permanent=True)
+                user_id, author_name = str(data["id"]), data.get("name")
+            since_id = state.get("since_id")
+            exclude = [kind for kind, wanted in (("replies", o.include_replies),
+                                                 ("retweets", o.include_retweets)) if not wanted]
+            pages = o.max_pages if since_id else 1
+            tweets: list[dict[str, Any]] = []
+            token = None
+            for _ in range(pages):
+                params: dict[str, Any] = {"max_results": o.max_results,
+                                          "tweet_fields": TWEET_FIELDS}
+                if exclude:
+                    params["exclude"] = exclude
+                if since_id:
+                    params["since_id"] = since_id
+                if token:
+                    params["pagination_token"] = token
+                page = self.client.get_users_tweets(user_id, **params)
+                tweets += list((page or {}).get("data") or [])
+                token = ((page or {}).get("meta") or {}).get("next_token")
+                if not token:
+                    break
+        except tweepy.HTTPException as exc:
+            raise _x_error(exc, o.username) from None
+        except requests.RequestException as exc:
+            raise FetchError(f"cannot reach X: {type(exc).__name__}: {exc}",
+                             url=f"x:@{o.username}") from None
+        if not o.include_retweets:
+            tweets = [t for t in tweets if not any(
+                r.get("type") in ("retweeted", "quoted") for r in t.get("referenced_tweets") or [])]
+        items = [tweet_to_item(t, source=self.name, username=o.username,
+                               author_name=author_name, collected_at=now) for t in tweets]
+        newest = max((int(t["id"]) for t in tweets), default=None)
+        new_state = {"user_id": user_id, "name": author_name,
+                     "since_id": str(max(newest, int(since_id))) if newest and since_id
+                     else str(newest) if newest else since_id}
+        return XPoll(items, new_state, read=len(tweets))

@@ -1,0 +1,209 @@
+"""The X source through the real tweepy client, with answers replayed at the HTTP layer;
+and the archive import."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from bot.config import SourceConfig
+from bot.errors import FetchError
+from bot.sources.x import XOptions, XSource, expand_text
+from bot.sources.x_archive import read_archive
+from bot.store import Store
+from tests.builders import routing
+from tests.fakes import x_api
+from tests.fakes.x_api import USERNAME, add_timeline, add_user, timeline, tweet
+
+DATA = Path(__file__).parent / "data"
+ENV = {"X_BEARER_TOKEN": "AAAA-test-bearer"}
+
+SEACOLE = tweet(
+    "1829000000000000201",
+    "Fully-funded #SeacoleProg places for community pharmacy teams, with @cppeengland. "
+    "Applications for the next nine cohorts open on 27 August https://t.co/AbCdEf0001 "
+    "https://t.co/Pic0000009",
+    "2026-08-18T08:30:00.000Z",
+    urls=[{"url": "https://t.co/AbCdEf0001",
+           "expanded_url": "https://academy.example.org/news/seacole-community-pharmacy",
+           "display_url": "academy.example.org/news/seacole-…"},
+          {"url": "https://t.co/Pic0000009", "expanded_url":
+           "https://x.com/nwacademy/status/1829000000000000201/photo/1",
+           "display_url": "pic.x.com/Pic0000009", "media_key": "3_1829"}])
+LONG = tweet(
+    "1829000000000000202", "Our executive coaching offer is open… https://t.co/Lng0000001",
+    "2026-08-19T10:00:00.000Z",
+    note_tweet={"text": "Our executive coaching offer is open to senior leaders facing big "
+                        "changes in their roles. " * 6 + "Request a coach at "
+                        "https://t.co/Lng0000002",
+                "entities": {"urls": [{"start": 0, "end": 1, "url": "https://t.co/Lng0000002",
+                                       "expanded_url": "https://academy.example.org/news/"
+                                                       "executive-coaching-support"}]}})
+QUOTE = tweet("1829000000000000203", "Worth a read", "2026-08-19T11:00:00.000Z",
+              referenced_tweets=[{"type": "quoted", "id": "1"}])
+
+
+def source(**options: object) -> XSource:
+    return XSource("academy-x", XOptions(username=USERNAME, **options), ENV)  # type: ignore[arg-type]
+
+
+def query(call: responses.Call) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(call.request.url).query)
+
+
+@responses.activate
+def test_first_poll_reads_one_page_and_makes_items(clock) -> None:  # type: ignore[no-untyped-def]
+    add_user(responses.mock)
+    add_timeline(responses.mock, timeline([SEACOLE, LONG, QUOTE], next_token="page2"))
+    found = source().poll({}, clock.now())
+    calls = [c for c in responses.calls if "/tweets" in c.request.url]
+    assert len(calls) == 1, "the first poll must not page through the whole history"
+    q = query(calls[0])
+    assert q["exclude"] == ["replies,retweets"]
+    assert set(q["tweet.fields"][0].split(",")) >= {"created_at", "entities",
+                                                    "referenced_tweets", "note_tweet"}
+    assert calls[0].request.headers["Authorization"] == "Bearer AAAA-test-bearer"
+    assert [i.source_item_id for i in found.items] == [SEACOLE["id"], LONG["id"]]  # no quote
+    seacole, long = found.items
+    assert "https://academy.example.org/news/seacole-community-pharmacy" in seacole.text
+    assert "t.co" not in seacole.text and "pic.x.com" not in seacole.text
+    assert seacole.url == f"https://x.com/{USERNAME}/status/{SEACOLE['id']}"
+    assert seacole.author == "North West Leadership Academy (@nwacademy)"
+    assert seacole.published_at.isoformat() == "2026-08-18T08:30:00+00:00"
+    assert any(lk.expanded_url == "https://academy.example.org/news/seacole-community-pharmacy"
+               for lk in seacole.links)
+    assert long.text.count("senior leaders") == 6  # the whole note_tweet, not the cut text
+    assert found.state == {"user_id": x_api.USER_ID, "name": "North West Leadership Academy",
+                           "since_id": LONG["id"]}
+
+
+@responses.activate
+def test_later_polls_ask_only_for_newer_posts_and_page(clock) -> None:  # type: ignore[no-untyped-def]
+    newer = tweet("1829000000000000301", "A newer post about our summit", "2026-08-20T09:00Z")
+    newest = tweet("1829000000000000302", "The newest post, about a webinar", "2026-08-21T09:00Z")
+    add_timeline(responses.mock, timeline([newest], next_token="p2"),
+                 since_id="1829000000000000202")
+    add_timeline(responses.mock, timeline([newer]), pagination_token="p2")
+    state = {"user_id": x_api.USER_ID, "name": "Academy", "since_id": "1829000000000000202"}
+    found = source(include_replies=True, include_retweets=True).poll(state, clock.now())
+    assert not any("/users/by/username" in c.request.url for c in responses.calls)
+    assert [query(c).get("since_id") for c in responses.calls] == [
+        ["1829000000000000202"]] * 2
+    assert "exclude" not in query(responses.calls[0])
+    assert {i.source_item_id for i in found.items} == {newer["id"], newest["id"]}
+    assert found.state["since_id"] == newest["id"]
+
+
+@responses.activate
+def test_nothing_new_keeps_since_id(clock) -> None:  # type: ignore[no-untyped-def]
+    add_timeline(responses.mock, timeline([]))
+    state = {"user_id": x_api.USER_ID, "name": "A", "since_id": "5"}
+    found = source().poll(state, clock.now())
+    assert found.items == [] and found.state["since_id"] == "5"
+
+
+@responses.activate
+def test_rate_limit_backs_off_until_reset(clock) -> None:  # type: ignore[no-untyped-def]
+    add_timeline(responses.mock, x_api.TOO_MANY, status=429,
+                 headers=x_api.rate_limit_headers(900))
+    with pytest.raises(FetchError) as exc:
+        source().poll({"user_id": x_api.USER_ID, "since_id": "5"}, clock.now())
+    assert "429" in str(exc.value) and not exc.value.permanent
+    assert 800 < exc.value.retry_after <= 901
+
+
+@pytest.mark.parametrize(("status", "body", "words"), [
+    (401, x_api.UNAUTHORIZED, "refused the bearer token (401)"),
+    (403, x_api.CLIENT_NOT_ENROLLED, "plan cannot read timelines"),
+])
+@responses.activate
+def test_auth_and_plan_errors_are_permanent(clock, status: int, body: dict, words: str) -> None:  # type: ignore[no-untyped-def, type-arg]
+    add_user(responses.mock)
+    add_timeline(responses.mock, body, status=status)
+    with pytest.raises(FetchError) as exc:
+        source().poll({}, clock.now())
+    assert words in str(exc.value) and exc.value.permanent
+
+
+def test_missing_token_is_permanent(clock) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FetchError, match="X_BEARER_TOKEN"):
+        XSource("x", XOptions(username=USERNAME), {}).poll({}, clock.now())
+
+
+def test_expand_text_replaces_links_and_drops_media() -> None:
+    text, links = expand_text("See https://t.co/a1 and https://t.co/m2", [
+        {"url": "https://t.co/a1", "expanded_url": "https://academy.example.org/x"},
+        {"url": "https://t.co/m2", "display_url": "pic.x.com/m2", "expanded_url": "https://x"}])
+    assert text == "See https://academy.example.org/x and"
+    assert [(lk.url, lk.expanded_url) for lk in links] == [("https://t.co/a1",
+                                                            "https://academy.example.org/x")]
+
+
+@responses.activate
+def test_collector_stores_items_and_since_id_and_backs_off_alone(store: Store, clock,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    from bot.collect import Collector
+
+    (tmp_path / "news.xml").write_text(
+        "<rss version='2.0'><channel><title>n</title><item><title>Seacole places for "
+        "community pharmacy</title><link>https://academy.example.org/news/seacole-community-"
+        "pharmacy</link><guid>s1</guid><description>Fully-funded places; applications for "
+        "nine cohorts open on 27 August.</description><pubDate>Mon, 17 Aug 2026 09:00:00 "
+        "GMT</pubDate></item></channel></rss>")
+    store.sync_config_sources([SourceConfig(name="news", url="news.xml"),
+                               SourceConfig(name="academy-x", type="x", username=USERNAME)],
+                              clock.now())
+    collector = Collector(store, routing(), clock=clock, client=None, max_body=1_000_000,
+                          base_dir=tmp_path, backoff_cap=timedelta(hours=6),
+                          x_sources={"academy-x": source()})
+    add_user(responses.mock)
+    add_timeline(responses.mock, timeline([SEACOLE]))
+    stats = collector.run_once()
+    assert stats.errors == 0
+    (story,) = store.list_stories()
+    assert {i.source for i in story.items} == {"news", "academy-x"}  # the tweet joined the post
+    assert story.title == "Seacole places for community pharmacy"  # the website post leads
+    assert store.get_source("academy-x").state["since_id"] == SEACOLE["id"]
+    # Next poll: X rate-limits; the X source backs off, the feed is unaffected.
+    responses.mock.reset()
+    add_timeline(responses.mock, x_api.TOO_MANY, status=429,
+                 headers=x_api.rate_limit_headers(1800))
+    clock.advance(hours=1)
+    stats = collector.run_once()
+    assert stats.errors == 1 and stats.unchanged == 1
+    x = store.get_source("academy-x")
+    assert x.next_poll_at >= clock.now() + timedelta(seconds=1700)
+    assert x.state["since_id"] == SEACOLE["id"]
+
+
+def test_archive_import_reads_folder_and_file(clock) -> None:  # type: ignore[no-untyped-def]
+    folder = DATA / "x-archive"
+    account, items = read_archive(folder, collected_at=clock.now())
+    assert account.username == "nwacademy"
+    ids = [i.source_item_id for i in items]
+    assert ids == ["1829000000000000101", "1829000000000000104"]  # no RT, no reply to others
+    seacole, coaching = items
+    assert seacole.source == "x-archive-nwacademy"
+    assert "utm_source=twitter" in seacole.text  # expanded as written; canonical drops it
+    assert "t.co" not in coaching.text and "pic.x.com" not in coaching.text
+    assert seacole.published_at.isoformat() == "2026-08-18T08:30:00+00:00"
+    _, with_all = read_archive(folder / "data" / "tweets.js", include_replies=True,
+                               include_retweets=True, collected_at=clock.now())
+    assert len(with_all) == 4
+
+
+def test_archive_errors_are_clear(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.errors import ParseError
+
+    with pytest.raises(ParseError, match="unzipped X archive"):
+        read_archive(tmp_path, collected_at=clock.now())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tweets.js").write_text("window.YTD.tweets.part0 = [ {oops ")
+    (tmp_path / "data" / "account.js").write_text(
+        'window.YTD.account.part0 = [{"account": {"username": "a"}}]')
+    with pytest.raises(ParseError, match="not an X archive data file"):
+        read_archive(tmp_path, collected_at=clock.now())
