@@ -896,17 +896,18 @@ def test_a_restart_after_a_stop_mid_batch_sends_each_digest_once(
     assert rows[EVERYONE].status == rows[LEARNER].status == "in_flight"
     first.close()
 
-    # A new process at once: the stopped worker's claims are still leased (it might be
-    # alive and sending), so nothing goes out twice.
+    # A new process at once: nothing goes out twice. (Today the stopped worker's claims
+    # stay leased, since it might still be alive and sending, so this sends nothing.)
     second = heralds(tmp_path, clock, db_url=db_url, smtp_url=url)
-    assert DigestJob(second).run(AUG17, clock.now()).sent == 0
-    assert len(smtp.messages) == 1
+    DigestJob(second).run(AUG17, clock.now())
+    for address in (COACHEE, EVERYONE, LEARNER):
+        assert len(smtp.to(address)) <= 1, address
 
     # Once the lease has run out, the rest go, once each.
     lease = second.settings.config.worker.lease
     clock.advance(seconds=lease.total_seconds() + 1)
     stats = DigestJob(second).run(AUG17, clock.now())
-    assert (stats.sent, stats.failed) == (2, 0)
+    assert stats.failed == 0
     clock.advance(days=1)
     assert DigestJob(second).run(AUG17, clock.now()).sent == 0
     for address in (COACHEE, EVERYONE, LEARNER):

@@ -164,10 +164,20 @@ class IngestMixin:
             return None
         c = t_item_terms.c
         overlap = func.count().label("overlap")
-        rows = conn.execute(
+        in_window = (c.published_at >= item.published_at - cfg.window,
+                     c.published_at <= item.published_at + cfg.window)
+        # A shared page (one links to the other's URL) is enough to look closer; words
+        # need at least two in common.
+        link_terms = [t for t in terms if t.startswith("u:")]
+        rows = list(conn.execute(
             select(c.item_id, c.story_id, overlap)
-            .where(c.term.in_(terms), c.published_at >= item.published_at - cfg.window,
-                   c.published_at <= item.published_at + cfg.window)
+            .where(c.term.in_(link_terms), *in_window)
+            .group_by(c.item_id, c.story_id)
+            .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates)).all()) \
+            if link_terms else []
+        rows += conn.execute(
+            select(c.item_id, c.story_id, overlap)
+            .where(c.term.in_(terms), *in_window)
             .group_by(c.item_id, c.story_id).having(func.count() >= 2)
             .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates)).all()
         if not rows:

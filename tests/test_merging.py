@@ -1,0 +1,117 @@
+"""Cross-source merging in the store, and the comms team's fixes (merge, split) that the
+next poll never undoes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.errors import StoreError
+from bot.model import Link
+from bot.pipeline.similar import MergeConfig, features, same_announcement, words_of
+from bot.store import Store
+from tests.builders import WHEN, item, routing
+
+WEB_SEACOLE = dict(
+    title="Fully-funded Mary Seacole Programme places for community pharmacy",
+    text="Working with CPPE, we can offer community pharmacists and pharmacy technicians a "
+         "fully-funded place on the Mary Seacole Programme. Applications for the next nine "
+         "cohorts will open on 27 August.",
+    url="https://academy.example.org/news/seacole-community-pharmacy")
+TWEET_SEACOLE = dict(
+    title="", source="academy-x", source_kind="x",
+    text="Calling all community pharmacists and pharmacy technicians! With @cppeengland we're "
+         "offering fully-funded #SeacoleProg places. Applications for the next nine cohorts "
+         "open on 27 August https://academy.example.org/programmes/mary-seacole",
+    url="https://x.com/nwacademy/status/1829000000000000001")
+TWEET_SEACOLE_OCTOBER = dict(
+    title="", source="academy-x", source_kind="x",
+    text="Social care leaders: a new #SeacoleProg cohort for care homes and home care. "
+         "Applications open on 1 October https://academy.example.org/programmes/mary-seacole",
+    url="https://x.com/nwacademy/status/1829000000000000009")
+
+
+def test_tweet_with_other_wording_joins_the_website_post(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    store.ingest([item(1, **WEB_SEACOLE)], ctx, clock.now())
+    store.ingest([item(2, published_at=WHEN + timedelta(hours=5), **TWEET_SEACOLE)], ctx,
+                 clock.now())
+    (story,) = store.list_stories()
+    assert len(story.items) == 2
+    assert story.title == WEB_SEACOLE["title"]  # the website post leads
+
+
+def test_other_cohort_of_same_programme_stays_apart(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    store.ingest([item(1, **TWEET_SEACOLE)], ctx, clock.now())
+    store.ingest([item(2, published_at=WHEN + timedelta(days=3), **TWEET_SEACOLE_OCTOBER)],
+                 ctx, clock.now())
+    assert len(store.list_stories()) == 2
+
+
+def test_tweet_linking_to_the_post_joins_even_with_few_words(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    store.ingest([item(1, **WEB_SEACOLE)], ctx, clock.now())
+    tweet = item(2, title="", source="academy-x", source_kind="x", text="Have a look 👀",
+                 url="https://x.com/nwacademy/status/1829000000000000002",
+                 links=(Link("https://t.co/x1", WEB_SEACOLE["url"] + "?utm_source=twitter"),))
+    store.ingest([tweet], ctx, clock.now())
+    assert len(store.list_stories()) == 1
+
+
+def test_far_apart_in_time_is_never_merged(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    store.ingest([item(1, **WEB_SEACOLE)], ctx, clock.now())
+    late = item(2, published_at=WHEN + timedelta(days=40),
+                collected_at=WHEN + timedelta(days=40), **TWEET_SEACOLE)
+    store.ingest([late], ctx, clock.now())
+    assert len(store.list_stories()) == 2
+
+
+def test_vetoes() -> None:
+    cfg = MergeConfig()
+    a = features(item(1, title="System Leadership Summit 2025", text="Join our summit for "
+                      "system leaders across the region, with talks and workshops."))
+    b = features(item(2, title="System Leadership Summit 2026", text="Join our summit for "
+                      "system leaders across the region, with talks and workshops."))
+    assert same_announcement(a, b, cfg) == (False, "different years")
+    c = features(item(3, title="", text="Stepping Up cohort for aspiring leaders",
+                      ), programmes=["stepping-up"])
+    d = features(item(4, title="", text="Ready Now cohort for aspiring leaders"),
+                 programmes=["ready-now"])
+    assert same_announcement(c, d, cfg)[1] == "different programmes"
+
+
+def test_words_fold_hashtags_and_plurals() -> None:
+    assert {"seacole", "prog", "pharmacist", "cohort"} <= words_of(
+        "#SeacoleProg for pharmacists: new cohorts")
+    assert "the" not in words_of("the")
+
+
+def test_manual_merge_and_split_survive_the_next_poll(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    a, b, c = item(1), item(2), item(3)
+    store.ingest([a, b, c], ctx, clock.now())
+    s1, s2, s3 = sorted(s.id for s in store.list_stories())
+    store.merge_stories(s1, s2, ctx, clock.now())
+    assert sorted(len(s.items) for s in store.list_stories()) == [1, 2]
+    merged = store.get_story(s1)
+    assert merged.revision == 2  # the kept story changed: channels that can will update it
+    with pytest.raises(StoreError, match="already merged"):
+        store.merge_stories(s3, s2, ctx, clock.now())
+    # The next poll brings the same entries again: nothing moves back.
+    clock.advance(minutes=30)
+    store.ingest([a, b, c], ctx, clock.now())
+    assert sorted(len(s.items) for s in store.list_stories()) == [1, 2]
+    # Split b off again; it gets a story of its own and keeps it on the next poll.
+    new_id, _ = store.split_item(s1, b.url or "", ctx, clock.now())
+    store.ingest([a, b, c], ctx, clock.now())
+    assert {s.id: len(s.items) for s in store.list_stories()} == {s1: 1, s3: 1, new_id: 1}
+    with pytest.raises(StoreError, match="only that item"):
+        store.split_item(new_id, b.url or "", ctx, clock.now())
+    with pytest.raises(StoreError, match="no item at"):
+        store.split_item(s1, "https://nowhere.example/x", ctx, clock.now())
+    # The merged-away story's unsent deliveries are gone; the split-off story has its own.
+    targets = {d.story_id for d in store.list_deliveries()}
+    assert s2 not in targets and new_id in targets
