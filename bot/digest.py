@@ -39,12 +39,15 @@ from bot.retry import RetryPolicy
 from bot.store import Subscriber
 from bot.text import one_line, truncate
 from bot.tokens import Signer
+from channels.email import SmtpConnectionError
 
 if TYPE_CHECKING:
     from bot.app import Herald
 
 log = logging.getLogger("herald.digest")
 
+#: When a batch stopped because the mail server could not be used is tried again.
+CONNECTION_RETRY = timedelta(minutes=15)
 #: How far back "Opening soon" looks for stories whose key dates are still ahead.
 OPENING_SOON_LOOKBACK = timedelta(weeks=8)
 OPENING_SOON_MAX = 10
@@ -327,7 +330,9 @@ class DigestJob:
         url = self.herald.settings.environ.get(self.cfg.smtp_env)
         if not url:
             return FileSender(self.herald.settings.outbox_dir / "digest")
-        return SmtpSender(parse_smtp_url(url), ca_file=self.cfg.tls_ca_file)
+        ca = str(self.herald.settings.resolve(self.cfg.tls_ca_file)) if self.cfg.tls_ca_file \
+            else None
+        return SmtpSender(parse_smtp_url(url), ca_file=ca)
 
     def run(self, period: Period, now: datetime) -> DigestStats:
         """Send ``period``'s digests that are not sent yet; safe to run again at any time."""
@@ -342,7 +347,7 @@ class DigestJob:
         subs = {s.id: s for s in store.list_subscribers()}
         policy = RetryPolicy(timedelta(minutes=5), timedelta(hours=6), self.cfg.max_attempts)
         with self.sender() as sender:
-            for row in claims:
+            for n, row in enumerate(claims):
                 sub = subs.get(row.subscriber_id)
                 if sub is None or not sub.active:
                     store.finish_digest(row.id, status="empty", now=now,
@@ -356,6 +361,18 @@ class DigestJob:
                         stats.empty += 1
                         continue
                     message_id = sender.send(message)
+                except SmtpConnectionError as exc:
+                    # The server, not the recipient: give this and the rest back for later.
+                    retry_at = now + CONNECTION_RETRY
+                    for rest in claims[n:]:
+                        store.finish_digest(rest.id, status="failed", now=now,
+                                            error=f"{type(exc).__name__}: {exc}",
+                                            retry_at=retry_at)
+                    stats.failed += len(claims) - n
+                    stats.errors.append(f"stopped the batch: {exc}")
+                    log.warning("digest batch stopped, %d left for later: %s",
+                                len(claims) - n, exc)
+                    break
                 except (ChannelError, HeraldError) as exc:
                     retry_at = policy.decide(exc, row.attempts, now)
                     store.finish_digest(row.id, status="failed" if retry_at else "dead",

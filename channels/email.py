@@ -63,6 +63,14 @@ def parse_smtp_url(url: str) -> SmtpSettings:
                         password=unquote(parts.password) if parts.password else None)
 
 
+class SmtpConnectionError(TransientSendError):
+    """The server could not be reached, or refused us before any message (TLS, login).
+
+    Not the recipient's fault: a batch stops at once and gives its messages back, to be
+    tried when the connection works again, rather than failing every recipient in turn.
+    """
+
+
 class SmtpSender:
     """Sends a batch of messages over one SMTP connection."""
 
@@ -92,18 +100,18 @@ class SmtpSender:
                 if s.tls == "starttls":
                     if not smtp.has_extn("starttls"):
                         smtp.quit()
-                        raise PermanentSendError(f"{s.redacted()} does not offer STARTTLS; "
-                                                 "use smtps:// or add ?starttls=off for a "
-                                                 "trusted relay")
+                        raise SmtpConnectionError(f"{s.redacted()} does not offer STARTTLS; "
+                                                  "use smtps:// or add ?starttls=off for a "
+                                                  "trusted relay")
                     smtp.starttls(context=self.context)
                     smtp.ehlo()
             if s.username:
                 smtp.login(s.username, s.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentSendError(f"SMTP login refused by {s.redacted()}: {exc.smtp_code}"
-                                     ) from None
+            raise SmtpConnectionError(f"SMTP login refused by {s.redacted()}: "
+                                      f"{exc.smtp_code}") from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise TransientSendError(f"cannot reach {s.redacted()}: {type(exc).__name__}: "
+            raise SmtpConnectionError(f"cannot reach {s.redacted()}: {type(exc).__name__}: "
                                      f"{exc}") from None
         return smtp
 

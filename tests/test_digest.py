@@ -45,13 +45,13 @@ from bot.digest import (
     period_from_start,
     render_digest,
 )
-from bot.errors import ConfigError, PermanentSendError, TransientSendError
+from bot.errors import ConfigError, TransientSendError
 from bot.model import KeyDate, Story, Tag, TagGroup
 from bot.pipeline.tagging import load_taxonomy
 from bot.store import Store, Subscriber
 from bot.store.schema import digests as t_digests
 from bot.tokens import Signer, TokenError
-from channels.email import SmtpSender, parse_smtp_url
+from channels.email import SmtpConnectionError, SmtpSender, parse_smtp_url
 from tests.builders import item, routing
 from tests.conftest import CONFIG_DIR, make_settings
 from tests.fakes.smtp_server import MAILBOX_BUSY, NO_SUCH_USER, FakeSmtp, running_smtp_server
@@ -970,13 +970,13 @@ def test_starttls_fails_without_the_ca(tmp_path: Path, heralds: MakeHerald,
         assert fake.messages == [] and fake.logins == []
 
 
-def test_a_wrong_password_is_refused_permanently(tmp_path: Path, tls: Any) -> None:
+def test_a_wrong_password_stops_the_connection(tmp_path: Path, tls: Any) -> None:
     ca, context = tls
     with running_smtp_server(tls_context=context, require_starttls=True,
                              users={USER: PASSWORD}) as fake:
         settings = parse_smtp_url(f"smtp://{USER}:wrong@127.0.0.1:{fake.port}")
         with SmtpSender(settings, ca_file=str(ca_file(ca, tmp_path)), timeout=10) as sender, \
-                pytest.raises(PermanentSendError) as caught:
+                pytest.raises(SmtpConnectionError) as caught:
             sender.send(plain_message())
         assert "login refused" in str(caught.value)
         assert "wrong" not in str(caught.value)
@@ -1007,7 +1007,7 @@ def plain_message() -> EmailMessage:
 def test_a_server_without_starttls_is_refused_unless_told_it_is_a_trusted_relay(
         tmp_path: Path, heralds: MakeHerald, smtp: FakeSmtp) -> None:
     with SmtpSender(parse_smtp_url(smtp.url()), timeout=10) as sender, \
-            pytest.raises(PermanentSendError) as caught:
+            pytest.raises(SmtpConnectionError) as caught:
         sender.send(plain_message())
     assert "STARTTLS" in str(caught.value)
     assert "starttls=off" in str(caught.value)
