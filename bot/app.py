@@ -58,7 +58,8 @@ class Herald:
         self.channels = self._build_channels()
         cfg = settings.config
         m = cfg.merge
-        merge = MergeConfig(window=m.window, text_threshold=m.text_threshold,
+        merge = MergeConfig(window=m.window, strong_window=m.strong_window,
+                            text_threshold=m.text_threshold,
                             min_shared_words=m.min_shared_words,
                             dated_text_threshold=m.dated_text_threshold,
                             link_text_threshold=m.link_text_threshold) if m.enabled else None

@@ -208,6 +208,7 @@ class MergeSettings(_Strict):
 
     enabled: bool = True
     window: Duration = timedelta(days=14)
+    strong_window: Duration = timedelta(days=120)
     text_threshold: float = Field(default=0.6, gt=0, le=1)
     min_shared_words: int = Field(default=6, ge=1, le=100)
     dated_text_threshold: float = Field(default=0.35, gt=0, le=1)

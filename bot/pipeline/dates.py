@@ -93,6 +93,7 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
     published = published_at.date()
     found: list[KeyDate] = []
     seen: set[tuple[str, date]] = set()
+    previous = ""
     for sentence in _SENTENCE.split(text):
         spans: list[tuple[int, re.Match[str]]] = []
         for pattern in DATE_PATTERNS:
@@ -110,7 +111,12 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
             after = sentence[match.end(): ordered[n + 1].start() if n + 1 < len(ordered)
                              else len(sentence)][:80]
             what = _cue(prefix, sentence) or (_cue(after, sentence) if not n else None)
+            if what is None and not n and not prefix.strip():
+                # "… our webinar on fairer recruitment. Weds 16 Sept, 12-1pm." — a sentence
+                # that is just the date takes its meaning from the one before.
+                what = _cue(previous[-160:], previous + " " + sentence)
             if what and (what, when) not in seen:
                 seen.add((what, when))
                 found.append(KeyDate(what, when, " ".join(sentence.split())[:200]))
+        previous = sentence
     return tuple(found)

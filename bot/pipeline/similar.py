@@ -11,7 +11,8 @@ dates it names, the programmes it names, its own URLs and the links it carries
 
 1. **Vetoes** (never merge): both give a key date of the same kind (say
    applications-open) and the dates differ; both name years and share none;
-   both name programmes and share none; too far apart in time.
+   both name programmes and share none; further apart than ``strong_window``.
+   Further apart than ``window``, only rule 2 or a shared key date (rule 4) merges.
 2. **Link to the other's own page**: one item links to the page the other *is*
    (a tweet whose t.co link expands to the website post) → same announcement.
 3. **Shared specific link and similar words**: both link to the same non-hub page
@@ -58,9 +59,13 @@ _YEAR = re.compile(r"\b(20[1-3]\d)\b")
 class MergeConfig:
     """How sure Herald must be before it merges two items from different sources."""
 
-    #: Items further apart than this are never merged: a repeat a month later is a
-    #: reminder at best, and a new intake at worst.
+    #: Items further apart than this merge on wording only when the evidence is strong
+    #: (one links to the other's page, or both give the same key date): a similar post a
+    #: month later is a reminder at best, and a new intake at worst.
     window: timedelta = timedelta(days=14)
+    #: Reminders ("applications close Friday") come up to a season after the opening
+    #: post; with strong evidence they still join it. Beyond this, never.
+    strong_window: timedelta = timedelta(days=120)
     #: Share of the smaller item's words found in the other. 0.6 merged every labelled
     #: pair of tweet and post with wording alone, and no near-miss (same programme,
     #: other cohort) reached it in tests/data/merge_set.json.
@@ -166,14 +171,23 @@ def veto(a: Features, b: Features) -> str | None:
     return None
 
 
-def same_announcement(a: Features, b: Features, cfg: MergeConfig) -> tuple[bool, str]:
-    """Whether two items announce the same thing, and the reason either way."""
+def same_announcement(a: Features, b: Features, cfg: MergeConfig,
+                      apart: timedelta = timedelta(0)) -> tuple[bool, str]:
+    """Whether two items announce the same thing, and the reason either way; ``apart`` is
+    how far apart they were published."""
+    apart = abs(apart)
+    if apart > cfg.strong_window:
+        return False, "too far apart"
     why_not = veto(a, b)
     if why_not:
         return False, why_not
     if a.links & b.own_urls or b.links & a.own_urls:
         return True, "one links to the other's page"
     score, shared = containment(a.words, b.words)
+    if apart > cfg.window:
+        if a.dates & b.dates and score >= cfg.dated_text_threshold and shared >= 4:
+            return True, f"same key date and similar words ({score:.2f}), weeks apart"
+        return False, "weeks apart, and no link or key date in common"
     if a.links & b.links and score >= cfg.link_text_threshold and shared >= 3:
         return True, f"same link and similar words ({score:.2f})"
     if shared >= cfg.min_shared_words and score >= cfg.text_threshold:

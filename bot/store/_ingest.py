@@ -164,8 +164,8 @@ class IngestMixin:
             return None
         c = t_item_terms.c
         overlap = func.count().label("overlap")
-        in_window = (c.published_at >= item.published_at - cfg.window,
-                     c.published_at <= item.published_at + cfg.window)
+        in_window = (c.published_at >= item.published_at - cfg.strong_window,
+                     c.published_at <= item.published_at + cfg.strong_window)
         # A shared page (one links to the other's URL) is enough to look closer; words
         # need at least two in common.
         link_terms = [t for t in terms if t.startswith("u:")]
@@ -189,7 +189,8 @@ class IngestMixin:
             if row is None:
                 continue
             other = row_to_item(row)
-            same, _why = same_announcement(feats, _features(other, ctx), cfg)
+            same, _why = same_announcement(feats, _features(other, ctx), cfg,
+                                           item.published_at - other.published_at)
             if same:
                 return cand.story_id
         return None
