@@ -63,10 +63,26 @@ def test_tweet_linking_to_the_post_joins_even_with_few_words(store: Store, clock
 def test_far_apart_in_time_is_never_merged(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     ctx = routing()
     store.ingest([item(1, **WEB_SEACOLE)], ctx, clock.now())
-    late = item(2, published_at=WHEN + timedelta(days=40),
-                collected_at=WHEN + timedelta(days=40), **TWEET_SEACOLE)
+    late = item(2, published_at=WHEN + timedelta(days=150),
+                collected_at=WHEN + timedelta(days=150), **TWEET_SEACOLE)
     store.ingest([late], ctx, clock.now())
     assert len(store.list_stories()) == 2
+
+
+def test_weeks_apart_needs_a_link_or_the_same_key_date(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    store.ingest([item(1, **WEB_SEACOLE)], ctx, clock.now())
+    later = WHEN + timedelta(days=40)
+    # Same wording, but no date and no link in common: a new post, not a reminder.
+    undated = dict(TWEET_SEACOLE, text=TWEET_SEACOLE["text"].replace(" on 27 August", ""))
+    store.ingest([item(2, published_at=later, collected_at=later, **undated)], ctx,
+                 clock.now())
+    assert len(store.list_stories()) == 2
+    # The same deadline weeks later is the reminder of the same cohort.
+    reminder = item(3, published_at=later, collected_at=later, **TWEET_SEACOLE)
+    store.ingest([reminder], ctx, clock.now())
+    assert len(store.list_stories()) == 2
+    assert sorted(len(s.items) for s in store.list_stories()) == [1, 2]
 
 
 def test_vetoes() -> None:

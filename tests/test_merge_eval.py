@@ -1,0 +1,14 @@
+"""Merging measured on the labelled set (tests/data/merge_set.json): pairwise precision and
+recall, as `python -m bench.merge_eval` prints them. The targets are the product's: two
+announcements in one story are worse than a repeat, so precision comes first."""
+
+from __future__ import annotations
+
+from bench.merge_eval import DEFAULT_SET, evaluate
+
+
+def test_merging_precision_and_recall_on_the_labelled_set() -> None:
+    result = evaluate(DEFAULT_SET)
+    assert result.items >= 80
+    assert result.precision >= 0.98, result.false_merges
+    assert result.recall >= 0.95, result.missed
