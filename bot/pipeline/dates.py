@@ -24,6 +24,11 @@ _MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?:,?\s+(?P<year>20\d\d))?"
 _WEEKDAY = r"(?:(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*,?\s+)?"
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+RELATIVE = re.compile(
+    r"\b(?P<rel>today|tonight|tomorrow|tmrw|tmw|"
+    r"(?P<which>this|next)\s+(?P<wd>mon|tue|tues|wed|weds|thu|thur|thurs|fri|sat|sun)[a-z]*)\b",
+    re.IGNORECASE)
 DATE_PATTERNS = (
     re.compile(_WEEKDAY + _DAY + r"\s+(?:of\s+)?" + _MONTH + _YEAR + r"\b", re.IGNORECASE),
     re.compile(_WEEKDAY + _MONTH + r"\s+" + _DAY + _YEAR + r"\b", re.IGNORECASE),
@@ -56,6 +61,8 @@ def _cue(prefix: str, sentence: str) -> str | None:
         return "applications-close"
     if about_applying and (CLOSE.search(prefix) or CLOSE_JUST_BEFORE.search(prefix)):
         return "applications-close"
+    if CLOSE.search(prefix[-25:]):
+        return "applications-close"  # "Closing Fri 10 April: …", "closes 5pm this Friday"
     if about_applying and OPEN.search(prefix):
         return "applications-open"
     if DEADLINE.search(prefix) or CLOSE_JUST_BEFORE.search(prefix):
@@ -68,7 +75,24 @@ def _cue(prefix: str, sentence: str) -> str | None:
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z#@])|\n+")
 
 
+def _relative(match: re.Match[str], published: date) -> date | None:
+    """"tomorrow", "this Friday", "next Tuesday", from the day the post was published."""
+    rel = match.group("rel").lower()
+    if rel in ("today", "tonight"):
+        return published
+    if rel in ("tomorrow", "tmrw", "tmw"):
+        return published + timedelta(days=1)
+    wd = match.group("wd").lower()[:3]
+    target = next(i for i, name in enumerate(_WEEKDAYS) if name.startswith(wd))
+    ahead = (target - published.weekday()) % 7
+    if match.group("which").lower() == "next" and ahead == 0:
+        ahead = 7
+    return published + timedelta(days=ahead)
+
+
 def _to_date(match: re.Match[str], published: date) -> date | None:
+    if "rel" in match.re.groupindex:
+        return _relative(match, published)
     month_text = match.group("month")
     month = int(month_text) if month_text.isdigit() else MONTHS.get(month_text.lower())
     if not month:
@@ -96,7 +120,7 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
     previous = ""
     for sentence in _SENTENCE.split(text):
         spans: list[tuple[int, re.Match[str]]] = []
-        for pattern in DATE_PATTERNS:
+        for pattern in (*DATE_PATTERNS, RELATIVE):
             for m in pattern.finditer(sentence):
                 if not any(s <= m.start() < e for s, e in ((x.start(), x.end()) for _, x in spans)):
                     spans.append((m.start(), m))
@@ -111,6 +135,8 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
             after = sentence[match.end(): ordered[n + 1].start() if n + 1 < len(ordered)
                              else len(sentence)][:80]
             what = _cue(prefix, sentence) or (_cue(after, sentence) if not n else None)
+            if what is None and "rel" in match.re.groupindex:
+                what = "event"  # "See you tmrw!", "this Friday, 12.30": the day it happens
             if what is None and not n and not prefix.strip():
                 # "… our webinar on fairer recruitment. Weds 16 Sept, 12-1pm." — a sentence
                 # that is just the date takes its meaning from the one before.
