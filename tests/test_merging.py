@@ -131,3 +131,64 @@ def test_manual_merge_and_split_survive_the_next_poll(store: Store, clock) -> No
     # The merged-away story's unsent deliveries are gone; the split-off story has its own.
     targets = {d.story_id for d in store.list_deliveries()}
     assert s2 not in targets and new_id in targets
+
+
+def test_a_repost_of_our_own_post_is_the_same_story(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    original = item(1, **TWEET_SEACOLE)
+    repost = item(2, title="", source="academy-x", source_kind="x",
+                  text="RT @nwacademy: " + TWEET_SEACOLE["text"][:120] + "…",
+                  url="https://x.com/nwacademy/status/1829000000000000077",
+                  published_at=WHEN + timedelta(days=2))
+    store.ingest([original], ctx, clock.now())
+    store.ingest([repost], ctx, clock.now())
+    (story,) = store.list_stories()
+    assert len(story.items) == 2
+
+
+def test_cli_merge_and_split(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import CONFIG_DIR
+
+    config = tmp_path / "herald.toml"
+    config.write_text(f"""
+[database]
+url = "sqlite:///{tmp_path / 'h.db'}"
+[paths]
+taxonomy = "{CONFIG_DIR / 'taxonomy.toml'}"
+outbox = "{tmp_path / 'outbox'}"
+[[sources]]
+name = "news"
+url = "{CONFIG_DIR / 'sample' / 'academy-news.xml'}"
+[[targets]]
+name = "files"
+type = "file"
+[[routes]]
+to = ["files"]
+""")
+    env = {k: v for k, v in os.environ.items() if k not in ("HERALD_CONFIG", "DATABASE_URL")}
+
+    def herald(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot", *args, "--config", str(config)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    assert herald("run", "--once").returncode == 0
+    stories = json.loads(herald("stories", "--json").stdout)
+    keep, other = stories[0], stories[1]
+    result = herald("stories", "merge", str(keep["id"]), str(other["id"]))
+    assert result.returncode == 0, result.stderr
+    after = json.loads(herald("stories", "--json").stdout)
+    assert len(after) == len(stories) - 1
+    merged = next(s for s in after if s["id"] == keep["id"])
+    assert {i["url"] for i in merged["items"]} >= {other["items"][0]["url"]}
+    result = herald("stories", "split", str(keep["id"]), other["items"][0]["url"])
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(herald("stories", "--json").stdout)) == len(stories)
+    bad = herald("stories", "merge", str(keep["id"]), str(keep["id"]))
+    assert bad.returncode == 1 and "cannot be merged into itself" in bad.stderr
+    assert "Traceback" not in bad.stderr

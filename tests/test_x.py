@@ -207,3 +207,62 @@ def test_archive_errors_are_clear(tmp_path: Path, clock) -> None:  # type: ignor
         'window.YTD.account.part0 = [{"account": {"username": "a"}}]')
     with pytest.raises(ParseError, match="not an X archive data file"):
         read_archive(tmp_path, collected_at=clock.now())
+
+
+@responses.activate
+def test_run_once_with_x_and_rss_posts_each_announcement_once(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    """The issue's "done when": a recorded X account and an RSS feed carrying the same
+    announcements give one story per announcement, each posted once per target."""
+    import json
+
+    from bot.app import Herald
+    from tests.conftest import CONFIG_DIR, make_settings
+
+    sample = CONFIG_DIR / "sample" / "academy-news.xml"
+    settings = make_settings(tmp_path, {
+        "sources": [{"name": "academy-news", "url": str(sample)},
+                    {"name": "academy-x", "type": "x", "username": USERNAME}],
+    }, environ=ENV)
+    # Recorded posts that announce what the website feed announces, in X's own words.
+    posts = [
+        tweet("1829000000000000401",
+              "Community pharmacists & pharmacy technicians: fully-funded places on the Mary "
+              "#SeacoleProg with @cppeengland. Applications for the next nine cohorts open on "
+              "27 August https://t.co/Seac0le401", "2026-08-18T08:30:00.000Z",
+              urls=[{"url": "https://t.co/Seac0le401", "expanded_url":
+                     "https://academy.example.org/news/mary-seacole-programme-community-"
+                     "pharmacy?utm_source=twitter"}]),
+        tweet("1829000000000000402",
+              "Senior leaders facing big changes in your role: our executive coaching support "
+              "gives you confidential time with an experienced coach. Request a coach "
+              "https://t.co/C0ach00402", "2026-08-19T09:00:00.000Z",
+              urls=[{"url": "https://t.co/C0ach00402", "expanded_url":
+                     "https://academy.example.org/news/executive-coaching-support"}]),
+    ]
+    add_user(responses.mock)
+    add_timeline(responses.mock, timeline(posts))
+    herald = Herald(settings, clock=clock)
+    try:
+        herald.prepare()
+        first = herald.cycle()
+        assert first.collect.errors == 0, [r.error for r in first.collect.results]
+        stories = herald.store.list_stories()
+        by_title = {s.title: s for s in stories}
+        seacole = next(s for s in stories if "Seacole" in s.title)
+        coaching = by_title["Executive coaching for senior leaders facing change"]
+        assert "academy-x" in seacole.sources and "academy-news" in seacole.sources
+        assert "academy-x" in coaching.sources
+        assert not any(s.sources == ("academy-x",) for s in stories)  # no tweet alone
+        files = sorted((tmp_path / "outbox" / "files").glob("*.json"))
+        assert len(files) == len(stories) == first.dispatch.sent
+        assert {json.loads(f.read_text())["payload"]["story_id"] for f in files} == {
+            s.id for s in stories}
+        # The next poll: X has nothing newer, the feed is unchanged; nothing is posted.
+        responses.mock.reset()
+        add_timeline(responses.mock, timeline([]))
+        clock.advance(hours=1)
+        second = herald.cycle()
+        assert second.dispatch.sent == 0 and second.collect.ingest.new_items == 0
+        assert responses.calls[0].request.url.count("since_id=1829000000000000402") == 1
+    finally:
+        herald.close()
