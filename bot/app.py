@@ -126,7 +126,6 @@ class Herald:
         return CycleStats(collected, self.dispatch())
 
     def close(self) -> None:
-        self.store.release(self.owner, now=self.clock.now())
         if self._client is not None:
             self._client.close()
         self.store.close()

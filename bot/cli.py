@@ -7,6 +7,7 @@ naming what was wrong and exit non-zero, without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -95,12 +96,17 @@ def _escape(text: str) -> str:
 @contextmanager
 def errors() -> Iterator[None]:
     """Turn Herald's errors into one readable line and an exit code."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         yield
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
     except HeraldError as exc:
         raise fail(str(exc), 1) from None
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise fail(f"database error: {redact_url(detail)}", 1) from None
 
 
 def settings_for(config: Path | None) -> Settings:
@@ -120,7 +126,8 @@ def with_herald(config: Path | None, fn: Callable[[Any], T], *, prepare: bool = 
                 herald.prepare()
             return fn(herald)
         finally:
-            herald.close()
+            with contextlib.suppress(Exception):
+                herald.close()
 
 
 # ----------------------------------------------------------------------------- run

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bot.clock import Clock
-from bot.errors import FetchError, HeraldError, NotModified, SourceError
+from bot.errors import FetchError, HeraldError, NotModified
 from bot.model import Item
 from bot.sources.feed import parse_feed
 from bot.sources.fetch import fetch
@@ -118,8 +118,6 @@ class Collector:
             self.store.record_poll_ok(source.name, validators=None, now=now,
                                       next_poll_at=now + source.every)
             return PollResult(source.name, "unchanged", seconds=time.monotonic() - started)
-        except SourceError as exc:
-            return self._failed(source, exc, now, started)
         except HeraldError as exc:
             return self._failed(source, exc, now, started)
         except Exception as exc:  # one source's surprise must not stop the others

@@ -463,6 +463,19 @@ def _check_database_url(url: str, file: str | None, key: str = "database.url") -
                           "use sqlite or postgresql", key=key, file=file)
 
 
+_QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd|token|sig|key|secret)=)[^&]*",
+                           re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """A URL with any password replaced by ***, for logs and `config check`."""
-    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
+    """A URL with its password and secret query values replaced by ***, for logs, errors
+    and ``config check``. Handles what URL parsers accept but regexes miss (a password
+    with '/' or '@' in it, an empty user name)."""
+    start = url.find("//")
+    if start != -1:
+        # The user information ends at the last '@' (a password may hold '/' or '@').
+        rest = url[start + 2:]
+        userinfo, at, host = rest.rpartition("@")
+        if at and ":" in userinfo:
+            url = f"{url[:start + 2]}{userinfo.split(':', 1)[0]}:***@{host}"
+    return _QUERY_SECRET.sub(r"\1***", url)

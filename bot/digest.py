@@ -225,7 +225,7 @@ def render_digest(content: DigestContent, *, list_name: str, domains_label: str,
     context: dict[str, Any] = {
         "subject": subject, "list_name": list_name, "period_label": content.period.label,
         "groups": [{"label": g.label, "stories": [
-            {"title": s.title, "summary": s.summary, "summary_html": s.summary, "url": s.url,
+            {"title": s.title, "summary": s.summary, "url": s.url,
              "kind": s.kind, "tags": list(s.tags)} for s in g.stories]}
             for g in content.groups],
         "opening_soon": [vars(e) for e in content.opening_soon],
@@ -302,7 +302,9 @@ class DigestJob:
                 f"mailto:{self.sender_addr}?subject={quote('unsubscribe ' + token)}")
 
     def compose(self, sub: Subscriber, stories: Sequence[Story], period: Period,
-                now: datetime) -> EmailMessage | None:
+                now: datetime) -> tuple[EmailMessage, int] | None:
+        """The digest email for one subscriber and the number of stories in it; None when
+        nothing is new for them."""
         today = now.astimezone(ZoneInfo(self.cfg.timezone)).date()
         content = build_digest(sub.domains, stories, period, today, self.labels,
                                self.domain_order)
@@ -315,10 +317,11 @@ class DigestJob:
                                  domains_label=domains_label, unsubscribe_url=unsubscribe,
                                  preferences_url=prefs)
         message_id = f"<herald.digest.{sub.id}.{period.key}@{self.list_domain}>"
-        return build_message(rendered, to=formataddr(("", sub.email)), sender=self.cfg.sender,
-                             list_name=self.cfg.list_name, list_domain=self.list_domain,
-                             message_id=message_id, unsubscribe_url=unsubscribe,
-                             unsubscribe_mailto=mailto, now=now)
+        message = build_message(rendered, to=formataddr(("", sub.email)),
+                                sender=self.cfg.sender, list_name=self.cfg.list_name,
+                                list_domain=self.list_domain, message_id=message_id,
+                                unsubscribe_url=unsubscribe, unsubscribe_mailto=mailto, now=now)
+        return message, content.story_count
 
     def stories_for(self, period: Period) -> list[Story]:
         return [s for s in self.herald.store.list_stories(
@@ -354,12 +357,16 @@ class DigestJob:
                                         error="unsubscribed before sending")
                     stats.empty += 1
                     continue
+                if not store.renew_digest_lease(row.id, self.herald.owner, self.herald.clock.now(),
+                                                lease):
+                    continue  # another run has it now
                 try:
-                    message = self.compose(sub, stories, period, now)
-                    if message is None:
+                    composed = self.compose(sub, stories, period, now)
+                    if composed is None:
                         store.finish_digest(row.id, status="empty", now=now)
                         stats.empty += 1
                         continue
+                    message, count = composed
                     message_id = sender.send(message)
                 except SmtpConnectionError as exc:
                     # The server, not the recipient: give this and the rest back for later.
@@ -382,8 +389,6 @@ class DigestJob:
                     stats.errors.append(f"{sub.email}: {exc}")
                     log.warning("digest for %s failed: %s", sub.email, exc)
                     continue
-                count = len({s.id for s in stories if period.start <= s.first_seen <
-                             period.end and _wants(sub.domains, s)})
                 store.finish_digest(row.id, status="sent", now=now, message_id=message_id,
                                     stories=count)
                 stats.sent += 1
@@ -391,10 +396,10 @@ class DigestJob:
 
     def preview(self, sub: Subscriber, period: Period, now: datetime, out: Path) -> Path:
         """Write one digest's HTML to ``out`` (a file or a folder) without sending it."""
-        message = self.compose(sub, self.stories_for(period), period, now)
-        if message is None:
+        composed = self.compose(sub, self.stories_for(period), period, now)
+        if composed is None:
             raise HeraldError(f"{sub.email} has nothing new for {period.label}")
-        html = message.get_body(("html",))
+        html = composed[0].get_body(("html",))
         path = out / f"digest-{period.key}-{sub.id}.html" if out.is_dir() else out
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(html.get_content() if html else "", encoding="utf-8")

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
 
 from bot.clock import Clock
 from bot.errors import ChannelError, HeraldError, TransientSendError
@@ -54,10 +54,9 @@ class Dispatcher:
         self.stop = stop or threading.Event()
         self._last_send: dict[str, float] = {}
 
-    def run_once(self, batch: int = 100) -> DispatchStats:
-        """Claim and send due deliveries until none are left (or a stop is asked)."""
-        from datetime import timedelta
-
+    def run_once(self, batch: int = 20) -> DispatchStats:
+        """Claim and send due deliveries until none are left (or a stop is asked). Claims
+        come in small batches, and each lease is renewed just before its send."""
         stats = DispatchStats()
         while not self.stop.is_set():
             claims = self.store.claim_deliveries(
@@ -102,18 +101,24 @@ class Dispatcher:
                 raise TransientSendError("story not found", target=delivery.target)
             payload = channel.render(story)
             self._throttle(delivery.target, channel)
+            if not self.store.renew_lease(delivery.id, self.owner, self.clock.now(),
+                                          timedelta(seconds=self.lease_seconds)):
+                log.warning("lease on delivery %s ran out before its send; another worker "
+                            "has it now", delivery.id)
+                return
             if claim.update and channel.supports_update:
                 result = channel.update(payload, delivery=delivery)
             else:
                 result = channel.send(payload, delivery=delivery, reclaimed=claim.reclaimed)
         except ChannelError as exc:
-            self._failed(delivery, exc, stats)
+            self._failed(claim, exc, stats, story)
         except HeraldError as exc:
-            self._failed(delivery, TransientSendError(str(exc), target=delivery.target), stats)
+            self._failed(claim, TransientSendError(str(exc), target=delivery.target), stats,
+                         story)
         except Exception as exc:  # a bug in a channel must not stop the other targets
             log.exception("channel %s crashed on delivery %s", channel.identity(), delivery.id)
-            self._failed(delivery, TransientSendError(f"{type(exc).__name__}: {exc}",
-                                                      target=delivery.target), stats)
+            self._failed(claim, TransientSendError(f"{type(exc).__name__}: {exc}",
+                                                   target=delivery.target), stats, story)
         else:
             self.store.mark_sent(delivery.id, external_id=result.external_id,
                                  revision=story.revision, now=self.clock.now())
@@ -125,12 +130,18 @@ class Dispatcher:
                      delivery.story_id, channel.redacted(), (time.monotonic() - started) * 1000,
                      f" ({result.detail})" if result.detail else "")
 
-    def _failed(self, delivery: Any, error: ChannelError, stats: DispatchStats) -> None:
+    def _failed(self, claim: Claim, error: ChannelError, stats: DispatchStats,
+                story: Story | None) -> None:
+        delivery = claim.delivery
         now = self.clock.now()
         retry_at = self.policy.decide(error, delivery.attempts, now)
         reason = f"{type(error).__name__}: {error}"
-        self.store.mark_failed(delivery.id, owner=self.owner, error=reason, retry_at=retry_at,
-                               now=now)
+        if claim.update and story is not None:
+            self.store.mark_update_failed(delivery.id, owner=self.owner, error=reason,
+                                          retry_at=retry_at, revision=story.revision, now=now)
+        else:
+            self.store.mark_failed(delivery.id, owner=self.owner, error=reason,
+                                   retry_at=retry_at, now=now)
         if retry_at is None:
             stats.dead += 1
         else:

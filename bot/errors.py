@@ -82,7 +82,11 @@ class SourceError(HeraldError):
         self.permanent = permanent
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.url})" if self.url else self.message
+        if not self.url:
+            return self.message
+        from bot.config import redact_url
+
+        return f"{self.message} ({redact_url(self.url)})"
 
 
 class FetchError(SourceError):

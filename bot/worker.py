@@ -64,7 +64,18 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
     if digest_cfg.enabled:
         weekday, hour, minute = parse_schedule(digest_cfg.schedule)
 
+        digest_running = threading.Lock()
+
         def digest() -> None:
+            # Three jobs call this (tick, catch-up, retry): one run at a time.
+            if not digest_running.acquire(blocking=False):
+                return
+            try:
+                run_digest()
+            finally:
+                digest_running.release()
+
+        def run_digest() -> None:
             from bot.digest import DigestJob, last_complete_period
 
             at = herald.clock.now()
@@ -100,10 +111,7 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
         while not herald.stop.wait(0.5):
             pass
     finally:
-        scheduler.shutdown(wait=True)
-        released = herald.store.release(herald.owner, now=herald.clock.now())
-        if released:
-            log.info("gave back %d unstarted deliveries", released)
+        scheduler.shutdown(wait=True)  # the dispatcher gives back what it had not started
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
         log.info("worker %s stopped", herald.owner)

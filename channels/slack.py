@@ -53,6 +53,7 @@ FALLBACK_MAX = 3000
 BUTTON_URL_MAX = 3000
 METADATA_EVENT = "herald_delivery"
 HISTORY_LOOKBACK = 200
+HISTORY_PAGES = 10
 
 #: Errors that another try cannot fix. Anything else Slack says is retried with backoff
 #: until the delivery's attempts run out.
@@ -226,23 +227,41 @@ class SlackChannel(BaseChannel):
         raise PermanentSendError(f"Slack said channel_not_found for #{wanted}",
                                  target=self.target)
 
+    @staticmethod
+    def _is_ours(message: dict[str, Any], delivery: Delivery,
+                 revision: int | None = None) -> bool:
+        meta = message.get("metadata") or {}
+        payload = meta.get("event_payload") or {}
+        return (meta.get("event_type") == METADATA_EVENT
+                and str(payload.get("delivery_id")) == str(delivery.id)
+                and (revision is None or str(payload.get("revision")) == str(revision)))
+
     def find_posted(self, delivery: Delivery) -> str | None:
-        """The ts of a message this delivery already posted (after a crash), if any."""
+        """The ts of a message this delivery already posted (after a crash), if any: reads
+        the channel's history since the delivery was made, page by page."""
         oldest = f"{delivery.created_at.timestamp() - 60:.6f}"
-        page = self._call("conversations_history", channel=self.channel_id(),
-                          include_all_metadata=True, limit=HISTORY_LOOKBACK, oldest=oldest)
-        for message in page.get("messages", []):
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == METADATA_EVENT and \
-                    str(payload.get("delivery_id")) == str(delivery.id):
-                return str(message.get("ts"))
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            page = self._call("conversations_history", channel=self.channel_id(),
+                              include_all_metadata=True, limit=HISTORY_LOOKBACK,
+                              oldest=oldest, cursor=cursor)
+            for message in page.get("messages", []):
+                if self._is_ours(message, delivery):
+                    return str(message.get("ts"))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                break
         return None
+
+    @staticmethod
+    def _retried(delivery: Delivery, reclaimed: bool) -> bool:
+        """Whether an earlier attempt (a crash, a timeout, a dropped answer) may have got
+        through: then look before posting."""
+        return reclaimed or delivery.attempts > 1 or bool(delivery.last_error)
 
     def send(self, payload: dict[str, Any], *, delivery: Delivery,
              reclaimed: bool = False) -> SendResult:
-        # Any earlier attempt (a crash, a timeout, a dropped answer) may have got through.
-        if reclaimed or delivery.attempts > 1:
+        if self._retried(delivery, reclaimed):
             found = self.find_posted(delivery)
             if found:
                 return SendResult(external_id=f"{self.channel_id()}:{found}",
@@ -267,9 +286,20 @@ class SlackChannel(BaseChannel):
             self._call("chat_update", channel=channel, ts=ts, text=payload["text"],
                        blocks=payload["blocks"])
             return SendResult(external_id=delivery.external_id, detail="edited")
+        revision = payload.get("revision")
+        if self._retried(delivery, False):
+            replies = self._call("conversations_replies", channel=channel, ts=ts,
+                                 include_all_metadata=True, limit=HISTORY_LOOKBACK)
+            if any(self._is_ours(m, delivery, revision) for m in replies.get("messages", [])):
+                return SendResult(external_id=delivery.external_id,
+                                  detail="the reply was already in the thread")
         header = payload["blocks"][0]["text"]["text"]
         note = escape_mrkdwn(f"Updated: {header}")
         self._call("chat_postMessage", channel=channel, thread_ts=ts, text=note,
                    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": note}},
-                           *payload["blocks"][1:]], unfurl_links=False)
+                           *payload["blocks"][1:]], unfurl_links=False,
+                   metadata={"event_type": METADATA_EVENT,
+                             "event_payload": {"delivery_id": delivery.id,
+                                               "story_id": delivery.story_id,
+                                               "revision": revision}})
         return SendResult(external_id=delivery.external_id, detail="replied in thread")

@@ -271,7 +271,20 @@ def test_relative_paths_are_read_from_the_config_folder(tmp_path: Path) -> None:
     ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
     ("sqlite:///var/herald.db", "sqlite:///var/herald.db"),
     ("https://academy.example.org/feed.xml", "https://academy.example.org/feed.xml"),
+    # what URL parsers accept and simple patterns miss
+    ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),
+    ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
+    ("postgresql://:secret@h/db", "postgresql://:***@h/db"),
+    ("postgresql://h/db?user=u&password=secret", "postgresql://h/db?user=u&password=***"),
+    ("https://x.example/invoke?api-version=1&sig=secret", "https://x.example/invoke?"
+     "api-version=1&sig=***"),
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
-    assert "secret" not in redact_url(url)
+
+
+def test_source_errors_never_show_a_password_in_the_url() -> None:
+    from bot.errors import FetchError
+
+    err = FetchError("HTTP 500", url="https://reader:hunter2@academy.example.org/feed.xml")
+    assert "hunter2" not in str(err) and "reader:***@" in str(err)

@@ -238,6 +238,33 @@ def test_expired_lease_is_reclaimed(store: Store, clock) -> None:  # type: ignor
     assert again.delivery.attempts == 2
 
 
+def test_merged_or_held_story_is_never_handed_out(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    store.ingest([item(1), item(2)], ctx, clock.now())
+    a, b = sorted(s.id for s in store.list_stories())
+    # A send of b is in flight when comms merges b into a, and then the send fails.
+    claims = store.claim_deliveries("w", clock.now(), timedelta(minutes=5))
+    (cb,) = [c for c in claims if c.delivery.story_id == b]
+    store.merge_stories(a, b, ctx, clock.now())
+    store.mark_failed(cb.delivery.id, owner="w", error="TransientSendError: 503",
+                      retry_at=clock.now(), now=clock.now())
+    clock.advance(hours=1)
+    again = store.claim_deliveries("w2", clock.now(), timedelta(minutes=5))
+    assert {c.delivery.story_id for c in again} == {a}
+    with pytest.raises(StoreError, match="merged into"):
+        store.retry_delivery(cb.delivery.id, clock.now())
+
+
+def test_lease_renewal_only_for_its_owner(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    store.ingest([item(1)], routing(), clock.now())
+    (c,) = store.claim_deliveries("w1", clock.now(), timedelta(minutes=5))
+    clock.advance(minutes=6)
+    (taken,) = store.claim_deliveries("w2", clock.now(), timedelta(minutes=5))
+    assert taken.reclaimed
+    assert not store.renew_lease(c.delivery.id, "w1", clock.now(), timedelta(minutes=5))
+    assert store.renew_lease(c.delivery.id, "w2", clock.now(), timedelta(minutes=5))
+
+
 def test_failed_then_dead_then_retried(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     store.ingest([item(1)], routing(), clock.now())
     (c,) = store.claim_deliveries("w", clock.now(), timedelta(minutes=5))
@@ -264,7 +291,7 @@ def test_failed_then_dead_then_retried(store: Store, clock) -> None:  # type: ig
 def test_release_gives_back_unstarted_claims(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     store.ingest([item(1), item(2)], routing(), clock.now())
     claims = store.claim_deliveries("w", clock.now(), timedelta(minutes=5))
-    assert store.release("w", now=clock.now()) == 2
+    assert store.release("w", [c.delivery.id for c in claims], now=clock.now()) == 2
     assert {d.status for d in store.list_deliveries()} == {DeliveryStatus.PENDING}
     assert {d.attempts for d in store.list_deliveries()} == {0}
     assert len(store.claim_deliveries("w2", clock.now(), timedelta(minutes=5))) == len(claims)

@@ -77,8 +77,9 @@ def test_first_poll_reads_one_page_and_makes_items(clock) -> None:  # type: igno
     assert any(lk.expanded_url == "https://academy.example.org/news/seacole-community-pharmacy"
                for lk in seacole.links)
     assert long.text.count("senior leaders") == 6  # the whole note_tweet, not the cut text
+    # since_id covers the quote too: it was read (and paid for), though not kept.
     assert found.state == {"user_id": x_api.USER_ID, "name": "North West Leadership Academy",
-                           "since_id": LONG["id"]}
+                           "since_id": QUOTE["id"]}
 
 
 @responses.activate
@@ -266,3 +267,28 @@ def test_run_once_with_x_and_rss_posts_each_announcement_once(tmp_path: Path, cl
         assert responses.calls[0].request.url.count("since_id=1829000000000000402") == 1
     finally:
         herald.close()
+
+
+@responses.activate
+def test_a_burst_longer_than_max_pages_is_finished_next_poll(clock) -> None:  # type: ignore[no-untyped-def]
+    def post(n: int) -> dict:  # type: ignore[type-arg]
+        return tweet(str(1000 + n), f"Post number {n} about something", "2026-08-20T09:00Z")
+
+    # 12 new posts since 999, in pages of 5, two pages a poll: the second page still has a
+    # next_token when the poll stops.
+    state = {"user_id": x_api.USER_ID, "name": "A", "since_id": "999"}
+    src = source(max_results=5, max_pages=2)
+    add_timeline(responses.mock, timeline([post(n) for n in (7, 6, 5, 4, 3)], "t3"),
+                 pagination_token="t2")
+    add_timeline(responses.mock, timeline([post(n) for n in (12, 11, 10, 9, 8)], "t2"),
+                 since_id="999")
+    first = src.poll(state, clock.now())
+    assert len(first.items) == 10
+    assert first.state["since_id"] == "999"  # not moved past the unread posts
+    assert first.state["until_id"] == "1003"
+    responses.mock.reset()
+    add_timeline(responses.mock, timeline([post(2), post(1)]), until_id="1003")
+    second = src.poll(first.state, clock.now())
+    assert [i.source_item_id for i in second.items] == ["1002", "1001"]
+    assert query(responses.calls[0])["since_id"] == ["999"]
+    assert second.state["since_id"] == "1012" and "until_id" not in second.state

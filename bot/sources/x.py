@@ -16,7 +16,9 @@ Config::
 The username is resolved to an id once (``get_user``) and remembered. Each poll
 asks ``get_users_tweets`` only for posts newer than the last one seen
 (``since_id``): X charges per post read, so nothing is read twice. The very first
-poll reads one page. Posts become Items: t.co links replaced by where they point
+poll reads one page. A poll that runs out of pages with more left keeps its
+``since_id`` and goes on next time below the oldest post it read (``until_id``),
+so a burst of posts is never skipped. Posts become Items: t.co links replaced by where they point
 (``entities.urls``), media links dropped from the text, long posts taken whole
 from ``note_tweet``, the expanded links kept for merging, with the post's URL,
 author and time.
@@ -177,6 +179,9 @@ class XSource:
                                      permanent=True)
                 user_id, author_name = str(data["id"]), data.get("name")
             since_id = state.get("since_id")
+            # A poll that ran out of pages leaves a gap to finish first: posts newer than
+            # since_id but older than until_id, the oldest one already read.
+            until_id = state.get("until_id")
             exclude = [kind for kind, wanted in (("replies", o.include_replies),
                                                  ("retweets", o.include_retweets)) if not wanted]
             pages = o.max_pages if since_id else 1
@@ -189,6 +194,8 @@ class XSource:
                     params["exclude"] = exclude
                 if since_id:
                     params["since_id"] = since_id
+                if until_id:
+                    params["until_id"] = until_id
                 if token:
                     params["pagination_token"] = token
                 page = self.client.get_users_tweets(user_id, **params)
@@ -201,13 +208,22 @@ class XSource:
         except requests.RequestException as exc:
             raise FetchError(f"cannot reach X: {type(exc).__name__}: {exc}",
                              url=f"x:@{o.username}") from None
+        ids = [int(t["id"]) for t in tweets]
+        # The newest post seen, over this poll and an unfinished earlier one.
+        newest = max([*ids, *([int(state["pending_newest"])] if state.get("pending_newest")
+                              else [])], default=None)
+        new_state: dict[str, Any] = {"user_id": user_id, "name": author_name}
+        if token and since_id:
+            # More pages are left: keep since_id, and next time read below the oldest seen.
+            new_state.update(since_id=since_id, until_id=str(min(ids)),
+                             pending_newest=str(newest) if newest else None)
+        else:
+            best = max(x for x in (newest, int(since_id) if since_id else None) if x) \
+                if (newest or since_id) else None
+            new_state["since_id"] = str(best) if best else None
         if not o.include_retweets:
             tweets = [t for t in tweets if not any(
                 r.get("type") in ("retweeted", "quoted") for r in t.get("referenced_tweets") or [])]
         items = [tweet_to_item(t, source=self.name, username=o.username,
                                author_name=author_name, collected_at=now) for t in tweets]
-        newest = max((int(t["id"]) for t in tweets), default=None)
-        new_state = {"user_id": user_id, "name": author_name,
-                     "since_id": str(max(newest, int(since_id))) if newest and since_id
-                     else str(newest) if newest else since_id}
         return XPoll(items, new_state, read=len(tweets))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 
 from bot.config import RouteConfig
@@ -32,6 +32,9 @@ from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_dates as t_dates
 from bot.store.schema import story_tags as t_tags
+
+#: The PostgreSQL advisory lock key that serialises ingests ("herald" in ASCII).
+INGEST_LOCK = 0x686572616C64
 
 
 @dataclass
@@ -89,6 +92,10 @@ class IngestMixin:
         stats = IngestStats()
         touched: dict[int, bool] = {}  # story id -> created in this ingest
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One ingest at a time across workers: two workers placing the article and
+                # the tweet about it at once would each miss the other's uncommitted row.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
             for item in items:
                 self._ingest_one(conn, item, now, stats, touched, ctx)
             for story_id, created in touched.items():

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
@@ -53,7 +53,10 @@ def _due(now: datetime, updatable: Sequence[str] = ()) -> ColumnElement[bool]:
             .scalar_subquery()
         conditions.append(and_(c.status == _S.SENT.value, c.target.in_(list(updatable)),
                                c.sent_revision < newer))
-    return or_(*conditions)
+    # A story comms stopped, or merged into another, is never sent (the other carries it).
+    stopped = exists().where(t_stories.c.id == c.story_id,
+                             or_(t_stories.c.hold.is_(True), t_stories.c.merged_into.is_not(None)))
+    return and_(or_(*conditions), ~stopped)
 
 
 class OutboxMixin:
@@ -93,6 +96,17 @@ class OutboxMixin:
                                     update=row.external_id is not None))
         return claims
 
+    def renew_lease(self, delivery_id: int, owner: str, now: datetime,
+                    lease: timedelta) -> bool:
+        """Extend ``owner``'s lease just before a send; False when it is no longer ours
+        (the lease ran out and another worker took the row): then do not send."""
+        c = t_deliveries.c
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t_deliveries).where(
+                c.id == delivery_id, c.lease_owner == owner,
+                c.status == _S.IN_FLIGHT.value).values(lease_until=now + lease))
+            return done.rowcount == 1
+
     def mark_sent(self, delivery_id: int, *, external_id: str | None, revision: int,
                   now: datetime) -> None:
         """Record a send that went through (whoever holds the lease: it did go out)."""
@@ -113,19 +127,35 @@ class OutboxMixin:
                 status=status.value, last_error=error[:2000], next_attempt_at=retry_at,
                 lease_owner=None, lease_until=None, updated_at=now))
 
-    def release(self, owner: str, delivery_ids: list[int] | None = None,
-                now: datetime | None = None) -> int:
-        """Give back claims that were never attempted (on shutdown): due again at once."""
+    def mark_update_failed(self, delivery_id: int, *, owner: str, error: str,
+                           retry_at: datetime | None, revision: int, now: datetime) -> None:
+        """An update of a sent message failed: retry it, or (when it cannot succeed) keep the
+        delivery sent, since the message did go out, with the reason kept."""
+        if retry_at is not None:
+            self.mark_failed(delivery_id, owner=owner, error=error, retry_at=retry_at, now=now)
+            return
+        with self.engine.begin() as conn:
+            conn.execute(update(t_deliveries).where(
+                t_deliveries.c.id == delivery_id, t_deliveries.c.lease_owner == owner).values(
+                status=_S.SENT.value, last_error=f"update not shown: {error}"[:2000],
+                sent_revision=revision, lease_owner=None, lease_until=None,
+                next_attempt_at=None, updated_at=now))
+
+    def release(self, owner: str, delivery_ids: list[int], now: datetime) -> int:
+        """Give back claims that were never attempted (a stop between two sends): due again
+        at once, their attempt not counted. Attempted rows are never given back this way:
+        they wait for their lease to run out and come back as reclaimed, so a channel that
+        can look checks whether the attempt got through."""
         c = t_deliveries.c
-        cond = [c.lease_owner == owner, c.status == _S.IN_FLIGHT.value]
-        if delivery_ids is not None:
-            cond.append(c.id.in_(delivery_ids))
+        if not delivery_ids:
+            return 0
+        cond = [c.lease_owner == owner, c.status == _S.IN_FLIGHT.value,
+                c.id.in_(delivery_ids)]
         with self.engine.begin() as conn:
             result = conn.execute(update(t_deliveries).where(*cond).values(
                 status=_S.PENDING.value, attempts=func.max(c.attempts - 1, 0)
                 if self.engine.dialect.name == "sqlite" else func.greatest(c.attempts - 1, 0),
-                lease_owner=None, lease_until=None, next_attempt_at=now,
-                **({"updated_at": now} if now else {})))
+                lease_owner=None, lease_until=None, next_attempt_at=now, updated_at=now))
             return result.rowcount or 0
 
     def retry_delivery(self, delivery_id: int, now: datetime) -> Delivery:
@@ -138,8 +168,15 @@ class OutboxMixin:
             if row.status in (_S.SENT.value, _S.IN_FLIGHT.value):
                 raise StoreError(f"delivery {delivery_id} is {row.status}; only failed or dead "
                                  "deliveries can be retried")
-            conn.execute(update(t_deliveries).where(c.id == delivery_id).values(
+            story = conn.execute(select(t_stories).where(t_stories.c.id == row.story_id)).one()
+            if story.merged_into is not None:
+                raise StoreError(f"story {row.story_id} was merged into story "
+                                 f"{story.merged_into}; that story carries it now")
+            done = conn.execute(update(t_deliveries).where(
+                c.id == delivery_id, c.status.in_([_S.FAILED.value, _S.DEAD.value])).values(
                 status=_S.PENDING.value, attempts=0, next_attempt_at=now, updated_at=now))
+            if done.rowcount != 1:
+                raise StoreError(f"delivery {delivery_id} changed meanwhile; look again")
             return row_to_delivery(conn.execute(select(t_deliveries)
                                                 .where(c.id == delivery_id)).one())
 

@@ -138,6 +138,16 @@ class SubscribersMixin:
                         select(t_digests).where(c.id == row.id)).mappings().one()))
         return claimed
 
+    def renew_digest_lease(self, digest_id: int, owner: str, now: datetime,
+                           lease: timedelta) -> bool:
+        """Extend the lease just before sending; False when another run took the row."""
+        c = t_digests.c
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t_digests).where(
+                c.id == digest_id, c.lease_owner == owner, c.status == "in_flight")
+                .values(lease_until=now + lease))
+            return done.rowcount == 1
+
     def finish_digest(self, digest_id: int, *, status: str, now: datetime,
                       message_id: str | None = None, stories: int = 0,
                       error: str | None = None, retry_at: datetime | None = None) -> None:

@@ -440,6 +440,23 @@ def test_an_edited_story_is_followed_in_its_thread(store: Store, clock: FixedClo
     assert len(slack.replies(msg["ts"])) == 1
 
 
+def test_a_thread_reply_whose_answer_was_lost_is_not_posted_again(
+        store: Store, clock: FixedClock, slack: FakeSlack, tmp_path: Path) -> None:
+    ch = channel(slack, tmp_path, on_update="thread")
+    store.ingest([item(1)], routing((TARGET,)), clock.now())
+    dispatcher(store, clock, {TARGET: ch}).run_once()
+    (msg,) = slack.posted()
+    clock.advance(minutes=5)
+    store.ingest([item(1, title=NEW_TITLE)], routing((TARGET,)), clock.now())
+    slack.fail_next.append(DROP_AFTER_PROCESSING)  # the reply lands; the answer is lost
+    assert dispatcher(store, clock, {TARGET: ch}).run_once().failed == 1
+    clock.advance(hours=1)
+    assert dispatcher(store, clock, {TARGET: ch}).run_once().updated == 1
+    assert len(slack.replies(msg["ts"])) == 1
+    (sent,) = store.list_deliveries("sent")
+    assert sent.external_id.endswith(msg["ts"])
+
+
 def test_dispatcher_spaces_sends_to_one_slack_target(store: Store, clock: FixedClock,
                                                      slack: FakeSlack, tmp_path: Path) -> None:
     waits: list[float] = []
