@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.model import KeyDate, Story, TagGroup
 from bot.text import truncate
 
-__all__ = ["date_line", "fit", "tag_labels"]
+__all__ = ["date_line", "fit", "fit_escaped", "tag_labels"]
 
 
 def fit(text: str, limit: int) -> str:
     """Text cut to a channel's limit at a word boundary (see bot.text.truncate)."""
     return truncate(" ".join(text.split()) if "\n" not in text else text.strip(), limit)
+
+
+def fit_escaped(text: str, limit: int, escape: Callable[[str], str]) -> str:
+    """Cut first, then escape, so a cut never splits an escape (``&am…``); cut harder while
+    the escaped text is still over the limit."""
+    budget = limit
+    out = escape(fit(text, budget))
+    while len(out) > limit and budget > 0:
+        budget -= max(1, len(out) - limit)
+        out = escape(fit(text, budget))
+    return out
 
 
 def tag_labels(story: Story, labels: dict[str, str], *groups: TagGroup) -> list[str]:

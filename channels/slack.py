@@ -44,7 +44,7 @@ from bot.errors import (
 )
 from bot.model import Delivery, Story, TagGroup
 from channels import BaseChannel, SendResult
-from channels._text import date_line, fit, tag_labels
+from channels._text import date_line, fit, fit_escaped, tag_labels
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -136,14 +136,14 @@ class SlackChannel(BaseChannel):
     # -- render (pure) --------------------------------------------------------------------
 
     def render(self, story: Story) -> dict[str, Any]:
-        title = fit(escape_plain(story.title), HEADER_MAX) or "(untitled)"
-        summary = fit(escape_mrkdwn(story.summary), SECTION_MAX)
-        context_bits = [escape_mrkdwn(", ".join(story.sources))]
-        kind_label = self.label(story.kind)
-        context_bits.append(escape_mrkdwn(kind_label))
+        title = fit_escaped(story.title, HEADER_MAX, escape_plain) or "(untitled)"
+        summary = fit_escaped(story.summary, SECTION_MAX, escape_mrkdwn)
+        # Each part has its own budget, so the line stays within Slack's 2000 characters.
+        context_bits = [fit_escaped(", ".join(story.sources), 400, escape_mrkdwn),
+                        fit_escaped(self.label(story.kind), 100, escape_mrkdwn)]
         tags = tag_labels(story, self.context.labels, TagGroup.DOMAIN, TagGroup.PROGRAMME)
         if tags:
-            context_bits.append(escape_mrkdwn(" · ".join(tags)))
+            context_bits.append(fit_escaped(" · ".join(tags), 900, escape_mrkdwn))
         for kd in story.dates[:3]:
             context_bits.append("*" + escape_mrkdwn(date_line(kd)) + "*")
         context = fit("  |  ".join(context_bits), CONTEXT_MAX)
@@ -160,8 +160,8 @@ class SlackChannel(BaseChannel):
                 "url": story.url, "action_id": "herald_read_more"}]})
         # The fallback text is read as mrkdwn too (notifications, old clients): escape it.
         shown = story.title if story.title.strip() else "(untitled)"
-        fallback = fit(escape_mrkdwn(f"{shown}: {story.summary}" if story.summary.strip()
-                                     else shown), FALLBACK_MAX)
+        fallback = fit_escaped(f"{shown}: {story.summary}" if story.summary.strip() else shown,
+                               FALLBACK_MAX, escape_mrkdwn)
         return {"text": fallback, "blocks": blocks, "story_id": story.id,
                 "revision": story.revision}
 

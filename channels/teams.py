@@ -113,7 +113,8 @@ class TeamsChannel(BaseChannel):
     def card(self, story: Story, summary_limit: int = SUMMARY_MAX) -> dict[str, Any]:
         facts = [{"title": "Source", "value": escape_card_text(
             fit(", ".join(story.sources) or "Herald", FACT_MAX))}]
-        facts.append({"title": "Kind", "value": escape_card_text(self.label(story.kind))})
+        facts.append({"title": "Kind", "value": escape_card_text(
+            fit(self.label(story.kind), FACT_MAX))})
         tags = tag_labels(story, self.context.labels, TagGroup.DOMAIN, TagGroup.PROGRAMME)
         if tags:
             facts.append({"title": "Tags", "value": escape_card_text(

@@ -499,3 +499,14 @@ def test_crash_between_send_and_commit_posts_once(store: Store, clock: FixedCloc
     (sent,) = store.list_deliveries("sent")
     assert sent.id == stuck.id and sent.external_id == f"C0NEWS:{msg['ts']}"
     assert sent.attempts == 2
+
+
+def test_cutting_never_splits_an_escape(tmp_path: Path) -> None:
+    payload = channel(None, tmp_path).render(story(title="R&D " * 100, summary="a & b < c " * 600))
+    header = blocks_of(payload, "header")[0]["text"]["text"]
+    section = blocks_of(payload, "section")[0]["text"]["text"]
+    assert len(header) <= 150 and len(section) <= 3000
+    for text in (section, payload["text"]):
+        body = text.rstrip("…")
+        assert not re.search(r"&[a-z]{0,3}$", body), body[-12:]
+        assert len(re.findall(r"&(?!amp;|lt;|gt;)", body)) == 0
