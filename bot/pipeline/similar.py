@@ -137,8 +137,13 @@ def is_hub(url: str) -> bool:
     return len(segments) == 1 and segments[0].lower() in hubs
 
 
+#: Only the start of a long text is compared: copies of an announcement share their opening,
+#: and the cost of a comparison stays bounded.
+TEXT_LIMIT = 6000
+
+
 def features(item: Item, programmes: Iterable[str] = ()) -> Features:
-    text = f"{item.title}\n{item.text}"
+    text = f"{item.title}\n{item.text[:TEXT_LIMIT]}"
     links = set()
     for link in item.links:
         target = canonical_url(link.target)

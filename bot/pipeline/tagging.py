@@ -31,16 +31,29 @@ from bot.errors import ConfigError
 from bot.model import Tag, TagGroup
 
 GROUPS = tuple(g.value for g in TagGroup)
+#: Text beyond this many characters is not read for tags: an announcement says what it is
+#: early, and long pages (a whole report in a feed) only add noise and time.
+TEXT_LIMIT = 6000
 _GAP = r"(?:[^\S\n]|-)+"  # spaces or hyphens within a line: phrases do not cross lines
 
 
 @dataclass(frozen=True)
 class Term:
-    """One compiled term of a rule."""
+    """One compiled term of a rule; ``needle`` is a lowercase piece of text that every match
+    contains, checked first because a substring test is far cheaper than the regex."""
 
     source: str
     pattern: re.Pattern[str]
     weight: float
+    needle: str | None = None
+
+
+def needle_of(term: str) -> str | None:
+    """The longest literal lowercase word every match of a (non-regex) term contains."""
+    if len(term) > 2 and term.startswith("/") and term.endswith("/"):
+        return None
+    words = [w.rstrip("*").lower() for w in re.split(r"[\s\-#]+", term) if w.rstrip("*")]
+    return max(words, key=len) if words else None
 
 
 @dataclass(frozen=True)
@@ -98,11 +111,12 @@ class Taxonomy:
 
     def tag(self, title: str, text: str) -> TagResult:
         """Score a story's title and text against every rule."""
-        haystack = f"{title}\n\n{text}"
+        haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
+        lowered = haystack.lower()
         tags: list[Tag] = []
         kind: Tag | None = None
         for rule in self.rules:
-            score, found = _score(rule, haystack)
+            score, found = _score(rule, haystack, lowered)
             if score < rule.min_score or not found:
                 continue
             reason = ", ".join(found) + f" (score {score:g})"
@@ -117,13 +131,28 @@ class Taxonomy:
         return TagResult(tags=(kind, *tags), kind=kind.slug)
 
 
-def _score(rule: TagRule, haystack: str) -> tuple[float, list[str]]:
+    def matching(self, group: TagGroup, title: str, text: str) -> list[str]:
+        """The slugs of one group's tags that a text earns (no kind fallback, no reasons)."""
+        haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
+        lowered = haystack.lower()
+        found = []
+        for rule in self.rules:
+            if rule.group is group:
+                score, words = _score(rule, haystack, lowered)
+                if words and score >= rule.min_score:
+                    found.append(rule.slug)
+        return found
+
+
+def _score(rule: TagRule, haystack: str, lowered: str) -> tuple[float, list[str]]:
     """Sum the weights of the terms found; words already counted by one term of this tag
     do not count again for another (so "coach*" and "coaching support" score once)."""
     score = 0.0
     found: list[str] = []
     taken: list[tuple[int, int]] = []
     for term in rule.terms:
+        if term.needle and term.needle not in lowered:
+            continue
         if term.weight < 0:  # a veto always counts
             match = term.pattern.search(haystack)
         else:
@@ -182,7 +211,8 @@ def parse_taxonomy(data: dict[str, Any], file: str = "taxonomy.toml") -> Taxonom
                                   file=file)
             for term in match:
                 try:
-                    terms.append(Term(term, compile_term(term), float(weight)))
+                    terms.append(Term(term, compile_term(term), float(weight),
+                                      needle_of(term)))
                 except (re.error, ValueError) as exc:
                     raise ConfigError(f"bad term {term!r}: {exc}", key=f"{rkey}.match",
                                       file=file) from None

@@ -24,6 +24,15 @@ def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]],
     return len(conn.execute(stmt.returning(first_key)).all())
 
 
+def insert_many_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]],
+                       index: list[str]) -> None:
+    """Insert rows in one executemany, skipping clashes; no count (cheaper to compile)."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=index), rows)
+
+
 def links_to_json(links: tuple[Link, ...]) -> str:
     return json.dumps([[lk.url, lk.expanded_url, lk.rel] for lk in links])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
@@ -24,7 +25,7 @@ from bot.pipeline.route import route
 from bot.pipeline.similar import Features, MergeConfig, features, index_terms, same_announcement
 from bot.pipeline.story import StoryContent, compose
 from bot.pipeline.tagging import Taxonomy
-from bot.store._common import insert_ignore, links_to_json, row_to_item
+from bot.store._common import insert_ignore, insert_many_ignore, links_to_json, row_to_item
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_terms as t_item_terms
 from bot.store.schema import item_urls as t_item_urls
@@ -69,8 +70,14 @@ class RoutingContext:
 
 
 def _features(item: Item, ctx: RoutingContext) -> Features:
-    result = ctx.taxonomy.tag(item.title, item.text)
-    return features(item, [t.slug for t in result.tags if t.group is TagGroup.PROGRAMME])
+    return _cached_features(item, ctx.taxonomy)
+
+
+@lru_cache(maxsize=20_000)
+def _cached_features(item: Item, taxonomy: Taxonomy) -> Features:
+    """Features of an item (an Item is frozen: the same item always has the same ones).
+    Stored items come back as candidates again and again; this saves recomputing them."""
+    return features(item, taxonomy.matching(TagGroup.PROGRAMME, item.title, item.text))
 
 
 def _item_values(item: Item, keys: MatchKeys, now: datetime) -> dict[str, object]:
@@ -147,18 +154,16 @@ class IngestMixin:
     def _insert_urls(conn: Connection, item_id: int, story_id: int, keys: MatchKeys) -> None:
         rows = [{"item_id": item_id, "url": u[:2000], "story_id": story_id}
                 for u in sorted(keys.urls)]
-        if rows:
-            insert_ignore(conn, t_item_urls, rows, ["item_id", "url"])
+        insert_many_ignore(conn, t_item_urls, rows, ["item_id", "url"])
 
     @staticmethod
     def _insert_terms(conn: Connection, item_id: int, story_id: int, item: Item,
                       feats: Features) -> None:
         terms = index_terms(feats)
-        if terms:
-            insert_ignore(conn, t_item_terms, [
-                {"term": t, "item_id": item_id, "story_id": story_id,
-                 "published_at": item.published_at} for t in dict.fromkeys(terms)],
-                ["term", "item_id"])
+        insert_many_ignore(conn, t_item_terms, [
+            {"term": t, "item_id": item_id, "story_id": story_id,
+             "published_at": item.published_at} for t in dict.fromkeys(terms)],
+            ["term", "item_id"])
 
     @staticmethod
     def _similar_story(conn: Connection, item: Item, feats: Features,
@@ -191,10 +196,12 @@ class IngestMixin:
             return None
         by_id = {r.id: r for r in conn.execute(
             select(t_items).where(t_items.c.id.in_([r.item_id for r in rows])))}
+        seen: set[int] = set()
         for cand in rows:
             row = by_id.get(cand.item_id)
-            if row is None:
+            if row is None or cand.item_id in seen:
                 continue
+            seen.add(cand.item_id)
             other = row_to_item(row)
             same, _why = same_announcement(feats, _features(other, ctx), cfg,
                                            item.published_at - other.published_at)
