@@ -105,7 +105,8 @@ class Herald:
         return Collector(self.store, self.routing, clock=self.clock, client=self.client,
                          max_body=cfg.http.max_body, base_dir=self.settings.base_dir,
                          backoff_cap=cfg.worker.source_backoff_cap, stop=self.stop,
-                         x_sources=self.x_sources)
+                         x_sources=self.x_sources, owner=self.owner, lease=cfg.worker.lease,
+                         concurrency=cfg.http.concurrency, per_host=cfg.http.per_host)
 
     def dispatcher(self) -> Dispatcher:
         w = self.settings.config.worker

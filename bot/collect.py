@@ -14,17 +14,21 @@ import random
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 
 from bot.clock import Clock
 from bot.errors import FetchError, HeraldError, NotModified
 from bot.model import Item
 from bot.sources.feed import parse_feed
-from bot.sources.fetch import fetch
+from bot.sources.fetch import Validators, fetch, is_remote
 from bot.sources.x import XSource
 from bot.store import IngestStats, SourceRow, Store
 from bot.store._ingest import RoutingContext
@@ -64,13 +68,31 @@ def source_backoff(every: timedelta, error_count: int, cap: timedelta,
     return timedelta(seconds=min(delay, max(cap.total_seconds(), retry_after or 0)))
 
 
+@dataclass
+class _Read:
+    """What reading one source gave, before anything is stored."""
+
+    items: list[Item] | None = None  # None: unchanged
+    validators: Validators | None = None
+    state: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
 class Collector:
-    """Polls sources and feeds what they found into the store."""
+    """Polls sources and feeds what they found into the store.
+
+    Due sources are claimed with a lease, so several workers never poll the same one.
+    Reading (fetch and parse, or an X call) runs in a bounded pool of threads, at most
+    ``per_host`` at a time against one host; storing runs in the calling thread, one
+    source at a time, so the store sees one writer per worker.
+    """
 
     def __init__(self, store: Store, routing: RoutingContext, *, clock: Clock,
                  client: httpx.Client | None, max_body: int, base_dir: Path,
                  backoff_cap: timedelta, stop: threading.Event | None = None,
-                 x_sources: Mapping[str, XSource] | None = None) -> None:
+                 x_sources: Mapping[str, XSource] | None = None, owner: str = "collector",
+                 lease: timedelta = timedelta(minutes=5), concurrency: int = 8,
+                 per_host: int = 2) -> None:
         self.store = store
         self.x_sources = dict(x_sources or {})
         self.routing = routing
@@ -80,68 +102,120 @@ class Collector:
         self.base_dir = base_dir
         self.backoff_cap = backoff_cap
         self.stop = stop or threading.Event()
+        self.owner = owner
+        self.lease = lease
+        self.concurrency = max(1, concurrency)
+        self.per_host = max(1, per_host)
+        self._hosts: dict[str, threading.Semaphore] = {}
+        self._hosts_lock = threading.Lock()
 
     def run_once(self, *, all_enabled: bool = False) -> CollectStats:
-        """Poll every due source (or every enabled one) once."""
+        """Poll every due source (or every enabled one) once, in claimed batches."""
         stats = CollectStats()
-        for source in self.store.due_sources(self.clock.now(), all_enabled=all_enabled):
-            if self.stop.is_set():
+        started = self.clock.now()
+        while not self.stop.is_set():
+            sources = self.store.claim_sources(self.owner, self.clock.now(), self.lease,
+                                               all_enabled=all_enabled,
+                                               not_polled_since=started)
+            if not sources:
                 break
-            result = self.poll(source, stats.ingest)
-            stats.results.append(result)
-            stats.polled += 1
-            if result.status == "changed":
-                stats.changed += 1
-            elif result.status == "unchanged":
-                stats.unchanged += 1
-            else:
-                stats.errors += 1
+            self._run_batch(sources, stats)
         return stats
 
+    def _run_batch(self, sources: list[SourceRow], stats: CollectStats) -> None:
+        pending = {s.name for s in sources}
+        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(sources)),
+                                  thread_name_prefix="herald-read")
+        try:
+            futures = {pool.submit(self._read, s, self.clock.now()): s for s in sources}
+            for future in as_completed(futures):
+                if self.stop.is_set():
+                    break
+                source = futures[future]
+                pending.discard(source.name)
+                result = self._store(source, future.result(), stats.ingest)
+                stats.results.append(result)
+                stats.polled += 1
+                if result.status == "changed":
+                    stats.changed += 1
+                elif result.status == "unchanged":
+                    stats.unchanged += 1
+                else:
+                    stats.errors += 1
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.store.release_sources(self.owner, sorted(pending))
+
     def poll(self, source: SourceRow, into: IngestStats | None = None) -> PollResult:
-        """Poll one source; never raises for a problem with the source itself."""
-        started = time.monotonic()
-        now = self.clock.now()
+        """Poll one source now, in this thread; never raises for a problem with the source."""
+        return self._store(source, self._read(source, self.clock.now()), into)
+
+    def _host_slot(self, location: str) -> threading.Semaphore | None:
+        if not is_remote(location):
+            return None
+        host = (urlsplit(location).hostname or "").lower()
+        with self._hosts_lock:
+            return self._hosts.setdefault(host, threading.Semaphore(self.per_host))
+
+    def _read(self, source: SourceRow, now: datetime) -> _Read:
+        """Fetch and parse one source (thread-safe: touches no store)."""
         try:
             if source.kind == "x":
-                items, stats = self._poll_x(source, now)
-            else:
+                x = self.x_sources.get(source.name)
+                if x is None:
+                    raise FetchError(f"no x source named {source.name!r} in the config file",
+                                     url=source.url, permanent=True)
+                found = x.poll(source.state, now)
+                return _Read(items=found.items, state=found.state)
+            slot = self._host_slot(source.url)
+            if slot is not None:
+                slot.acquire()
+            try:
                 fetched = fetch(source.url, client=self.client, validators=source.validators,
                                 max_body=self.max_body, base_dir=self.base_dir)
-                items = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
-                                   collected_at=now, content_type=fetched.content_type,
-                                   headers=fetched.headers)
-                stats = self.store.ingest(items, self.routing, now)
-                self.store.record_poll_ok(source.name, validators=fetched.validators, now=now,
-                                          next_poll_at=now + source.every)
+            finally:
+                if slot is not None:
+                    slot.release()
+            items = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
+                               collected_at=now, content_type=fetched.content_type,
+                               headers=fetched.headers)
+            return _Read(items=items, validators=fetched.validators)
         except NotModified:
+            return _Read()
+        except Exception as exc:  # recorded on the source by _store
+            return _Read(error=exc)
+
+    def _store(self, source: SourceRow, read: _Read, into: IngestStats | None) -> PollResult:
+        """Store what a read found and record the poll on its source."""
+        started = time.monotonic()
+        now = self.clock.now()
+        if read.error is not None:
+            if not isinstance(read.error, HeraldError):
+                log.error("unexpected error polling %s: %r", source.name, read.error)
+            return self._failed(source, read.error, now, started)
+        if read.items is None:
             self.store.record_poll_ok(source.name, validators=None, now=now,
                                       next_poll_at=now + source.every)
             return PollResult(source.name, "unchanged", seconds=time.monotonic() - started)
+        try:
+            stats = self.store.ingest(read.items, self.routing, now)
+            # The validators (and X's since_id) are kept only once the items are stored:
+            # a crash in between reads them again rather than losing them.
+            self.store.record_poll_ok(source.name, validators=read.validators, now=now,
+                                      next_poll_at=now + source.every, state=read.state)
         except HeraldError as exc:
             return self._failed(source, exc, now, started)
-        except Exception as exc:  # one source's surprise must not stop the others
-            log.exception("unexpected error polling %s", source.name)
+        except DBAPIError:
+            raise  # the database itself is in trouble: not this source's fault
+        except Exception as exc:  # a surprise in one source's items must not stop the rest
+            log.exception("unexpected error storing %s", source.name)
             return self._failed(source, exc, now, started)
         if into is not None:
             into.add(stats)
-        log.info("polled %s: %d items, %d new, %d updated in %.0f ms", source.name,
-                 len(items), stats.new_items, stats.updated_items,
-                 (time.monotonic() - started) * 1000)
-        return PollResult(source.name, "changed", items=len(items),
+        log.info("polled %s: %d items, %d new, %d updated", source.name, len(read.items),
+                 stats.new_items, stats.updated_items)
+        return PollResult(source.name, "changed", items=len(read.items),
                           seconds=time.monotonic() - started)
-
-    def _poll_x(self, source: SourceRow, now: datetime) -> tuple[list[Item], IngestStats]:
-        x = self.x_sources.get(source.name)
-        if x is None:
-            raise FetchError(f"no x source named {source.name!r} in the config file",
-                             url=source.url, permanent=True)
-        found = x.poll(source.state, now)
-        stats = self.store.ingest(found.items, self.routing, now)
-        # The new since_id is kept only once the posts are stored: nothing read is lost.
-        self.store.record_poll_ok(source.name, validators=None, now=now,
-                                  next_poll_at=now + source.every, state=found.state)
-        return found.items, stats
 
     def _failed(self, source: SourceRow, exc: BaseException, now: datetime,
                 started: float) -> PollResult:

@@ -135,6 +135,8 @@ class HttpConfig(_Strict):
     timeout: Duration = timedelta(seconds=20)
     max_body: Size = 10 * 1000 * 1000
     max_redirects: int = Field(default=5, ge=0, le=20)
+    concurrency: int = Field(default=8, ge=1, le=64)     # sources read at once
+    per_host: int = Field(default=2, ge=1, le=16)        # at once against one host
     user_agent: str = "Herald/0.1 (+https://github.com/herald; feed collector)"
 
 

@@ -177,3 +177,37 @@ def test_reference_corpus_never_crashes_a_run(tmp_path: Path, clock) -> None:  #
         assert {s.name: s.last_error for s in store.list_sources() if s.last_error} == errors
     finally:
         store.close()
+
+
+def test_sources_are_read_concurrently_but_gently_per_host(store: Store, clock, feed_server,  # type: ignore[no-untyped-def]
+                                                          client) -> None:
+    feed_server.state.slow_seconds = 0.3
+    store.sync_config_sources([SourceConfig(name=f"slow-{n}", url=feed_server.url(
+        f"/slow?n={n}")) for n in range(6)], clock.now())
+    c = Collector(store, routing(), clock=clock, client=client, max_body=1_000_000,
+                  base_dir=Path("."), backoff_cap=timedelta(hours=1), concurrency=6,
+                  per_host=2)
+    stats = c.run_once()
+    assert stats.polled == 6
+    assert feed_server.state.max_active == 2  # six threads, but two at a time on one host
+
+
+def test_a_claimed_source_is_not_polled_by_another_worker(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    store.sync_config_sources([SourceConfig(name="news", url="n.xml"),
+                               SourceConfig(name="more", url="m.xml")], clock.now())
+    lease = timedelta(minutes=5)
+    first = store.claim_sources("w1", clock.now(), lease)
+    assert {s.name for s in first} == {"news", "more"}
+    assert store.claim_sources("w2", clock.now(), lease) == []
+    store.release_sources("w1", ["more"])
+    assert [s.name for s in store.claim_sources("w2", clock.now(), lease)] == ["more"]
+    # w2 polls "more" and records it; w1 dies holding "news": its lease runs out, and
+    # another worker takes over.
+    store.record_poll_ok("more", validators=None, now=clock.now(),
+                         next_poll_at=clock.now() + timedelta(hours=1))
+    clock.advance(minutes=6)
+    assert [s.name for s in store.claim_sources("w3", clock.now(), lease)] == ["news"]
+    # Recording the poll gives the claim back at once.
+    store.record_poll_ok("news", validators=None, now=clock.now(),
+                         next_poll_at=clock.now())
+    assert [s.name for s in store.claim_sources("w4", clock.now(), lease)] == ["news"]

@@ -120,12 +120,45 @@ class SourcesMixin:
                                                t_sources.c.name)).mappings()
             return [SourceRow.from_mapping(r) for r in rows]
 
+    def claim_sources(self, owner: str, now: datetime, lease: timedelta, *,
+                      all_enabled: bool = False, limit: int = 200,
+                      not_polled_since: datetime | None = None) -> list[SourceRow]:
+        """Claim due sources for ``owner`` until ``now + lease``: no other worker polls them
+        meanwhile (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). A dead worker's claims run
+        out with their lease. Recording the poll gives the claim back."""
+        c = t_sources.c
+        free = or_(c.lease_until.is_(None), c.lease_until < now)
+        due = [c.enabled.is_(True), free]
+        if not all_enabled:
+            due.append(or_(c.next_poll_at.is_(None), c.next_poll_at <= now))
+        if not_polled_since is not None:
+            due.append(or_(c.last_polled_at.is_(None), c.last_polled_at < not_polled_since))
+        query = select(t_sources).where(*due).order_by(c.next_poll_at, c.name).limit(limit)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed: list[SourceRow] = []
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).mappings().all():
+                done = conn.execute(update(t_sources).where(c.id == row["id"], free).values(
+                    lease_owner=owner, lease_until=now + lease))
+                if done.rowcount == 1:
+                    claimed.append(SourceRow.from_mapping(row))
+        return claimed
+
+    def release_sources(self, owner: str, names: list[str]) -> None:
+        """Give back claimed sources that were not polled (a stop mid-collection)."""
+        if names:
+            with self.engine.begin() as conn:
+                conn.execute(update(t_sources).where(
+                    t_sources.c.lease_owner == owner, t_sources.c.name.in_(names))
+                    .values(lease_owner=None, lease_until=None))
+
     def record_poll_ok(self, name: str, *, validators: Validators | None, now: datetime,
                        next_poll_at: datetime, state: dict[str, Any] | None = None) -> None:
         """A poll that worked (changed or not); ``validators`` None keeps the old ones."""
         values: dict[str, Any] = {"last_polled_at": now, "last_ok_at": now,
                                   "next_poll_at": next_poll_at, "last_error": None,
-                                  "error_count": 0}
+                                  "error_count": 0, "lease_owner": None, "lease_until": None}
         if state is not None:
             values["state"] = json.dumps(state)
         if validators is not None:
@@ -139,4 +172,4 @@ class SourcesMixin:
         with self.engine.begin() as conn:
             conn.execute(update(t_sources).where(t_sources.c.name == name).values(
                 last_polled_at=now, last_error=error[:2000], next_poll_at=next_poll_at,
-                error_count=t_sources.c.error_count + 1))
+                error_count=t_sources.c.error_count + 1, lease_owner=None, lease_until=None))

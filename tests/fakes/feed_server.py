@@ -44,6 +44,9 @@ class FeedServerState:
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     ignore_conditional: bool = False
     slow_seconds: float = 5.0
+    active: int = 0
+    max_active: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
     big_bytes: int = 12 * 1000 * 1000
 
 
@@ -66,6 +69,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state = self.server.state
+        with state.lock:
+            state.active += 1
+            state.max_active = max(state.max_active, state.active)
+        try:
+            self._get(state)
+        finally:
+            with state.lock:
+                state.active -= 1
+
+    def _get(self, state: FeedServerState) -> None:
         state.requests.append((self.command, self.path, dict(self.headers.items())))
         path = self.path.split("?", 1)[0]
         if path.startswith("/status/"):
