@@ -29,6 +29,7 @@ from bot.sources.fetch import make_client
 from bot.sources.x import XOptions, XSource
 from bot.store import Store
 from bot.store._ingest import RoutingContext
+from bot.store.worker_lock import WorkerLock
 from channels import BaseChannel, ChannelContext, load_channel_class
 
 
@@ -71,6 +72,7 @@ class Herald:
             max_pages=s.max_pages), settings.environ) for s in cfg.sources if s.type == "x"}
         self._transport = transport
         self._client: httpx.Client | None = None
+        self.worker_lock = WorkerLock(settings.database_url)
 
     def _build_channels(self) -> dict[str, BaseChannel]:
         labels = {r.slug: r.label for r in self.taxonomy.rules}
@@ -123,10 +125,12 @@ class Herald:
 
     def cycle(self) -> CycleStats:
         """One full cycle: poll every enabled source, process, dispatch the outbox."""
+        self.worker_lock.acquire()
         collected = self.collect(all_enabled=True)
         return CycleStats(collected, self.dispatch())
 
     def close(self) -> None:
+        self.worker_lock.release()
         if self._client is not None:
             self._client.close()
         self.store.close()

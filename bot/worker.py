@@ -35,6 +35,7 @@ DIGEST_CATCH_UP = timedelta(days=1)
 def run_worker(herald: Herald, *, install_signals: bool = True,
                on_started: Callable[[], None] | None = None) -> None:
     """Run until ``herald.stop`` is set (by a signal or by the caller)."""
+    herald.worker_lock.acquire()
     herald.prepare()
     w = herald.settings.config.worker
     scheduler = BackgroundScheduler(

@@ -86,3 +86,33 @@ def test_worker_runs_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> N
         assert sent == len(list((tmp_path / "outbox" / "files").glob("*.json")))
     finally:
         store.close()
+
+
+def test_a_second_worker_on_sqlite_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("HERALD_CONFIG", "DATABASE_URL")}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lock = tmp_path / "herald.db.worker.lock"
+        assert wait_for(lambda: lock.exists() and lock.read_text().strip() == str(proc.pid))
+        second = subprocess.run([sys.executable, "-m", "bot", "run", "--once", "--config",
+                                 str(config)], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == 1
+        assert "another Herald worker" in second.stderr and str(proc.pid) in second.stderr
+        assert "PostgreSQL" in second.stderr and "Traceback" not in second.stderr
+        # Reading commands are not workers: they still work meanwhile.
+        stories = subprocess.run([sys.executable, "-m", "bot", "stories", "--json",
+                                  "--config", str(config)], cwd=tmp_path, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        assert stories.returncode == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    # Killed, the worker's lock went with it: a new worker may start.
+    again = subprocess.run([sys.executable, "-m", "bot", "run", "--once", "--config",
+                            str(config)], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
