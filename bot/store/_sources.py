@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from bot.config import SourceConfig
 from bot.errors import ConfigError, StoreError
 from bot.sources.fetch import Validators
+from bot.store._common import insert_ignore
 from bot.store.schema import sources as t_sources
 
 
@@ -60,9 +61,10 @@ class SourcesMixin:
                 values = {"url": cfg.location, "every_seconds": int(cfg.every.total_seconds()),
                           "enabled": cfg.enabled, "kind": cfg.type}
                 if row is None:
-                    conn.execute(t_sources.insert().values(
+                    # Several workers start at once: the first insert wins, others skip.
+                    insert_ignore(conn, t_sources, [dict(
                         name=name, origin="config", error_count=0, created_at=now,
-                        next_poll_at=now, **values))
+                        next_poll_at=now, **values)], ["name"])
                 elif row["origin"] != "config":
                     raise ConfigError(f"a feed added with `herald feeds add` is already "
                                       f"named {name!r}; rename one of them", key="sources")
