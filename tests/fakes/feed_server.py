@@ -20,14 +20,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fakes._loopback import LoopbackServer, QuietServer
 
 
 @dataclass
@@ -51,7 +52,7 @@ class FeedServerState:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: QuietServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
@@ -133,32 +134,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found", {"Content-Type": "text/plain"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: FeedServerState
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that hangs up early (size limit, timeout) is what the tests provoke.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
-class FeedServer:
+class FeedServer(LoopbackServer):
     """A running loopback feed server."""
 
+    state: FeedServerState
+
     def __init__(self) -> None:
-        self.state = FeedServerState()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        # a short poll interval so that stop() does not wait half a second per test
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(_Handler, FeedServerState())
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -177,14 +163,6 @@ class FeedServer:
 
     def hits(self, path: str) -> int:
         return sum(1 for _, p, _ in self.state.requests if p.split("?")[0] == path)
-
-    def start(self) -> FeedServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @contextmanager

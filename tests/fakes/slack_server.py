@@ -30,15 +30,16 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes._loopback import LoopbackServer, QuietServer
 
 DROP = "DROP"
 DROP_AFTER_PROCESSING = "DROP_AFTER_PROCESSING"
@@ -118,7 +119,7 @@ def _public(msg: dict[str, Any], with_metadata: bool = True) -> dict[str, Any]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: QuietServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
@@ -356,37 +357,23 @@ _METHODS = {
 }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: FakeSlackState
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that hangs up early (timeout) is what the tests provoke.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """A running loopback fake of the Slack Web API."""
+
+    state: FakeSlackState
 
     def __init__(self, valid_tokens: set[str] | None = None,
                  channels: dict[str, str] | None = None) -> None:
-        self.state = FakeSlackState()
+        super().__init__(_Handler, FakeSlackState())
         if valid_tokens is not None:
             self.state.valid_tokens = set(valid_tokens)
         if channels is not None:
             self.state.channels = dict(channels)
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
         """What to pass as ``WebClient(base_url=...)``; ends with "/"."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api/"
+        return f"{self.origin}/api/"
 
     @property
     def valid_tokens(self) -> set[str]:
@@ -430,14 +417,6 @@ class FakeSlack:
     def replies(self, ts: str) -> list[dict[str, Any]]:
         """Stored replies in the thread of the message ``ts``, oldest first."""
         return [m for m in self.state.messages if m.get("thread_ts") == ts and m["ts"] != ts]
-
-    def start(self) -> FakeSlack:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @contextmanager

@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes._loopback import LoopbackServer, QuietServer
 
 DROP = "DROP"
 DROP_AFTER_PROCESSING = "DROP_AFTER_PROCESSING"
@@ -66,7 +67,7 @@ class TeamsWebhookState:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: QuietServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
@@ -145,30 +146,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_DELETE = _not_allowed
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: TeamsWebhookState
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
-class FakeTeamsWebhook:
+class FakeTeamsWebhook(LoopbackServer):
     """A running loopback fake of a Teams Workflows webhook trigger."""
 
+    state: TeamsWebhookState
+
     def __init__(self) -> None:
-        self.state = TeamsWebhookState()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(_Handler, TeamsWebhookState())
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     @property
     def url(self) -> str:
@@ -203,14 +191,6 @@ class FakeTeamsWebhook:
     @delay_seconds.setter
     def delay_seconds(self, value: float) -> None:
         self.state.delay_seconds = value
-
-    def start(self) -> FakeTeamsWebhook:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @contextmanager
