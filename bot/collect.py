@@ -1,4 +1,4 @@
-"""Collect: poll the sources that are due, parse what changed, and ingest it.
+"""Collect: claim the sources that are due, read them, and ingest what changed.
 
 A 304 or a body with the same hash as last time costs no parse and no write
 beyond the poll time. Any error is recorded on its source (last error, error
