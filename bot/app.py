@@ -26,6 +26,7 @@ from bot.pipeline.similar import MergeConfig
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
 from bot.retry import RetryPolicy
 from bot.sources.fetch import make_client
+from bot.sources.guard import UrlGuard
 from bot.sources.x import XOptions, XSource
 from bot.store import Store
 from bot.store._ingest import RoutingContext
@@ -94,7 +95,8 @@ class Herald:
             http = self.settings.config.http
             self._client = make_client(timeout=http.timeout.total_seconds(),
                                        max_redirects=http.max_redirects,
-                                       user_agent=http.user_agent, transport=self._transport)
+                                       user_agent=http.user_agent, transport=self._transport,
+                                       guard=UrlGuard(http.allow_networks))
         return self._client
 
     def prepare(self) -> None:

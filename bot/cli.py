@@ -223,6 +223,11 @@ def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")
         url = str(path.resolve())
     elif not url.lower().startswith(("http://", "https://")):
         raise fail(f"{url}: only http(s) URLs and local paths are supported", 2)
+    else:
+        from bot.sources.guard import UrlGuard
+
+        with errors():
+            UrlGuard(settings_for(config).config.http.allow_networks).check(url)
     row = with_herald(config, lambda h: h.store.add_source(name, url, interval,
                                                            SystemClock().now()))
     out.print(f"added feed [bold]{row.name}[/bold] ({redact_url(row.url)}), every "

@@ -137,6 +137,21 @@ class HttpConfig(_Strict):
     max_redirects: int = Field(default=5, ge=0, le=20)
     concurrency: int = Field(default=8, ge=1, le=64)     # sources read at once
     per_host: int = Field(default=2, ge=1, le=16)        # at once against one host
+    #: Networks feeds may be fetched from although they are loopback, private or
+    #: link-local (refused otherwise: see bot.sources.guard), e.g. ["10.1.2.0/24"].
+    allow_networks: list[str] = []
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not a network such as '10.0.0.0/8'") from None
+        return value
     user_agent: str = "Herald/0.1 (+https://github.com/herald; feed collector)"
 
 

@@ -46,7 +46,7 @@ def config(tmp_path: Path, db_url: str, feeds: list[str], slack_url: str) -> Pat
              f'[paths]\ntaxonomy = "{CONFIG_DIR / "taxonomy.toml"}"\n'
              f'outbox = "{tmp_path / "outbox"}"\n',
              '[worker]\ncollect_tick = "1s"\ndispatch_every = "1s"\nlease = "8s"\n',
-             '[digest]\nenabled = false\n']
+             '[digest]\nenabled = false\n', '[http]\nallow_networks = ["127.0.0.0/8"]\n']
     for n, url in enumerate(feeds):
         lines.append(f'[[sources]]\nname = "feed-{n:03d}"\nurl = "{url}"\nevery = "1h"\n')
     for c in range(CHANNELS):

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from bot.errors import FetchError, NotModified
+from bot.sources.guard import UrlGuard
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
             body = b"".join(chunks)
             final_url = str(response.url)
             resp_headers = {k.lower(): v for k, v in response.headers.items()}
+    except FetchError:
+        raise  # the guard refused a hop
     except httpx.TooManyRedirects:
         raise FetchError("too many redirects", url=url) from None
     except httpx.TimeoutException as exc:
@@ -161,9 +164,11 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
 
 
 def make_client(*, timeout: float, max_redirects: int, user_agent: str,
-                transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """The shared HTTP client for feeds."""
+                transport: httpx.BaseTransport | None = None,
+                guard: UrlGuard | None = None) -> httpx.Client:
+    """The shared HTTP client for feeds; ``guard`` checks every request, redirects too."""
     return httpx.Client(
+        event_hooks={"request": [guard.hook]} if guard else None,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         max_redirects=max_redirects,

@@ -7,7 +7,8 @@ Last-Modified, answering 304 to a matching conditional GET (unless
 * ``/status/<code>``: that status (503 and 429 carry ``Retry-After: 120``);
 * ``/slow``: waits ``slow_seconds`` before answering;
 * ``/drip``: sends a valid feed one byte every 0.2 s;
-* ``/redirect/<path>``: 302 to ``/<path>``; ``/loop``: redirects to itself;
+* ``/redirect/<path>``: 302 to ``/<path>``; ``/redirect-to?url=U``: 302 to ``U``;
+  ``/loop``: redirects to itself;
 * ``/big``: a body of ``big_bytes`` bytes;
 * ``/gzip-bomb``: a small gzip body that inflates past any cap;
 * ``/reset``: closes the connection without an answer.
@@ -101,6 +102,11 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(0.2)
             except OSError:
                 pass
+        elif path == "/redirect-to":
+            from urllib.parse import parse_qs, urlsplit
+
+            target = parse_qs(urlsplit(self.path).query).get("url", ["/"])[0]
+            self._send(302, b"", {"Location": target})
         elif path.startswith("/redirect/"):
             self._send(302, b"", {"Location": "/" + path[len("/redirect/"):]})
         elif path == "/loop":
