@@ -9,6 +9,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+#: Scripted answers a fake gives its next calls (see ``FaultScript``): a
+#: ``(status, json body, headers)`` answer, or one of these two connection faults.
+DROP = "DROP"  # read the request, then reset the connection without answering
+DROP_AFTER_PROCESSING = "DROP_AFTER_PROCESSING"  # act on the request, then reset
+Failure = tuple[int, dict[str, Any], dict[str, str]] | str
+
 
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -43,3 +49,22 @@ class LoopbackServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class FaultScript:
+    """The scripted-faults API shared by fakes whose state has ``fail_next`` (answers for
+    the next calls, used up in order) and ``delay_seconds`` (a slow server)."""
+
+    state: Any
+
+    @property
+    def fail_next(self) -> list[Failure]:
+        return self.state.fail_next  # type: ignore[no-any-return]
+
+    @property
+    def delay_seconds(self) -> float:
+        return self.state.delay_seconds  # type: ignore[no-any-return]
+
+    @delay_seconds.setter
+    def delay_seconds(self, value: float) -> None:
+        self.state.delay_seconds = value

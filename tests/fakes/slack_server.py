@@ -39,16 +39,19 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes._loopback import LoopbackServer, QuietServer
+from tests.fakes._loopback import (
+    DROP,
+    DROP_AFTER_PROCESSING,
+    Failure,
+    FaultScript,
+    LoopbackServer,
+    QuietServer,
+)
 
-DROP = "DROP"
-DROP_AFTER_PROCESSING = "DROP_AFTER_PROCESSING"
 NOT_IN_CHANNEL_TOKEN = "xoxb-not-in-channel"
 FAILABLE_METHODS = frozenset({"chat.postMessage", "chat.update"})
 BOT_USER_ID = "U0HERALD"
 BOT_ID = "B0HERALD"
-
-Failure = tuple[int, dict[str, Any], dict[str, str]] | str
 
 
 def ratelimited(retry_after: int = 3) -> Failure:
@@ -357,7 +360,7 @@ _METHODS = {
 }
 
 
-class FakeSlack(LoopbackServer):
+class FakeSlack(FaultScript, LoopbackServer):
     """A running loopback fake of the Slack Web API."""
 
     state: FakeSlackState
@@ -382,18 +385,6 @@ class FakeSlack(LoopbackServer):
     @property
     def channels(self) -> dict[str, str]:
         return self.state.channels
-
-    @property
-    def fail_next(self) -> list[Failure]:
-        return self.state.fail_next
-
-    @property
-    def delay_seconds(self) -> float:
-        return self.state.delay_seconds
-
-    @delay_seconds.setter
-    def delay_seconds(self, value: float) -> None:
-        self.state.delay_seconds = value
 
     @property
     def calls(self) -> list[tuple[str, dict[str, Any], dict[str, str]]]:

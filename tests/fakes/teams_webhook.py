@@ -34,13 +34,16 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes._loopback import LoopbackServer, QuietServer
+from tests.fakes._loopback import (
+    DROP,
+    DROP_AFTER_PROCESSING,
+    Failure,
+    FaultScript,
+    LoopbackServer,
+    QuietServer,
+)
 
-DROP = "DROP"
-DROP_AFTER_PROCESSING = "DROP_AFTER_PROCESSING"
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
-
-Failure = tuple[int, dict[str, Any], dict[str, str]] | str
 
 
 def throttled(retry_after: int = 7) -> Failure:
@@ -146,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_DELETE = _not_allowed
 
 
-class FakeTeamsWebhook(LoopbackServer):
+class FakeTeamsWebhook(FaultScript, LoopbackServer):
     """A running loopback fake of a Teams Workflows webhook trigger."""
 
     state: TeamsWebhookState
@@ -179,18 +182,6 @@ class FakeTeamsWebhook(LoopbackServer):
     @property
     def requests(self) -> list[tuple[str, str, dict[str, str], bytes]]:
         return self.state.requests
-
-    @property
-    def fail_next(self) -> list[Failure]:
-        return self.state.fail_next
-
-    @property
-    def delay_seconds(self) -> float:
-        return self.state.delay_seconds
-
-    @delay_seconds.setter
-    def delay_seconds(self, value: float) -> None:
-        self.state.delay_seconds = value
 
 
 @contextmanager
