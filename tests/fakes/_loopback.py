@@ -4,6 +4,8 @@ that), and stops fast."""
 
 from __future__ import annotations
 
+import json
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,45 @@ class QuietServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1, silent, with the answers every fake gives: bytes, JSON, or a reset."""
+
+    server: QuietServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def send_bytes(self, status: int, body: bytes = b"",
+                   headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, status: int, body: Any = None,
+                  headers: dict[str, str] | None = None) -> None:
+        """A JSON answer; ``body`` None sends an empty one (as a 202 from Teams)."""
+        if body is None:
+            self.send_bytes(status, b"", headers)
+            return
+        self.send_bytes(status, json.dumps(body).encode(),
+                        {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+    def reset_connection(self) -> None:
+        """Close the connection with a TCP reset, without an answer."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        # rfile holds a reference to the socket; without closing it, close() is
+        # deferred and the client waits for its timeout instead of seeing a reset.
+        self.rfile.close()
+        self.connection.close()
 
 
 class LoopbackServer:

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler
 
-from tests.fakes._loopback import LoopbackServer, QuietServer
+from tests.fakes._loopback import LoopbackHandler, LoopbackServer
 
 
 @dataclass
@@ -52,22 +50,7 @@ class FeedServerState:
     big_bytes: int = 12 * 1000 * 1000
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: QuietServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-              ) -> None:
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
+class _Handler(LoopbackHandler):
 
     def do_GET(self) -> None:
         state = self.server.state
@@ -86,10 +69,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             headers = {"Retry-After": "120"} if code in (429, 503) else {}
-            self._send(code, b"error page", {"Content-Type": "text/plain", **headers})
+            self.send_bytes(code, b"error page", {"Content-Type": "text/plain", **headers})
         elif path == "/slow":
             time.sleep(state.slow_seconds)
-            self._send(200, b"<rss version='2.0'><channel></channel></rss>")
+            self.send_bytes(200, b"<rss version='2.0'><channel></channel></rss>")
         elif path == "/drip":
             body = b"<rss version='2.0'><channel><title>drip</title></channel></rss>"
             self.send_response(200)
@@ -106,38 +89,32 @@ class _Handler(BaseHTTPRequestHandler):
             from urllib.parse import parse_qs, urlsplit
 
             target = parse_qs(urlsplit(self.path).query).get("url", ["/"])[0]
-            self._send(302, b"", {"Location": target})
+            self.send_bytes(302, b"", {"Location": target})
         elif path.startswith("/redirect/"):
-            self._send(302, b"", {"Location": "/" + path[len("/redirect/"):]})
+            self.send_bytes(302, b"", {"Location": "/" + path[len("/redirect/"):]})
         elif path == "/loop":
-            self._send(302, b"", {"Location": "/loop"})
+            self.send_bytes(302, b"", {"Location": "/loop"})
         elif path == "/big":
-            self._send(200, b"<rss>" + b" " * state.big_bytes,
+            self.send_bytes(200, b"<rss>" + b" " * state.big_bytes,
                        {"Content-Type": "application/rss+xml"})
         elif path == "/gzip-bomb":
             body = gzip.compress(b" " * (50 * 1000 * 1000), compresslevel=9)
-            self._send(200, body, {"Content-Type": "application/rss+xml",
+            self.send_bytes(200, body, {"Content-Type": "application/rss+xml",
                                    "Content-Encoding": "gzip"})
         elif path == "/reset":
-            self.close_connection = True
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            # rfile holds a reference to the socket; without closing it, close() is
-            # deferred and the client waits for its timeout instead of seeing a reset.
-            self.rfile.close()
-            self.connection.close()
+            self.reset_connection()
         elif path in state.resources:
             res = state.resources[path]
             if not state.ignore_conditional and (
                     (res.etag and self.headers.get("If-None-Match") == res.etag)
                     or (not self.headers.get("If-None-Match") and res.last_modified
                         and self.headers.get("If-Modified-Since") == res.last_modified)):
-                self._send(304, b"", {"ETag": res.etag})
+                self.send_bytes(304, b"", {"ETag": res.etag})
                 return
-            self._send(200, res.body, {"Content-Type": res.content_type, "ETag": res.etag,
+            self.send_bytes(200, res.body, {"Content-Type": res.content_type, "ETag": res.etag,
                                        "Last-Modified": res.last_modified})
         else:
-            self._send(404, b"not found", {"Content-Type": "text/plain"})
+            self.send_bytes(404, b"not found", {"Content-Type": "text/plain"})
 
 
 class FeedServer(LoopbackServer):

@@ -29,13 +29,11 @@ Scenarios, on ``fake.state`` (also reachable as ``fake.fail_next`` and
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -44,8 +42,8 @@ from tests.fakes._loopback import (
     DROP_AFTER_PROCESSING,
     Failure,
     FaultScript,
+    LoopbackHandler,
     LoopbackServer,
-    QuietServer,
 )
 
 NOT_IN_CHANNEL_TOKEN = "xoxb-not-in-channel"
@@ -121,33 +119,7 @@ def _public(msg: dict[str, Any], with_metadata: bool = True) -> dict[str, Any]:
     return out
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: QuietServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _send_json(self, status: int, body: dict[str, Any],
-                   headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        # rfile holds a reference to the socket; without closing it, close() is
-        # deferred and the client waits for its timeout instead of seeing a reset.
-        self.rfile.close()
-        self.connection.close()
-
+class _Handler(LoopbackHandler):
     def _read_params(self, query: str) -> dict[str, Any]:
         params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
         length = int(self.headers.get("Content-Length") or 0)
@@ -186,28 +158,28 @@ class _Handler(BaseHTTPRequestHandler):
         if state.delay_seconds:
             time.sleep(state.delay_seconds)
         if failure == DROP:
-            self._drop()
+            self.reset_connection()
             return
         if isinstance(failure, tuple):
             status, body, extra = failure
-            self._send_json(status, body, extra)
+            self.send_json(status, body, extra)
             return
         handler = _METHODS.get(method)
         if handler is None:
-            self._send_json(404, {"ok": False, "error": "unknown_method"})
+            self.send_json(404, {"ok": False, "error": "unknown_method"})
             return
         auth = self.headers.get("Authorization") or ""
         token = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
         token = token or str(params.get("token") or "")
         if token not in state.valid_tokens and token != NOT_IN_CHANNEL_TOKEN:
-            self._send_json(200, {"ok": False, "error": "invalid_auth"})
+            self.send_json(200, {"ok": False, "error": "invalid_auth"})
             return
         with state.lock:
             answer = handler(state, params, token)
         if failure == DROP_AFTER_PROCESSING:
-            self._drop()
+            self.reset_connection()
             return
-        self._send_json(200, answer)
+        self.send_json(200, answer)
 
 
 def _auth_test(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[str, Any]:
@@ -227,6 +199,16 @@ def _content_error(blocks: object, metadata: object) -> str | None:
     return None
 
 
+def _content(params: dict[str, Any]) -> tuple[Any, Any, Any, str | None]:
+    """A message's text, blocks and metadata, or the error Slack gives for them."""
+    text = params.get("text")
+    blocks = _maybe_json(params.get("blocks"))
+    metadata = _maybe_json(params.get("metadata"))
+    if not text and not blocks and not params.get("attachments"):
+        return text, blocks, metadata, "no_text"
+    return text, blocks, metadata, _content_error(blocks, metadata)
+
+
 def _post_message(state: FakeSlackState, params: dict[str, Any], token: str
                   ) -> dict[str, Any]:
     channel_id = state.resolve_channel(params.get("channel"))
@@ -234,12 +216,7 @@ def _post_message(state: FakeSlackState, params: dict[str, Any], token: str
         return {"ok": False, "error": "channel_not_found"}
     if token == NOT_IN_CHANNEL_TOKEN:
         return {"ok": False, "error": "not_in_channel"}
-    text = params.get("text")
-    blocks = _maybe_json(params.get("blocks"))
-    metadata = _maybe_json(params.get("metadata"))
-    if not text and not blocks and not params.get("attachments"):
-        return {"ok": False, "error": "no_text"}
-    error = _content_error(blocks, metadata)
+    text, blocks, metadata, error = _content(params)
     if error:
         return {"ok": False, "error": error}
     ts = state.next_ts()
@@ -270,12 +247,7 @@ def _update(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[s
     msg = state.find(channel_id, str(params.get("ts") or ""))
     if msg is None:
         return {"ok": False, "error": "message_not_found"}
-    text = params.get("text")
-    blocks = _maybe_json(params.get("blocks"))
-    metadata = _maybe_json(params.get("metadata"))
-    if not text and not blocks and not params.get("attachments"):
-        return {"ok": False, "error": "no_text"}
-    error = _content_error(blocks, metadata)
+    text, blocks, metadata, error = _content(params)
     if error:
         return {"ok": False, "error": error}
     if text is not None:

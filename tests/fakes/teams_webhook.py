@@ -24,13 +24,11 @@ Scenarios, on ``fake.state`` (also ``fake.fail_next`` and ``fake.delay_seconds``
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,8 +37,8 @@ from tests.fakes._loopback import (
     DROP_AFTER_PROCESSING,
     Failure,
     FaultScript,
+    LoopbackHandler,
     LoopbackServer,
-    QuietServer,
 )
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
@@ -69,35 +67,7 @@ class TeamsWebhookState:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: QuietServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None
-              ) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        if data:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        # rfile holds a reference to the socket; without closing it, close() is
-        # deferred and the client waits for its timeout instead of seeing a reset.
-        self.rfile.close()
-        self.connection.close()
-
+class _Handler(LoopbackHandler):
     def _record(self) -> tuple[str, str, bytes]:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -113,37 +83,37 @@ class _Handler(BaseHTTPRequestHandler):
         if state.delay_seconds:
             time.sleep(state.delay_seconds)
         if path != state.path:
-            self._send(404, {"error": {"code": "NotFound", "message": "Not found."}})
+            self.send_json(404, {"error": {"code": "NotFound", "message": "Not found."}})
             return
         if parse_qs(query).get("sig") != [state.sig]:
-            self._send(401, {"error": {"code": "DirectApiInvalidAuthorizationSignature",
+            self.send_json(401, {"error": {"code": "DirectApiInvalidAuthorizationSignature",
                                        "message": "The provided signature is not valid."}})
             return
         with state.lock:
             failure = state.fail_next.pop(0) if state.fail_next else None
         if failure == DROP:
-            self._drop()
+            self.reset_connection()
             return
         if isinstance(failure, tuple):
             status, body, extra = failure
-            self._send(status, body, extra)
+            self.send_json(status, body, extra)
             return
         try:
             body = json.loads(raw)
         except ValueError:
-            self._send(400, {"error": {"code": "InvalidRequestContent",
+            self.send_json(400, {"error": {"code": "InvalidRequestContent",
                                        "message": "The request content is not valid JSON."}})
             return
         with state.lock:
             state.received.append(body)
         if failure == DROP_AFTER_PROCESSING:
-            self._drop()
+            self.reset_connection()
             return
-        self._send(202)
+        self.send_json(202)
 
     def _not_allowed(self) -> None:
         self._record()
-        self._send(405, {"error": {"code": "MethodNotAllowed", "message": "Use POST."}},
+        self.send_json(405, {"error": {"code": "MethodNotAllowed", "message": "Use POST."}},
                    {"Allow": "POST"})
 
     do_GET = do_PUT = do_DELETE = _not_allowed
