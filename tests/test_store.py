@@ -326,15 +326,16 @@ def test_config_sources_sync_and_database_sources(store: Store, clock) -> None: 
 def test_due_sources_and_poll_records(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     store.sync_config_sources([SourceConfig(name="news", url="n.xml", every="15m")],
                               clock.now())
-    assert [s.name for s in store.due_sources(clock.now())] == ["news"]
+    lease = timedelta(minutes=1)
+    assert [s.name for s in store.claim_sources("w", clock.now(), lease)] == ["news"]
     store.record_poll_error("news", error="HTTP 500", now=clock.now(),
                             next_poll_at=clock.now() + timedelta(minutes=2))
     store.record_poll_error("news", error="HTTP 503", now=clock.now(),
                             next_poll_at=clock.now() + timedelta(minutes=4))
     src = store.get_source("news")
     assert (src.error_count, src.last_error) == (2, "HTTP 503")
-    assert store.due_sources(clock.now()) == []
-    assert len(store.due_sources(clock.now(), all_enabled=True)) == 1
+    assert store.claim_sources("w", clock.now(), lease) == []  # backing off: not due
+    assert len(store.claim_sources("w", clock.now(), lease, all_enabled=True)) == 1
     store.record_poll_ok("news", validators=None, now=clock.now(),
                          next_poll_at=clock.now() + timedelta(minutes=15))
     src = store.get_source("news")

@@ -218,9 +218,8 @@ class XSource:
             new_state.update(since_id=since_id, until_id=str(min(ids)),
                              pending_newest=str(newest) if newest else None)
         else:
-            best = max(x for x in (newest, int(since_id) if since_id else None) if x) \
-                if (newest or since_id) else None
-            new_state["since_id"] = str(best) if best else None
+            known = [v for v in (newest, int(since_id) if since_id else None) if v]
+            new_state["since_id"] = str(max(known)) if known else None
         if not o.include_retweets:
             tweets = [t for t in tweets if not any(
                 r.get("type") in ("retweeted", "quoted") for r in t.get("referenced_tweets") or [])]

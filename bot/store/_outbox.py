@@ -187,9 +187,3 @@ class OutboxMixin:
             query = query.where(c.status == status)
         with self.engine.connect() as conn:
             return [row_to_delivery(r) for r in conn.execute(query)]
-
-    def delivery_counts(self) -> dict[str, int]:
-        c = t_deliveries.c
-        with self.engine.connect() as conn:
-            return {s: n for s, n in conn.execute(
-                select(c.status, func.count()).group_by(c.status))}

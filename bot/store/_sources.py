@@ -111,17 +111,6 @@ class SourcesMixin:
                                                            t_sources.c.name)).mappings()
             return [SourceRow.from_mapping(r) for r in rows]
 
-    def due_sources(self, now: datetime, *, all_enabled: bool = False) -> list[SourceRow]:
-        """Enabled sources whose next poll is due (or every enabled one)."""
-        query = select(t_sources).where(t_sources.c.enabled.is_(True))
-        if not all_enabled:
-            query = query.where(or_(t_sources.c.next_poll_at.is_(None),
-                                    t_sources.c.next_poll_at <= now))
-        with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(t_sources.c.next_poll_at,
-                                               t_sources.c.name)).mappings()
-            return [SourceRow.from_mapping(r) for r in rows]
-
     def claim_sources(self, owner: str, now: datetime, lease: timedelta, *,
                       all_enabled: bool = False, limit: int = 200,
                       not_polled_since: datetime | None = None) -> list[SourceRow]:

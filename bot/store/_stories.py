@@ -65,12 +65,6 @@ class StoriesMixin:
             raise StoreError(f"no story with id {story_id}")
         return found[0]
 
-    def count_stories(self) -> int:
-        from sqlalchemy import func
-
-        with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(t_stories)).scalar_one()
-
 
 def _chunks(values: list[int], size: int) -> list[list[int]]:
     return [values[i:i + size] for i in range(0, len(values), size)]
