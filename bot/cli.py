@@ -41,6 +41,7 @@ stories_app = typer.Typer(help="The collected stories (and fixing merges).",
                           invoke_without_command=True)
 import_app = typer.Typer(help="Import posts from elsewhere.", no_args_is_help=True)
 digest_app = typer.Typer(help="The weekly digest email.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts for the web app.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
@@ -49,6 +50,7 @@ app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(stories_app, name="stories")
 app.add_typer(import_app, name="import")
 app.add_typer(digest_app, name="digest")
+app.add_typer(users_app, name="users")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -427,6 +429,115 @@ def subscribers_remove(email: str, config: ConfigOpt = None) -> None:
     """Unsubscribe someone (kept on record as unsubscribed)."""
     sub = with_herald(config, lambda h: h.store.unsubscribe(email, SystemClock().now()))
     out.print(f"unsubscribed {sub.email}")
+
+
+# ----------------------------------------------------------------------------- users
+
+def _read_password(password_env: str | None) -> str:
+    import getpass
+
+    if password_env:
+        value = os.environ.get(password_env)
+        if not value:
+            raise fail(f"--password-env: the environment variable {password_env} is not set", 2)
+        return value
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Again: ") != first:
+        raise fail("the two passwords differ", 2)
+    return first
+
+
+PasswordEnvOpt = Annotated[str | None, typer.Option(
+    "--password-env", help="Read the password from this environment variable (else it is "
+                           "asked for, or read from standard input).")]
+
+
+@users_app.command("add")
+def users_add(email: str, role: Annotated[str, typer.Option(
+                  "--role", help="editor, approver or admin.")] = "editor",
+              password_env: PasswordEnvOpt = None, config: ConfigOpt = None) -> None:
+    """Add a staff account for `herald serve`."""
+    from bot.passwords import hash_password
+    from bot.store import ROLES
+
+    if role not in ROLES:
+        raise fail(f"--role: must be one of {', '.join(ROLES)}; got {role!r}", 2)
+    with errors():
+        hashed = hash_password(_read_password(password_env))
+    user = with_herald(config, lambda h: h.store.add_user(email, role, hashed,
+                                                          SystemClock().now()))
+    out.print(f"added {user.email} ({user.role})")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Every staff account and its role."""
+    users = with_herald(config, lambda h: h.store.list_users())
+    rows = [{"email": u.email, "role": u.role, "disabled": u.disabled,
+             "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None}
+            for u in users]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Users ({len(users)})")
+    for col in ("email", "role", "state", "last sign-in"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["email"], r["role"], "disabled" if r["disabled"] else "active",
+                      r["last_login_at"] or "never")
+    out.print(table)
+
+
+@users_app.command("set")
+def users_set(email: str, role: Annotated[str | None, typer.Option("--role")] = None,
+              password: Annotated[bool, typer.Option(
+                  "--password", help="Set a new password (asked for).")] = False,
+              password_env: PasswordEnvOpt = None,
+              disable: Annotated[bool | None, typer.Option(
+                  "--disable/--enable", help="Disable or enable the account.")] = None,
+              config: ConfigOpt = None) -> None:
+    """Change a staff account's role, password or state (this ends its sessions)."""
+    from bot.passwords import hash_password
+
+    hashed = None
+    if password or password_env:
+        with errors():
+            hashed = hash_password(_read_password(password_env))
+    user = with_herald(config, lambda h: h.store.set_user(
+        email, role=role, password_hash=hashed, disabled=disable))
+    out.print(f"{user.email}: {user.role}, {'disabled' if user.disabled else 'active'}")
+
+
+@users_app.command("remove")
+def users_remove(email: str, config: ConfigOpt = None) -> None:
+    """Remove a staff account (their announcements stay)."""
+    with_herald(config, lambda h: h.store.remove_user(email))
+    out.print(f"removed {email}")
+
+
+# ----------------------------------------------------------------------------- serve
+
+@app.command("serve")
+def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port")] = 8000,
+          config: ConfigOpt = None) -> None:
+    """Run the web app (queue, stories, feeds, subscribers) with uvicorn."""
+    import uvicorn
+
+    from bot.app import Herald
+    from bot.web import create_app
+
+    settings = settings_for(config)
+    with errors():
+        herald = Herald(settings)
+        herald.prepare()
+    try:
+        uvicorn.run(create_app(herald), host=host, port=port, proxy_headers=True,
+                    forwarded_allow_ips="127.0.0.1", log_level="info")
+    finally:
+        herald.store.close()
 
 
 # ----------------------------------------------------------------------------- digest

@@ -232,6 +232,29 @@ class MergeSettings(_Strict):
     link_text_threshold: float = Field(default=0.3, gt=0, le=1)
 
 
+class WebConfig(_Strict):
+    """``[web]``: the comms web app (``herald serve``)."""
+
+    #: Announcements need an approver who is not their author (four eyes). Off: anyone
+    #: signed in publishes their own.
+    approval: bool = True
+    #: Mark cookies Secure (sent over https only; browsers also accept them on
+    #: http://localhost). Turn off only to try the app over plain http on another host.
+    secure_cookies: bool = True
+    session: Duration = timedelta(hours=12)
+    #: Failed sign-ins before an account locks, and for how long.
+    max_failed_logins: int = Field(default=5, ge=1, le=100)
+    lock_for: Duration = timedelta(minutes=15)
+    #: Requests per minute from one address to the sign-in and subscribe forms.
+    login_rate: int = Field(default=10, ge=1, le=10_000)
+    subscribe_rate: int = Field(default=5, ge=1, le=10_000)
+    #: How long a confirmation link (double opt-in) and a preferences link stay valid.
+    confirm_for: Duration = timedelta(days=3)
+    preferences_for: Duration = timedelta(days=60)
+    #: /healthz fails when no worker has beaten for this long.
+    heartbeat_stale: Duration = timedelta(minutes=2)
+
+
 class HeraldConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     sources: list[SourceConfig] = []
@@ -242,6 +265,7 @@ class HeraldConfig(_Strict):
     paths: PathsConfig = PathsConfig()
     digest: DigestConfig = DigestConfig()
     merge: MergeSettings = MergeSettings()
+    web: WebConfig = WebConfig()
 
 
 class Settings:

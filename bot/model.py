@@ -108,6 +108,10 @@ class Story:
     first_seen: datetime
     updated_at: datetime
     revision: int = 1
+    #: An https image comms chose for their own announcement (None for collected stories).
+    image_url: str | None = None
+    #: True when comms stopped the story from being posted.
+    hold: bool = False
 
     @property
     def key(self) -> int | None:

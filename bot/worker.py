@@ -30,6 +30,7 @@ log = logging.getLogger("herald.worker")
 
 #: How long after a digest tick a (re)started worker still sends that period's digests.
 DIGEST_CATCH_UP = timedelta(days=1)
+HEARTBEAT_EVERY = 15  # seconds
 
 
 def run_worker(herald: Herald, *, install_signals: bool = True,
@@ -39,7 +40,7 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
     herald.prepare()
     w = herald.settings.config.worker
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(2)},
+        executors={"default": ThreadPoolExecutor(3)},  # collect, dispatch, heartbeat
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         timezone=w.timezone)
 
@@ -56,7 +57,16 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
             log.info("dispatch: %d sent, %d failed, %d dead", stats.sent, stats.failed,
                      stats.dead)
 
+    def heartbeat() -> None:
+        # What /healthz reports: the age of the newest beat of any worker.
+        try:
+            herald.store.beat(herald.owner, herald.clock.now())
+        except Exception as exc:  # a database blip must not stop the scheduler
+            log.warning("heartbeat not recorded: %s", exc)
+
     now = datetime.now(scheduler.timezone)
+    scheduler.add_job(heartbeat, "interval", seconds=HEARTBEAT_EVERY, id="heartbeat",
+                      next_run_time=now)
     scheduler.add_job(collect, "interval", seconds=w.collect_tick.total_seconds(),
                       id="collect", next_run_time=now)
     scheduler.add_job(dispatch, "interval", seconds=w.dispatch_every.total_seconds(),
@@ -115,4 +125,8 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
         scheduler.shutdown(wait=True)  # the dispatcher gives back what it had not started
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
+        try:
+            herald.store.forget_worker(herald.owner)
+        except Exception:  # pragma: no cover - the database went away first
+            pass
         log.info("worker %s stopped", herald.owner)

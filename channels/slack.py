@@ -51,6 +51,8 @@ SECTION_MAX = 3000
 CONTEXT_MAX = 2000
 FALLBACK_MAX = 3000
 BUTTON_URL_MAX = 3000
+IMAGE_URL_MAX = 3000
+IMAGE_ALT_MAX = 2000
 METADATA_EVENT = "herald_delivery"
 HISTORY_LOOKBACK = 200
 HISTORY_PAGES = 10
@@ -152,6 +154,10 @@ class SlackChannel(BaseChannel):
         ]
         if summary:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": summary}})
+        if story.image_url and story.image_url.startswith("https://") \
+                and len(story.image_url) <= IMAGE_URL_MAX:
+            blocks.append({"type": "image", "image_url": story.image_url,
+                           "alt_text": fit(story.title, IMAGE_ALT_MAX) or "image"})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
         if story.url and story.url.startswith(("https://", "http://")) \
                 and len(story.url) <= BUTTON_URL_MAX:

@@ -125,6 +125,9 @@ class TeamsChannel(BaseChannel):
             {"type": "TextBlock", "text": escape_card_text(fit(story.title, TITLE_MAX))
              or "(untitled)", "size": "Large", "weight": "Bolder", "wrap": True},
         ]
+        if story.image_url and story.image_url.startswith("https://"):
+            body.append({"type": "Image", "url": story.image_url,
+                         "altText": fit(story.title, FACT_MAX), "size": "Stretch"})
         summary = fit(story.summary, summary_limit)
         if summary:
             body.append({"type": "TextBlock", "text": escape_card_text(summary), "wrap": True})

@@ -68,11 +68,10 @@ def compose(items: Sequence[Item], taxonomy: Taxonomy,
 
 
 def _apply_manual(auto: tuple[Tag, ...], manual: tuple[Tag, ...]) -> tuple[Tag, ...]:
-    """Manual tags win: a manual kind replaces the rules' kind; others are added."""
+    """Manual tags win: in a group where comms set tags by hand, the rules' tags of that
+    group are dropped (comms chose that group's tags whole); other groups keep the rules'."""
     if not manual:
         return auto
-    manual_keys = {t.key for t in manual}
-    manual_kind = any(t.group is TagGroup.KIND for t in manual)
-    kept = [t for t in auto if t.key not in manual_keys
-            and not (manual_kind and t.group is TagGroup.KIND)]
+    manual_groups = {t.group for t in manual}
+    kept = [t for t in auto if t.group not in manual_groups]
     return (*manual, *kept)

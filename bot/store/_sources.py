@@ -36,6 +36,7 @@ class SourceRow:
     last_error: str | None
     error_count: int
     state: dict[str, Any] = field(default_factory=dict)
+    paused: bool = False
 
     @classmethod
     def from_mapping(cls, m: Any) -> SourceRow:
@@ -45,7 +46,8 @@ class SourceRow:
                    last_polled_at=m["last_polled_at"], last_ok_at=m["last_ok_at"],
                    next_poll_at=m["next_poll_at"], last_error=m["last_error"],
                    error_count=m["error_count"],
-                   state=json.loads(m["state"]) if m["state"] else {})
+                   state=json.loads(m["state"]) if m["state"] else {},
+                   paused=bool(m["paused"]))
 
 
 class SourcesMixin:
@@ -90,6 +92,16 @@ class SourcesMixin:
                 created_at=now, next_poll_at=now))
         return self.get_source(name)
 
+    def set_source_paused(self, name: str, paused: bool, now: datetime) -> SourceRow:
+        """Pause a source (it is not polled) or resume it (polled at once)."""
+        self.get_source(name)
+        values: dict[str, Any] = {"paused": paused}
+        if not paused:
+            values["next_poll_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(update(t_sources).where(t_sources.c.name == name).values(**values))
+        return self.get_source(name)
+
     def remove_source(self, name: str) -> None:
         row = self.get_source(name)
         if row.origin == "config":
@@ -119,7 +131,7 @@ class SourcesMixin:
         out with their lease. Recording the poll gives the claim back."""
         c = t_sources.c
         free = or_(c.lease_until.is_(None), c.lease_until < now)
-        due = [c.enabled.is_(True), free]
+        due = [c.enabled.is_(True), c.paused.is_(False), free]
         if not all_enabled:
             due.append(or_(c.next_poll_at.is_(None), c.next_poll_at <= now))
         if not_polled_since is not None:

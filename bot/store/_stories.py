@@ -57,7 +57,8 @@ class StoriesMixin:
         return [Story(id=r.id, title=r.title, summary=r.summary, url=r.url, kind=r.kind,
                       tags=tuple(tags[r.id]), dates=tuple(dates[r.id]),
                       items=tuple(items[r.id]), first_seen=r.first_seen,
-                      updated_at=r.updated_at, revision=r.revision) for r in rows]
+                      updated_at=r.updated_at, revision=r.revision,
+                      image_url=r.image_url, hold=r.hold) for r in rows]
 
     def get_story(self, story_id: int) -> Story:
         found = self.list_stories(ids=[story_id])

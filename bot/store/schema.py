@@ -77,6 +77,8 @@ sources = Table(
     Column("lease_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("state", Text),  # JSON: what a source remembers between polls (X: user id, since_id)
+    # Paused by comms in the web app; kept apart from ``enabled``, which the config sets.
+    Column("paused", Boolean, nullable=False, default=False, server_default="0"),
 )
 
 stories = Table(
@@ -92,6 +94,7 @@ stories = Table(
     Column("hold", Boolean, nullable=False, default=False),
     # Set when comms merged this story into another: its items moved there.
     Column("merged_into", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("image_url", Text),  # set by comms on their own announcements
     Index(None, "updated_at"),
 )
 
@@ -210,4 +213,61 @@ item_terms = Table(
     Index(None, "term", "published_at"),
     Index(None, "item_id"),
     Index(None, "story_id"),
+)
+
+# -- the web app (issue #5) ------------------------------------------------------------------
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # editor, approver, admin
+    Column("password_hash", Text, nullable=False),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("last_login_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Server-side sessions: the cookie carries a random token, the table its SHA-256, so a
+# stolen database cannot be replayed as cookies, and signing out ends the session.
+sessions = Table(
+    "sessions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "user_id"),
+)
+
+announcements = Table(
+    "announcements", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),  # Markdown
+    Column("url", Text),
+    Column("image_url", Text),
+    Column("kind", String(32), nullable=False),
+    Column("domains", Text, nullable=False),  # JSON list of domain slugs
+    Column("targets", Text, nullable=False),  # JSON list of target names
+    Column("send_at", UTCDateTime),  # NULL: as soon as it is approved
+    # draft, submitted, returned, approved, sent, cancelled
+    Column("status", String(16), nullable=False),
+    Column("author_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("approver_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("comment", Text),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("submitted_at", UTCDateTime),
+    Column("approved_at", UTCDateTime),
+    Index(None, "status"),
+)
+
+heartbeats = Table(
+    "heartbeats", metadata,
+    Column("worker", String(100), primary_key=True),
+    Column("beat_at", UTCDateTime, nullable=False),
 )

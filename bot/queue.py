@@ -1,0 +1,143 @@
+"""The comms team's own announcements: validation, Markdown, and the story they become.
+
+An announcement is written in the web app (or through ``/api``), previewed, approved,
+and then handed to the same outbox as collected stories: approval writes a story whose
+tags are the ones comms chose, and one delivery per chosen target, due at the send
+time. Everything here is pure; ``bot.store._queue`` keeps the rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from markdown_it import MarkdownIt
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.model import Item, Link, Story, Tag, TagGroup
+from bot.pipeline.dates import extract_dates
+from bot.pipeline.story import summarize
+from bot.text import html_to_text, one_line, sanitize_html
+from bot.urls import canonical_url
+
+#: The source name a queued announcement's item carries (shown as its source).
+QUEUE_SOURCE = "comms"
+TITLE_MAX = 200
+BODY_MAX = 20_000
+URL_MAX = 2000
+
+# CommonMark without raw HTML: comms write Markdown, and any HTML in it is shown as text.
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+def markdown_html(body: str) -> str:
+    """Markdown to HTML safe to show anywhere (nh3 after rendering, belt and braces)."""
+    return sanitize_html(_MD.render(body))
+
+
+def markdown_text(body: str) -> str:
+    """Markdown to plain text for channels that show text (Slack, Teams, the digest)."""
+    return html_to_text(markdown_html(body))
+
+
+def _web_url(value: str | None, what: str, *, https_only: bool = False) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    schemes = ("https://",) if https_only else ("https://", "http://")
+    if not value.startswith(schemes) or any(c.isspace() for c in value):
+        allowed = "an https:// address" if https_only else "an http:// or https:// address"
+        raise ValueError(f"{what} must be {allowed}")
+    if len(value) > URL_MAX:
+        raise ValueError(f"{what} is longer than {URL_MAX} characters")
+    return value
+
+
+class Draft(BaseModel):
+    """What comms write: checked here, whoever sends it (form or API)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    body: str = Field(default="", max_length=BODY_MAX)
+    url: str | None = Field(default=None, description="link to read more (http or https)")
+    image_url: str | None = Field(default=None, description="an https image URL")
+    kind: str = Field(min_length=1, max_length=32)
+    domains: list[str] = Field(default_factory=list)
+    targets: list[str] = Field(min_length=1)
+    send_at: datetime | None = Field(
+        default=None, description="when to send (aware, or naive meaning Europe/London); "
+                                  "none means as soon as it is approved")
+
+    @field_validator("title")
+    @classmethod
+    def _one_line_title(cls, value: str) -> str:
+        value = one_line(value)
+        if not value:
+            raise ValueError("the title is empty")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return _web_url(value, "the link")
+
+    @field_validator("image_url")
+    @classmethod
+    def _check_image(cls, value: str | None) -> str | None:
+        return _web_url(value, "the image URL", https_only=True)
+
+    @field_validator("domains", "targets")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.strip() for v in value if v.strip()))
+
+    def check_against(self, *, kinds: list[str], domains: list[str],
+                      targets: list[str]) -> None:
+        """Raise ValueError naming the first value this instance does not know."""
+        if self.kind not in kinds:
+            raise ValueError(f"kind {self.kind!r} is not one of: {', '.join(kinds)}")
+        for d in self.domains:
+            if d not in domains:
+                raise ValueError(f"domain {d!r} is not one of: {', '.join(domains)}")
+        for t in self.targets:
+            if t not in targets:
+                raise ValueError(f"target {t!r} is not an enabled target: "
+                                 f"{', '.join(targets) or '(none)'}")
+
+    def send_at_utc(self, timezone: str = "Europe/London") -> datetime | None:
+        if self.send_at is None:
+            return None
+        when = self.send_at
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=ZoneInfo(timezone))
+        return when.astimezone(UTC)
+
+
+def announcement_item(announcement_id: int | None, draft: Draft, author: str | None,
+                      published_at: datetime, now: datetime) -> Item:
+    """The item an announcement contributes to its story."""
+    html = markdown_html(draft.body)
+    links = (Link(draft.url, None, "about"),) if draft.url else ()
+    return Item(source=QUEUE_SOURCE, source_item_id=f"announcement-{announcement_id or 0}",
+                url=draft.url, canonical_url=canonical_url(draft.url), title=draft.title,
+                text=html_to_text(html), html=html, author=author,
+                published_at=published_at, collected_at=now, links=links,
+                source_kind="queue")
+
+
+def announcement_story(draft: Draft, item: Item, *, labels: dict[str, str],
+                       chosen_by: str, story_id: int | None = None,
+                       now: datetime | None = None) -> Story:
+    """The story an announcement becomes: comms' own kind and domains (manual tags), the
+    key dates found in its text, and its image."""
+    reason = f"chosen by {chosen_by}"
+    tags = (Tag(TagGroup.KIND, draft.kind, reason, manual=True),
+            *(Tag(TagGroup.DOMAIN, d, reason, manual=True) for d in draft.domains))
+    dates = tuple(sorted(extract_dates(f"{item.title}\n{item.text}", item.published_at),
+                         key=lambda d: (d.date, d.what)))
+    when = now or item.collected_at
+    return Story(id=story_id, title=draft.title, summary=summarize(item),
+                 url=item.canonical_url or item.url,
+                 kind=draft.kind, tags=tags, dates=dates, items=(item,), first_seen=when,
+                 updated_at=when, image_url=draft.image_url)

@@ -1,0 +1,95 @@
+"""Comms' corrections to collected stories: their tags, and whether they may be posted.
+
+Manual tags are kept in ``story_tags`` with ``manual`` set; in a group where comms chose
+tags, the rules' tags of that group are dropped at every recompose, so a later poll never
+undoes the fix. Holding a story keeps it out of every claim; releasing it routes it again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Connection, Row
+
+from bot.errors import StoreError
+from bot.model import DeliveryStatus, TagGroup
+from bot.pipeline.route import route
+from bot.store._common import insert_ignore
+from bot.store._ingest import FixesMixin, IngestStats, RoutingContext
+from bot.store.schema import deliveries as t_deliveries
+from bot.store.schema import items as t_items
+from bot.store.schema import stories as t_stories
+from bot.store.schema import story_tags as t_tags
+
+
+class EditsMixin(FixesMixin):
+    def set_story_tags(self, story_id: int, *, kind: str | None, domains: list[str],
+                       by: str, ctx: RoutingContext, now: datetime) -> IngestStats:
+        """Set a story's kind and domains by hand (they win over the rules from now on).
+        New routes that the tags open are queued; what was sent stays sent."""
+        known_kinds = ctx.taxonomy.slugs("kind")
+        known_domains = ctx.taxonomy.slugs("domain")
+        if kind is not None and kind not in known_kinds:
+            raise StoreError(f"kind {kind!r} is not one of: {', '.join(known_kinds)}")
+        for d in domains:
+            if d not in known_domains:
+                raise StoreError(f"domain {d!r} is not one of: {', '.join(known_domains)}")
+        reason = f"set by {by}"
+        rows = [{"story_id": story_id, "grp": TagGroup.DOMAIN.value, "slug": d,
+                 "reason": reason, "manual": True, "position": n}
+                for n, d in enumerate(dict.fromkeys(domains))]
+        if kind is not None:
+            rows.append({"story_id": story_id, "grp": TagGroup.KIND.value, "slug": kind,
+                         "reason": reason, "manual": True, "position": len(rows)})
+        stats = IngestStats()
+        with self.engine.begin() as conn:
+            self._story_row(conn, story_id)
+            # Every tag goes; the recompose puts back the rules' tags of the other groups.
+            conn.execute(delete(t_tags).where(t_tags.c.story_id == story_id))
+            if rows:
+                conn.execute(t_tags.insert(), rows)
+            self._recompose(conn, story_id, False, ctx, now, stats)
+        return stats
+
+    def set_hold(self, story_id: int, hold: bool, ctx: RoutingContext,
+                 now: datetime) -> IngestStats:
+        """Stop a story from being posted (``hold``), or let it go again."""
+        stats = IngestStats()
+        with self.engine.begin() as conn:
+            self._story_row(conn, story_id)
+            conn.execute(update(t_stories).where(t_stories.c.id == story_id)
+                         .values(hold=hold, updated_at=now))
+            if not hold:
+                # A story held when it was composed was never routed: route it now.
+                self._recompose(conn, story_id, False, ctx, now, stats)
+                stats.deliveries += self._route_stored(conn, story_id, ctx, now)
+        return stats
+
+    @staticmethod
+    def _route_stored(conn: Connection, story_id: int, ctx: RoutingContext,
+                      now: datetime) -> int:
+        story = conn.execute(select(t_stories).where(t_stories.c.id == story_id)).one()
+        tags = conn.execute(select(t_tags.c.grp, t_tags.c.slug)
+                            .where(t_tags.c.story_id == story_id)).all()
+        sources = set(conn.execute(select(t_items.c.source)
+                                   .where(t_items.c.story_id == story_id)).scalars())
+        targets = route(domains=[s for g, s in tags if g == TagGroup.DOMAIN.value],
+                        kind=story.kind,
+                        programmes=[s for g, s in tags if g == TagGroup.PROGRAMME.value],
+                        sources=sources, routes=ctx.routes, enabled_targets=ctx.targets)
+        return insert_ignore(conn, t_deliveries, [
+            {"story_id": story_id, "target": name, "status": DeliveryStatus.PENDING.value,
+             "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
+            for name in targets], ["story_id", "target"])
+
+    @staticmethod
+    def _story_row(conn: Connection, story_id: int) -> Row[Any]:
+        row = conn.execute(select(t_stories).where(t_stories.c.id == story_id)).first()
+        if row is None:
+            raise StoreError(f"no story with id {story_id}")
+        if row.merged_into is not None:
+            raise StoreError(f"story {story_id} was merged into story {row.merged_into}; "
+                             "change that one")
+        return row

@@ -1,0 +1,54 @@
+"""What the pages and the API both do: the same rules whichever way a request comes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.errors import StoreError
+from bot.queue import Draft, announcement_item, announcement_story
+from bot.store import Announcement, NotAllowed, Session
+from bot.web.app import WebContext
+
+
+def check_draft(ctx: WebContext, draft: Draft) -> Draft:
+    """Raise ValueError (shown to the user) for a kind, domain or target Herald lacks."""
+    tax = ctx.herald.taxonomy
+    draft.check_against(kinds=tax.slugs("kind"), domains=tax.slugs("domain"),
+                        targets=list(ctx.herald.channels))
+    return draft
+
+
+def story_for(ctx: WebContext, ann_id: int | None, draft: Draft, author: str | None) -> Any:
+    """The story an announcement becomes (for previews and for approval)."""
+    now = ctx.now()
+    when = draft.send_at_utc(ctx.herald.settings.config.worker.timezone) or now
+    item = announcement_item(ann_id, draft, author, when, now)
+    return announcement_story(draft, item, labels=ctx.labels(), chosen_by=author or "comms",
+                              now=now)
+
+
+def approve(ctx: WebContext, session: Session, ann: Announcement) -> Announcement:
+    """Approve (approval on: an approver who is not the author) or publish (approval off)."""
+    four_eyes = ctx.web.approval
+    user = session.user
+    if four_eyes and not user.can("approver"):
+        raise NotAllowed("only an approver can approve announcements")
+    if four_eyes and ann.author_id == user.id:
+        raise NotAllowed("you wrote this announcement: someone else must approve it")
+    draft = check_draft(ctx, Draft.model_validate(ann.draft.model_dump()))
+    story = story_for(ctx, ann.id, draft, ann.author)
+    return ctx.store.approve_announcement(ann.id, user.id, story, ctx.now(),
+                                          four_eyes=four_eyes)
+
+
+def send_back(ctx: WebContext, session: Session, ann: Announcement,
+              comment: str) -> Announcement:
+    if not session.user.can("approver"):
+        raise NotAllowed("only an approver can send an announcement back")
+    return ctx.store.return_announcement(ann.id, session.user.id, comment, ctx.now())
+
+
+def submit(ctx: WebContext, session: Session, ann: Announcement) -> Announcement:
+    if not ctx.web.approval:
+        raise StoreError("approval is off here: publish the announcement instead")
+    return ctx.store.submit_announcement(ann.id, ctx.now())

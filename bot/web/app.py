@@ -1,0 +1,196 @@
+"""The FastAPI application: shared context, templates, error handling and routers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.app import Herald
+from bot.errors import HeraldError, StoreError
+from bot.store import NotAllowed, Session
+from bot.tokens import Signer, secret_key
+from bot.web.security import (
+    Auth,
+    Forbidden,
+    RateLimiter,
+    SecurityHeaders,
+    SignInRequired,
+    public_form_token,
+)
+
+log = logging.getLogger("herald.web")
+STATIC = Path(__file__).parent / "static"
+
+# Fixed notices a redirect can ask for (?done=…): no page shows text taken from the URL.
+NOTICES = {
+    "saved": "Saved.", "submitted": "Submitted for approval.", "approved": "Approved.",
+    "returned": "Sent back to the author.", "cancelled": "Cancelled.",
+    "retry": "Queued to send again.", "tags": "Tags saved.", "held": "Story stopped.",
+    "released": "Story released: it will be posted.", "merged": "Stories merged.",
+    "split": "Item split into a story of its own.", "feed-added": "Feed added.",
+    "paused": "Feed paused.", "resumed": "Feed resumed.", "removed": "Removed.",
+    "user-added": "Account added.", "signed-out": "You are signed out.",
+    "published": "Published.",
+}
+
+
+@dataclass
+class WebContext:
+    herald: Herald
+    auth: Auth
+    signer: Signer
+    templates: Environment
+    login_limiter: RateLimiter
+    subscribe_limiter: RateLimiter
+
+    @property
+    def store(self) -> Any:
+        return self.herald.store
+
+    def now(self) -> datetime:
+        return self.herald.clock.now()
+
+    @property
+    def web(self) -> Any:
+        return self.herald.settings.config.web
+
+    def labels(self) -> dict[str, str]:
+        return {r.slug: r.label for r in self.herald.taxonomy.rules}
+
+    def render(self, request: Request, name: str, *, session: Session | None = None,
+               status_code: int = 200, **context: Any) -> HTMLResponse:
+        template = self.templates.get_template(name)
+        done = request.query_params.get("done")
+        html = template.render(
+            request=request, session=session, user=session.user if session else None,
+            csrf=session.csrf if session else public_form_token(self.signer),
+            notice=NOTICES.get(done or ""), labels=self.labels(),
+            list_name=self.herald.settings.config.digest.list_name, **context)
+        return HTMLResponse(html, status_code=status_code)
+
+
+def _templates() -> Environment:
+    env = Environment(loader=PackageLoader("bot.web", "templates"),
+                      autoescape=select_autoescape(enabled_extensions=("html", "j2"),
+                                                   default_for_string=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = _when
+    from bot.web.preview import card_text, slack_text
+
+    env.globals.update(slack_text=slack_text, card_text=card_text)
+    return env
+
+
+def _when(value: datetime | None, tz: str = "Europe/London") -> str:
+    from zoneinfo import ZoneInfo
+
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(tz)).strftime("%a %-d %b %Y, %H:%M")
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
+
+
+def _error_status(exc: HeraldError) -> int:
+    if isinstance(exc, NotAllowed):
+        return 403
+    if isinstance(exc, StoreError) and exc.message.startswith("no "):
+        return 404
+    return 409
+
+
+def create_app(herald: Herald) -> FastAPI:
+    """The web app for one configured Herald."""
+    from bot.web import api, pages, public
+
+    web = herald.settings.config.web
+    signer = Signer(secret_key(herald.settings.environ, herald.var_dir))
+    ctx = WebContext(herald=herald,
+                     auth=Auth(herald.store, web.secure_cookies, web.session),
+                     signer=signer, templates=_templates(),
+                     login_limiter=RateLimiter(web.login_rate),
+                     subscribe_limiter=RateLimiter(web.subscribe_rate))
+    app = FastAPI(title="Herald", version="0.1.0",
+                  description="Queue, preview and approve announcements; read stories.",
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.ctx = ctx
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(public.router)
+    app.include_router(api.router)
+    app.include_router(api.metrics_router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        target = request.url.path
+        if request.method != "GET":
+            target = "/"
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": exc.message}, status_code=403)
+        return ctx.render(request, "error.html.j2", session=ctx.auth.session(request, ctx.now()),
+                          status_code=403, title="Not allowed", message=exc.message)
+
+    @app.exception_handler(HeraldError)
+    async def _herald_error(request: Request, exc: HeraldError) -> Response:
+        status = _error_status(exc)
+        if _is_api(request):
+            return JSONResponse({"error": str(exc)}, status_code=status)
+        return ctx.render(request, "error.html.j2", session=ctx.auth.session(request, ctx.now()),
+                          status_code=status, title="That did not work", message=str(exc))
+
+    @app.exception_handler(ValidationError)
+    async def _invalid(request: Request, exc: ValidationError) -> Response:
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
+                            for e in exc.errors())
+        if _is_api(request):
+            return JSONResponse({"error": message}, status_code=422)
+        return ctx.render(request, "error.html.j2", session=ctx.auth.session(request, ctx.now()),
+                          status_code=422, title="Please check the form", message=message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                            for e in exc.errors())
+        return JSONResponse({"error": message or "invalid request"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        if _is_api(request) or exc.status_code == 405:
+            return JSONResponse({"error": detail}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        message = "There is no page here." if exc.status_code == 404 else detail
+        return ctx.render(request, "error.html.j2", session=ctx.auth.session(request, ctx.now()),
+                          status_code=exc.status_code, title=detail, message=message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if _is_api(request):
+            return JSONResponse({"error": "internal error; the server log has details"},
+                                status_code=500)
+        return HTMLResponse("<h1>Something went wrong</h1><p>The server log has details.</p>",
+                            status_code=500)
+
+    return app

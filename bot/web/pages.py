@@ -1,0 +1,514 @@
+"""Staff pages: the queue, stories, feeds, subscribers and accounts (sign-in required)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from bot.config import NAME_PATTERN
+from bot.durations import format_duration, parse_duration
+from bot.errors import HeraldError, StoreError
+from bot.passwords import hash_password, verify_password
+from bot.queue import Draft
+from bot.store import ROLES, Session
+from bot.web import actions
+from bot.web.app import WebContext
+from bot.web.preview import digest_html, previews
+from bot.web.security import (
+    CSRF_HEADER,
+    Forbidden,
+    SignInRequired,
+    check_csrf,
+    client_address,
+    login_delay,
+    require_role,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def _ctx(request: Request) -> WebContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def signed_in(request: Request, role: str = "editor") -> tuple[WebContext, Session]:
+    ctx = _ctx(request)
+    session = ctx.auth.session(request, ctx.now())
+    require_role(session, role)
+    assert session is not None
+    return ctx, session
+
+
+async def posted(request: Request, role: str = "editor"
+                 ) -> tuple[WebContext, Session, FormData]:
+    """A signed-in form post with the right role and a valid CSRF token."""
+    ctx = _ctx(request)
+    session = ctx.auth.session(request, ctx.now())
+    if session is None:
+        raise SignInRequired()
+    form = await request.form()
+    supplied = form.get("csrf") or request.headers.get(CSRF_HEADER)
+    check_csrf(session, supplied if isinstance(supplied, str) else None)
+    require_role(session, role)
+    return ctx, session, form
+
+
+def back(path: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?done={done}", status_code=303)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (no //host, no scheme): the sign-in page is no open redirect."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/queue"
+
+
+# -- sign-in --------------------------------------------------------------------------------
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    ctx = _ctx(request)
+    return ctx.render(request, "login.html.j2", next=_safe_next(request.query_params.get("next")),
+                      error=None, email="")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    from bot.web.security import check_public_form
+
+    ctx = _ctx(request)
+    form = await request.form()
+    check_public_form(ctx.signer, _str(form, "csrf"))
+    email = _str(form, "email").strip()
+    password = _str(form, "password")
+    target = _safe_next(_str(form, "next"))
+
+    def refuse(message: str, status: int = 400,
+               retry_after: int | None = None) -> Response:
+        response = ctx.render(request, "login.html.j2", next=target, error=message,
+                              email=email, status_code=status)
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    wait = ctx.login_limiter.hit(client_address(request))
+    if wait is not None:
+        return refuse("Too many sign-in attempts from here. Wait a minute and try again.",
+                      429, int(wait) + 1)
+    now = ctx.now()
+    user = ctx.store.find_user(email) if "@" in email else None
+    if user is not None and user.locked_until and user.locked_until > now:
+        seconds = int((user.locked_until - now).total_seconds()) + 1
+        return refuse(f"Too many failed sign-ins for this account. Try again in "
+                      f"{format_duration(timedelta(seconds=seconds))}.", 429, seconds)
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or user.disabled:
+        if user is not None:
+            failures = user.failed_logins + 1
+            delay = login_delay(failures, ctx.web.max_failed_logins, ctx.web.lock_for)
+            ctx.store.record_login_failure(user.id,
+                                           locked_until=now + delay if delay else None)
+        return refuse("Wrong email or password.", 401)
+    token = ctx.store.start_session(user.id, now, now + ctx.web.session)
+    response = RedirectResponse(target, status_code=303)
+    ctx.auth.set_cookie(response, token)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    ctx, _session, _form = await posted(request)
+    token = request.cookies.get(ctx.auth.cookie)
+    if token:
+        ctx.store.end_session(token)
+    response = RedirectResponse("/login?done=signed-out", status_code=303)
+    ctx.auth.clear_cookie(response)
+    return response
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    signed_in(request)
+    return RedirectResponse("/queue", status_code=303)
+
+
+# -- the queue ------------------------------------------------------------------------------
+
+def _options(ctx: WebContext) -> dict[str, Any]:
+    tax = ctx.herald.taxonomy
+    labels = ctx.labels()
+    return {"kinds": [(k, labels.get(k, k)) for k in tax.slugs("kind")],
+            "domains": [(d, labels.get(d, d)) for d in tax.slugs("domain")],
+            "targets": [(name, ch.name) for name, ch in ctx.herald.channels.items()],
+            "approval": ctx.web.approval,
+            "timezone": ctx.herald.settings.config.worker.timezone}
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue(request: Request) -> Response:
+    ctx, session = signed_in(request)
+    everything = ctx.store.list_announcements()
+    groups: dict[str, list[Any]] = {"waiting": [], "upcoming": [], "failed": [], "sent": [],
+                                    "cancelled": []}
+    for ann in everything:
+        state = ann.state
+        if state == "submitted":
+            groups["waiting"].append(ann)
+        elif state in ("draft", "returned", "scheduled", "sending"):
+            groups["upcoming"].append(ann)
+        elif state == "failed":
+            groups["failed"].append(ann)
+        elif state == "sent":
+            groups["sent"].append(ann)
+        else:
+            groups["cancelled"].append(ann)
+    return ctx.render(request, "queue.html.j2", session=session, groups=groups,
+                      **_options(ctx))
+
+
+def _local_input(value: datetime | None, tz: str) -> str:
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+@router.get("/queue/new", response_class=HTMLResponse)
+def compose_page(request: Request) -> Response:
+    ctx, session = signed_in(request)
+    return ctx.render(request, "compose.html.j2", session=session, ann=None, form=None,
+                      error=None, **_options(ctx))
+
+
+def draft_from_form(ctx: WebContext, form: FormData) -> Draft:
+    send_at: str | None = None
+    if _str(form, "when") == "later":
+        send_at = _str(form, "send_at") or None
+        if send_at is None:
+            raise ValueError("choose a send time, or send it as soon as it is approved")
+    draft = Draft.model_validate({
+        "title": _str(form, "title"), "body": _str(form, "body"),
+        "url": _str(form, "url") or None, "image_url": _str(form, "image_url") or None,
+        "kind": _str(form, "kind"), "domains": [v for v in form.getlist("domains")
+                                                if isinstance(v, str)],
+        "targets": [v for v in form.getlist("targets") if isinstance(v, str)],
+        "send_at": send_at})
+    return actions.check_draft(ctx, draft)
+
+
+def _form_echo(form: FormData) -> dict[str, Any]:
+    return {"title": _str(form, "title"), "body": _str(form, "body"), "url": _str(form, "url"),
+            "image_url": _str(form, "image_url"), "kind": _str(form, "kind"),
+            "domains": form.getlist("domains"), "targets": form.getlist("targets"),
+            "when": _str(form, "when") or "now", "send_at": _str(form, "send_at")}
+
+
+@router.post("/queue/new")
+async def compose(request: Request) -> Response:
+    ctx, session, form = await posted(request)
+    try:
+        draft = draft_from_form(ctx, form)
+    except ValueError as exc:
+        return ctx.render(request, "compose.html.j2", session=session, ann=None,
+                          form=_form_echo(form), error=_message(exc), status_code=422,
+                          **_options(ctx))
+    ann = ctx.store.create_announcement(draft, session.user.id, ctx.now(),
+                                        ctx.herald.settings.config.worker.timezone)
+    return back(f"/queue/{ann.id}", "saved")
+
+
+@router.get("/queue/{ann_id}", response_class=HTMLResponse)
+def announcement(request: Request, ann_id: int) -> Response:
+    ctx, session = signed_in(request)
+    ann = ctx.store.get_announcement(ann_id)
+    story = actions.story_for(ctx, ann.id, ann.draft, ann.author)
+    shown = previews(ctx.herald, story, list(ann.draft.targets))
+    can_approve = (session.user.can("approver") and ann.author_id != session.user.id) \
+        if ctx.web.approval else True
+    return ctx.render(request, "announcement.html.j2", session=session, ann=ann,
+                      story=story, previews=shown, can_approve=can_approve, **_options(ctx))
+
+
+@router.get("/queue/{ann_id}/digest", response_class=HTMLResponse)
+def announcement_digest(request: Request, ann_id: int) -> Response:
+    ctx, _session = signed_in(request)
+    ann = ctx.store.get_announcement(ann_id)
+    story = actions.story_for(ctx, ann.id, ann.draft, ann.author)
+    return HTMLResponse(digest_html(ctx.herald, story), headers={"x-herald-framed": "1"})
+
+
+@router.get("/queue/{ann_id}/edit", response_class=HTMLResponse)
+def edit_page(request: Request, ann_id: int) -> Response:
+    ctx, session = signed_in(request)
+    ann = ctx.store.get_announcement(ann_id)
+    tz = ctx.herald.settings.config.worker.timezone
+    d = ann.draft
+    form = {"title": d.title, "body": d.body, "url": d.url or "",
+            "image_url": d.image_url or "", "kind": d.kind, "domains": list(d.domains),
+            "targets": list(d.targets), "when": "later" if ann.send_at else "now",
+            "send_at": _local_input(ann.send_at, tz)}
+    return ctx.render(request, "compose.html.j2", session=session, ann=ann, form=form,
+                      error=None, **_options(ctx))
+
+
+@router.post("/queue/{ann_id}/edit")
+async def edit(request: Request, ann_id: int) -> Response:
+    ctx, session, form = await posted(request)
+    ann = ctx.store.get_announcement(ann_id)
+    try:
+        draft = draft_from_form(ctx, form)
+    except ValueError as exc:
+        return ctx.render(request, "compose.html.j2", session=session, ann=ann,
+                          form=_form_echo(form), error=_message(exc), status_code=422,
+                          **_options(ctx))
+    ctx.store.update_announcement(ann_id, draft, ctx.now(),
+                                  ctx.herald.settings.config.worker.timezone)
+    return back(f"/queue/{ann_id}", "saved")
+
+
+@router.post("/queue/{ann_id}/submit")
+async def submit(request: Request, ann_id: int) -> Response:
+    ctx, session, _form = await posted(request)
+    actions.submit(ctx, session, ctx.store.get_announcement(ann_id))
+    return back(f"/queue/{ann_id}", "submitted")
+
+
+@router.post("/queue/{ann_id}/approve")
+async def approve(request: Request, ann_id: int) -> Response:
+    ctx, session, _form = await posted(request)
+    actions.approve(ctx, session, ctx.store.get_announcement(ann_id))
+    return back(f"/queue/{ann_id}", "approved" if ctx.web.approval else "published")
+
+
+@router.post("/queue/{ann_id}/return")
+async def send_back(request: Request, ann_id: int) -> Response:
+    ctx, session, form = await posted(request)
+    actions.send_back(ctx, session, ctx.store.get_announcement(ann_id),
+                      _str(form, "comment"))
+    return back(f"/queue/{ann_id}", "returned")
+
+
+@router.post("/queue/{ann_id}/cancel")
+async def cancel(request: Request, ann_id: int) -> Response:
+    ctx, _session, _form = await posted(request)
+    ctx.store.cancel_announcement(ann_id, ctx.now())
+    return back(f"/queue/{ann_id}", "cancelled")
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def retry(request: Request, delivery_id: int) -> Response:
+    ctx, _session, form = await posted(request)
+    ctx.store.retry_delivery(delivery_id, ctx.now())
+    return back(_safe_next(_str(form, "back")), "retry")
+
+
+# -- stories --------------------------------------------------------------------------------
+
+@router.get("/stories", response_class=HTMLResponse)
+def stories(request: Request) -> Response:
+    ctx, session = signed_in(request)
+    tag = request.query_params.get("tag") or None
+    found = ctx.store.list_stories(tag=tag, limit=200)
+    deliveries = ctx.store.deliveries_for([s.id for s in found if s.id is not None])
+    return ctx.render(request, "stories.html.j2", session=session, stories=found, tag=tag,
+                      deliveries=deliveries, **_options(ctx))
+
+
+@router.get("/stories/{story_id}", response_class=HTMLResponse)
+def story(request: Request, story_id: int) -> Response:
+    ctx, session = signed_in(request)
+    found = ctx.store.get_story(story_id)
+    deliveries = ctx.store.deliveries_for([story_id]).get(story_id, [])
+    routed = [d.target for d in deliveries] or list(ctx.herald.channels)
+    return ctx.render(request, "story.html.j2", session=session, story=found,
+                      deliveries=deliveries,
+                      previews=previews(ctx.herald, found, routed), **_options(ctx))
+
+
+@router.post("/stories/{story_id}/tags")
+async def story_tags(request: Request, story_id: int) -> Response:
+    ctx, session, form = await posted(request)
+    kind = _str(form, "kind") or None
+    domains = [v for v in form.getlist("domains") if isinstance(v, str)]
+    ctx.store.set_story_tags(story_id, kind=kind, domains=domains, by=session.user.email,
+                             ctx=ctx.herald.routing, now=ctx.now())
+    return back(f"/stories/{story_id}", "tags")
+
+
+@router.post("/stories/{story_id}/hold")
+async def story_hold(request: Request, story_id: int) -> Response:
+    ctx, _session, form = await posted(request)
+    hold = _str(form, "hold") != "0"
+    ctx.store.set_hold(story_id, hold, ctx.herald.routing, ctx.now())
+    return back(f"/stories/{story_id}", "held" if hold else "released")
+
+
+@router.post("/stories/{story_id}/merge")
+async def story_merge(request: Request, story_id: int) -> Response:
+    ctx, _session, form = await posted(request)
+    other = _str(form, "other").strip().lstrip("#")
+    if not other.isdigit():
+        raise StoreError("give the number of the story to merge into this one")
+    ctx.store.merge_stories(story_id, int(other), ctx.herald.routing, ctx.now())
+    return back(f"/stories/{story_id}", "merged")
+
+
+@router.post("/stories/{story_id}/split")
+async def story_split(request: Request, story_id: int) -> Response:
+    ctx, _session, form = await posted(request)
+    new_id, _stats = ctx.store.split_item(story_id, _str(form, "item_url"),
+                                          ctx.herald.routing, ctx.now())
+    return back(f"/stories/{new_id}", "split")
+
+
+# -- feeds ----------------------------------------------------------------------------------
+
+def _feed_form(form: FormData) -> tuple[str, str, timedelta]:
+    url = _str(form, "url").strip()
+    if not url.lower().startswith(("http://", "https://")):
+        raise StoreError("a feed address must start with http:// or https://")
+    name = _str(form, "name").strip().lower() or _name_from(url)
+    if not re.match(NAME_PATTERN, name):
+        raise StoreError(f"{name!r} is not a valid name: lowercase letters, digits, - and _")
+    try:
+        every = parse_duration(_str(form, "every") or "15m")
+    except ValueError as exc:
+        raise StoreError(f"poll interval: {exc}") from None
+    if every < timedelta(minutes=1):
+        raise StoreError("poll a feed at most once a minute")
+    return name, url, every
+
+
+def _name_from(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "feed").removeprefix("www.")
+    return re.sub(r"[^a-z0-9_-]+", "-", host.lower()).strip("-")[:60] or "feed"
+
+
+@router.get("/feeds", response_class=HTMLResponse)
+def feeds(request: Request) -> Response:
+    ctx, session = signed_in(request)
+    return ctx.render(request, "feeds.html.j2", session=session,
+                      sources=ctx.store.list_sources(), check=None, form=None, error=None,
+                      format_duration=format_duration)
+
+
+@router.post("/feeds/check", response_class=HTMLResponse)
+async def feed_check(request: Request) -> Response:
+    """Fetch the feed once (through the SSRF guard) and show what Herald finds in it."""
+    from bot.sources.feed import parse_feed
+    from bot.sources.fetch import Validators, fetch
+
+    ctx, session, form = await posted(request, "approver")
+    echo = {"url": _str(form, "url"), "name": _str(form, "name"), "every": _str(form, "every")}
+    check: dict[str, Any] | None = None
+    error = None
+    try:
+        name, url, every = _feed_form(form)
+        echo.update(name=name, every=format_duration(every))
+        cfg = ctx.herald.settings.config.http
+        got = fetch(url, client=ctx.herald.client, validators=Validators(None, None, None),
+                    max_body=cfg.max_body)
+        items = parse_feed(got.body, source=name, url=got.final_url,
+                           collected_at=ctx.now(), content_type=got.content_type,
+                           headers=got.headers)
+        check = {"count": len(items), "final_url": got.final_url,
+                 "items": items[:10]}
+    except HeraldError as exc:
+        error = str(exc)
+    return ctx.render(request, "feeds.html.j2", session=session,
+                      sources=ctx.store.list_sources(), check=check, form=echo, error=error,
+                      format_duration=format_duration, status_code=200 if check else 422)
+
+
+@router.post("/feeds")
+async def feed_add(request: Request) -> Response:
+    from bot.sources.guard import UrlGuard
+
+    ctx, _session, form = await posted(request, "approver")
+    name, url, every = _feed_form(form)
+    UrlGuard(ctx.herald.settings.config.http.allow_networks).check(url)
+    ctx.store.add_source(name, url, every, ctx.now())
+    return back("/feeds", "feed-added")
+
+
+@router.post("/feeds/{name}/pause")
+async def feed_pause(request: Request, name: str) -> Response:
+    ctx, _session, form = await posted(request, "approver")
+    paused = _str(form, "paused") != "0"
+    ctx.store.set_source_paused(name, paused, ctx.now())
+    return back("/feeds", "paused" if paused else "resumed")
+
+
+@router.post("/feeds/{name}/remove")
+async def feed_remove(request: Request, name: str) -> Response:
+    ctx, _session, _form = await posted(request, "approver")
+    ctx.store.remove_source(name)
+    return back("/feeds", "removed")
+
+
+# -- subscribers and accounts ---------------------------------------------------------------
+
+@router.get("/subscribers", response_class=HTMLResponse)
+def subscribers(request: Request) -> Response:
+    ctx, session = signed_in(request, "admin")
+    return ctx.render(request, "subscribers.html.j2", session=session,
+                      subscribers=ctx.store.list_subscribers())
+
+
+@router.post("/subscribers/remove")
+async def subscriber_remove(request: Request) -> Response:
+    ctx, _session, form = await posted(request, "admin")
+    ctx.store.unsubscribe(_str(form, "email"), ctx.now())
+    return back("/subscribers", "removed")
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users(request: Request) -> Response:
+    ctx, session = signed_in(request, "admin")
+    return ctx.render(request, "users.html.j2", session=session, users=ctx.store.list_users(),
+                      roles=ROLES, error=None)
+
+
+@router.post("/users")
+async def user_add(request: Request) -> Response:
+    ctx, _session, form = await posted(request, "admin")
+    ctx.store.add_user(_str(form, "email"), _str(form, "role"),
+                       hash_password(_str(form, "password")), ctx.now())
+    return back("/users", "user-added")
+
+
+@router.post("/users/password")
+async def own_password(request: Request) -> Response:
+    """Change one's own password (the current one is asked for again)."""
+    ctx, session, form = await posted(request)
+    if not verify_password(session.user.password_hash, _str(form, "current")):
+        raise Forbidden("the current password is wrong")
+    ctx.store.set_user(session.user.email, password_hash=hash_password(_str(form, "new")))
+    response = RedirectResponse("/login?done=signed-out", status_code=303)
+    ctx.auth.clear_cookie(response)
+    return response
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def _str(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _message(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'form'}: "
+                         f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+    return str(exc)
+
+
+__all__ = ["router"]

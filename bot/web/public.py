@@ -1,0 +1,279 @@
+"""Public pages: subscribe (double opt-in), preferences, one-click unsubscribe, health.
+
+Every link a subscriber gets is a signed token (``bot.tokens``): confirmation links expire
+(``web.confirm_for``), preference links too (``web.preferences_for``); unsubscribe links do
+not, so an old digest's link still works. The unsubscribe POST accepts the RFC 8058 body
+``List-Unsubscribe=One-Click`` from mail clients, without sign-in or a form token: the
+signed token is the authority. A subscribe request never changes an existing
+subscription; what it asks for takes effect only when its link is confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+
+from bot.digest import PREFERENCES, UNSUBSCRIBE
+from bot.errors import StoreError
+from bot.store import Subscriber
+from bot.store._subscribers import normalize_email
+from bot.tokens import TokenError
+from bot.web.app import WebContext
+from bot.web.security import check_public_form, client_address
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger("herald.web")
+CONFIRM = "confirm"
+
+
+def _ctx(request: Request) -> WebContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _domains(ctx: WebContext, chosen: list[str]) -> list[str] | None:
+    """The chosen domains, or None (every domain) when all are chosen."""
+    known = ctx.herald.taxonomy.slugs("domain")
+    picked = [d for d in known if d in chosen]
+    if not picked:
+        raise StoreError("choose at least one domain")
+    return None if len(picked) == len(known) else picked
+
+
+def _domain_options(ctx: WebContext) -> list[tuple[str, str]]:
+    labels = ctx.labels()
+    return [(d, labels.get(d, d)) for d in ctx.herald.taxonomy.slugs("domain")]
+
+
+def _check(ctx: WebContext, purpose: str, token: str, max_age: int | None) -> Any:
+    try:
+        return ctx.signer.check(purpose, token, max_age=max_age)
+    except TokenError as exc:
+        raise _LinkError(str(exc)) from None
+
+
+class _LinkError(Exception):
+    pass
+
+
+def _link_error(ctx: WebContext, request: Request, message: str) -> Response:
+    return ctx.render(request, "public/message.html.j2", status_code=400,
+                      title="This link does not work",
+                      message=f"{message[:1].upper()}{message[1:]}. You can subscribe again "
+                              "or ask for a new link from the subscribe page.")
+
+
+def _subscriber_for(ctx: WebContext, payload: Any) -> Subscriber:
+    if not isinstance(payload, dict) or "e" not in payload:
+        raise _LinkError("this link is not valid")
+    try:
+        sub = ctx.store.get_subscriber(str(payload["e"]))
+    except StoreError:
+        raise _LinkError("this subscription no longer exists") from None
+    if "s" in payload and payload["s"] != sub.id:
+        raise _LinkError("this link is for an earlier subscription")
+    return sub
+
+
+def _mail(ctx: WebContext, to: str, subject: str, text: str) -> None:
+    """Send one short email through the digest's sender (SMTP, or files without it)."""
+    from bot.digest import DigestJob
+
+    cfg = ctx.herald.settings.config.digest
+    msg = EmailMessage()
+    sender_addr = parseaddr(cfg.sender)[1]
+    msg["From"] = cfg.sender
+    msg["To"] = formataddr(("", normalize_email(to)))
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(ctx.now())
+    msg["Message-ID"] = make_msgid(domain=sender_addr.rpartition("@")[2] or "herald.local")
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text)
+    sender = DigestJob(ctx.herald).sender()
+    with sender:
+        sender.send(msg)
+
+
+# -- subscribe ------------------------------------------------------------------------------
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_page(request: Request) -> Response:
+    ctx = _ctx(request)
+    return ctx.render(request, "public/subscribe.html.j2", domains=_domain_options(ctx),
+                      error=None, email="", chosen=[])
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+async def subscribe(request: Request) -> Response:
+    ctx = _ctx(request)
+    form = await request.form()
+    email = str(form.get("email") or "").strip()
+    chosen = [str(v) for v in form.getlist("domains")]
+
+    def again(message: str, status: int) -> Response:
+        return ctx.render(request, "public/subscribe.html.j2", domains=_domain_options(ctx),
+                          error=message, email=email, chosen=chosen, status_code=status)
+
+    check_public_form(ctx.signer, str(form.get("csrf") or ""))
+    wait = ctx.subscribe_limiter.hit(client_address(request))
+    if wait is not None:
+        response = again("Too many requests from here. Wait a minute and try again.", 429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    try:
+        address = normalize_email(email)
+        domains = _domains(ctx, chosen)
+    except StoreError as exc:
+        return again(str(exc), 422)
+    base = ctx.herald.settings.config.digest.base_url
+    list_name = ctx.herald.settings.config.digest.list_name
+    existing = next((s for s in ctx.store.list_subscribers() if s.email == address), None)
+    if existing is not None and existing.active:
+        # Already subscribed: mail them their preferences link; change nothing here.
+        token = ctx.signer.sign(PREFERENCES, {"s": existing.id, "e": existing.email})
+        text = (f"Someone (perhaps you) asked to subscribe {address} to {list_name}.\n"
+                f"You are already subscribed. To change what you receive:\n\n"
+                f"{base}/preferences/{token}\n\nIf this was not you, ignore this email.\n")
+        subject = f"{list_name}: you are already subscribed"
+    else:
+        if existing is None:
+            ctx.store.add_subscriber(address, domains=None, now=ctx.now(), confirmed=False)
+        token = ctx.signer.sign(CONFIRM, {"e": address, "d": domains})
+        text = (f"Please confirm that {address} wants the {list_name} digest.\n\n"
+                f"{base}/confirm/{token}\n\nThe link works for "
+                f"{ctx.web.confirm_for.days or 1} day(s). If you did not ask for this, ignore "
+                "this email: nothing will be sent to you.\n")
+        subject = f"{list_name}: please confirm your subscription"
+    try:
+        _mail(ctx, address, subject, text)
+    except Exception as exc:
+        log.warning("confirmation email to a subscriber failed: %s", exc)
+        return again("We could not send the confirmation email just now. Please try again "
+                     "later.", 503)
+    # The same answer whether or not the address was known: the page tells no one who
+    # is subscribed.
+    return ctx.render(request, "public/message.html.j2", title="Check your inbox",
+                      message=f"We have sent a link to {address}. Open it to confirm.")
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str) -> Response:
+    ctx = _ctx(request)
+    try:
+        payload = _check(ctx, CONFIRM, token, int(ctx.web.confirm_for.total_seconds()))
+    except _LinkError as exc:
+        return _link_error(ctx, request, str(exc))
+    return ctx.render(request, "public/confirm.html.j2", email=payload.get("e", ""),
+                      token=token)
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+async def confirm(request: Request, token: str) -> Response:
+    ctx = _ctx(request)
+    try:
+        payload = _check(ctx, CONFIRM, token, int(ctx.web.confirm_for.total_seconds()))
+        if not isinstance(payload, dict):
+            raise _LinkError("this link is not valid")
+    except _LinkError as exc:
+        return _link_error(ctx, request, str(exc))
+    domains = payload.get("d")
+    sub = ctx.store.add_subscriber(str(payload["e"]), domains=domains, now=ctx.now(),
+                                   confirmed=True)
+    prefs = ctx.signer.sign(PREFERENCES, {"s": sub.id, "e": sub.email})
+    return ctx.render(request, "public/message.html.j2", title="You are subscribed",
+                      message="Thank you: the weekly digest will come to "
+                              f"{sub.email}.", link=(f"/preferences/{prefs}",
+                                                     "Change what you receive"))
+
+
+# -- preferences ----------------------------------------------------------------------------
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences_page(request: Request, token: str) -> Response:
+    ctx = _ctx(request)
+    try:
+        sub = _subscriber_for(ctx, _check(ctx, PREFERENCES, token,
+                                          int(ctx.web.preferences_for.total_seconds())))
+    except _LinkError as exc:
+        return _link_error(ctx, request, str(exc))
+    chosen = list(sub.domains) if sub.domains is not None else \
+        ctx.herald.taxonomy.slugs("domain")
+    return ctx.render(request, "public/preferences.html.j2", sub=sub, token=token,
+                      domains=_domain_options(ctx), chosen=chosen, error=None,
+                      unsubscribe=ctx.signer.sign(UNSUBSCRIBE, {"s": sub.id, "e": sub.email}))
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+async def preferences(request: Request, token: str) -> Response:
+    ctx = _ctx(request)
+    form = await request.form()
+    try:
+        sub = _subscriber_for(ctx, _check(ctx, PREFERENCES, token,
+                                          int(ctx.web.preferences_for.total_seconds())))
+    except _LinkError as exc:
+        return _link_error(ctx, request, str(exc))
+    check_public_form(ctx.signer, str(form.get("csrf") or ""))
+    chosen = [str(v) for v in form.getlist("domains")]
+    try:
+        domains = _domains(ctx, chosen)
+    except StoreError as exc:
+        return ctx.render(request, "public/preferences.html.j2", sub=sub, token=token,
+                          domains=_domain_options(ctx), chosen=chosen, error=str(exc),
+                          unsubscribe=ctx.signer.sign(UNSUBSCRIBE,
+                                                      {"s": sub.id, "e": sub.email}),
+                          status_code=422)
+    ctx.store.add_subscriber(sub.email, domains=domains, now=ctx.now(), confirmed=True)
+    return ctx.render(request, "public/message.html.j2", title="Preferences saved",
+                      message="Your digest will cover the domains you chose.",
+                      link=(f"/preferences/{token}", "Back to your preferences"))
+
+
+# -- unsubscribe (RFC 8058) -----------------------------------------------------------------
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str) -> Response:
+    ctx = _ctx(request)
+    try:
+        sub = _subscriber_for(ctx, _check(ctx, UNSUBSCRIBE, token, None))
+    except _LinkError as exc:
+        return _link_error(ctx, request, str(exc))
+    return ctx.render(request, "public/unsubscribe.html.j2", sub=sub, token=token)
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(request: Request, token: str) -> Response:
+    ctx = _ctx(request)
+    try:
+        sub = _subscriber_for(ctx, _check(ctx, UNSUBSCRIBE, token, None))
+    except _LinkError as exc:
+        return _link_error(ctx, request, str(exc))
+    ctx.store.unsubscribe(sub.email, ctx.now())
+    form = await request.form()
+    if form.get("List-Unsubscribe") == "One-Click":
+        return PlainTextResponse("unsubscribed\n")  # a mail client, not a person
+    return ctx.render(request, "public/message.html.j2", title="You are unsubscribed",
+                      message=f"{sub.email} will get no more digests.")
+
+
+# -- operations -----------------------------------------------------------------------------
+
+@router.get("/healthz")
+def healthz(request: Request) -> Response:
+    """200 when the database answers and a worker beat recently; 503 otherwise."""
+    ctx = _ctx(request)
+    now = ctx.now()
+    try:
+        ctx.store.ping()
+        beat = ctx.store.last_beat()
+    except Exception as exc:
+        log.warning("health check: database unreachable: %s", type(exc).__name__)
+        return JSONResponse({"status": "fail", "database": "unreachable"}, status_code=503)
+    age = (now - beat).total_seconds() if beat else None
+    stale = age is None or age > ctx.web.heartbeat_stale.total_seconds()
+    body = {"status": "degraded" if stale else "ok", "database": "ok",
+            "worker_heartbeat_age_seconds": round(age, 1) if age is not None else None}
+    return JSONResponse(body, status_code=503 if stale else 200)
