@@ -533,8 +533,17 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     with errors():
         herald = Herald(settings)
         herald.prepare()
+        app = create_app(herald)
+        if not herald.store.count_users():
+            from bot.web.setup import setup_link
+
+            shown = "localhost" if host in ("0.0.0.0", "::") else host
+            link = setup_link(app.state.ctx.signer, f"http://{shown}:{port}")
+            out.print("No staff accounts yet. Open this link (valid for a day) to create the "
+                      f"first admin:\n  {link}\n(or run `herald users add EMAIL --role "
+                      "admin`)", soft_wrap=True)
     try:
-        uvicorn.run(create_app(herald), host=host, port=port, proxy_headers=True,
+        uvicorn.run(app, host=host, port=port, proxy_headers=True,
                     forwarded_allow_ips="127.0.0.1", log_level="info")
     finally:
         herald.store.close()
