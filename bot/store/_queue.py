@@ -226,6 +226,12 @@ class QueueMixin:
             row = self._lock(conn, announcement_id)
             if row.status == "cancelled":
                 raise StoreError(f"announcement {announcement_id} is already cancelled")
+            if row.status == "approved" and row.story_id is not None:
+                statuses = set(conn.execute(select(t_deliveries.c.status).where(
+                    t_deliveries.c.story_id == row.story_id)).scalars())
+                if statuses and statuses <= {_S.SENT.value}:
+                    raise StoreError(f"announcement {announcement_id} has gone to every "
+                                     "target; there is nothing left to cancel")
             if row.status == "approved":
                 self._withdraw(conn, row, partial=True)
             conn.execute(update(t_ann).where(t_ann.c.id == announcement_id).values(

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.errors import StoreError
+from bot.errors import HeraldError, StoreError
 from bot.queue import Draft, announcement_item, announcement_story
 from bot.store import Announcement, NotAllowed, Session
 from bot.web.app import WebContext
 
 
+class InvalidDraft(HeraldError, ValueError):
+    """An announcement names a kind, domain or target this Herald does not have."""
+
+    default_message = "invalid announcement"
+
+
 def check_draft(ctx: WebContext, draft: Draft) -> Draft:
-    """Raise ValueError (shown to the user) for a kind, domain or target Herald lacks."""
+    """Raise InvalidDraft (shown to the user) for a kind, domain or target Herald lacks."""
     tax = ctx.herald.taxonomy
-    draft.check_against(kinds=tax.slugs("kind"), domains=tax.slugs("domain"),
-                        targets=list(ctx.herald.channels))
+    try:
+        draft.check_against(kinds=tax.slugs("kind"), domains=tax.slugs("domain"),
+                            targets=list(ctx.herald.channels))
+    except ValueError as exc:
+        raise InvalidDraft(str(exc)) from None
     return draft
 
 

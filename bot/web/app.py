@@ -111,6 +111,8 @@ def _is_api(request: Request) -> bool:
 def _error_status(exc: HeraldError) -> int:
     if isinstance(exc, NotAllowed):
         return 403
+    if isinstance(exc, ValueError):  # invalid input (e.g. actions.InvalidDraft)
+        return 422
     if isinstance(exc, StoreError) and exc.message.startswith("no "):
         return 404
     return 409

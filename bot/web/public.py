@@ -131,7 +131,10 @@ async def subscribe(request: Request) -> Response:
         return again(str(exc), 422)
     base = ctx.herald.settings.config.digest.base_url
     list_name = ctx.herald.settings.config.digest.list_name
-    existing = next((s for s in ctx.store.list_subscribers() if s.email == address), None)
+    try:
+        existing: Subscriber | None = ctx.store.get_subscriber(address)
+    except StoreError:
+        existing = None
     if existing is not None and existing.active:
         # Already subscribed: mail them their preferences link; change nothing here.
         token = ctx.signer.sign(PREFERENCES, {"s": existing.id, "e": existing.email})
