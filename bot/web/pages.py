@@ -64,8 +64,11 @@ def back(path: str, done: str) -> RedirectResponse:
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a path on this site (no //host, no scheme): the sign-in page is no open redirect."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only a path on this site (no //host, no scheme): the sign-in page is no open redirect.
+    Whitespace and control characters are refused too: browsers drop tabs and newlines
+    from a URL, so "/<TAB>/evil.example" would be read as "//evil.example"."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value \
+            and not any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return value
     return "/queue"
 
