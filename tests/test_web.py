@@ -27,8 +27,8 @@ from tests.web_helpers import (
     EDITOR,
     PASSWORD,
     Web,
-    session_token,
     make_web,
+    session_token,
 )
 
 PUBLIC = {"/login", "/subscribe", "/confirm/{token}", "/preferences/{token}",
