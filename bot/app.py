@@ -73,6 +73,9 @@ class Herald:
             max_pages=s.max_pages), settings.environ) for s in cfg.sources if s.type == "x"}
         self._transport = transport
         self._client: httpx.Client | None = None
+        #: The SSRF guard every feed fetch and every feed added in the web app goes
+        #: through (one object, so tests can give it a resolver of their own).
+        self.guard = UrlGuard(cfg.http.allow_networks)
         self.worker_lock = WorkerLock(settings.database_url)
 
     def _build_channels(self) -> dict[str, BaseChannel]:
@@ -96,7 +99,7 @@ class Herald:
             self._client = make_client(timeout=http.timeout.total_seconds(),
                                        max_redirects=http.max_redirects,
                                        user_agent=http.user_agent, transport=self._transport,
-                                       guard=UrlGuard(http.allow_networks))
+                                       guard=self.guard)
         return self._client
 
     def prepare(self) -> None:

@@ -431,11 +431,9 @@ async def feed_check(request: Request) -> Response:
 
 @router.post("/feeds")
 async def feed_add(request: Request) -> Response:
-    from bot.sources.guard import UrlGuard
-
     ctx, _session, form = await posted(request, "approver")
     name, url, every = _feed_form(form)
-    UrlGuard(ctx.herald.settings.config.http.allow_networks).check(url)
+    ctx.herald.guard.check(url)
     ctx.store.add_source(name, url, every, ctx.now())
     return back("/feeds", "feed-added")
 
