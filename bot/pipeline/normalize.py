@@ -39,11 +39,14 @@ def make_item(*, source: str, source_item_id: str | None, url: str | None, title
     # collected_at), or an undated entry without guid or link gets a new id every poll.
     item_id = (source_item_id or "").strip() or url or _content_id(
         clean_title, body_text, published if published_at else None)
+    # Only an http(s) address is kept as the item's link: a feed's javascript: or data:
+    # "link" must never become an href in the web app, the digest, Slack or Teams.
+    canonical = canonical_url(url)
     return Item(
         source=source,
         source_item_id=item_id[:1000],
-        url=url,
-        canonical_url=canonical_url(url),
+        url=url.strip() if url and canonical else None,
+        canonical_url=canonical,
         title=clean_title[:500],
         text=body_text,
         html=sanitize_html(html) if html else "",
