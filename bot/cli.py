@@ -543,8 +543,10 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
                       f"first admin:\n  {link}\n(or run `herald users add EMAIL --role "
                       "admin`)", soft_wrap=True)
     try:
-        uvicorn.run(app, host=host, port=port, proxy_headers=True,
-                    forwarded_allow_ips="127.0.0.1", log_level="info")
+        # X-Forwarded-For/-Proto are believed from the addresses in FORWARDED_ALLOW_IPS
+        # (uvicorn's setting; loopback when unset): a proxy on another host must be listed
+        # there, or every client looks like the proxy to the sign-in and subscribe limits.
+        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
     finally:
         herald.store.close()
 
