@@ -285,7 +285,8 @@ class DigestJob:
         self.cfg: DigestConfig = herald.settings.config.digest
         from bot.tokens import secret_key
 
-        self.signer = Signer(secret_key(herald.settings.environ, herald.var_dir))
+        self.signer = Signer(secret_key(herald.settings.environ, herald.var_dir),
+                             herald.clock)
         tax = herald.taxonomy
         self.labels = {r.slug: r.label for r in tax.rules}
         self.domain_order = tax.slugs("domain")

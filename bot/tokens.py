@@ -14,8 +14,9 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from bot.clock import Clock, SystemClock
 from bot.errors import HeraldError
 
 
@@ -41,14 +42,26 @@ def secret_key(environ: Mapping[str, str], var_dir: Path) -> str:
     return key
 
 
+def _timestamp_signer(clock: Clock) -> type[TimestampSigner]:
+    """itsdangerous's timestamp signer, reading Herald's clock instead of time.time(), so
+    a token's age is measured on the same clock as everything else (and tests can pin it)."""
+
+    class _ClockSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock.now().timestamp())
+
+    return _ClockSigner
+
+
 class Signer:
     """Signs and checks small payloads for one purpose each (the salt)."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, clock: Clock | None = None) -> None:
         self._key = key
+        self._signer = _timestamp_signer(clock or SystemClock())
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._key, salt=f"herald.{purpose}")
+        return URLSafeTimedSerializer(self._key, salt=f"herald.{purpose}", signer=self._signer)
 
     def sign(self, purpose: str, value: object) -> str:
         return self._serializer(purpose).dumps(value)

@@ -123,7 +123,7 @@ def create_app(herald: Herald) -> FastAPI:
     from bot.web import api, pages, public, setup
 
     web = herald.settings.config.web
-    signer = Signer(secret_key(herald.settings.environ, herald.var_dir))
+    signer = Signer(secret_key(herald.settings.environ, herald.var_dir), herald.clock)
     ctx = WebContext(herald=herald,
                      auth=Auth(herald.store, web.secure_cookies, web.session),
                      signer=signer, templates=_templates(),
