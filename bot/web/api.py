@@ -19,14 +19,15 @@ from bot.model import Delivery, Story
 from bot.queue import Draft
 from bot.store import Announcement, Session
 from bot.web import actions
-from bot.web.app import WebContext
+from bot.web.app import RowId, WebContext
 from bot.web.security import CSRF_HEADER, Forbidden, SignInRequired, check_csrf, require_role
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/json": {"schema": {
         "type": "object", "properties": {"error": {"type": "string"}},
         "required": ["error"]}}}}
-    for code, text in ((401, "Not signed in"), (403, "Not allowed"), (404, "Not found"),
+    for code, text in ((400, "Malformed request (a body that is not JSON)"),
+                       (401, "Not signed in"), (403, "Not allowed"), (404, "Not found"),
                        (409, "Not possible in this state"), (422, "Invalid input"))}
 
 router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
@@ -183,13 +184,13 @@ def create_announcement(request: Request, draft: Draft) -> AnnouncementOut:
 
 
 @router.get("/announcements/{ann_id}", response_model=AnnouncementOut)
-def get_announcement(request: Request, ann_id: int) -> AnnouncementOut:
+def get_announcement(request: Request, ann_id: RowId) -> AnnouncementOut:
     ctx, _session = reader(request)
     return AnnouncementOut.of(ctx.store.get_announcement(ann_id))
 
 
 @router.put("/announcements/{ann_id}", response_model=AnnouncementOut)
-def update_announcement(request: Request, ann_id: int, draft: Draft) -> AnnouncementOut:
+def update_announcement(request: Request, ann_id: RowId, draft: Draft) -> AnnouncementOut:
     ctx, _session = writer(request)
     actions.check_draft(ctx, draft)
     return AnnouncementOut.of(ctx.store.update_announcement(
@@ -197,7 +198,7 @@ def update_announcement(request: Request, ann_id: int, draft: Draft) -> Announce
 
 
 @router.get("/announcements/{ann_id}/preview", response_model=list[PreviewOut])
-def preview_announcement(request: Request, ann_id: int) -> list[PreviewOut]:
+def preview_announcement(request: Request, ann_id: RowId) -> list[PreviewOut]:
     from bot.web.preview import previews
 
     ctx, _session = reader(request)
@@ -208,20 +209,20 @@ def preview_announcement(request: Request, ann_id: int) -> list[PreviewOut]:
 
 
 @router.post("/announcements/{ann_id}/submit", response_model=AnnouncementOut)
-def submit_announcement(request: Request, ann_id: int) -> AnnouncementOut:
+def submit_announcement(request: Request, ann_id: RowId) -> AnnouncementOut:
     ctx, session = writer(request)
     return AnnouncementOut.of(actions.submit(ctx, session, ctx.store.get_announcement(ann_id)))
 
 
 @router.post("/announcements/{ann_id}/approve", response_model=AnnouncementOut)
-def approve_announcement(request: Request, ann_id: int) -> AnnouncementOut:
+def approve_announcement(request: Request, ann_id: RowId) -> AnnouncementOut:
     ctx, session = writer(request)
     return AnnouncementOut.of(actions.approve(ctx, session,
                                               ctx.store.get_announcement(ann_id)))
 
 
 @router.post("/announcements/{ann_id}/return", response_model=AnnouncementOut)
-def return_announcement(request: Request, ann_id: int,
+def return_announcement(request: Request, ann_id: RowId,
                         body: Annotated[ReturnIn, Body()]) -> AnnouncementOut:
     ctx, session = writer(request)
     return AnnouncementOut.of(actions.send_back(ctx, session,
@@ -230,13 +231,13 @@ def return_announcement(request: Request, ann_id: int,
 
 
 @router.post("/announcements/{ann_id}/cancel", response_model=AnnouncementOut)
-def cancel_announcement(request: Request, ann_id: int) -> AnnouncementOut:
+def cancel_announcement(request: Request, ann_id: RowId) -> AnnouncementOut:
     ctx, _session = writer(request)
     return AnnouncementOut.of(ctx.store.cancel_announcement(ann_id, ctx.now()))
 
 
 @router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryOut)
-def retry_delivery(request: Request, delivery_id: int) -> DeliveryOut:
+def retry_delivery(request: Request, delivery_id: RowId) -> DeliveryOut:
     ctx, _session = writer(request)
     return DeliveryOut.of(ctx.store.retry_delivery(delivery_id, ctx.now()))
 
@@ -251,7 +252,7 @@ def list_stories(request: Request, tag: str | None = None,
 
 
 @router.get("/stories/{story_id}", response_model=StoryOut)
-def get_story(request: Request, story_id: int) -> StoryOut:
+def get_story(request: Request, story_id: RowId) -> StoryOut:
     ctx, _session = reader(request)
     story = ctx.store.get_story(story_id)
     return StoryOut.of(story, ctx.store.deliveries_for([story_id]).get(story_id, []))
@@ -262,7 +263,7 @@ class HoldIn(BaseModel):
 
 
 @router.post("/stories/{story_id}/hold", response_model=StoryOut)
-def hold_story(request: Request, story_id: int, body: HoldIn) -> StoryOut:
+def hold_story(request: Request, story_id: RowId, body: HoldIn) -> StoryOut:
     ctx, _session = writer(request)
     ctx.store.set_hold(story_id, body.hold, ctx.herald.routing, ctx.now())
     return get_story(request, story_id)
@@ -274,7 +275,7 @@ class TagsIn(BaseModel):
 
 
 @router.put("/stories/{story_id}/tags", response_model=StoryOut)
-def set_tags(request: Request, story_id: int, body: TagsIn) -> StoryOut:
+def set_tags(request: Request, story_id: RowId, body: TagsIn) -> StoryOut:
     ctx, session = writer(request)
     ctx.store.set_story_tags(story_id, kind=body.kind, domains=body.domains,
                              by=session.user.email, ctx=ctx.herald.routing, now=ctx.now())

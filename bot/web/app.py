@@ -6,10 +6,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -32,6 +33,10 @@ from bot.web.security import (
 
 log = logging.getLogger("herald.web")
 STATIC = Path(__file__).parent / "static"
+
+#: A row id in a URL. The tables' ids are 32-bit on PostgreSQL (and 64-bit on SQLite), so a
+#: larger number is invalid input (422), never a query that fails in the database (500).
+RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 # Fixed notices a redirect can ask for (?done=…): no page shows text taken from the URL.
 NOTICES = {

@@ -18,7 +18,7 @@ from bot.passwords import hash_password, verify_password
 from bot.queue import Draft
 from bot.store import ROLES, Session
 from bot.web import actions
-from bot.web.app import WebContext
+from bot.web.app import RowId, WebContext
 from bot.web.preview import digest_html, previews
 from bot.web.security import (
     CSRF_HEADER,
@@ -225,7 +225,7 @@ async def compose(request: Request) -> Response:
 
 
 @router.get("/queue/{ann_id}", response_class=HTMLResponse)
-def announcement(request: Request, ann_id: int) -> Response:
+def announcement(request: Request, ann_id: RowId) -> Response:
     ctx, session = signed_in(request)
     ann = ctx.store.get_announcement(ann_id)
     story = actions.story_for(ctx, ann.id, ann.draft, ann.author)
@@ -237,7 +237,7 @@ def announcement(request: Request, ann_id: int) -> Response:
 
 
 @router.get("/queue/{ann_id}/digest", response_class=HTMLResponse)
-def announcement_digest(request: Request, ann_id: int) -> Response:
+def announcement_digest(request: Request, ann_id: RowId) -> Response:
     ctx, _session = signed_in(request)
     ann = ctx.store.get_announcement(ann_id)
     story = actions.story_for(ctx, ann.id, ann.draft, ann.author)
@@ -245,7 +245,7 @@ def announcement_digest(request: Request, ann_id: int) -> Response:
 
 
 @router.get("/queue/{ann_id}/edit", response_class=HTMLResponse)
-def edit_page(request: Request, ann_id: int) -> Response:
+def edit_page(request: Request, ann_id: RowId) -> Response:
     ctx, session = signed_in(request)
     ann = ctx.store.get_announcement(ann_id)
     tz = ctx.herald.settings.config.worker.timezone
@@ -259,7 +259,7 @@ def edit_page(request: Request, ann_id: int) -> Response:
 
 
 @router.post("/queue/{ann_id}/edit")
-async def edit(request: Request, ann_id: int) -> Response:
+async def edit(request: Request, ann_id: RowId) -> Response:
     ctx, session, form = await posted(request)
     ann = ctx.store.get_announcement(ann_id)
     try:
@@ -274,21 +274,21 @@ async def edit(request: Request, ann_id: int) -> Response:
 
 
 @router.post("/queue/{ann_id}/submit")
-async def submit(request: Request, ann_id: int) -> Response:
+async def submit(request: Request, ann_id: RowId) -> Response:
     ctx, session, _form = await posted(request)
     actions.submit(ctx, session, ctx.store.get_announcement(ann_id))
     return back(f"/queue/{ann_id}", "submitted")
 
 
 @router.post("/queue/{ann_id}/approve")
-async def approve(request: Request, ann_id: int) -> Response:
+async def approve(request: Request, ann_id: RowId) -> Response:
     ctx, session, _form = await posted(request)
     actions.approve(ctx, session, ctx.store.get_announcement(ann_id))
     return back(f"/queue/{ann_id}", "approved" if ctx.web.approval else "published")
 
 
 @router.post("/queue/{ann_id}/return")
-async def send_back(request: Request, ann_id: int) -> Response:
+async def send_back(request: Request, ann_id: RowId) -> Response:
     ctx, session, form = await posted(request)
     actions.send_back(ctx, session, ctx.store.get_announcement(ann_id),
                       _str(form, "comment"))
@@ -296,14 +296,14 @@ async def send_back(request: Request, ann_id: int) -> Response:
 
 
 @router.post("/queue/{ann_id}/cancel")
-async def cancel(request: Request, ann_id: int) -> Response:
+async def cancel(request: Request, ann_id: RowId) -> Response:
     ctx, _session, _form = await posted(request)
     ctx.store.cancel_announcement(ann_id, ctx.now())
     return back(f"/queue/{ann_id}", "cancelled")
 
 
 @router.post("/deliveries/{delivery_id}/retry")
-async def retry(request: Request, delivery_id: int) -> Response:
+async def retry(request: Request, delivery_id: RowId) -> Response:
     ctx, _session, form = await posted(request)
     ctx.store.retry_delivery(delivery_id, ctx.now())
     return back(_safe_next(_str(form, "back")), "retry")
@@ -322,7 +322,7 @@ def stories(request: Request) -> Response:
 
 
 @router.get("/stories/{story_id}", response_class=HTMLResponse)
-def story(request: Request, story_id: int) -> Response:
+def story(request: Request, story_id: RowId) -> Response:
     ctx, session = signed_in(request)
     found = ctx.store.get_story(story_id)
     deliveries = ctx.store.deliveries_for([story_id]).get(story_id, [])
@@ -333,7 +333,7 @@ def story(request: Request, story_id: int) -> Response:
 
 
 @router.post("/stories/{story_id}/tags")
-async def story_tags(request: Request, story_id: int) -> Response:
+async def story_tags(request: Request, story_id: RowId) -> Response:
     ctx, session, form = await posted(request)
     kind = _str(form, "kind") or None
     domains = [v for v in form.getlist("domains") if isinstance(v, str)]
@@ -343,7 +343,7 @@ async def story_tags(request: Request, story_id: int) -> Response:
 
 
 @router.post("/stories/{story_id}/hold")
-async def story_hold(request: Request, story_id: int) -> Response:
+async def story_hold(request: Request, story_id: RowId) -> Response:
     ctx, _session, form = await posted(request)
     hold = _str(form, "hold") != "0"
     ctx.store.set_hold(story_id, hold, ctx.herald.routing, ctx.now())
@@ -351,17 +351,17 @@ async def story_hold(request: Request, story_id: int) -> Response:
 
 
 @router.post("/stories/{story_id}/merge")
-async def story_merge(request: Request, story_id: int) -> Response:
+async def story_merge(request: Request, story_id: RowId) -> Response:
     ctx, _session, form = await posted(request)
     other = _str(form, "other").strip().lstrip("#")
-    if not other.isdigit():
+    if not other.isdigit() or len(other) > 9:
         raise StoreError("give the number of the story to merge into this one")
     ctx.store.merge_stories(story_id, int(other), ctx.herald.routing, ctx.now())
     return back(f"/stories/{story_id}", "merged")
 
 
 @router.post("/stories/{story_id}/split")
-async def story_split(request: Request, story_id: int) -> Response:
+async def story_split(request: Request, story_id: RowId) -> Response:
     ctx, _session, form = await posted(request)
     new_id, _stats = ctx.store.split_item(story_id, _str(form, "item_url"),
                                           ctx.herald.routing, ctx.now())
