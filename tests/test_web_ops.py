@@ -303,9 +303,8 @@ def test_secrets_never_appear_in_pages(tmp_path: Path, clock: FixedClock) -> Non
                 shown.append((path, r.text + json.dumps(dict(r.headers))))
             # The failed deliveries' reasons are there, without the secrets in them.
             assert "channel_not_found" in dict(shown)[f"/queue/{ann}"]
-            everything = [*SECRETS.values(),
-                "SECRET-feed-pw-47", "SECRET-feed-token-48", "SECRET-teams-path-42",
-                "SECRET-smtp-password-43"]
+            everything = [*SECRETS.values(), "SECRET-feed-pw-47", "SECRET-feed-token-48",
+                          "SECRET-teams-path-42", "SECRET-smtp-password-43"]
             for path, text in shown:
                 for secret in everything:
                     assert secret not in text, (path, secret)
