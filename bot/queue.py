@@ -8,6 +8,7 @@ time. Everything here is pure; ``bot.store._queue`` keeps the rows.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -36,8 +37,9 @@ def markdown_html(body: str) -> str:
 
 
 def markdown_text(body: str) -> str:
-    """Markdown to plain text for channels that show text (Slack, Teams, the digest)."""
-    return html_to_text(markdown_html(body))
+    """Markdown to plain text for channels that show text (Slack, Teams, the digest): list
+    items keep a bullet, so a list still reads as one."""
+    return html_to_text(_LIST_ITEM.sub("<li>• ", markdown_html(body)))
 
 
 def _web_url(value: str | None, what: str, *, https_only: bool = False) -> str | None:
@@ -114,6 +116,9 @@ class Draft(BaseModel):
         return when.astimezone(UTC)
 
 
+_LIST_ITEM = re.compile(r"<li>(?:\s*<p>)?")
+
+
 def announcement_item(announcement_id: int | None, draft: Draft, author: str | None,
                       published_at: datetime, now: datetime) -> Item:
     """The item an announcement contributes to its story."""
@@ -121,7 +126,7 @@ def announcement_item(announcement_id: int | None, draft: Draft, author: str | N
     links = (Link(draft.url, None, "about"),) if draft.url else ()
     return Item(source=QUEUE_SOURCE, source_item_id=f"announcement-{announcement_id or 0}",
                 url=draft.url, canonical_url=canonical_url(draft.url), title=draft.title,
-                text=html_to_text(html), html=html, author=author,
+                text=markdown_text(draft.body), html=html, author=author,
                 published_at=published_at, collected_at=now, links=links,
                 source_kind="queue")
 
