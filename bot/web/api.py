@@ -11,7 +11,7 @@ import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
@@ -30,11 +30,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                        (401, "Not signed in"), (403, "Not allowed"), (404, "Not found"),
                        (409, "Not possible in this state"), (422, "Invalid input"))}
 
-router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
-
 
 def _ctx(request: Request) -> WebContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _signed_in_first(request: Request) -> None:
+    """Signed out, every /api call is a 401 before its input is looked at (FastAPI solves
+    dependencies before it validates the body, which would otherwise answer 422 first)."""
+    ctx = _ctx(request)
+    if ctx.auth.session(request, ctx.now()) is None:
+        raise SignInRequired()
+
+
+router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS,
+                   dependencies=[Depends(_signed_in_first)])
 
 
 def reader(request: Request, role: str = "editor") -> tuple[WebContext, Session]:
