@@ -94,6 +94,10 @@ def test_every_staff_route_needs_sign_in(web: Web) -> None:
             expected = f"/login?next={path}" if method == "GET" else "/login?next=/"
             assert r.headers["location"] == expected, (method, path)
     assert checked >= 40  # every page, form and API route was walked
+    # Signed out, an API write is refused before its body is even validated.
+    for body in (None, {}, {"title": 1}, []):
+        r = c.post("/api/announcements", json=body)
+        assert r.status_code == 401 and r.json() == {"error": "sign in first"}, body
 
 
 def test_sign_in_lands_on_next_and_signed_in_pages_render(web: Web) -> None:
