@@ -208,8 +208,11 @@ def server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def browser(chromium_path: str) -> Iterator[Browser]:
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
+        # Without site isolation the sandboxed digest preview renders in the page's own
+        # process, in step with the page's animation frames (see snap).
         launched = playwright.chromium.launch(executable_path=chromium_path, headless=True,
-                                      timeout=WAIT_MS)
+                                              args=["--disable-site-isolation-trials"],
+                                              timeout=WAIT_MS)
         try:
             yield launched
         finally:
@@ -225,17 +228,17 @@ def snap(page: Page, shots: Path, name: str) -> None:
     """A full-page PNG in the temp folder, and in docs/screenshots/ if HERALD_SCREENSHOTS=1."""
     path = shots / f"{name}.png"
     page.wait_for_load_state("load")
-    # Chromium paints an out-of-process frame (the sandboxed digest preview) once it has
-    # been inside the viewport: show each frame, then shoot the page from the top in a
-    # viewport as tall as the page.
-    for frame in page.locator("iframe").all():
-        frame.scroll_into_view_if_needed()
-    page.evaluate("() => window.scrollTo(0, 0)")
+    # Not full_page=True: Chromium does not render a cross-origin frame (the sandboxed digest
+    # preview) while it is outside the viewport. So the viewport grows to the page's height
+    # and the page renders twice (the frame unthrottled, then drawn) before the shot.
     viewport = page.viewport_size
     assert viewport is not None
     height = page.evaluate("() => document.documentElement.scrollHeight")
     page.set_viewport_size({"width": viewport["width"], "height": max(height, viewport["height"])})
     try:
+        for _ in range(2):
+            page.evaluate("() => new Promise(done => requestAnimationFrame("
+                          "() => requestAnimationFrame(done)))")
         page.screenshot(path=str(path), timeout=WAIT_MS)
     finally:
         page.set_viewport_size(viewport)
