@@ -296,8 +296,10 @@ def test_compose_preview_approve_and_deliver(browser: Browser, server: Server,
         # The announcement page: its previews, drawn from the messages Herald will send.
         page.wait_for_url("**/queue/*")
         expect(page.get_by_role("status")).to_have_text("Saved.")
-        expect(page.locator(".slack .slack-header")).to_have_text(title)
-        expect(page.locator(".teams .teams-text").first).to_have_text(title)
+        slack = page.get_by_role("group", name="Slack message preview")
+        expect(slack.locator(".slack-header")).to_have_text(title)
+        teams = page.get_by_role("group", name="Teams card preview")
+        expect(teams.locator(".teams-text").first).to_have_text(title)
         digest = page.frame_locator("iframe[title='Digest email preview']")
         expect(digest.get_by_role("heading", name=title)).to_be_visible()
         ann_url = page.url.split("?")[0]
