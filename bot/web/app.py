@@ -136,7 +136,7 @@ def create_app(herald: Herald) -> FastAPI:
                      subscribe_limiter=RateLimiter(web.subscribe_rate))
     app = FastAPI(title="Herald", version="0.1.0",
                   description="Queue, preview and approve announcements; read stories.",
-                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -145,6 +145,14 @@ def create_app(herald: Herald) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api.metrics_router)
     app.include_router(pages.router)
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_schema(request: Request) -> JSONResponse:
+        """The API's schema, for signed-in staff (only subscriber pages and the health check
+        are open to everyone)."""
+        if ctx.auth.session(request, ctx.now()) is None:
+            raise SignInRequired()
+        return JSONResponse(app.openapi())
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
