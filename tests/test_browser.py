@@ -237,8 +237,10 @@ def snap(page: Page, shots: Path, name: str) -> None:
     page.set_viewport_size({"width": viewport["width"], "height": max(height, viewport["height"])})
     try:
         for _ in range(2):
-            page.evaluate("() => new Promise(done => requestAnimationFrame("
-                          "() => requestAnimationFrame(done)))")
+            # (bounded: a page that draws no frames gives up after WAIT_MS)
+            page.evaluate("ms => new Promise(done => { setTimeout(done, ms); "
+                          "requestAnimationFrame(() => requestAnimationFrame(done)); })",
+                          WAIT_MS)
         page.screenshot(path=str(path), timeout=WAIT_MS)
     finally:
         page.set_viewport_size(viewport)
