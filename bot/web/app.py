@@ -191,7 +191,11 @@ def create_app(herald: Herald) -> FastAPI:
     async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
         message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                             for e in exc.errors())
-        return JSONResponse({"error": message or "invalid request"}, status_code=422)
+        if _is_api(request):
+            return JSONResponse({"error": message or "invalid request"}, status_code=422)
+        return ctx.render(request, "error.html.j2", session=ctx.auth.session(request, ctx.now()),
+                          status_code=422, title="That address is not valid",
+                          message="There is no page here: " + (message or "invalid request"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
