@@ -8,6 +8,12 @@ and polls the ones that are due. The dispatch job sends the outbox every
 (to catch up a tick missed while down, within a day), and every 15 minutes to retry
 failed sends of the period. On a stop signal the jobs finish the send in hand,
 give back claims they had not started, and the process exits 0.
+
+A job that meets a database error (PostgreSQL restarted, the network cut, SQLite
+still locked after its busy timeout) logs one line saying so and ends that run; the
+next tick tries again on a fresh connection (``pool_pre_ping`` on PostgreSQL). Nothing
+is lost meanwhile: a poll whose items were not stored is read again, and a delivery
+whose send was not recorded comes back when its lease runs out.
 """
 
 from __future__ import annotations
@@ -22,15 +28,43 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import DBAPIError
 
 from bot.app import Herald
-from bot.config import WEEKDAYS, parse_schedule
+from bot.config import WEEKDAYS, parse_schedule, redact_url
 
 log = logging.getLogger("herald.worker")
 
 #: How long after a digest tick a (re)started worker still sends that period's digests.
 DIGEST_CATCH_UP = timedelta(days=1)
 HEARTBEAT_EVERY = 15  # seconds
+
+
+def database_trouble(exc: DBAPIError) -> str:
+    """One line for a database error: its first line, with any password redacted."""
+    detail = str(exc.orig or exc).strip().splitlines()
+    return redact_url(detail[0] if detail else type(exc).__name__)
+
+
+def guarded(name: str, job: Callable[[], None]) -> Callable[[], None]:
+    """``job`` with database errors logged as one line rather than raised: the worker goes
+    on, and the next tick of the job tries again. Other errors still reach APScheduler,
+    which logs them with their traceback (a bug should be seen)."""
+    failing = threading.Event()
+
+    def run() -> None:
+        try:
+            job()
+        except DBAPIError as exc:
+            failing.set()
+            log.warning("%s: database unavailable (%s); will try again at the next tick",
+                        name, database_trouble(exc))
+            return
+        if failing.is_set():
+            failing.clear()
+            log.info("%s: database reachable again", name)
+
+    return run
 
 
 def run_worker(herald: Herald, *, install_signals: bool = True,
@@ -61,23 +95,26 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
         # What /healthz reports: the age of the newest beat of any worker.
         try:
             herald.store.beat(herald.owner, herald.clock.now())
-        except Exception as exc:  # a database blip must not stop the scheduler
+        except DBAPIError:
+            raise  # guarded() says it in one line, like the other jobs
+        except Exception as exc:  # nothing must stop the scheduler
             log.warning("heartbeat not recorded: %s", exc)
 
     now = datetime.now(scheduler.timezone)
-    scheduler.add_job(heartbeat, "interval", seconds=HEARTBEAT_EVERY, id="heartbeat",
+    scheduler.add_job(guarded("heartbeat", heartbeat), "interval", seconds=HEARTBEAT_EVERY,
+                      id="heartbeat", next_run_time=now)
+    scheduler.add_job(guarded("collect", collect), "interval",
+                      seconds=w.collect_tick.total_seconds(), id="collect", next_run_time=now)
+    scheduler.add_job(guarded("dispatch", dispatch), "interval",
+                      seconds=w.dispatch_every.total_seconds(), id="dispatch",
                       next_run_time=now)
-    scheduler.add_job(collect, "interval", seconds=w.collect_tick.total_seconds(),
-                      id="collect", next_run_time=now)
-    scheduler.add_job(dispatch, "interval", seconds=w.dispatch_every.total_seconds(),
-                      id="dispatch", next_run_time=now)
     digest_cfg = herald.settings.config.digest
     if digest_cfg.enabled:
         weekday, hour, minute = parse_schedule(digest_cfg.schedule)
 
         digest_running = threading.Lock()
 
-        def digest() -> None:
+        def digest_once() -> None:
             # Three jobs call this (tick, catch-up, retry): one run at a time.
             if not digest_running.acquire(blocking=False):
                 return
@@ -85,6 +122,8 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
                 run_digest()
             finally:
                 digest_running.release()
+
+        digest = guarded("digest", digest_once)
 
         def run_digest() -> None:
             from bot.digest import DigestJob, last_complete_period
