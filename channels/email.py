@@ -148,7 +148,8 @@ class SmtpSender:
 
 
 class FileSender:
-    """Writes each message as ``.eml`` and its HTML part as ``.html`` (embedded default)."""
+    """Writes each message as ``.eml`` and its HTML part as ``.html`` (embedded default):
+    both, or (on a disk error, such as a full disk) neither, and the send fails."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -162,13 +163,21 @@ class FileSender:
     def send(self, message: EmailMessage, name: str | None = None) -> str:
         stem = name or str(message["Message-ID"]).strip("<>").replace("@", "_at_")
         html = message.get_body(("html",))
+        written: list[Path] = []
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.folder / f"{stem}.eml", message.as_bytes())
-            if html is not None:
-                _atomic_write(self.folder / f"{stem}.html",
-                              html.get_content().encode("utf-8"))
+            for path, data in ((self.folder / f"{stem}.eml", message.as_bytes()),
+                               (self.folder / f"{stem}.html", html.get_content().encode(
+                                   "utf-8") if html is not None else None)):
+                if data is not None:
+                    _atomic_write(path, data)
+                    written.append(path)
         except OSError as exc:
+            # Both files or neither: an .eml without its .html (a full disk between the
+            # two) would look sent to anyone reading the folder.
+            for path in written:
+                with contextlib.suppress(OSError):
+                    path.unlink()
             raise TransientSendError(f"cannot write to {self.folder}: {exc.strerror}") from exc
         return str(message["Message-ID"])
 
