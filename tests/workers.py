@@ -161,4 +161,5 @@ def snapshot(db_url: str, outbox: Path, slack_posts: list[dict[str, Any]]) -> di
             "items": items, "tags": dict(tags), "deliveries": dict(deliveries),
             "files": dict(files), "tmp_files": leftovers,
             "slack_per_channel": dict(slack),
+            "slack_texts": sorted(m["text"] for m in slack_posts),
             "slack_posted_twice": sorted(d for d, n in posted.items() if n > 1)}

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from bot.errors import ChannelError
 from bot.model import Delivery, Story
 from channels import BaseChannel, ChannelContext, NoOptions, SendResult
+from channels.slack import SlackChannel
 
 
 class RecordingChannel(BaseChannel):
@@ -38,3 +39,11 @@ class RecordingChannel(BaseChannel):
 
 def fail_with(*errors: ChannelError) -> list[BaseException]:
     return list(errors)
+
+
+class BriskSlackChannel(SlackChannel):
+    """The real Slack channel with its spacing cut to 50 sends a second, for tests that post
+    many messages to the loopback fake (which has no rate limit): loaded as
+    ``type = "tests.fakes.channels:BriskSlackChannel"``."""
+
+    rate_per_sec: ClassVar[float] = 50.0
