@@ -6,6 +6,11 @@ the lease runs out (``reclaimed=True`` lets the channel check whether the first
 attempt got through). Failures are recorded with the reason and the next try
 from :mod:`bot.retry`; one target's failure does not stop the others. Sends to
 one target are spaced by its channel's ``rate_per_sec``.
+
+No retry storms: each delivery is tried at most once per run, and a target that
+answers with a rate limit (429 and Retry-After) gets no more calls in that run: its
+other claims go back unattempted, due when the limit ends (``deferred`` in the stats,
+the reason kept on the row for ``herald outbox``).
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.errors import ChannelError, HeraldError, TransientSendError
+from bot.errors import ChannelError, HeraldError, RateLimited, TransientSendError
 from bot.model import Story
 from bot.retry import RetryPolicy
 from bot.store import Store
@@ -34,6 +39,7 @@ class DispatchStats:
     updated: int = 0
     failed: int = 0
     dead: int = 0
+    deferred: int = 0  # not tried: their target asked us to wait
     errors: list[str] = field(default_factory=list)
 
 
@@ -53,15 +59,20 @@ class Dispatcher:
         self.sleep = sleep
         self.stop = stop or threading.Event()
         self._last_send: dict[str, float] = {}
+        self._paused: dict[str, datetime] = {}  # target -> until when it asked us to wait
 
     def run_once(self, batch: int = 20) -> DispatchStats:
         """Claim and send due deliveries until none are left (or a stop is asked). Claims
         come in small batches, and each lease is renewed just before its send."""
         stats = DispatchStats()
+        self._paused = {}
         while not self.stop.is_set():
+            targets = [t for t in self.channels if t not in self._paused]
+            if not targets:
+                break
             claims = self.store.claim_deliveries(
                 self.owner, self.clock.now(), timedelta(seconds=self.lease_seconds),
-                limit=batch, targets=list(self.channels), updatable=self.updatable)
+                limit=batch, targets=targets, updatable=self.updatable)
             if not claims:
                 break
             stories = {s.id: s for s in self.store.list_stories(
@@ -71,7 +82,17 @@ class Dispatcher:
                     self.store.release(self.owner, [c.delivery.id for c in claims[n:]],
                                        now=self.clock.now())
                     break
+                until = self._paused.get(claim.delivery.target)
+                if until is not None:
+                    stats.deferred += self.store.defer(
+                        self.owner, [claim.delivery.id], until, now=self.clock.now(),
+                        reason=f"waiting: {claim.delivery.target} rate-limited us until "
+                               f"{until:%Y-%m-%d %H:%M:%S}Z")
+                    continue
                 self._send_one(claim, stories, stats)
+        if stats.deferred:
+            log.info("%d deliveries wait for rate limits to end: %s", stats.deferred,
+                     ", ".join(f"{t} until {u:%H:%M:%S}Z" for t, u in self._paused.items()))
         return stats
 
     @property
@@ -142,6 +163,9 @@ class Dispatcher:
         else:
             self.store.mark_failed(delivery.id, owner=self.owner, error=reason,
                                    retry_at=retry_at, now=now)
+        if isinstance(error, RateLimited) and retry_at is not None:
+            # The target's limit covers every call, not this message: no more this run.
+            self._paused[delivery.target] = retry_at
         if retry_at is None:
             stats.dead += 1
         else:

@@ -158,6 +158,24 @@ class OutboxMixin:
                 lease_owner=None, lease_until=None, next_attempt_at=now, updated_at=now))
             return result.rowcount or 0
 
+    def defer(self, owner: str, delivery_ids: list[int], until: datetime, now: datetime,
+              reason: str) -> int:
+        """Give back claims that were never attempted because their target asked us to
+        wait (a rate limit): due again at ``until``, their attempt not counted, the reason
+        kept so that ``herald outbox`` shows why they wait."""
+        c = t_deliveries.c
+        if not delivery_ids:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(update(t_deliveries).where(
+                c.lease_owner == owner, c.status == _S.IN_FLIGHT.value,
+                c.id.in_(delivery_ids)).values(
+                status=_S.PENDING.value, attempts=func.max(c.attempts - 1, 0)
+                if self.engine.dialect.name == "sqlite" else func.greatest(c.attempts - 1, 0),
+                lease_owner=None, lease_until=None, next_attempt_at=until,
+                last_error=reason[:2000], updated_at=now))
+            return result.rowcount or 0
+
     def retry_delivery(self, delivery_id: int, now: datetime) -> Delivery:
         """Queue a failed or dead delivery again now, with a fresh attempt count."""
         c = t_deliveries.c

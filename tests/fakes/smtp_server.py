@@ -9,7 +9,11 @@ yields a :class:`FakeSmtp`:
 * ``connections``: how many SMTP connections (sessions) clients opened;
 * ``reject``: address (lower case) → reply for RCPT TO, e.g.
   ``fake.reject["x@example.org"] = "550 5.1.1 no such user"``; change it at any time;
-* ``logins``: the user names that logged in (AUTH LOGIN or PLAIN).
+* ``logins``: the user names that logged in (AUTH LOGIN or PLAIN);
+* ``fail_data``: faults for the next DATA commands, used up in order, in the words of
+  the HTTP fakes: ``DROP`` (reset the connection before accepting the message) or
+  ``DROP_AFTER_PROCESSING`` (accept it, then reset before the reply: the client cannot
+  tell that it went through).
 
 Options: ``tls_context`` offers STARTTLS with that server context, ``require_starttls``
 refuses everything but EHLO/STARTTLS/QUIT before it, ``implicit_tls`` (a server context)
@@ -64,6 +68,7 @@ class FakeSmtp:
     reject: dict[str, str] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)
     logins: list[str] = field(default_factory=list)
+    fail_data: list[str] = field(default_factory=list)
     _connections: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -107,8 +112,13 @@ class FakeSmtp:
         login = session.auth_data.login.decode() if isinstance(
             session.auth_data, LoginPassword) else None
         with self._lock:
-            self.messages.append(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos),
-                                          raw, tls, login))
+            fault = self.fail_data.pop(0) if self.fail_data else None
+            if fault != "DROP":
+                self.messages.append(Received(str(envelope.mail_from),
+                                              tuple(envelope.rcpt_tos), raw, tls, login))
+        if fault is not None and transport is not None:
+            transport.abort()  # a reset: no reply ever reaches the client
+            return "421 4.4.2 connection dropped"
         return "250 2.0.0 accepted"
 
     def authenticate(self, server: SMTP, session: Session, envelope: Envelope,
