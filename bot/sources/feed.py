@@ -26,11 +26,16 @@ MAX_ENTRIES = 5000
 
 
 def looks_like_json(body: bytes, content_type: str | None) -> bool:
-    ct = (content_type or "").split(";")[0].strip().lower()
-    if ct in ("application/feed+json", "application/json"):
-        return True
+    """JSON Feed or XML? The body decides when it can (servers often send the wrong
+    type: an RSS file served as application/json is still RSS); the type only when the
+    body starts with neither ``{`` nor ``<``."""
     head = body[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head.startswith(b"{")
+    if head.startswith(b"{"):
+        return True
+    if head.startswith(b"<"):
+        return False
+    ct = (content_type or "").split(";")[0].strip().lower()
+    return ct in ("application/feed+json", "application/json")
 
 
 def parse_feed(body: bytes, *, source: str, url: str, collected_at: datetime,

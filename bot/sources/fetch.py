@@ -4,6 +4,10 @@ A 304, or a body whose hash equals the last one, raises :class:`NotModified`, so
 caller does no parsing and no writes. Errors become :class:`FetchError` with the
 reason and, where the server sent one, ``retry_after``. Bodies are read in
 chunks and refused past ``max_body`` bytes, decompressed size included.
+
+Herald inflates gzip and deflate bodies itself, at most 64 kB at a time, rather than
+letting httpx do it: httpx inflates each network chunk whole, so a 50 kB chunk of a
+gzip bomb became 50 MB in memory before any limit could be checked.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -106,9 +112,54 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+#: The most one step of inflating may produce: memory per step, whatever the ratio.
+INFLATE_STEP = 64 * 1024
+
+
+class _Inflater:
+    """Decodes a Content-Encoding in bounded steps (identity, gzip or deflate)."""
+
+    def __init__(self, encoding: str, url: str) -> None:
+        self.url = url
+        self.encoding = encoding
+        self._raw_deflate_tried = False
+        if encoding in ("", "identity"):
+            self._z = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj()
+        else:
+            raise FetchError(f"unsupported Content-Encoding {encoding!r}", url=url)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decoded bytes of ``data``, in pieces of at most INFLATE_STEP."""
+        if self._z is None:
+            yield data
+            return
+        while data:
+            try:
+                out = self._z.decompress(data, INFLATE_STEP)
+            except zlib.error as exc:
+                if self.encoding == "deflate" and not self._raw_deflate_tried:
+                    # "deflate" is often sent raw, without its zlib header (as httpx allows).
+                    self._raw_deflate_tried = True
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise FetchError(f"could not decode the {self.encoding} body: {exc}",
+                                 url=self.url) from None
+            self._raw_deflate_tried = True
+            data = self._z.unconsumed_tail
+            if out:
+                yield out
+            elif not data:
+                break
+
+
 def _fetch_http(url: str, client: httpx.Client, validators: Validators,
                 max_body: int) -> Fetched:
-    headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+    headers = {"Accept-Encoding": "gzip, deflate",
+               "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
                          "application/xml;q=0.9, application/json;q=0.8, text/xml;q=0.8, "
                          "*/*;q=0.1"}
     if validators.etag:
@@ -132,16 +183,20 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
             if declared and declared.isdigit() and int(declared) > max_body:
                 raise FetchError(f"body of {declared} bytes is over the {max_body}-byte limit",
                                  url=url)
+            inflater = _Inflater(
+                (response.headers.get("Content-Encoding") or "").strip().lower(), url)
             chunks: list[bytes] = []
             total = 0
-            for chunk in response.iter_bytes():
-                total += len(chunk)
-                if total > max_body:
-                    raise FetchError(f"body is over the {max_body}-byte limit", url=url)
+            for raw in response.iter_raw():
                 if deadline is not None and time.monotonic() > deadline:
                     raise FetchError(f"timed out: the response took over {budget:g} s",
                                      url=url)
-                chunks.append(chunk)
+                for chunk in inflater.feed(raw):
+                    total += len(chunk)
+                    if total > max_body:
+                        raise FetchError(f"body is over the {max_body}-byte limit",
+                                         url=url)
+                    chunks.append(chunk)
             body = b"".join(chunks)
             final_url = str(response.url)
             resp_headers = {k.lower(): v for k, v in response.headers.items()}

@@ -18,6 +18,7 @@ Last-Modified, answering 304 to a matching conditional GET (unless
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import threading
@@ -36,6 +37,7 @@ class Resource:
     content_type: str = "application/rss+xml; charset=utf-8"
     etag: str = ""
     last_modified: str = ""
+    content_encoding: str = ""
 
 
 @dataclass
@@ -48,6 +50,19 @@ class FeedServerState:
     max_active: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     big_bytes: int = 12 * 1000 * 1000
+
+
+@functools.lru_cache(maxsize=2)
+def big_body(size: int) -> bytes:
+    """The ``/big`` body, made once: a test that measures the client's memory can make it
+    before it starts measuring, so the server's copy is not counted."""
+    return b"<rss>" + b" " * size
+
+
+@functools.lru_cache(maxsize=1)
+def gzip_bomb() -> bytes:
+    """The ``/gzip-bomb`` body (50 MB of spaces, gzipped to about 50 kB), made once."""
+    return gzip.compress(b" " * (50 * 1000 * 1000), compresslevel=9)
 
 
 class _Handler(LoopbackHandler):
@@ -95,12 +110,11 @@ class _Handler(LoopbackHandler):
         elif path == "/loop":
             self.send_bytes(302, b"", {"Location": "/loop"})
         elif path == "/big":
-            self.send_bytes(200, b"<rss>" + b" " * state.big_bytes,
-                       {"Content-Type": "application/rss+xml"})
+            self.send_bytes(200, big_body(state.big_bytes),
+                            {"Content-Type": "application/rss+xml"})
         elif path == "/gzip-bomb":
-            body = gzip.compress(b" " * (50 * 1000 * 1000), compresslevel=9)
-            self.send_bytes(200, body, {"Content-Type": "application/rss+xml",
-                                   "Content-Encoding": "gzip"})
+            self.send_bytes(200, gzip_bomb(), {"Content-Type": "application/rss+xml",
+                                               "Content-Encoding": "gzip"})
         elif path == "/reset":
             self.reset_connection()
         elif path in state.resources:
@@ -111,8 +125,11 @@ class _Handler(LoopbackHandler):
                         and self.headers.get("If-Modified-Since") == res.last_modified)):
                 self.send_bytes(304, b"", {"ETag": res.etag})
                 return
-            self.send_bytes(200, res.body, {"Content-Type": res.content_type, "ETag": res.etag,
-                                       "Last-Modified": res.last_modified})
+            headers = {"Content-Type": res.content_type, "ETag": res.etag,
+                       "Last-Modified": res.last_modified}
+            if res.content_encoding:
+                headers["Content-Encoding"] = res.content_encoding
+            self.send_bytes(200, res.body, headers)
         else:
             self.send_bytes(404, b"not found", {"Content-Type": "text/plain"})
 
@@ -133,11 +150,13 @@ class FeedServer(LoopbackServer):
         return self.base_url + path
 
     def add(self, path: str, body: bytes, content_type: str = "application/rss+xml; "
-            "charset=utf-8") -> str:
-        """Serve ``body`` at ``path`` (replacing what was there); returns its URL."""
+            "charset=utf-8", content_encoding: str = "") -> str:
+        """Serve ``body`` at ``path`` (replacing what was there); returns its URL. With
+        ``content_encoding``, the body is sent as given, with that header."""
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
         self.state.resources[path] = Resource(body, content_type, etag,
-                                              formatdate(time.time(), usegmt=True))
+                                              formatdate(time.time(), usegmt=True),
+                                              content_encoding)
         return self.url(path)
 
     @property
