@@ -67,8 +67,12 @@ def write_config(tmp_path: Path, *, db_url: str, sources: dict[str, str],
 def herald(config: Path, *args: str, env: dict[str, str], timeout: float = 60
            ) -> subprocess.CompletedProcess[str]:
     """Run one ``herald`` command to its end (bounded) and return what it printed."""
-    return subprocess.run([*PYTHON, *args, "--config", str(config)], env=env,
+    started = time.monotonic()
+    done = subprocess.run([*PYTHON, *args, "--config", str(config)], env=env,
                           cwd=config.parent, capture_output=True, text=True, timeout=timeout)
+    print(f"herald {' '.join(args)}: exit {done.returncode} in "
+          f"{time.monotonic() - started:.1f} s")
+    return done
 
 
 @dataclass
