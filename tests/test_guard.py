@@ -112,3 +112,33 @@ def test_feeds_add_refuses_an_inside_address(tmp_path: Path) -> None:
                             text=True, timeout=60)
     assert result.returncode == 1
     assert "cloud metadata" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_worker_refuses_an_inside_feed_unless_allowed(tmp_path: Path, feed_server) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import Herald
+    from tests.conftest import make_settings
+
+    url = feed_server.add("/feed.xml", b"<rss version='2.0'><channel><title>t</title>"
+                                       b"<item><title>x</title><guid>1</guid></item>"
+                                       b"</channel></rss>")
+    refused = Herald(make_settings(tmp_path / "default", {
+        "sources": [{"name": "inside", "url": url}]}))
+    try:
+        refused.prepare()
+        stats = refused.collect(all_enabled=True)
+        assert stats.errors == 1
+        error = refused.store.get_source("inside").last_error or ""
+        assert "loopback" in error
+    finally:
+        refused.close()
+    assert feed_server.hits("/feed.xml") == 0  # refused before any connection
+
+    allowed = Herald(make_settings(tmp_path / "allowed", {
+        "sources": [{"name": "inside", "url": url}],
+        "http": {"allow_networks": ["127.0.0.0/8"]}}))
+    try:
+        allowed.prepare()
+        assert allowed.collect(all_enabled=True).changed == 1
+    finally:
+        allowed.close()
+    assert feed_server.hits("/feed.xml") == 1
