@@ -15,10 +15,8 @@ in a browser to look at the digest).
 from __future__ import annotations
 
 import contextlib
-import os
 import smtplib
 import ssl
-import tempfile
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +24,7 @@ from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bot.errors import ConfigError, PermanentSendError, TransientSendError
+from channels._files import atomic_write, sweep_stale
 
 
 @dataclass(frozen=True)
@@ -153,6 +152,7 @@ class FileSender:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._swept = False
 
     def __enter__(self) -> FileSender:
         return self
@@ -166,11 +166,14 @@ class FileSender:
         written: list[Path] = []
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            if not self._swept:
+                sweep_stale(self.folder)  # what a killed writer left half-written
+                self._swept = True
             for path, data in ((self.folder / f"{stem}.eml", message.as_bytes()),
                                (self.folder / f"{stem}.html", html.get_content().encode(
                                    "utf-8") if html is not None else None)):
                 if data is not None:
-                    _atomic_write(path, data)
+                    atomic_write(path, data)
                     written.append(path)
         except OSError as exc:
             # Both files or neither: an .eml without its .html (a full disk between the
@@ -183,16 +186,3 @@ class FileSender:
 
     def close(self) -> None:
         return None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

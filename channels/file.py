@@ -3,16 +3,14 @@
 Config: ``type = "file"``, optional ``dir`` (default: ``[paths] outbox``). The
 file name is fixed by the story and delivery ids, and written atomically
 (temporary file, fsync, rename), so a retry overwrites rather than duplicates,
-and a crash never leaves half a file. A disk error fails the send: nothing is
+and a crash never leaves half a file (a killed writer's temporary file is swept
+before the next process's first write). A disk error fails the send: nothing is
 marked sent that was not written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.errors import PermanentSendError, TransientSendError
 from bot.model import Delivery, Story
 from channels import BaseChannel, SendResult
+from channels._files import atomic_write, sweep_stale
 
 
 class FileOptions(BaseModel):
@@ -34,6 +33,7 @@ class FileChannel(BaseChannel):
     format: ClassVar[str] = "json"
     max_text: ClassVar[int] = 20000
     Options: ClassVar[type[BaseModel]] = FileOptions
+    _swept: bool = False  # the folder swept of dead writers' temporary files
 
     @property
     def folder(self) -> Path:
@@ -62,24 +62,16 @@ class FileChannel(BaseChannel):
         path = self.folder / f"story-{delivery.story_id:06d}-delivery-{delivery.id:06d}.json"
         body = json.dumps({"delivery_id": delivery.id, "target": self.target,
                            "payload": payload}, ensure_ascii=False, indent=2) + "\n"
-        tmp_name = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, path)
-            tmp_name = None
+            if not self._swept:
+                sweep_stale(self.folder)  # what a killed writer left half-written
+                self._swept = True
+            atomic_write(path, body.encode("utf-8"))
         except PermissionError as exc:
             raise PermanentSendError(f"cannot write {path}: {exc.strerror}",
                                      target=self.target) from exc
         except OSError as exc:
             raise TransientSendError(f"cannot write {path}: {exc.strerror}",
                                      target=self.target) from exc
-        finally:
-            if tmp_name:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
         return SendResult(external_id=str(path))

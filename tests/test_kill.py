@@ -113,3 +113,35 @@ def test_sigkill_at_random_points_ends_as_a_clean_run_does(tmp_path: Path,
     assert len(clean["stories"]) == STORIES
     assert set(clean["files"].values()) == {1}
     assert killed == clean
+
+
+def test_temporary_files_of_killed_writers_are_swept(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from channels._files import STALE_AFTER, atomic_write, sweep_stale
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)  # that process has exited
+    host = socket.gethostname()[:40]
+    names = {
+        "dead": f".tmp-{host}-{dead_pid}-abc123.json",  # killed mid-write: swept
+        "live": f".tmp-{host}-{os.getppid()}-def456.json",  # a live writer: kept
+        "elsewhere-young": ".tmp-other-host-99-ghi789.json",  # maybe writing now: kept
+        "elsewhere-old": ".tmp-other-host-98-jkl012.json",  # an hour old: swept
+        "older-format": ".tmp-mno345.json",  # not ours to judge by name; young: kept
+    }
+    for name in names.values():
+        (tmp_path / name).write_text("{")
+    old = time.time() - STALE_AFTER - 60
+    os.utime(tmp_path / names["elsewhere-old"], (old, old))
+    atomic_write(tmp_path / "story-1.json", b"{}\n")
+
+    removed = sweep_stale(tmp_path)
+    assert sorted(removed) == sorted([names["dead"], names["elsewhere-old"]])
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([names["live"], names["elsewhere-young"], names["older-format"],
+                           "story-1.json"])
