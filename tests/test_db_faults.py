@@ -79,14 +79,15 @@ def test_postgres_restarted_mid_run_the_worker_reconnects_and_goes_on(
 # ------------------------------------------------------------------------------- SQLite
 
 
-def hold_write_lock(db: Path, seconds: float, held: threading.Event) -> threading.Thread:
-    """Another process's writer: BEGIN IMMEDIATE on the file, held for ``seconds``."""
+def hold_write_lock(db: Path, held: threading.Event, release: threading.Event
+                    ) -> threading.Thread:
+    """Another writer: BEGIN IMMEDIATE on the file, held until ``release`` (at most 10 s)."""
     def run() -> None:
         conn = sqlite3.connect(db, timeout=0, isolation_level=None)
         try:
             conn.execute("BEGIN IMMEDIATE")
             held.set()
-            threading.Event().wait(seconds)
+            release.wait(10)
             conn.execute("ROLLBACK")
         finally:
             conn.close()
@@ -116,9 +117,10 @@ def test_sqlite_locked_for_a_moment_the_worker_waits_and_finishes(tmp_path: Path
     feed.write_bytes(rss("news", range(1, 5)))
     h = sqlite_herald(tmp_path, feed)
     try:
-        held = threading.Event()
-        locker = hold_write_lock(tmp_path / "herald.db", 1.0, held)
+        held, release = threading.Event(), threading.Event()
+        locker = hold_write_lock(tmp_path / "herald.db", held, release)
         assert held.wait(5)
+        threading.Timer(1.0, release.set).start()  # the other writer finishes in a second
         stats = h.cycle()  # waits on busy_timeout (10 s) for the other writer
         locker.join(5)
         assert stats.collect.errors == 0 and stats.dispatch.sent == 4
@@ -135,24 +137,15 @@ def test_sqlite_locked_too_long_the_cycle_fails_clearly_and_loses_nothing(
     feed.write_bytes(rss("news", range(1, 5)))
     h = sqlite_herald(tmp_path, feed, busy_timeout=0.2)
     try:
-        held = threading.Event()
-        release = threading.Event()
-
-        def hold() -> None:
-            conn = sqlite3.connect(tmp_path / "herald.db", timeout=0, isolation_level=None)
-            conn.execute("BEGIN IMMEDIATE")
-            held.set()
-            release.wait(10)
-            conn.execute("ROLLBACK")
-            conn.close()
-
-        locker = threading.Thread(target=hold, daemon=True)
-        locker.start()
+        held, release = threading.Event(), threading.Event()
+        locker = hold_write_lock(tmp_path / "herald.db", held, release)
         assert held.wait(5)
         # The worker's jobs, as it runs them: a locked database is one line, not a crash.
-        collect = guarded("collect", lambda: h.collect(all_enabled=True) and None)
+        def collect_all() -> None:
+            h.collect(all_enabled=True)
+
         with caplog.at_level("WARNING", logger="herald.worker"):
-            collect()
+            guarded("collect", collect_all)()
         assert any("collect: database unavailable (database is locked)" in r.getMessage()
                    for r in caplog.records), caplog.text
         release.set()
