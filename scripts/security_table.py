@@ -116,8 +116,8 @@ def result_text(cases: list[tuple[str, str]]) -> str:
     if "FAIL" in outcomes:
         return f"**FAIL** ({outcomes.count('FAIL')} of {len(cases)})"
     if all(o == "skipped" for o in outcomes):
-        reason = cases[0][1].replace("|", "/").strip()
-        return f"skipped: {reason[:160]}"
+        reason = " ".join(cases[0][1].replace("|", "/").split())
+        return f"skipped: {reason if len(reason) <= 160 else reason[:159] + '…'}"
     passed = outcomes.count("pass")
     text = "pass" if len(cases) == 1 else f"pass ({passed} of {len(cases)})"
     if passed < len(cases):
