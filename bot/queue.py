@@ -26,6 +26,7 @@ QUEUE_SOURCE = "comms"
 TITLE_MAX = 200
 BODY_MAX = 20_000
 URL_MAX = 2000
+SEND_YEARS = (2000, 2200)
 
 # CommonMark without raw HTML: comms write Markdown, and any HTML in it is shown as text.
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -47,7 +48,8 @@ def _web_url(value: str | None, what: str, *, https_only: bool = False) -> str |
         return None
     value = value.strip()
     schemes = ("https://",) if https_only else ("https://", "http://")
-    if not value.startswith(schemes) or any(c.isspace() for c in value):
+    if not value.startswith(schemes) or any(c.isspace() or ord(c) < 32 or ord(c) == 127
+                                            for c in value):
         allowed = "an https:// address" if https_only else "an http:// or https:// address"
         raise ValueError(f"{what} must be {allowed}")
     if len(value) > URL_MAX:
@@ -77,6 +79,23 @@ class Draft(BaseModel):
         value = one_line(value)
         if not value:
             raise ValueError("the title is empty")
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("the text contains a NUL character")
+        return value
+
+    @field_validator("send_at")
+    @classmethod
+    def _sane_time(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if not SEND_YEARS[0] <= value.year <= SEND_YEARS[1]:
+            raise ValueError(f"the send time must be between the years {SEND_YEARS[0]} and "
+                             f"{SEND_YEARS[1]}")
         return value
 
     @field_validator("url")

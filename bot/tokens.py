@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
@@ -67,9 +68,16 @@ class Signer:
         return self._serializer(purpose).dumps(value)
 
     def check(self, purpose: str, token: str, max_age: int | None = None) -> object:
+        return self.check_issued(purpose, token, max_age)[0]
+
+    def check_issued(self, purpose: str, token: str,
+                     max_age: int | None = None) -> tuple[object, datetime]:
+        """The payload and when the token was signed (UTC)."""
         try:
-            return self._serializer(purpose).loads(token, max_age=max_age)
+            value, issued = self._serializer(purpose).loads(token, max_age=max_age,
+                                                            return_timestamp=True)
         except SignatureExpired:
             raise TokenError("this link has expired") from None
         except BadSignature:
             raise TokenError("this link is not valid") from None
+        return value, issued.astimezone(UTC)

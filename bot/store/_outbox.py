@@ -190,6 +190,9 @@ class OutboxMixin:
             if story.merged_into is not None:
                 raise StoreError(f"story {row.story_id} was merged into story "
                                  f"{story.merged_into}; that story carries it now")
+            if story.hold:
+                raise StoreError(f"story {row.story_id} is stopped; let it be posted first "
+                                 "(or it would wait for ever)")
             done = conn.execute(update(t_deliveries).where(
                 c.id == delivery_id, c.status.in_([_S.FAILED.value, _S.DEAD.value])).values(
                 status=_S.PENDING.value, attempts=0, next_attempt_at=now, updated_at=now))

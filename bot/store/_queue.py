@@ -129,20 +129,20 @@ class QueueMixin:
 
     def update_announcement(self, announcement_id: int, draft: Draft, now: datetime,
                             timezone: str = "Europe/London") -> Announcement:
-        """Change an announcement not yet on its way. An approved one goes back to draft
-        (its story and pending deliveries are withdrawn) and needs approving again."""
+        """Change an announcement not yet on its way. It goes back to draft: a submitted one
+        must be submitted again, an approved one is withdrawn (its story and pending
+        deliveries) and needs approving again, so no one approves text they did not see."""
         with self.engine.begin() as conn:
             row = self._lock(conn, announcement_id)
             if row.status not in EDITABLE:
                 raise StoreError(f"announcement {announcement_id} is {row.status}; "
                                  "it can no longer be edited")
-            status = row.status
             if row.status == "approved":
                 self._withdraw(conn, row)
-                status = "draft"
+            status = "returned" if row.status == "returned" else "draft"
             conn.execute(update(t_ann).where(t_ann.c.id == announcement_id).values(
-                status=status, updated_at=now, story_id=None if status == "draft"
-                else row.story_id, **_draft_values(draft, timezone)))
+                status=status, updated_at=now, story_id=None, approver_id=None
+                if status == "draft" else row.approver_id, **_draft_values(draft, timezone)))
         return self.get_announcement(announcement_id)
 
     def submit_announcement(self, announcement_id: int, now: datetime) -> Announcement:
@@ -171,11 +171,16 @@ class QueueMixin:
         return self.get_announcement(announcement_id)
 
     def approve_announcement(self, announcement_id: int, approver_id: int, story: Story,
-                             now: datetime, *, four_eyes: bool) -> Announcement:
+                             now: datetime, *, four_eyes: bool,
+                             seen: datetime | None = None) -> Announcement:
         """Approve: write ``story`` (built from the announcement by ``bot.queue``) and its
-        deliveries, due at the send time (or now)."""
+        deliveries, due at the send time (or now). ``seen``: the version (``updated_at``)
+        the approver looked at; a later change refuses the approval."""
         with self.engine.begin() as conn:
             row = self._lock(conn, announcement_id)
+            if seen is not None and row.updated_at != seen:
+                raise StoreError(f"announcement {announcement_id} changed after you opened "
+                                 "it: look at it again before approving")
             allowed = ("submitted",) if four_eyes else ("submitted", "draft", "returned")
             if row.status not in allowed:
                 raise StoreError(f"announcement {announcement_id} is {row.status}; only "
@@ -254,9 +259,16 @@ class QueueMixin:
     # -- helpers --------------------------------------------------------------------------
 
     def _lock(self, conn: Connection, announcement_id: int) -> Any:
+        """The row, held until the transaction ends: ``FOR UPDATE`` on PostgreSQL; on SQLite
+        a no-op write first, which takes the database's write lock, so no other writer can
+        change the row between this read and our writes (a plain read there starts no
+        transaction, and a concurrent cancel could be undone by an approve)."""
         query = select(t_ann).where(t_ann.c.id == announcement_id)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
+        else:
+            conn.execute(update(t_ann).where(t_ann.c.id == announcement_id)
+                         .values(id=t_ann.c.id))
         row = conn.execute(query).first()
         if row is None:
             raise StoreError(f"no announcement with id {announcement_id}")

@@ -60,7 +60,8 @@ def _digest(m: Any) -> DigestRow:
 def normalize_email(email: str) -> str:
     email = email.strip()
     local, at, domain = email.rpartition("@")
-    if not at or not local or "." not in domain or any(c in email for c in " \r\n<>,;\"'"):
+    if not at or not local or "." not in domain or any(c in email for c in " \r\n<>,;\"'") \
+            or any(ord(c) < 32 or ord(c) == 127 for c in email) or len(email) > 320:
         raise StoreError(f"{email!r} is not an email address")
     return f"{local}@{domain.lower()}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.errors import HeraldError, StoreError
@@ -36,8 +37,21 @@ def story_for(ctx: WebContext, ann_id: int | None, draft: Draft, author: str | N
                               now=now)
 
 
-def approve(ctx: WebContext, session: Session, ann: Announcement) -> Announcement:
-    """Approve (approval on: an approver who is not the author) or publish (approval off)."""
+def update(ctx: WebContext, session: Session, ann: Announcement, draft: Draft) -> Announcement:
+    """Change an announcement. With approval on, only its author may: an approver who wants
+    a change sends it back with a comment, so the approver never approves their own words."""
+    if ctx.web.approval and ann.author_id != session.user.id:
+        raise NotAllowed("only its author edits an announcement: send it back with a "
+                         "comment instead")
+    check_draft(ctx, draft)
+    return ctx.store.update_announcement(ann.id, draft, ctx.now(),
+                                         ctx.herald.settings.config.worker.timezone)
+
+
+def approve(ctx: WebContext, session: Session, ann: Announcement,
+            seen: datetime | None = None) -> Announcement:
+    """Approve (approval on: an approver who is not the author) or publish (approval off).
+    ``seen``: the version the approver looked at (refused if it changed since)."""
     four_eyes = ctx.web.approval
     user = session.user
     if four_eyes and not user.can("approver"):
@@ -47,7 +61,7 @@ def approve(ctx: WebContext, session: Session, ann: Announcement) -> Announcemen
     draft = check_draft(ctx, Draft.model_validate(ann.draft.model_dump()))
     story = story_for(ctx, ann.id, draft, ann.author)
     return ctx.store.approve_announcement(ann.id, user.id, story, ctx.now(),
-                                          four_eyes=four_eyes)
+                                          four_eyes=four_eyes, seen=seen)
 
 
 def send_back(ctx: WebContext, session: Session, ann: Announcement,

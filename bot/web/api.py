@@ -160,7 +160,7 @@ class SessionOut(BaseModel):
 
 
 class ReturnIn(BaseModel):
-    comment: str = Field(min_length=1, max_length=4000)
+    comment: str = Field(min_length=1, max_length=4000, pattern=r"^[^\x00]*$")
 
 
 class PreviewOut(BaseModel):
@@ -201,10 +201,9 @@ def get_announcement(request: Request, ann_id: RowId) -> AnnouncementOut:
 
 @router.put("/announcements/{ann_id}", response_model=AnnouncementOut)
 def update_announcement(request: Request, ann_id: RowId, draft: Draft) -> AnnouncementOut:
-    ctx, _session = writer(request)
-    actions.check_draft(ctx, draft)
-    return AnnouncementOut.of(ctx.store.update_announcement(
-        ann_id, draft, ctx.now(), ctx.herald.settings.config.worker.timezone))
+    ctx, session = writer(request)
+    return AnnouncementOut.of(actions.update(ctx, session, ctx.store.get_announcement(ann_id),
+                                             draft))
 
 
 @router.get("/announcements/{ann_id}/preview", response_model=list[PreviewOut])
@@ -225,10 +224,14 @@ def submit_announcement(request: Request, ann_id: RowId) -> AnnouncementOut:
 
 
 @router.post("/announcements/{ann_id}/approve", response_model=AnnouncementOut)
-def approve_announcement(request: Request, ann_id: RowId) -> AnnouncementOut:
+def approve_announcement(
+        request: Request, ann_id: RowId,
+        seen: Annotated[datetime | None, Query(
+            description="the announcement's updated_at as you reviewed it; the approval "
+                        "is refused if it changed since")] = None) -> AnnouncementOut:
     ctx, session = writer(request)
     return AnnouncementOut.of(actions.approve(ctx, session,
-                                              ctx.store.get_announcement(ann_id)))
+                                              ctx.store.get_announcement(ann_id), seen=seen))
 
 
 @router.post("/announcements/{ann_id}/return", response_model=AnnouncementOut)

@@ -23,7 +23,9 @@ from bot.errors import HeraldError, StoreError
 from bot.store import NotAllowed, Session
 from bot.tokens import Signer, secret_key
 from bot.web.security import (
+    CSP,
     Auth,
+    FailureBook,
     Forbidden,
     RateLimiter,
     SecurityHeaders,
@@ -51,6 +53,12 @@ NOTICES = {
 }
 
 
+class InvalidInput(HeraldError, ValueError):
+    """Input no page can use (a 422 that names what was wrong)."""
+
+    default_message = "invalid input"
+
+
 @dataclass
 class WebContext:
     herald: Herald
@@ -59,6 +67,7 @@ class WebContext:
     templates: Environment
     login_limiter: RateLimiter
     subscribe_limiter: RateLimiter
+    unknown_logins: FailureBook
 
     @property
     def store(self) -> Any:
@@ -133,7 +142,8 @@ def create_app(herald: Herald) -> FastAPI:
                      auth=Auth(herald.store, web.secure_cookies, web.session),
                      signer=signer, templates=_templates(),
                      login_limiter=RateLimiter(web.login_rate),
-                     subscribe_limiter=RateLimiter(web.subscribe_rate))
+                     subscribe_limiter=RateLimiter(web.subscribe_rate),
+                     unknown_logins=FailureBook())
     app = FastAPI(title="Herald", version="0.1.0",
                   description="Queue, preview and approve announcements; read stories.",
                   docs_url=None, redoc_url=None, openapi_url=None)
@@ -210,10 +220,14 @@ def create_app(herald: Herald) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # This answer leaves from outside the middleware: give it the headers itself.
+        headers = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
+                   "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+                   "Cache-Control": "no-store"}
         if _is_api(request):
             return JSONResponse({"error": "internal error; the server log has details"},
-                                status_code=500)
+                                status_code=500, headers=headers)
         return HTMLResponse("<h1>Something went wrong</h1><p>The server log has details.</p>",
-                            status_code=500)
+                            status_code=500, headers=headers)
 
     return app

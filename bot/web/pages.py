@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from bot.config import NAME_PATTERN
@@ -18,7 +19,7 @@ from bot.passwords import hash_password, verify_password
 from bot.queue import Draft
 from bot.store import ROLES, Session
 from bot.web import actions
-from bot.web.app import RowId, WebContext
+from bot.web.app import InvalidInput, RowId, WebContext
 from bot.web.preview import digest_html, previews
 from bot.web.security import (
     CSRF_HEADER,
@@ -56,6 +57,8 @@ async def posted(request: Request, role: str = "editor"
     supplied = form.get("csrf") or request.headers.get(CSRF_HEADER)
     check_csrf(session, supplied if isinstance(supplied, str) else None)
     require_role(session, role)
+    if any(isinstance(v, str) and "\x00" in v for _k, v in form.multi_items()):
+        raise InvalidInput("the form contains a NUL character")
     return ctx, session, form
 
 
@@ -84,10 +87,11 @@ def login_page(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    from bot.web.security import check_public_form
+    from bot.web.security import check_public_form, check_same_origin
 
     ctx = _ctx(request)
     form = await request.form()
+    check_same_origin(request)
     check_public_form(ctx.signer, _str(form, "csrf"))
     email = _str(form, "email").strip()
     password = _str(form, "password")
@@ -107,17 +111,26 @@ async def login(request: Request) -> Response:
                       429, int(wait) + 1)
     now = ctx.now()
     user = ctx.store.find_user(email) if "@" in email else None
-    if user is not None and user.locked_until and user.locked_until > now:
-        seconds = int((user.locked_until - now).total_seconds()) + 1
+    # An address with no account is counted and locked in the same way (in this process),
+    # so the answers do not tell which addresses have accounts.
+    locked_until = user.locked_until if user is not None else ctx.unknown_logins.locked(
+        email, now)
+    if locked_until and locked_until > now:
+        seconds = int((locked_until - now).total_seconds()) + 1
         return refuse(f"Too many failed sign-ins for this account. Try again in "
                       f"{format_duration(timedelta(seconds=seconds))}.", 429, seconds)
-    ok = verify_password(user.password_hash if user else None, password)
+    # argon2 takes a moment on purpose: keep it off the event loop.
+    ok = await run_in_threadpool(verify_password, user.password_hash if user else None,
+                                 password)
     if not ok or user is None or user.disabled:
         if user is not None:
             failures = user.failed_logins + 1
             delay = login_delay(failures, ctx.web.max_failed_logins, ctx.web.lock_for)
             ctx.store.record_login_failure(user.id,
                                            locked_until=now + delay if delay else None)
+        else:
+            ctx.unknown_logins.failed(email, now, ctx.web.max_failed_logins,
+                                      ctx.web.lock_for)
         return refuse("Wrong email or password.", 401)
     token = ctx.store.start_session(user.id, now, now + ctx.web.session)
     response = RedirectResponse(target, status_code=303)
@@ -268,8 +281,7 @@ async def edit(request: Request, ann_id: RowId) -> Response:
         return ctx.render(request, "compose.html.j2", session=session, ann=ann,
                           form=_form_echo(form), error=_message(exc), status_code=422,
                           **_options(ctx))
-    ctx.store.update_announcement(ann_id, draft, ctx.now(),
-                                  ctx.herald.settings.config.worker.timezone)
+    actions.update(ctx, session, ann, draft)
     return back(f"/queue/{ann_id}", "saved")
 
 
@@ -282,8 +294,9 @@ async def submit(request: Request, ann_id: RowId) -> Response:
 
 @router.post("/queue/{ann_id}/approve")
 async def approve(request: Request, ann_id: RowId) -> Response:
-    ctx, session, _form = await posted(request)
-    actions.approve(ctx, session, ctx.store.get_announcement(ann_id))
+    ctx, session, form = await posted(request)
+    actions.approve(ctx, session, ctx.store.get_announcement(ann_id),
+                    seen=_seen(_str(form, "seen")))
     return back(f"/queue/{ann_id}", "approved" if ctx.web.approval else "published")
 
 
@@ -497,6 +510,14 @@ async def own_password(request: Request) -> Response:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+def _seen(value: str) -> datetime | None:
+    """The version an approve form was drawn from (``updated_at``), if it says."""
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        raise StoreError("the form's version is not valid: reload the page") from None
+
 
 def _str(form: FormData, key: str) -> str:
     value = form.get(key)

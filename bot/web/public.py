@@ -24,7 +24,7 @@ from bot.store import Subscriber
 from bot.store._subscribers import normalize_email
 from bot.tokens import TokenError
 from bot.web.app import WebContext
-from bot.web.security import check_public_form, client_address
+from bot.web.security import check_public_form, check_same_origin, client_address
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("herald.web")
@@ -118,6 +118,7 @@ async def subscribe(request: Request) -> Response:
         return ctx.render(request, "public/subscribe.html.j2", domains=_domain_options(ctx),
                           error=message, email=email, chosen=chosen, status_code=status)
 
+    check_same_origin(request)
     check_public_form(ctx.signer, str(form.get("csrf") or ""))
     wait = ctx.subscribe_limiter.hit(client_address(request))
     if wait is not None:
@@ -177,12 +178,25 @@ def confirm_page(request: Request, token: str) -> Response:
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str) -> Response:
     ctx = _ctx(request)
+    check_same_origin(request)
     try:
-        payload = _check(ctx, CONFIRM, token, int(ctx.web.confirm_for.total_seconds()))
-        if not isinstance(payload, dict):
-            raise _LinkError("this link is not valid")
-    except _LinkError as exc:
+        payload, issued = ctx.signer.check_issued(
+            CONFIRM, token, int(ctx.web.confirm_for.total_seconds()))
+        if not isinstance(payload, dict) or "e" not in payload:
+            raise TokenError("this link is not valid")
+    except TokenError as exc:
         return _link_error(ctx, request, str(exc))
+    try:
+        known: Subscriber | None = ctx.store.get_subscriber(str(payload["e"]))
+    except StoreError:
+        known = None
+    if known is not None and known.unsubscribed_at and known.unsubscribed_at >= issued:
+        return _link_error(ctx, request, "you unsubscribed after this link was sent")
+    if known is not None and known.active and known.confirmed_at \
+            and known.confirmed_at >= issued:
+        return ctx.render(request, "public/message.html.j2", title="You are subscribed",
+                          message=f"{known.email} is already subscribed: this link was used "
+                                  "before, and changes nothing now.")
     domains = payload.get("d")
     sub = ctx.store.add_subscriber(str(payload["e"]), domains=domains, now=ctx.now(),
                                    confirmed=True)
@@ -219,6 +233,7 @@ async def preferences(request: Request, token: str) -> Response:
                                           int(ctx.web.preferences_for.total_seconds())))
     except _LinkError as exc:
         return _link_error(ctx, request, str(exc))
+    check_same_origin(request)
     check_public_form(ctx.signer, str(form.get("csrf") or ""))
     chosen = [str(v) for v in form.getlist("domains")]
     try:

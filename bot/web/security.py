@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from fastapi import Request
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.responses import Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot.store import Session, Store, User
 from bot.tokens import Signer, TokenError
@@ -98,6 +98,22 @@ def check_csrf(session: Session, supplied: str | None) -> None:
                         "and try again")
 
 
+def check_same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (a forged sign-in into someone else's
+    account, a subscribe from a hostile page): browsers say where a request comes from in
+    ``Sec-Fetch-Site`` and ``Origin``. Clients that send neither (scripts, mail servers)
+    pass; they have no victim's browser to ride."""
+    site = request.headers.get("sec-fetch-site")
+    if site == "cross-site":
+        raise Forbidden("this form was sent from another site")
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        from urllib.parse import urlsplit
+
+        if urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
+            raise Forbidden("this form was sent from another site")
+
+
 def public_form_token(signer: Signer) -> str:
     return signer.sign(FORM_PURPOSE, "f")
 
@@ -118,6 +134,32 @@ def login_delay(failures: int, max_failures: int, lock_for: timedelta) -> timede
     if failures < 3:
         return None
     return timedelta(seconds=min(2 ** (failures - 3), 60))
+
+
+class FailureBook:
+    """Failed sign-ins for addresses that have no account, kept like an account's (a count
+    and a lock), so a locked answer does not tell an account from none. In this process,
+    bounded: the oldest entries go first."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._entries: dict[str, tuple[int, datetime | None]] = {}
+        self._lock = threading.Lock()
+
+    def locked(self, email: str, now: datetime) -> datetime | None:
+        with self._lock:
+            _count, until = self._entries.get(email.strip().lower(), (0, None))
+        return until if until and until > now else None
+
+    def failed(self, email: str, now: datetime, max_failures: int,
+               lock_for: timedelta) -> None:
+        key = email.strip().lower()
+        with self._lock:
+            count, _until = self._entries.pop(key, (0, None))
+            delay = login_delay(count + 1, max_failures, lock_for)
+            self._entries[key] = (count + 1, now + delay if delay else None)
+            while len(self._entries) > self._size:
+                del self._entries[next(iter(self._entries))]
 
 
 class RateLimiter:
@@ -152,12 +194,25 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _has_nul(request: Request) -> bool:
+    from urllib.parse import unquote
+
+    return "\x00" in request.url.path or "\x00" in unquote(request.url.query)
+
+
 class SecurityHeaders(BaseHTTPMiddleware):
     """CSP, framing, referrer and sniffing headers on every response."""
 
     async def dispatch(self, request: Request,
                        call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
+        if _has_nul(request):
+            # No database takes a NUL in text (PostgreSQL refuses it): stop it at the door.
+            message = "the address contains a NUL character"
+            response: Response = JSONResponse({"error": message}, status_code=400) \
+                if request.url.path.startswith("/api") else \
+                PlainTextResponse(message, status_code=400)
+        else:
+            response = await call_next(request)
         framed = response.headers.get("x-herald-framed") == "1"
         if framed:
             del response.headers["x-herald-framed"]

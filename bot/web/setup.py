@@ -17,6 +17,7 @@ from bot.errors import HeraldError
 from bot.passwords import hash_password
 from bot.tokens import Signer, TokenError
 from bot.web.app import WebContext
+from bot.web.security import check_same_origin
 
 router = APIRouter(include_in_schema=False)
 SETUP = "first-admin"
@@ -61,6 +62,7 @@ async def setup(request: Request, token: str) -> Response:
     ctx = _ctx(request)
     if not _usable(ctx, token):
         return _gone(ctx, request)
+    check_same_origin(request)
     form = await request.form()
     email = str(form.get("email") or "")
     password = str(form.get("password") or "")
