@@ -191,3 +191,49 @@ def test_a_delivery_of_a_stopped_story_is_not_retried(web: Web) -> None:
                      .values(status="dead", last_error="gave up"))
     r = approver.post(f"/deliveries/{delivery.id}/retry", {"back": f"/queue/{ann_id}"})
     assert r.status_code == 409 and "stopped" in r.text
+
+
+def test_an_announcement_goes_only_where_it_was_approved_to_go(tmp_path: Path,
+                                                               clock: FixedClock) -> None:
+    """Rules route every collected story to all-staff; an announcement approved for `files`
+    alone stays there through a tag fix, a hold and release, and a feed's copy joining it."""
+    from tests.test_web_stories import rss
+
+    feed = tmp_path / "news.xml"
+    feed.write_text(rss())
+    web = make_web(tmp_path, clock, sources=[{"name": "news", "url": str(feed)}],
+                   targets=[{"name": "files", "type": "file"},
+                            {"name": "all-staff", "type": "file"}],
+                   routes=[{"to": ["all-staff"]}])
+    try:
+        link = "https://academy.example.org/news/cohort-9"
+        ann_id = _submit(web, title="Cohort 9 opens for applications", url=link,
+                         targets=["files"])
+        assert web.staff(APPROVER).post(f"/queue/{ann_id}/approve").status_code == 303
+        sid = web.store.get_announcement(ann_id).story_id
+
+        def targets() -> list[str]:
+            return sorted(d.target for d in web.store.deliveries_for([sid])[sid])
+
+        assert targets() == ["files"]
+        editor = web.staff(EDITOR)
+        assert editor.post(f"/stories/{sid}/tags", {"kind": "event",
+                                                    "domains": ["learning-capacity"]}
+                           ).status_code == 303
+        assert targets() == ["files"]
+        for hold in ("1", "0"):
+            assert editor.post(f"/stories/{sid}/hold", {"hold": hold}).status_code == 303
+        assert targets() == ["files"]
+        # The website publishes its own post about it: it joins the announcement's story.
+        clock.advance(hours=2)
+        feed.write_text(rss((1, "Applications open: cohort 9", link,
+                             "Cohort 9 of the programme now takes applications.")))
+        stats = web.herald.collect(all_enabled=True)
+        assert stats.errors == 0 and stats.ingest.new_items == 1
+        assert not stats.ingest.new_stories
+        story = web.store.get_story(sid)
+        assert len(story.items) == 2
+        assert story.title == "Cohort 9 opens for applications"  # the approved words lead
+        assert targets() == ["files"]
+    finally:
+        web.close()

@@ -17,7 +17,9 @@ from bot.pipeline.tagging import Taxonomy
 from bot.text import truncate
 
 SUMMARY_LIMIT = 600
-SOURCE_KIND_RANK = {"feed": 0, "queue": 0, "x": 1}
+# Comms' own approved announcement leads its story: a feed's copy that joins it later
+# never replaces the words that were approved.
+SOURCE_KIND_RANK = {"queue": -1, "feed": 0, "x": 1}
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,13 @@ class EditsMixin(FixesMixin):
             conn.execute(update(t_stories).where(t_stories.c.id == story_id)
                          .values(hold=hold, updated_at=now))
             if not hold:
-                # A story held when it was composed was never routed: route it now.
+                # A story held when it was composed was never routed: route it now (comms'
+                # own announcements keep the targets they were approved for).
                 self._recompose(conn, story_id, False, ctx, now, stats)
-                stats.deliveries += self._route_stored(conn, story_id, ctx, now)
+                queued = conn.execute(select(t_items.c.id).where(
+                    t_items.c.story_id == story_id, t_items.c.source_kind == "queue")).first()
+                if queued is None:
+                    stats.deliveries += self._route_stored(conn, story_id, ctx, now)
         return stats
 
     @staticmethod

@@ -246,7 +246,9 @@ class IngestMixin:
             self._write_story(conn, story_id, content, now,
                               revision=story.revision + (1 if visible else 0))
             stats.updated_stories.append(story_id)
-        if story.hold:
+        if story.hold or any(i.source_kind == "queue" for i in items):
+            # A held story goes nowhere; comms' own announcement goes only to the targets
+            # its approver approved (a tag fix or a feed's copy joining it adds none).
             return
         targets = route(
             domains=[t.slug for t in content.tags if t.group is TagGroup.DOMAIN],
