@@ -125,3 +125,23 @@ def feed_server() -> Iterator[Any]:
 
     with running_feed_server() as server:
         yield server
+
+
+@pytest.fixture
+def web(tmp_path: Path, clock: FixedClock) -> Iterator[Any]:
+    """The web app on SQLite with the test accounts (tests/web_helpers.py)."""
+    from tests.web_helpers import make_web
+
+    w = make_web(tmp_path, clock)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def dbweb(tmp_path: Path, clock: FixedClock, db_url: str) -> Iterator[Any]:
+    """The web app on each backend (SQLite, and PostgreSQL when it answers)."""
+    from tests.web_helpers import make_web
+
+    w = make_web(tmp_path, clock, db_url=db_url)
+    yield w
+    w.close()

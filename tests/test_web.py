@@ -10,7 +10,6 @@ test_web_queue (announcements), test_web_stories (stories and feeds), test_web_p
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -34,13 +33,6 @@ from tests.web_helpers import (
 PUBLIC = {"/login", "/subscribe", "/confirm/{token}", "/preferences/{token}",
           "/unsubscribe/{token}", "/healthz",
           "/setup/{token}"}  # the first-run page: gone once an account exists
-
-
-@pytest.fixture
-def web(tmp_path: Path, clock: FixedClock) -> Iterator[Web]:
-    w = make_web(tmp_path, clock)
-    yield w
-    w.close()
 
 
 DRAFT = {"title": "t", "kind": "news", "targets": ["files"]}

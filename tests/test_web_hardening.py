@@ -6,7 +6,6 @@ confirmation links are not replayable, a stopped story's delivery is not "retrie
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,6 @@ import pytest
 from bot.clock import FixedClock
 from tests.test_web_public import link_in, mails
 from tests.web_helpers import APPROVER, APPROVER2, EDITOR, PASSWORD, Web, make_web
-
-
-@pytest.fixture
-def web(tmp_path: Path, clock: FixedClock) -> Iterator[Web]:
-    w = make_web(tmp_path, clock)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def dbweb(tmp_path: Path, clock: FixedClock, db_url: str) -> Iterator[Web]:
-    w = make_web(tmp_path, clock, db_url=db_url)
-    yield w
-    w.close()
 
 
 def _submit(web: Web, author: str = EDITOR, **fields: str) -> int:

@@ -6,12 +6,9 @@ and are read back from the outbox; one test uses the aiosmtpd fake on loopback."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-
-import pytest
 
 from bot.clock import FixedClock
 from bot.digest import PREFERENCES, UNSUBSCRIBE
@@ -19,20 +16,6 @@ from tests.web_helpers import COOKIE, Web, form_csrf, make_web
 
 ADDRESS = "reader@example.net"
 LINK = re.compile(r"/(confirm|preferences)/([A-Za-z0-9_\-\.]+)")
-
-
-@pytest.fixture
-def web(tmp_path: Path, clock: FixedClock) -> Iterator[Web]:
-    w = make_web(tmp_path, clock)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def dbweb(tmp_path: Path, clock: FixedClock, db_url: str) -> Iterator[Web]:
-    w = make_web(tmp_path, clock, db_url=db_url)
-    yield w
-    w.close()
 
 
 def mails(web: Web) -> list[EmailMessage]:

@@ -19,21 +19,6 @@ from tests.web_helpers import ADMIN, APPROVER, APPROVER2, EDITOR, EDITOR2, Web, 
 
 
 @pytest.fixture
-def web(tmp_path: Path, clock: FixedClock) -> Iterator[Web]:
-    w = make_web(tmp_path, clock)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def dbweb(tmp_path: Path, clock: FixedClock, db_url: str) -> Iterator[Web]:
-    """The web app on each backend (SQLite, and PostgreSQL when it answers)."""
-    w = make_web(tmp_path, clock, db_url=db_url)
-    yield w
-    w.close()
-
-
-@pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     with running_fake_slack() as fake:
         yield fake

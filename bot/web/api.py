@@ -48,11 +48,10 @@ router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS,
 
 
 def reader(request: Request, role: str = "editor") -> tuple[WebContext, Session]:
-    ctx = _ctx(request)
-    session = ctx.auth.session(request, ctx.now())
-    require_role(session, role)
-    assert session is not None
-    return ctx, session
+    """A signed-in reader (the pages' check: the same rules either way)."""
+    from bot.web.pages import signed_in
+
+    return signed_in(request, role)
 
 
 def writer(request: Request, role: str = "editor") -> tuple[WebContext, Session]:
