@@ -1,0 +1,77 @@
+"""What the per-system runners share: timed phases, peak memory, the server's mode switch.
+
+Each system runs in a child process of its own (``python -m bench._herald`` or
+``python -m bench._reader``) so its peak memory is its own: the peak is the child's
+``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (resident set, all allocations, C ones
+included), read after each phase. The child prints one ``RESULT {json}`` line.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def peak_mb() -> float:
+    """This process's peak resident set so far, in MB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def set_mode(origin: str, *, conditional: bool) -> None:
+    """Tell the feed server whether to honour conditional GET."""
+    with urllib.request.urlopen(f"{origin}/_bench/mode?conditional={int(conditional)}",
+                                timeout=10) as answer:
+        answer.read()
+
+
+def server_counts(origin: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{origin}/_bench/stats", timeout=10) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
+
+
+class Phases:
+    """Runs named phases, timing each and noting the peak memory after it."""
+
+    def __init__(self, profile_dir: str | None, system: str) -> None:
+        self.results: dict[str, dict[str, Any]] = {}
+        self.profile_dir = Path(profile_dir) if profile_dir else None
+        self.system = system
+
+    @contextmanager
+    def _profiled(self, name: str):  # type: ignore[no-untyped-def]
+        if self.profile_dir is None:
+            yield
+            return
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002)
+        profiler.start()
+        try:
+            yield
+        finally:
+            profiler.stop()
+            self.profile_dir.mkdir(parents=True, exist_ok=True)
+            out = self.profile_dir / f"{self.system}-{name}.txt"
+            out.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+
+    def run(self, name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        with self._profiled(name):
+            started = time.perf_counter()
+            info = work()
+            seconds = time.perf_counter() - started
+        result = {"seconds": seconds, "peak_mb": peak_mb(), **info}
+        self.results[name] = result
+        print(f"  {self.system:>18} {name:<10} {seconds:8.2f} s  {result['peak_mb']:6.0f} MB"
+              f"  {json.dumps(info)}", file=sys.stderr, flush=True)
+        return result
+
+    def emit(self, **extra: Any) -> None:
+        print("RESULT " + json.dumps({"phases": self.results, "peak_mb": peak_mb(), **extra}),
+              flush=True)
