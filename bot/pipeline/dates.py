@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from bot.model import KeyDate
 
@@ -72,6 +73,7 @@ def _cue(prefix: str, sentence: str) -> str | None:
     return None
 
 
+_DIGIT = re.compile(r"\d")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z#@])|\n+")
 
 
@@ -112,13 +114,24 @@ def _to_date(match: re.Match[str], published: date) -> date | None:
     return found
 
 
+#: Every date pattern needs a digit; a relative date needs one of these words. A sentence with
+#: neither has no date, and is not searched (most sentences: this is most of the saving).
+_MAYBE_RELATIVE = ("today", "tonight", "tomorrow", "tmrw", "tmw", "this", "next")
+
+
+@lru_cache(maxsize=1024)
 def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
-    """Dates with a clear meaning in ``text``, in order of appearance, without repeats."""
+    """Dates with a clear meaning in ``text``, in order of appearance, without repeats.
+    Cached: merging and story composition ask about the same text."""
     published = published_at.date()
     found: list[KeyDate] = []
     seen: set[tuple[str, date]] = set()
     previous = ""
     for sentence in _SENTENCE.split(text):
+        if not _DIGIT.search(sentence) and not any(
+                w in sentence.casefold() for w in _MAYBE_RELATIVE):
+            previous = sentence
+            continue
         spans: list[tuple[int, re.Match[str]]] = []
         for pattern in (*DATE_PATTERNS, RELATIVE):
             for m in pattern.finditer(sentence):

@@ -39,21 +39,72 @@ _GAP = r"(?:[^\S\n]|-)+"  # spaces or hyphens within a line: phrases do not cros
 
 @dataclass(frozen=True)
 class Term:
-    """One compiled term of a rule; ``needle`` is a lowercase piece of text that every match
-    contains, checked first because a substring test is far cheaper than the regex."""
+    """One compiled term of a rule. ``needles`` are casefolded pieces of text, one of which
+    every match contains: checked first, because a substring test is far cheaper than the
+    regex. Empty: no such pieces are known, and the regex always runs."""
 
     source: str
     pattern: re.Pattern[str]
     weight: float
-    needle: str | None = None
+    needles: tuple[str, ...] = ()
 
 
 def needle_of(term: str) -> str | None:
-    """The longest literal lowercase word every match of a (non-regex) term contains."""
+    """The longest literal casefolded word every match of a (non-regex) term contains."""
     if len(term) > 2 and term.startswith("/") and term.endswith("/"):
         return None
-    words = [w.rstrip("*").lower() for w in re.split(r"[\s\-#]+", term) if w.rstrip("*")]
+    words = [w.rstrip("*").casefold() for w in re.split(r"[\s\-#]+", term)
+             if w.rstrip("*")]
     return max(words, key=len) if words else None
+
+
+def regex_needles(pattern: str) -> tuple[str, ...]:
+    """Pieces of literal text one of which every match of ``pattern`` contains (casefolded),
+    or () when the pattern does not show any: ``/\\b(?:new|annual)\\s+reports?\\b/`` gives
+    ("report",). Found from the parsed pattern, conservatively: only literal runs, groups,
+    alternations whose every branch has pieces, and repeats of at least one count."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        parsed = _parser.parse(pattern, re.IGNORECASE)
+    except Exception:  # an unknown parser, or a pattern it cannot read: no shortcut
+        return ()
+    found = _required(parsed, _parser)
+    if not found or min(len(n) for n in found) < 2:
+        return ()
+    return tuple(sorted(found))
+
+
+def _required(seq: Any, sre: Any) -> set[str] | None:
+    """One of these strings is in every match of the parsed sequence ``seq``; None: unknown."""
+    options: list[set[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            options.append({"".join(run).casefold()})
+            run.clear()
+
+    for op, arg in seq:
+        if op is sre.LITERAL:
+            run.append(chr(arg))
+            continue
+        close_run()
+        inner: set[str] | None = None
+        if op is sre.SUBPATTERN:
+            inner = _required(arg[-1], sre)
+        elif op is sre.BRANCH:
+            branches = [_required(b, sre) for b in arg[1]]
+            if all(branches):
+                inner = set().union(*branches)  # type: ignore[arg-type]
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and arg[0] >= 1:
+            inner = _required(arg[2], sre)
+        if inner:
+            options.append(inner)
+    close_run()
+    if not options:
+        return None
+    return max(options, key=lambda s: (min(len(n) for n in s), -len(s)))
 
 
 @dataclass(frozen=True)
@@ -112,7 +163,7 @@ class Taxonomy:
     def tag(self, title: str, text: str) -> TagResult:
         """Score a story's title and text against every rule."""
         haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
-        lowered = haystack.lower()
+        lowered = haystack.casefold()
         tags: list[Tag] = []
         kind: Tag | None = None
         for rule in self.rules:
@@ -134,7 +185,7 @@ class Taxonomy:
     def matching(self, group: TagGroup, title: str, text: str) -> list[str]:
         """The slugs of one group's tags that a text earns (no kind fallback, no reasons)."""
         haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
-        lowered = haystack.lower()
+        lowered = haystack.casefold()
         found = []
         for rule in self.rules:
             if rule.group is group:
@@ -151,7 +202,7 @@ def _score(rule: TagRule, haystack: str, lowered: str) -> tuple[float, list[str]
     found: list[str] = []
     taken: list[tuple[int, int]] = []
     for term in rule.terms:
-        if term.needle and term.needle not in lowered:
+        if term.needles and not any(n in lowered for n in term.needles):
             continue
         if term.weight < 0:  # a veto always counts
             match = term.pattern.search(haystack)
@@ -211,8 +262,9 @@ def parse_taxonomy(data: dict[str, Any], file: str = "taxonomy.toml") -> Taxonom
                                   file=file)
             for term in match:
                 try:
-                    terms.append(Term(term, compile_term(term), float(weight),
-                                      needle_of(term)))
+                    needle = needle_of(term)
+                    needles = (needle,) if needle else regex_needles(term[1:-1])
+                    terms.append(Term(term, compile_term(term), float(weight), needles))
                 except (re.error, ValueError) as exc:
                     raise ConfigError(f"bad term {term!r}: {exc}", key=f"{rkey}.match",
                                       file=file) from None
