@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
+from itertools import accumulate
 
 SYLLABLES = ("ka", "lo", "mi", "ter", "vo", "san", "del", "ri", "po", "tun", "gal", "be",
              "nor", "shi", "qua", "ze", "mar", "fen", "lis", "dor", "ab", "ul", "cre", "ith",
@@ -61,20 +62,30 @@ class Feed:
 
 
 class Vocabulary:
-    """Made-up words from syllables, drawn uniformly: unrelated texts share few words."""
+    """Made-up words from syllables, drawn with Zipf-like frequencies where short words are
+    the common ones (as in English), with English function words between them."""
+
+    FUNCTION_WORDS = ("the", "and", "of", "to", "a", "in", "for", "is", "on", "that", "with",
+                      "as", "our", "we", "this", "be", "are", "from", "at", "by", "will")
 
     def __init__(self, rng: random.Random, size: int = 20_000) -> None:
         words: set[str] = set()
         while len(words) < size:
             words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
-        self.words = sorted(words)
+        self.words = sorted(words, key=lambda w: (len(w), w))
+        self.cum_weights = list(accumulate(1 / (rank + 20) ** 0.9
+                                           for rank in range(len(self.words))))
 
     def phrase(self, rng: random.Random, n: int) -> str:
-        return " ".join(rng.choice(self.words) for _ in range(n))
+        words = rng.choices(self.words, cum_weights=self.cum_weights, k=n)
+        for k in range(len(words)):
+            if rng.random() < 0.3:
+                words[k] = rng.choice(self.FUNCTION_WORDS) + " " + words[k]
+        return " ".join(words)
 
 
 def _sentence(rng: random.Random, vocab: Vocabulary) -> str:
-    words = vocab.phrase(rng, rng.randint(7, 14)).split()
+    words = vocab.phrase(rng, rng.randint(8, 15)).split()
     for _ in range(rng.randint(0, 2)):
         words.insert(rng.randrange(len(words) + 1), rng.choice(DOMAIN_WORDS))
     words[0] = words[0].capitalize()
@@ -147,7 +158,8 @@ def _atom(feed_no: int, entries: list[Entry]) -> bytes:
     for e in entries:
         parts.append(
             f"<entry>\n<title>{escape(e.title)}</title>\n"
-            f'<link rel="alternate" href="{escape(e.link)}"/>\n<id>{e.key}</id>\n'
+            f'<link rel="alternate" href="{escape(e.link)}"/>\n'
+            f"<id>tag:example.org,2026:{e.key}</id>\n"
             f"<published>{e.published.isoformat()}</published>\n"
             f"<updated>{e.published.isoformat()}</updated>\n"
             f"<author><name>{escape(e.author)}</name></author>\n"

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from urllib.parse import urlsplit
@@ -50,6 +50,13 @@ ours ourselves out over own same she should so some such than that the their the
 themselves then there these they this those through to too under until up very was we were
 what when where which while who whom why will with would you your yours yourself yourselves
 get got us via amp rt new find read more click here link today week day join us
+""".split())
+#: Words too common in announcements to find candidates by (they stay in the word sets that
+#: are compared): months and weekdays, and the boilerplate of posts ("visit our website").
+INDEX_SKIP = frozenset("""
+january february march april june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday website information
+available contact please visit email details further following register online
 """.split())
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
 _WORD = re.compile(r"[#@]?[\w'’]+")
@@ -212,9 +219,15 @@ def same_announcement(a: Features, b: Features, cfg: MergeConfig,
     return False, f"not similar enough ({score:.2f}, {shared} shared)"
 
 
-def index_terms(f: Features, limit: int = 48) -> list[str]:
+def index_terms(f: Features, limit: int = 48,
+                common: Callable[[str], bool] | None = None) -> list[str]:
     """The terms an item is filed under for finding candidates: its links and own URLs,
-    and its longest words (long words are the rarer ones), at most ``limit``."""
+    and its longest words (long words are the rarer ones), at most ``limit``.
+
+    ``common`` says which words not to file under: the taxonomy's own words
+    ("leadership", "programme", "collaboration") are long but in every other
+    announcement, so each lookup would scan most of the window for them."""
     terms = [f"u:{u}"[:64] for u in sorted(f.own_urls | f.links)]
-    terms += sorted(f.words, key=lambda w: (-len(w), w))[: max(0, limit - len(terms))]
+    words = [w for w in f.words if w not in INDEX_SKIP and not (common and common(w))]
+    terms += sorted(words, key=lambda w: (-len(w), w))[: max(0, limit - len(terms))]
     return [t[:64] for t in terms]

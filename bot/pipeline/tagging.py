@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,28 @@ class Taxonomy:
         kinds = [r for r in rules if r.group is TagGroup.KIND]
         fallbacks = [r for r in kinds if r.fallback]
         self.fallback_kind = fallbacks[0].slug if fallbacks else "news"
+
+    @cached_property
+    def _common(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        words: set[str] = set()
+        stems: set[str] = set()
+        for rule in self.rules:
+            for term in rule.terms:
+                if term.source.startswith("/") or term.source.startswith("#"):
+                    continue
+                for word in re.split(r"[\s\-]+", term.source.casefold()):
+                    if word.endswith("*"):
+                        if len(word) > 4:
+                            stems.add(word[:-1])
+                    elif word:
+                        words.add(word)
+        return frozenset(words), tuple(sorted(stems))
+
+    def is_common(self, word: str) -> bool:
+        """True for a word (lowercase) that the taxonomy's terms use: a word many
+        announcements share, so it tells little about which announcement a text is."""
+        words, stems = self._common
+        return word in words or word.startswith(stems)
 
     def slugs(self, group: str) -> list[str]:
         return [r.slug for r in self.rules if r.group.value == group]

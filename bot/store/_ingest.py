@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 
 from bot.config import RouteConfig
@@ -80,6 +80,11 @@ def _cached_features(item: Item, taxonomy: Taxonomy) -> Features:
     return features(item, taxonomy.matching(TagGroup.PROGRAMME, item.title, item.text))
 
 
+def _terms(feats: Features, ctx: RoutingContext) -> list[str]:
+    """The distinct terms an item is filed under (see ``index_terms``)."""
+    return list(dict.fromkeys(index_terms(feats, common=ctx.taxonomy.is_common)))
+
+
 def _item_values(item: Item, keys: MatchKeys, now: datetime) -> dict[str, object]:
     return {
         "source_kind": item.source_kind, "url": item.url, "canonical_url": item.canonical_url,
@@ -91,35 +96,119 @@ def _item_values(item: Item, keys: MatchKeys, now: datetime) -> dict[str, object
     }
 
 
+@dataclass
+class _Batch:
+    """What one ingest has placed so far but not yet written in bulk: the new items' URL
+    and term rows (flushed in one statement each), and the lookups that the rows, were
+    they written, would answer: URL → story, fingerprint → story, and each new item with
+    its terms, for finding candidates among the items of the same ingest."""
+
+    url_rows: list[dict[str, Any]] = field(default_factory=list)
+    term_rows: list[dict[str, Any]] = field(default_factory=list)
+    by_url: dict[str, int] = field(default_factory=dict)
+    by_fp: dict[str, int] = field(default_factory=dict)
+    placed: list[tuple[int, int, Item, frozenset[str]]] = field(default_factory=list)
+    new_keys: set[tuple[str, str]] = field(default_factory=set)
+    #: Items of the stories this ingest created, in insertion order (their only items).
+    created: dict[int, list[Item]] = field(default_factory=dict)
+
+    def flush(self, conn: Connection) -> None:
+        insert_many_ignore(conn, t_item_urls, self.url_rows, ["item_id", "url"])
+        insert_many_ignore(conn, t_item_terms, self.term_rows, ["term", "item_id"])
+        self.url_rows = []
+        self.term_rows = []
+
+
+def _targets(content: StoryContent, items: Sequence[Item], ctx: RoutingContext) -> list[str]:
+    """The targets a story with this content and these items goes to."""
+    return route(
+        domains=[t.slug for t in content.tags if t.group is TagGroup.DOMAIN],
+        kind=content.kind,
+        programmes=[t.slug for t in content.tags if t.group is TagGroup.PROGRAMME],
+        sources={i.source for i in items}, routes=ctx.routes, enabled_targets=ctx.targets)
+
+
 class IngestMixin:
     engine: Engine
 
     def ingest(self, items: Iterable[Item], ctx: RoutingContext, now: datetime) -> IngestStats:
-        """Store items and everything that follows from them, in one transaction."""
+        """Store items and everything that follows from them, in one transaction.
+
+        Items are placed one by one, in order, exactly as if each were stored before the
+        next is looked at; the writes that nothing in between reads (URL and term rows,
+        the composed stories, their tags, dates and deliveries) go in bulk at the end.
+        """
         stats = IngestStats()
+        items = list(items)
         touched: dict[int, bool] = {}  # story id -> created in this ingest
+        batch = _Batch()
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # One ingest at a time across workers: two workers placing the article and
                 # the tweet about it at once would each miss the other's uncommitted row.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
-            for item in items:
-                self._ingest_one(conn, item, now, stats, touched, ctx)
+            stored = self._stored_rows(conn, items)
+            keys = [match_keys(item) for item in items]
+            self._prefetch(conn, [k for item, k in zip(items, keys, strict=True)
+                                  if item.key not in stored], batch)
+            for item, item_keys in zip(items, keys, strict=True):
+                self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
+                                 batch)
+            batch.flush(conn)
+            self._compose_created(conn, batch.created, ctx, now, stats)
             for story_id, created in touched.items():
-                self._recompose(conn, story_id, created, ctx, now, stats)
+                if not created:
+                    self._recompose(conn, story_id, False, ctx, now, stats)
         return stats
 
-    def _ingest_one(self, conn: Connection, item: Item, now: datetime, stats: IngestStats,
-                    touched: dict[int, bool], ctx: RoutingContext) -> None:
-        keys = match_keys(item)
+    @staticmethod
+    def _stored_rows(conn: Connection, items: list[Item]) -> dict[tuple[str, str], Row[Any]]:
+        """The stored rows of these items' entries, by (source, entry id), in few queries."""
+        wanted: dict[str, list[str]] = {}
+        for item in items:
+            wanted.setdefault(item.source, []).append(item.source_item_id)
+        found: dict[tuple[str, str], Row[Any]] = {}
+        for source, ids in wanted.items():
+            unique = list(dict.fromkeys(ids))
+            for n in range(0, len(unique), 500):
+                for row in conn.execute(select(t_items).where(
+                        t_items.c.source == source,
+                        t_items.c.source_item_id.in_(unique[n:n + 500]))):
+                    found[(row.source, row.source_item_id)] = row
+        return found
+
+    @staticmethod
+    def _prefetch(conn: Connection, keys: list[MatchKeys], batch: _Batch) -> None:
+        """The stories that the new items' URLs and fingerprints already point to."""
+        urls = sorted({u[:2000] for k in keys for u in k.urls})
+        for n in range(0, len(urls), 500):
+            for url, story_id in conn.execute(
+                    select(t_item_urls.c.url, t_item_urls.c.story_id)
+                    .where(t_item_urls.c.url.in_(urls[n:n + 500]))):
+                batch.by_url.setdefault(url, story_id)
+        fps = sorted({k.fingerprint for k in keys if k.fingerprint})
+        for n in range(0, len(fps), 500):
+            for fp, story_id in conn.execute(
+                    select(t_items.c.fingerprint, t_items.c.story_id)
+                    .where(t_items.c.fingerprint.in_(fps[n:n + 500]))):
+                batch.by_fp.setdefault(fp, story_id)
+
+    def _ingest_one(self, conn: Connection, item: Item, keys: MatchKeys, now: datetime,
+                    stats: IngestStats, touched: dict[int, bool], ctx: RoutingContext,
+                    stored: dict[tuple[str, str], Row[Any]], batch: _Batch) -> None:
         feats = _features(item, ctx) if ctx.merge else None
-        row = conn.execute(select(t_items).where(
-            t_items.c.source == item.source,
-            t_items.c.source_item_id == item.source_item_id)).first()
+        row = stored.get(item.key)
+        if row is None and item.key in batch.new_keys:
+            # The same entry twice in one ingest: compare with what was just written.
+            batch.flush(conn)
+            row = conn.execute(select(t_items).where(
+                t_items.c.source == item.source,
+                t_items.c.source_item_id == item.source_item_id)).first()
         if row is not None:
             if not content_changed(row_to_item(row), item):
                 stats.unchanged_items += 1
                 return
+            batch.flush(conn)
             story_id = row.story_id
             conn.execute(update(t_items).where(t_items.c.id == row.id)
                          .values(**_item_values(item, keys, now)))
@@ -127,27 +216,42 @@ class IngestMixin:
             self._insert_urls(conn, row.id, story_id, keys)
             if feats is not None:
                 conn.execute(delete(t_item_terms).where(t_item_terms.c.item_id == row.id))
-                self._insert_terms(conn, row.id, story_id, item, feats)
+                self._insert_terms(conn, row.id, story_id, item, feats, ctx)
+            if story_id in batch.created:
+                # A story made in this ingest: its item list is what compose will read.
+                batch.created[story_id] = [item if i.key == item.key else i
+                                           for i in batch.created[story_id]]
             touched.setdefault(story_id, False)
             stats.updated_items += 1
             return
-        story_id = self._lookup_story(conn, keys)
+        story_id, _why = find_story(keys, batch.by_url, batch.by_fp)
+        terms = _terms(feats, ctx) if feats is not None else []
         if story_id is None and feats is not None and ctx.merge is not None:
-            story_id = self._similar_story(conn, item, feats, ctx)
+            story_id = self._similar_story(conn, item, feats, terms, ctx, batch)
         if story_id is None:
             story_id = conn.execute(t_stories.insert().values(
                 title=item.title, summary="", url=item.url, kind="news", first_seen=now,
                 updated_at=now, revision=1, hold=False)).inserted_primary_key[0]
             touched[story_id] = True
+            batch.created[story_id] = []
         else:
             touched.setdefault(story_id, False)
         item_id = conn.execute(t_items.insert().values(
             source=item.source, source_item_id=item.source_item_id, story_id=story_id,
             collected_at=item.collected_at, **_item_values(item, keys, now),
         )).inserted_primary_key[0]
-        self._insert_urls(conn, item_id, story_id, keys)
+        if story_id in batch.created:
+            batch.created[story_id].append(item)
+        batch.new_keys.add(item.key)
+        for url in sorted(keys.urls):
+            batch.url_rows.append({"item_id": item_id, "url": url[:2000], "story_id": story_id})
+            batch.by_url.setdefault(url[:2000], story_id)
+        if keys.fingerprint:
+            batch.by_fp.setdefault(keys.fingerprint, story_id)
         if feats is not None:
-            self._insert_terms(conn, item_id, story_id, item, feats)
+            batch.term_rows += [{"term": t, "item_id": item_id, "story_id": story_id,
+                                 "published_at": item.published_at} for t in terms]
+            batch.placed.append((item_id, story_id, item, frozenset(terms)))
         stats.new_items += 1
 
     @staticmethod
@@ -158,56 +262,112 @@ class IngestMixin:
 
     @staticmethod
     def _insert_terms(conn: Connection, item_id: int, story_id: int, item: Item,
-                      feats: Features) -> None:
-        terms = index_terms(feats)
+                      feats: Features, ctx: RoutingContext) -> None:
+        terms = _terms(feats, ctx)
         insert_many_ignore(conn, t_item_terms, [
             {"term": t, "item_id": item_id, "story_id": story_id,
              "published_at": item.published_at} for t in dict.fromkeys(terms)],
             ["term", "item_id"])
 
     @staticmethod
-    def _similar_story(conn: Connection, item: Item, feats: Features,
-                       ctx: RoutingContext) -> int | None:
-        """The story of the most alike stored item that announces the same thing, if any."""
+    def _similar_story(conn: Connection, item: Item, feats: Features, terms: list[str],
+                       ctx: RoutingContext, batch: _Batch) -> int | None:
+        """The story of the most alike stored item that announces the same thing, if any.
+
+        Candidates are items within the window sharing a link term, then items sharing at
+        least two terms, each list best overlap first (ties: older item first) and cut at
+        ``max_candidates``; the items of this ingest not yet written take part as if they
+        were."""
         cfg = ctx.merge
         assert cfg is not None
-        terms = list(dict.fromkeys(index_terms(feats)))
         if not terms:
             return None
         c = t_item_terms.c
         overlap = func.count().label("overlap")
-        in_window = (c.published_at >= item.published_at - cfg.strong_window,
-                     c.published_at <= item.published_at + cfg.strong_window)
+        low, high = item.published_at - cfg.strong_window, item.published_at + cfg.strong_window
+        in_window = (c.published_at >= low, c.published_at <= high)
         # A shared page (one links to the other's URL) is enough to look closer; words
         # need at least two in common.
         link_terms = [t for t in terms if t.startswith("u:")]
-        rows = list(conn.execute(
-            select(c.item_id, c.story_id, overlap)
-            .where(c.term.in_(link_terms), *in_window)
-            .group_by(c.item_id, c.story_id)
-            .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates)).all()) \
-            if link_terms else []
-        rows += conn.execute(
+        wanted = frozenset(terms)
+        links = frozenset(link_terms)
+        near = [(item_id, story_id, other, shared) for item_id, story_id, other, shared
+                in batch.placed if low <= other.published_at <= high]
+        ranked: list[tuple[int, int, Item | None]] = []
+        if link_terms:
+            rows = [(r.overlap, r.item_id, r.story_id, None) for r in conn.execute(
+                select(c.item_id, c.story_id, overlap)
+                .where(c.term.in_(link_terms), *in_window)
+                .group_by(c.item_id, c.story_id)
+                .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates))]
+            rows += [(len(links & shared), i, s, other) for i, s, other, shared in near
+                     if links & shared]
+            rows.sort(key=lambda r: (-r[0], r[1]))
+            ranked += [(i, s, other) for _n, i, s, other in rows[:cfg.max_candidates]]
+        rows = [(r.overlap, r.item_id, r.story_id, None) for r in conn.execute(
             select(c.item_id, c.story_id, overlap)
             .where(c.term.in_(terms), *in_window)
             .group_by(c.item_id, c.story_id).having(func.count() >= 2)
-            .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates)).all()
-        if not rows:
+            .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates))]
+        rows += [(len(wanted & shared), i, s, other) for i, s, other, shared in near
+                 if len(wanted & shared) >= 2]
+        rows.sort(key=lambda r: (-r[0], r[1]))
+        ranked += [(i, s, other) for _n, i, s, other in rows[:cfg.max_candidates]]
+        if not ranked:
             return None
+        stored_ids = [i for i, _s, other in ranked if other is None]
         by_id = {r.id: r for r in conn.execute(
-            select(t_items).where(t_items.c.id.in_([r.item_id for r in rows])))}
+            select(t_items).where(t_items.c.id.in_(stored_ids)))} if stored_ids else {}
         seen: set[int] = set()
-        for cand in rows:
-            row = by_id.get(cand.item_id)
-            if row is None or cand.item_id in seen:
+        for cand_id, cand_story, known in ranked:
+            if cand_id in seen:
                 continue
-            seen.add(cand.item_id)
-            other = row_to_item(row)
-            same, _why = same_announcement(feats, _features(other, ctx), cfg,
-                                           item.published_at - other.published_at)
+            if known is None:
+                row = by_id.get(cand_id)
+                if row is None:
+                    continue
+                known = row_to_item(row)
+            seen.add(cand_id)
+            same, _why = same_announcement(feats, _features(known, ctx), cfg,
+                                           item.published_at - known.published_at)
             if same:
-                return cand.story_id
+                return cand_story
         return None
+
+    def _compose_created(self, conn: Connection, created: dict[int, list[Item]],
+                         ctx: RoutingContext, now: datetime, stats: IngestStats) -> None:
+        """Compose the stories this ingest created, from their items in memory, and write
+        them, their tags, dates and deliveries in one statement each."""
+        stories, tags, dates, deliveries = [], [], [], []
+        for story_id, story_items in created.items():
+            content = compose(story_items, ctx.taxonomy, ())
+            stories.append({"sid": story_id, "title": content.title,
+                            "summary": content.summary, "url": content.url,
+                            "kind": content.kind, "updated_at": now, "revision": 1})
+            tags += [{"story_id": story_id, "grp": t.group.value, "slug": t.slug,
+                      "reason": t.reason[:2000], "manual": t.manual, "position": n}
+                     for n, t in enumerate(content.tags)]
+            dates += [{"story_id": story_id, "what": d.what, "day": d.date,
+                       "evidence": d.evidence} for d in content.dates]
+            stats.new_stories.append(story_id)
+            deliveries += [
+                {"story_id": story_id, "target": name,
+                 "status": DeliveryStatus.PENDING.value, "attempts": 0,
+                 "next_attempt_at": now, "created_at": now, "updated_at": now}
+                for name in _targets(content, story_items, ctx)]
+        if stories:
+            s = t_stories.c
+            conn.execute(update(t_stories).where(s.id == bindparam("sid")).values(
+                title=bindparam("title"), summary=bindparam("summary"), url=bindparam("url"),
+                kind=bindparam("kind"), updated_at=bindparam("updated_at"),
+                revision=bindparam("revision")), stories)
+        if tags:
+            conn.execute(t_tags.insert(), tags)
+        if dates:
+            conn.execute(t_dates.insert(), dates)
+        if deliveries:
+            conn.execute(t_deliveries.insert(), deliveries)
+            stats.deliveries += len(deliveries)
 
     @staticmethod
     def _lookup_story(conn: Connection, keys: MatchKeys) -> int | None:
@@ -250,11 +410,7 @@ class IngestMixin:
             # A held story goes nowhere; comms' own announcement goes only to the targets
             # its approver approved (a tag fix or a feed's copy joining it adds none).
             return
-        targets = route(
-            domains=[t.slug for t in content.tags if t.group is TagGroup.DOMAIN],
-            kind=content.kind,
-            programmes=[t.slug for t in content.tags if t.group is TagGroup.PROGRAMME],
-            sources={i.source for i in items}, routes=ctx.routes, enabled_targets=ctx.targets)
+        targets = _targets(content, items, ctx)
         stats.deliveries += insert_ignore(conn, t_deliveries, [
             {"story_id": story_id, "target": name, "status": DeliveryStatus.PENDING.value,
              "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
