@@ -219,7 +219,7 @@ def same_announcement(a: Features, b: Features, cfg: MergeConfig,
     return False, f"not similar enough ({score:.2f}, {shared} shared)"
 
 
-def index_terms(f: Features, limit: int = 48,
+def index_terms(f: Features, limit: int = 24,
                 common: Callable[[str], bool] | None = None) -> list[str]:
     """The terms an item is filed under for finding candidates: its links and own URLs,
     and its longest words (long words are the rarer ones), at most ``limit``.

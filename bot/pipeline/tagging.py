@@ -150,6 +150,7 @@ class Taxonomy:
         kinds = [r for r in rules if r.group is TagGroup.KIND]
         fallbacks = [r for r in kinds if r.fallback]
         self.fallback_kind = fallbacks[0].slug if fallbacks else "news"
+        self._common_memo: dict[str, bool] = {}
 
     @cached_property
     def _common(self) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -170,8 +171,13 @@ class Taxonomy:
     def is_common(self, word: str) -> bool:
         """True for a word (lowercase) that the taxonomy's terms use: a word many
         announcements share, so it tells little about which announcement a text is."""
-        words, stems = self._common
-        return word in words or word.startswith(stems)
+        known = self._common_memo.get(word)
+        if known is None:
+            words, stems = self._common
+            known = word in words or word.startswith(stems)
+            if len(self._common_memo) < 200_000:
+                self._common_memo[word] = known
+        return known
 
     def slugs(self, group: str) -> list[str]:
         return [r.slug for r in self.rules if r.group.value == group]
