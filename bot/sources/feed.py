@@ -1,5 +1,7 @@
 """Parse feed bytes into Items: RSS 0.9x/1.0/2.0 and Atom with feedparser, JSON Feed 1.0/1.1
-with a small reader of our own (feedparser 6.0.x has no JSON Feed support).
+with a small reader of our own (feedparser 6.0.x has no JSON Feed support). Plain RSS 2.0
+and Atom 1.0 take a fast lxml path first (:mod:`bot.sources.fastfeed`) that gives the
+same Items, and hands anything it is not sure of to feedparser.
 
 A body that is not a feed (an HTML page, garbage, an empty file) raises
 :class:`ParseError` naming what was found. A feed that feedparser had to repair
@@ -20,6 +22,7 @@ from bot.clock import as_utc
 from bot.errors import ParseError
 from bot.model import Item, Link, RawRef
 from bot.pipeline.normalize import make_item, utc_from_struct
+from bot.sources.fastfeed import parse_fast
 
 JSONFEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 MAX_ENTRIES = 5000
@@ -52,6 +55,18 @@ def parse_feed(body: bytes, *, source: str, url: str, collected_at: datetime,
 
 def _parse_xml_feed(body: bytes, *, source: str, url: str, collected_at: datetime,
                     headers: dict[str, str]) -> list[Item]:
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    fast = parse_fast(body, source=source, collected_at=collected_at,
+                      content_type=content_type)
+    if fast is not None:
+        return fast
+    return parse_with_feedparser(body, source=source, url=url, collected_at=collected_at,
+                                 headers=headers)
+
+
+def parse_with_feedparser(body: bytes, *, source: str, url: str, collected_at: datetime,
+                          headers: dict[str, str]) -> list[Item]:
+    """Items of an RSS or Atom body read by feedparser (any version, broken ones too)."""
     response_headers = {k: v for k, v in headers.items() if k.lower() == "content-type"}
     if url.lower().startswith(("http://", "https://")):
         response_headers["content-location"] = url
