@@ -34,6 +34,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from bot.model import Item
@@ -119,15 +120,23 @@ def words_of(text: str) -> frozenset[str]:
     text = unicodedata.normalize("NFKC", re.sub(r"https?://\S+", " ", text))
     found: set[str] = set()
     for token in _WORD.findall(text):
-        if token.startswith("@"):
-            continue  # handles differ from the names the website uses
-        parts = _CAMEL.split(token.lstrip("#")) if token.startswith("#") else [token]
-        for part in parts:
-            for piece in part.replace("_", " ").split():
-                w = _fold(piece)
-                if (len(w) > 2 or w.isdigit()) and w not in STOPWORDS:
-                    found.add(w)
+        found.update(_token_words(token))
     return frozenset(found)
+
+
+@lru_cache(maxsize=65536)
+def _token_words(token: str) -> tuple[str, ...]:
+    """The content words of one token (cached: words repeat from text to text)."""
+    if token.startswith("@"):
+        return ()  # handles differ from the names the website uses
+    parts = _CAMEL.split(token.lstrip("#")) if token.startswith("#") else [token]
+    words = []
+    for part in parts:
+        for piece in part.replace("_", " ").split():
+            w = _fold(piece)
+            if (len(w) > 2 or w.isdigit()) and w not in STOPWORDS:
+                words.append(w)
+    return tuple(words)
 
 
 def is_hub(url: str) -> bool:

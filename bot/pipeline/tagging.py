@@ -230,11 +230,14 @@ def _score(rule: TagRule, haystack: str, lowered: str) -> tuple[float, list[str]
     found: list[str] = []
     taken: list[tuple[int, int]] = []
     for term in rule.terms:
-        if term.needles and not any(n in lowered for n in term.needles):
+        needles = term.needles
+        if needles and not (needles[0] in lowered if len(needles) == 1
+                            else any(n in lowered for n in needles)):
             continue
-        if term.weight < 0:  # a veto always counts
-            match = term.pattern.search(haystack)
-        else:
+        match = term.pattern.search(haystack)
+        if match and term.weight > 0 and taken and any(
+                match.start() < e and s < match.end() for s, e in taken):
+            # The first match overlaps words counted already: the first one that does not.
             match = next((m for m in term.pattern.finditer(haystack)
                           if not any(m.start() < e and s < m.end() for s, e in taken)), None)
         if match:

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Select, bindparam, delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 
 from bot.config import RouteConfig
@@ -117,6 +117,27 @@ class _Batch:
         insert_many_ignore(conn, t_item_terms, self.term_rows, ["term", "item_id"])
         self.url_rows = []
         self.term_rows = []
+
+
+_INSERT_STORY = t_stories.insert()
+_INSERT_ITEM = t_items.insert()
+
+
+@lru_cache(maxsize=4)
+def _candidate_queries(limit: int) -> tuple[Select[Any], Select[Any]]:
+    """The two candidate lookups (by shared link terms; by two or more shared terms), built
+    once: items within [low, high] with terms in ``terms``, best overlap first."""
+    c = t_item_terms.c
+    overlap = func.count().label("overlap")
+    where = (c.term.in_(bindparam("terms", expanding=True)),
+             c.published_at >= bindparam("low"), c.published_at <= bindparam("high"))
+    by_links = (select(c.item_id, c.story_id, overlap).where(*where)
+                .group_by(c.item_id, c.story_id)
+                .order_by(overlap.desc(), c.item_id).limit(limit))
+    by_words = (select(c.item_id, c.story_id, overlap).where(*where)
+                .group_by(c.item_id, c.story_id).having(func.count() >= 2)
+                .order_by(overlap.desc(), c.item_id).limit(limit))
+    return by_links, by_words
 
 
 def _targets(content: StoryContent, items: Sequence[Item], ctx: RoutingContext) -> list[str]:
@@ -229,17 +250,18 @@ class IngestMixin:
         if story_id is None and feats is not None and ctx.merge is not None:
             story_id = self._similar_story(conn, item, feats, terms, ctx, batch)
         if story_id is None:
-            story_id = conn.execute(t_stories.insert().values(
-                title=item.title, summary="", url=item.url, kind="news", first_seen=now,
-                updated_at=now, revision=1, hold=False)).inserted_primary_key[0]
+            story_id = conn.execute(_INSERT_STORY, {
+                "title": item.title, "summary": "", "url": item.url, "kind": "news",
+                "first_seen": now, "updated_at": now, "revision": 1, "hold": False,
+            }).inserted_primary_key[0]
             touched[story_id] = True
             batch.created[story_id] = []
         else:
             touched.setdefault(story_id, False)
-        item_id = conn.execute(t_items.insert().values(
-            source=item.source, source_item_id=item.source_item_id, story_id=story_id,
-            collected_at=item.collected_at, **_item_values(item, keys, now),
-        )).inserted_primary_key[0]
+        item_id = conn.execute(_INSERT_ITEM, {
+            "source": item.source, "source_item_id": item.source_item_id,
+            "story_id": story_id, "collected_at": item.collected_at,
+            **_item_values(item, keys, now)}).inserted_primary_key[0]
         if story_id in batch.created:
             batch.created[story_id].append(item)
         batch.new_keys.add(item.key)
@@ -282,10 +304,8 @@ class IngestMixin:
         assert cfg is not None
         if not terms:
             return None
-        c = t_item_terms.c
-        overlap = func.count().label("overlap")
         low, high = item.published_at - cfg.strong_window, item.published_at + cfg.strong_window
-        in_window = (c.published_at >= low, c.published_at <= high)
+        by_links, by_words = _candidate_queries(cfg.max_candidates)
         # A shared page (one links to the other's URL) is enough to look closer; words
         # need at least two in common.
         link_terms = [t for t in terms if t.startswith("u:")]
@@ -296,19 +316,13 @@ class IngestMixin:
         ranked: list[tuple[int, int, Item | None]] = []
         if link_terms:
             rows = [(r.overlap, r.item_id, r.story_id, None) for r in conn.execute(
-                select(c.item_id, c.story_id, overlap)
-                .where(c.term.in_(link_terms), *in_window)
-                .group_by(c.item_id, c.story_id)
-                .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates))]
+                by_links, {"terms": link_terms, "low": low, "high": high})]
             rows += [(len(links & shared), i, s, other) for i, s, other, shared in near
                      if links & shared]
             rows.sort(key=lambda r: (-r[0], r[1]))
             ranked += [(i, s, other) for _n, i, s, other in rows[:cfg.max_candidates]]
         rows = [(r.overlap, r.item_id, r.story_id, None) for r in conn.execute(
-            select(c.item_id, c.story_id, overlap)
-            .where(c.term.in_(terms), *in_window)
-            .group_by(c.item_id, c.story_id).having(func.count() >= 2)
-            .order_by(overlap.desc(), c.item_id).limit(cfg.max_candidates))]
+            by_words, {"terms": terms, "low": low, "high": high})]
         rows += [(len(wanted & shared), i, s, other) for i, s, other, shared in near
                  if len(wanted & shared) >= 2]
         rows.sort(key=lambda r: (-r[0], r[1]))
