@@ -14,6 +14,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -27,7 +28,6 @@ from bot.pipeline.tagging import Taxonomy, load_taxonomy
 from bot.retry import RetryPolicy
 from bot.sources.fetch import make_client
 from bot.sources.guard import UrlGuard
-from bot.sources.x import XOptions, XSource
 from bot.store import Store
 from bot.store._ingest import RoutingContext
 from bot.store.worker_lock import WorkerLock
@@ -67,16 +67,26 @@ class Herald:
                             link_text_threshold=m.link_text_threshold) if m.enabled else None
         self.routing = RoutingContext(self.taxonomy, tuple(cfg.routes), tuple(self.channels),
                                       merge)
-        self.x_sources = {s.name: XSource(s.name, XOptions(
-            username=s.handle, token_env=s.token_env, include_replies=s.include_replies,
-            include_retweets=s.include_retweets, max_results=s.max_results,
-            max_pages=s.max_pages), settings.environ) for s in cfg.sources if s.type == "x"}
+        self.x_sources = self._x_sources(settings)
         self._transport = transport
         self._client: httpx.Client | None = None
         #: The SSRF guard every feed fetch and every feed added in the web app goes
         #: through (one object, so tests can give it a resolver of their own).
         self.guard = UrlGuard(cfg.http.allow_networks)
         self.worker_lock = WorkerLock(settings.database_url)
+
+    @staticmethod
+    def _x_sources(settings: Settings) -> dict[str, Any]:
+        """The X sources of the config (tweepy is imported only when there are some)."""
+        cfg = settings.config
+        if not any(s.type == "x" for s in cfg.sources):
+            return {}
+        from bot.sources.x import XOptions, XSource
+
+        return {s.name: XSource(s.name, XOptions(
+            username=s.handle, token_env=s.token_env, include_replies=s.include_replies,
+            include_retweets=s.include_retweets, max_results=s.max_results,
+            max_pages=s.max_pages), settings.environ) for s in cfg.sources if s.type == "x"}
 
     def _build_channels(self) -> dict[str, BaseChannel]:
         labels = {r.slug: r.label for r in self.taxonomy.rules}

@@ -14,11 +14,11 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,9 +29,11 @@ from bot.errors import FetchError, HeraldError, NotModified
 from bot.model import Item
 from bot.sources.feed import parse_feed
 from bot.sources.fetch import Validators, fetch, is_remote
-from bot.sources.x import XSource
 from bot.store import IngestStats, SourceRow, Store
 from bot.store._ingest import RoutingContext
+
+if TYPE_CHECKING:  # tweepy (and requests) load only where X sources are configured
+    from bot.sources.x import XSource
 
 log = logging.getLogger("herald.collect")
 
@@ -123,25 +125,35 @@ class Collector:
         return stats
 
     def _run_batch(self, sources: list[SourceRow], stats: CollectStats) -> None:
+        """Read the batch in the pool and store each read as it completes. At most twice
+        as many reads as threads are under way or waiting to be stored, so what was read
+        but not stored yet stays a few feeds, however large the batch."""
         pending = {s.name for s in sources}
+        queue = list(reversed(sources))
+        window = 2 * self.concurrency
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(sources)),
                                   thread_name_prefix="herald-read")
         try:
-            futures = {pool.submit(self._read, s, self.clock.now()): s for s in sources}
-            for future in as_completed(futures):
-                if self.stop.is_set():
-                    break
-                source = futures[future]
-                pending.discard(source.name)
-                result = self._store(source, future.result(), stats.ingest)
-                stats.results.append(result)
-                stats.polled += 1
-                if result.status == "changed":
-                    stats.changed += 1
-                elif result.status == "unchanged":
-                    stats.unchanged += 1
-                else:
-                    stats.errors += 1
+            running: dict[Future[_Read], SourceRow] = {}
+            while (queue or running) and not self.stop.is_set():
+                while queue and len(running) < window:
+                    source = queue.pop()
+                    running[pool.submit(self._read, source, self.clock.now())] = source
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    source = running.pop(future)
+                    if self.stop.is_set():
+                        break
+                    pending.discard(source.name)
+                    result = self._store(source, future.result(), stats.ingest)
+                    stats.results.append(result)
+                    stats.polled += 1
+                    if result.status == "changed":
+                        stats.changed += 1
+                    elif result.status == "unchanged":
+                        stats.unchanged += 1
+                    else:
+                        stats.errors += 1
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.store.release_sources(self.owner, sorted(pending))
