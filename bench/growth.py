@@ -1,0 +1,148 @@
+"""How the cost of a new item changes as stored stories grow: ``python -m bench --growth``.
+
+At each size the store is first filled in bulk, straight into the tables, with stories of
+one item each: text from the corpus vocabulary, filed under 24 terms and their own URL
+like a real item, published evenly over the two years up to the corpus dates (so the
+merge window holds its share of them, as it would after two years of polling). Then
+1,000 fresh items (20 feeds × 50 entries of a corpus with another seed, parsed
+beforehand) are ingested feed by feed through ``Store.ingest``, as a poll would, and the
+time per item is taken (the best of three batches, as the machine is shared). Parsing is
+not in it: its cost does not depend on what is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bench.corpus import BASE, Vocabulary, generate
+from bot.config import RouteConfig
+from bot.model import Item
+from bot.pipeline.tagging import load_taxonomy
+from bot.sources.feed import parse_feed
+from bot.store import Store
+from bot.store._ingest import RoutingContext
+from bot.store.schema import item_terms, item_urls, items, stories
+
+ROOT = Path(__file__).resolve().parents[1]
+SPREAD = timedelta(days=730)
+
+
+def _batch(seed: int, now: datetime) -> list[list[Item]]:
+    return [parse_feed(f.body, source=f"growth-{seed}-{f.path}", url="http://bench" + f.path,
+                       collected_at=now) for f in generate(20, 50, seed=seed)]
+
+
+def _fill(store: Store, count: int, vocab: Vocabulary, now: datetime) -> None:
+    """``count`` more stories, of one item each, written in bulk."""
+    with store.engine.connect() as conn:
+        s0 = conn.execute(select(func.max(stories.c.id))).scalar() or 0
+        i0 = conn.execute(select(func.max(items.c.id))).scalar() or 0
+    rng = random.Random(s0)
+    chunk = 5000
+    with store.engine.begin() as conn:
+        for lo in range(0, count, chunk):
+            s_rows, i_rows, u_rows, t_rows = [], [], [], []
+            for k in range(lo + 1, min(count, lo + chunk) + 1):
+                n, i = s0 + k, i0 + k
+                when = BASE - SPREAD * rng.random()
+                title = vocab.phrase(rng, 6).capitalize()
+                text = vocab.phrase(rng, 110)
+                url = f"https://filler{n % 997}.example.org/news/{n}"
+                s_rows.append({"id": n, "title": title, "summary": text[:300], "url": url,
+                               "kind": "news", "first_seen": now, "updated_at": now,
+                               "revision": 1, "hold": False})
+                i_rows.append({"id": i, "source": f"filler-{n % 997}",
+                               "source_item_id": str(n), "story_id": n, "source_kind": "feed",
+                               "url": url, "canonical_url": url,
+                               "fingerprint": uuid.UUID(int=rng.getrandbits(128)).hex,
+                               "title": title, "text": text, "html": f"<p>{text}</p>",
+                               "author": None, "links": "[]", "published_at": when,
+                               "collected_at": now, "updated_at": now, "raw_type": None,
+                               "raw": None})
+                u_rows.append({"item_id": i, "url": url, "story_id": n})
+                words = sorted({w for w in text.split() if len(w) > 3},
+                               key=lambda w: (-len(w), w))[:23]
+                t_rows += [{"term": t, "item_id": i, "story_id": n, "published_at": when}
+                           for t in [f"u:{url}"[:64], *words]]
+            conn.execute(stories.insert(), s_rows)
+            conn.execute(items.insert(), i_rows)
+            conn.execute(item_urls.insert(), u_rows)
+            conn.execute(item_terms.insert(), t_rows)
+    if store.dialect == "postgresql":
+        with store.engine.begin() as conn:
+            for table in ("stories", "items"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))")
+            conn.exec_driver_sql("ANALYZE")
+
+
+def _measure(store: Store, ctx: RoutingContext, batch: list[list[Item]],
+             now: datetime) -> float:
+    started = time.perf_counter()
+    for feed_items in batch:
+        store.ingest(feed_items, ctx, now)
+    return (time.perf_counter() - started) / sum(len(b) for b in batch) * 1000
+
+
+def run(url: str, sizes: list[int]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    store = Store.open(url)
+    store.upgrade()
+    taxonomy = load_taxonomy(ROOT / "config" / "taxonomy.toml")
+    ctx = RoutingContext(taxonomy, (RouteConfig(to=["slack"]),), ("slack",))
+    vocab = Vocabulary(random.Random(6))
+    points = []
+    try:
+        for k, size in enumerate(sorted(sizes)):
+            # Stories made by earlier measurements count towards the size.
+            with store.engine.connect() as conn:
+                have = conn.execute(select(func.count()).select_from(stories)).scalar_one()
+            started = time.perf_counter()
+            if size > have:
+                _fill(store, size - have, vocab, now)
+            fill_s = time.perf_counter() - started
+            costs = [_measure(store, ctx, _batch(1000 + 2 * k + j, now), now) for j in (0, 1, 2)]
+            point = {"stories": size, "ms_per_item": min(costs), "runs": costs,
+                     "fill_seconds": fill_s}
+            points.append(point)
+            print(f"  {size:>8} stories: {min(costs):6.2f} ms an item "
+                  f"(runs {', '.join(f'{c:.2f}' for c in costs)}; filled in {fill_s:.0f} s)",
+                  file=sys.stderr, flush=True)
+    finally:
+        store.close()
+    return points
+
+
+def main(sizes: list[int], args: argparse.Namespace) -> None:
+    """Print the curve for each backend in ``--db``."""
+    from bench.__main__ import _machine, _PgSchema
+
+    print(f"machine: {_machine()}", file=sys.stderr)
+    for db in [d.strip() for d in args.db.split(",") if d.strip()]:
+        print(f"{db}:", file=sys.stderr)
+        if db == "sqlite":
+            with tempfile.TemporaryDirectory(prefix="herald-growth-") as tmp:
+                points = run(f"sqlite:///{tmp}/growth.db", sizes)
+        else:
+            schema = _PgSchema()
+            try:
+                points = run(schema.url, sizes)
+            finally:
+                schema.drop()
+        first = points[0]["ms_per_item"]
+        print(f"\n{db}: stored stories → ingest cost of a new item")
+        for p in points:
+            print(f"  {p['stories']:>8}  {p['ms_per_item']:6.2f} ms  "
+                  f"{(p['ms_per_item'] / first - 1) * 100:+6.1f}%")
+    print(f"machine: {_machine()}")
