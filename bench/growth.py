@@ -112,7 +112,7 @@ def run(url: str, sizes: list[int]) -> list[dict[str, Any]]:
             if size > have:
                 _fill(store, size - have, vocab, now)
             fill_s = time.perf_counter() - started
-            costs = [_measure(store, ctx, _batch(1000 + 2 * k + j, now), now) for j in (0, 1, 2)]
+            costs = [_measure(store, ctx, _batch(1000 + 3 * k + j, now), now) for j in (0, 1, 2)]
             point = {"stories": size, "ms_per_item": min(costs), "runs": costs,
                      "fill_seconds": fill_s}
             points.append(point)

@@ -47,6 +47,8 @@ class Term:
     pattern: re.Pattern[str]
     weight: float
     needles: tuple[str, ...] = ()
+    #: A word or phrase term (not a /regex/): its matches never cross a line.
+    one_line: bool = False
 
 
 def needle_of(term: str) -> str | None:
@@ -229,12 +231,21 @@ def _score(rule: TagRule, haystack: str, lowered: str) -> tuple[float, list[str]
     score = 0.0
     found: list[str] = []
     taken: list[tuple[int, int]] = []
+    aligned = len(lowered) == len(haystack)  # casefolding kept every position
     for term in rule.terms:
         needles = term.needles
-        if needles and not (needles[0] in lowered if len(needles) == 1
-                            else any(n in lowered for n in needles)):
+        start = 0
+        if term.one_line and aligned:
+            # Every match holds the needle and stays on one line, so the first match is
+            # on the line of the needle's first appearance, or after it.
+            at = lowered.find(needles[0])
+            if at < 0:
+                continue
+            start = haystack.rfind("\n", 0, at) + 1
+        elif needles and not (needles[0] in lowered if len(needles) == 1
+                              else any(n in lowered for n in needles)):
             continue
-        match = term.pattern.search(haystack)
+        match = term.pattern.search(haystack, start)
         if match and term.weight > 0 and taken and any(
                 match.start() < e and s < match.end() for s, e in taken):
             # The first match overlaps words counted already: the first one that does not.
@@ -295,7 +306,8 @@ def parse_taxonomy(data: dict[str, Any], file: str = "taxonomy.toml") -> Taxonom
                 try:
                     needle = needle_of(term)
                     needles = (needle,) if needle else regex_needles(term[1:-1])
-                    terms.append(Term(term, compile_term(term), float(weight), needles))
+                    terms.append(Term(term, compile_term(term), float(weight), needles,
+                                      one_line=needle is not None))
                 except (re.error, ValueError) as exc:
                     raise ConfigError(f"bad term {term!r}: {exc}", key=f"{rkey}.match",
                                       file=file) from None
