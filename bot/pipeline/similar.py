@@ -124,7 +124,7 @@ def words_of(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _token_words(token: str) -> tuple[str, ...]:
     """The content words of one token (cached: words repeat from text to text)."""
     if token.startswith("@"):

@@ -73,7 +73,7 @@ def _features(item: Item, ctx: RoutingContext) -> Features:
     return _cached_features(item, ctx.taxonomy)
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=512)
 def _cached_features(item: Item, taxonomy: Taxonomy) -> Features:
     """Features of an item (an Item is frozen: the same item always has the same ones).
     Stored items come back as candidates again and again; this saves recomputing them."""
