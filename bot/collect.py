@@ -129,6 +129,7 @@ class Collector:
         as many reads as threads are under way or waiting to be stored, so what was read
         but not stored yet stays a few feeds, however large the batch."""
         pending = {s.name for s in sources}
+        unchanged: list[tuple[str, datetime]] = []  # recorded together, in one statement
         queue = list(reversed(sources))
         window = 2 * self.concurrency
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(sources)),
@@ -145,7 +146,17 @@ class Collector:
                     if self.stop.is_set():
                         break
                     pending.discard(source.name)
-                    result = self._store(source, future.result(), stats.ingest)
+                    read = future.result()
+                    if read.items is None and read.error is None:
+                        unchanged.append((source.name, self.clock.now() + source.every))
+                        stats.results.append(PollResult(source.name, "unchanged"))
+                        stats.polled += 1
+                        stats.unchanged += 1
+                        if len(unchanged) >= 100:
+                            self.store.record_polls_unchanged(unchanged, self.clock.now())
+                            unchanged = []
+                        continue
+                    result = self._store(source, read, stats.ingest)
                     stats.results.append(result)
                     stats.polled += 1
                     if result.status == "changed":
@@ -156,6 +167,7 @@ class Collector:
                         stats.errors += 1
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self.store.record_polls_unchanged(unchanged, self.clock.now())
             self.store.release_sources(self.owner, sorted(pending))
 
     def poll(self, source: SourceRow, into: IngestStats | None = None) -> PollResult:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.engine import Engine
 
 from bot.config import SourceConfig
@@ -139,14 +139,17 @@ class SourcesMixin:
         query = select(t_sources).where(*due).order_by(c.next_poll_at, c.name).limit(limit)
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        claimed: list[SourceRow] = []
         with self.engine.begin() as conn:
-            for row in conn.execute(query).mappings().all():
-                done = conn.execute(update(t_sources).where(c.id == row["id"], free).values(
-                    lease_owner=owner, lease_until=now + lease))
-                if done.rowcount == 1:
-                    claimed.append(SourceRow.from_mapping(row))
-        return claimed
+            rows = conn.execute(query).mappings().all()
+            if not rows:
+                return []
+            # One statement for the batch; a row another worker took meanwhile (SQLite
+            # has no row locks) is not returned, so it is not ours.
+            taken = set(conn.execute(
+                update(t_sources).where(c.id.in_([r["id"] for r in rows]), free)
+                .values(lease_owner=owner, lease_until=now + lease)
+                .returning(c.id)).scalars())
+        return [SourceRow.from_mapping(r) for r in rows if r["id"] in taken]
 
     def release_sources(self, owner: str, names: list[str]) -> None:
         """Give back claimed sources that were not polled (a stop mid-collection)."""
@@ -169,6 +172,18 @@ class SourcesMixin:
                           body_hash=validators.body_hash)
         with self.engine.begin() as conn:
             conn.execute(update(t_sources).where(t_sources.c.name == name).values(**values))
+
+    def record_polls_unchanged(self, polls: list[tuple[str, datetime]], now: datetime) -> None:
+        """Several polls that found nothing new, as (name, next poll) pairs, in one
+        statement: what ``record_poll_ok`` with no validators does for each."""
+        if not polls:
+            return
+        c = t_sources.c
+        with self.engine.begin() as conn:
+            conn.execute(update(t_sources).where(c.name == bindparam("n")).values(
+                last_polled_at=now, last_ok_at=now, next_poll_at=bindparam("next"),
+                last_error=None, error_count=0, lease_owner=None, lease_until=None),
+                [{"n": name, "next": nxt} for name, nxt in polls])
 
     def record_poll_error(self, name: str, *, error: str, now: datetime,
                           next_poll_at: datetime) -> None:
