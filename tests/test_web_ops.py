@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine
@@ -203,61 +204,57 @@ def test_users_add_stores_an_argon2_hash_and_the_account_signs_in(tmp_path: Path
 
 # -- first run --------------------------------------------------------------------------------
 
-def test_the_setup_link_makes_the_first_admin_once(tmp_path: Path, clock: FixedClock) -> None:
-    from fastapi.testclient import TestClient
-
+@pytest.fixture
+def no_accounts(tmp_path: Path, clock: FixedClock) -> Iterator[tuple[Herald, Any, str]]:
+    """A Herald with no staff account yet, its app, and the path of its setup link."""
     from bot.web.setup import setup_link
 
-    settings = make_settings(tmp_path, environ={"HERALD_SECRET_KEY": "k" * 40})
-    herald = Herald(settings, clock=clock)
+    herald = Herald(make_settings(tmp_path, environ={"HERALD_SECRET_KEY": "k" * 40}),
+                    clock=clock)
     herald.prepare()
     try:
         app = create_app(herald)
-        link = setup_link(app.state.ctx.signer, BASE)
-        path = link.removeprefix(BASE)
-        with TestClient(app, base_url=BASE) as c:
-            assert c.get("/setup/forged").status_code == 404
-            assert c.get(path).status_code == 200
-            r = c.post(path, data={"email": "first@example.org", "password": PASSWORD,
-                                   "again": PASSWORD + "x"})
-            assert r.status_code == 422 and "differ" in r.text
-            r = c.post(path, data={"email": "first@example.org", "password": PASSWORD,
-                                   "again": PASSWORD}, follow_redirects=False)
-            assert r.status_code == 303 and r.headers["location"] == "/queue"
-            assert c.get("/users").status_code == 200  # signed in as the admin
-            assert herald.store.get_user("first@example.org").role == "admin"
-        with TestClient(app, base_url=BASE) as other:
-            assert other.get(path).status_code == 404  # gone once an account exists
-            r = other.post(path, data={"email": "second@example.org", "password": PASSWORD,
-                                       "again": PASSWORD})
-            assert r.status_code == 404
-        assert len(herald.store.list_users()) == 1
-        clock.advance(days=2)
-        assert herald.store.count_users() == 1
+        yield herald, app, setup_link(app.state.ctx.signer, BASE).removeprefix(BASE)
     finally:
         herald.close()
 
 
-def test_an_expired_setup_link_is_refused(tmp_path: Path, clock: FixedClock) -> None:
+def test_the_setup_link_makes_the_first_admin_once(no_accounts: tuple[Herald, Any, str],
+                                                   clock: FixedClock) -> None:
     from fastapi.testclient import TestClient
 
-    from bot.web.setup import setup_link
+    herald, app, path = no_accounts
+    with TestClient(app, base_url=BASE) as c:
+        assert c.get("/setup/forged").status_code == 404
+        assert c.get(path).status_code == 200
+        r = c.post(path, data={"email": "first@example.org", "password": PASSWORD,
+                               "again": PASSWORD + "x"})
+        assert r.status_code == 422 and "differ" in r.text
+        r = c.post(path, data={"email": "first@example.org", "password": PASSWORD,
+                               "again": PASSWORD}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/queue"
+        assert c.get("/users").status_code == 200  # signed in as the admin
+        assert herald.store.get_user("first@example.org").role == "admin"
+    with TestClient(app, base_url=BASE) as other:
+        assert other.get(path).status_code == 404  # gone once an account exists
+        r = other.post(path, data={"email": "second@example.org", "password": PASSWORD,
+                                   "again": PASSWORD})
+        assert r.status_code == 404
+    assert herald.store.count_users() == 1
 
-    settings = make_settings(tmp_path, environ={"HERALD_SECRET_KEY": "k" * 40})
-    herald = Herald(settings, clock=clock)
-    herald.prepare()
-    try:
-        app = create_app(herald)
-        signer = app.state.ctx.signer
-        path = setup_link(signer, BASE).removeprefix(BASE)
-        with TestClient(app, base_url=BASE) as c:
-            # A valid token for another purpose opens nothing here.
-            assert c.get(f"/setup/{signer.sign('unsubscribe', 'admin')}").status_code == 404
-            clock.advance(days=1, seconds=1)
-            assert c.get(path).status_code == 404
-        assert herald.store.count_users() == 0
-    finally:
-        herald.close()
+
+def test_an_expired_setup_link_is_refused(no_accounts: tuple[Herald, Any, str],
+                                          clock: FixedClock) -> None:
+    from fastapi.testclient import TestClient
+
+    herald, app, path = no_accounts
+    signer = app.state.ctx.signer
+    with TestClient(app, base_url=BASE) as c:
+        # A valid token for another purpose opens nothing here.
+        assert c.get(f"/setup/{signer.sign('unsubscribe', 'admin')}").status_code == 404
+        clock.advance(days=1, seconds=1)
+        assert c.get(path).status_code == 404
+    assert herald.store.count_users() == 0
 
 
 # -- secrets ----------------------------------------------------------------------------------
