@@ -14,12 +14,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection, Row
 
 from bot.errors import StoreError
-from bot.model import DeliveryStatus, TagGroup
-from bot.pipeline.route import route
-from bot.store._common import insert_ignore
+from bot.model import TagGroup
 from bot.store._ingest import FixesMixin, IngestStats, RoutingContext
-from bot.store.schema import deliveries as t_deliveries
-from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_tags as t_tags
 
@@ -64,29 +60,8 @@ class EditsMixin(FixesMixin):
             if not hold:
                 # A story held when it was composed was never routed: route it now (comms'
                 # own announcements keep the targets they were approved for).
-                self._recompose(conn, story_id, False, ctx, now, stats)
-                queued = conn.execute(select(t_items.c.id).where(
-                    t_items.c.story_id == story_id, t_items.c.source_kind == "queue")).first()
-                if queued is None:
-                    stats.deliveries += self._route_stored(conn, story_id, ctx, now)
+                self._recompose(conn, story_id, False, ctx, now, stats, reroute=True)
         return stats
-
-    @staticmethod
-    def _route_stored(conn: Connection, story_id: int, ctx: RoutingContext,
-                      now: datetime) -> int:
-        story = conn.execute(select(t_stories).where(t_stories.c.id == story_id)).one()
-        tags = conn.execute(select(t_tags.c.grp, t_tags.c.slug)
-                            .where(t_tags.c.story_id == story_id)).all()
-        sources = set(conn.execute(select(t_items.c.source)
-                                   .where(t_items.c.story_id == story_id)).scalars())
-        targets = route(domains=[s for g, s in tags if g == TagGroup.DOMAIN.value],
-                        kind=story.kind,
-                        programmes=[s for g, s in tags if g == TagGroup.PROGRAMME.value],
-                        sources=sources, routes=ctx.routes, enabled_targets=ctx.targets)
-        return insert_ignore(conn, t_deliveries, [
-            {"story_id": story_id, "target": name, "status": DeliveryStatus.PENDING.value,
-             "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
-            for name in targets], ["story_id", "target"])
 
     @staticmethod
     def _story_row(conn: Connection, story_id: int) -> Row[Any]:

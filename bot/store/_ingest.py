@@ -401,7 +401,10 @@ class IngestMixin:
         return story_id
 
     def _recompose(self, conn: Connection, story_id: int, created: bool, ctx: RoutingContext,
-                   now: datetime, stats: IngestStats, force_revision: bool = False) -> None:
+                   now: datetime, stats: IngestStats, force_revision: bool = False,
+                   reroute: bool = False) -> None:
+        """Compose the story again from its items; write it if it changed and route it.
+        ``reroute``: route it even if nothing changed (a story released from a hold)."""
         items = [row_to_item(r) for r in conn.execute(
             select(t_items).where(t_items.c.story_id == story_id).order_by(t_items.c.id))]
         manual = [Tag(TagGroup(r.grp), r.slug, r.reason, True) for r in conn.execute(
@@ -413,13 +416,14 @@ class IngestMixin:
             stats.new_stories.append(story_id)
         else:
             old = self._stored_content(conn, story)
-            if old == content and not force_revision:
+            if old != content or force_revision:
+                visible = force_revision or (old.title, old.summary, old.url) != (
+                    content.title, content.summary, content.url)
+                self._write_story(conn, story_id, content, now,
+                                  revision=story.revision + (1 if visible else 0))
+                stats.updated_stories.append(story_id)
+            elif not reroute:
                 return
-            visible = force_revision or (old.title, old.summary, old.url) != (
-                content.title, content.summary, content.url)
-            self._write_story(conn, story_id, content, now,
-                              revision=story.revision + (1 if visible else 0))
-            stats.updated_stories.append(story_id)
         if story.hold or any(i.source_kind == "queue" for i in items):
             # A held story goes nowhere; comms' own announcement goes only to the targets
             # its approver approved (a tag fix or a feed's copy joining it adds none).
