@@ -19,7 +19,7 @@ from bot.model import Delivery, Story
 from bot.queue import Draft
 from bot.store import Announcement, Session
 from bot.web import actions
-from bot.web.app import RowId, WebContext
+from bot.web.app import RowId, WebContext, ctx_of
 from bot.web.security import CSRF_HEADER, Forbidden, SignInRequired, check_csrf, require_role
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -31,14 +31,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                        (409, "Not possible in this state"), (422, "Invalid input"))}
 
 
-def _ctx(request: Request) -> WebContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
 
 def _signed_in_first(request: Request) -> None:
     """Signed out, every /api call is a 401 before its input is looked at (FastAPI solves
     dependencies before it validates the body, which would otherwise answer 422 first)."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     if ctx.auth.session(request, ctx.now()) is None:
         raise SignInRequired()
 
@@ -55,7 +52,7 @@ def reader(request: Request, role: str = "editor") -> tuple[WebContext, Session]
 
 
 def writer(request: Request, role: str = "editor") -> tuple[WebContext, Session]:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     session = ctx.auth.session(request, ctx.now())
     if session is None:
         raise SignInRequired()
@@ -307,7 +304,7 @@ def _label(value: str) -> str:
 def metrics(request: Request) -> Response:
     """Prometheus text format. A scraper sends ``Authorization: Bearer`` with the value of
     ``HERALD_METRICS_TOKEN``; a signed-in admin can look too."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     expected = ctx.herald.settings.environ.get("HERALD_METRICS_TOKEN", "")
     supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not (expected and supplied and hmac.compare_digest(expected, supplied)):

@@ -95,6 +95,11 @@ class WebContext:
         return HTMLResponse(html, status_code=status_code)
 
 
+def ctx_of(request: Request) -> WebContext:
+    """The app's WebContext (every router reads it from here)."""
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
 def _templates() -> Environment:
     env = Environment(loader=PackageLoader("bot.web", "templates"),
                       autoescape=select_autoescape(enabled_extensions=("html", "j2"),

@@ -19,7 +19,7 @@ from bot.passwords import hash_password, verify_password
 from bot.queue import Draft
 from bot.store import ROLES, Session
 from bot.web import actions
-from bot.web.app import InvalidInput, RowId, WebContext
+from bot.web.app import InvalidInput, RowId, WebContext, ctx_of
 from bot.web.preview import digest_html, previews
 from bot.web.security import (
     CSRF_HEADER,
@@ -34,12 +34,9 @@ from bot.web.security import (
 router = APIRouter(include_in_schema=False)
 
 
-def _ctx(request: Request) -> WebContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
 
 def signed_in(request: Request, role: str = "editor") -> tuple[WebContext, Session]:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     session = ctx.auth.session(request, ctx.now())
     require_role(session, role)
     assert session is not None
@@ -49,7 +46,7 @@ def signed_in(request: Request, role: str = "editor") -> tuple[WebContext, Sessi
 async def posted(request: Request, role: str = "editor"
                  ) -> tuple[WebContext, Session, FormData]:
     """A signed-in form post with the right role and a valid CSRF token."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     session = ctx.auth.session(request, ctx.now())
     if session is None:
         raise SignInRequired()
@@ -80,7 +77,7 @@ def _safe_next(value: str | None) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     return ctx.render(request, "login.html.j2", next=_safe_next(request.query_params.get("next")),
                       error=None, email="")
 
@@ -89,7 +86,7 @@ def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     from bot.web.security import check_public_form, check_same_origin
 
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     form = await request.form()
     check_same_origin(request)
     check_public_form(ctx.signer, _str(form, "csrf"))

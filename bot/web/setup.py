@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from bot.errors import HeraldError
 from bot.passwords import hash_password
 from bot.tokens import Signer, TokenError
-from bot.web.app import WebContext
+from bot.web.app import WebContext, ctx_of
 from bot.web.security import check_same_origin
 
 router = APIRouter(include_in_schema=False)
@@ -27,9 +27,6 @@ SETUP_FOR = timedelta(days=1)
 def setup_link(signer: Signer, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/setup/{signer.sign(SETUP, 'admin')}"
 
-
-def _ctx(request: Request) -> WebContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 def _usable(ctx: WebContext, token: str) -> bool:
@@ -51,7 +48,7 @@ def _gone(ctx: WebContext, request: Request) -> Response:
 
 @router.get("/setup/{token}", response_class=HTMLResponse)
 def setup_page(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     if not _usable(ctx, token):
         return _gone(ctx, request)
     return ctx.render(request, "setup.html.j2", token=token, error=None, email="")
@@ -59,7 +56,7 @@ def setup_page(request: Request, token: str) -> Response:
 
 @router.post("/setup/{token}")
 async def setup(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     if not _usable(ctx, token):
         return _gone(ctx, request)
     check_same_origin(request)
