@@ -277,6 +277,19 @@ class DigestStats:
     errors: list[str] = field(default_factory=list)
 
 
+def mail_sender(herald: Herald) -> Any:
+    """How Herald sends email: SMTP from ``[digest] smtp_env``, else files under
+    ``var/outbox/digest/`` (the digest and the web app's confirmation emails alike)."""
+    from channels.email import FileSender, SmtpSender, parse_smtp_url
+
+    cfg = herald.settings.config.digest
+    url = herald.settings.environ.get(cfg.smtp_env)
+    if not url:
+        return FileSender(herald.settings.outbox_dir / "digest")
+    ca = str(herald.settings.resolve(cfg.tls_ca_file)) if cfg.tls_ca_file else None
+    return SmtpSender(parse_smtp_url(url), ca_file=ca)
+
+
 class DigestJob:
     """Builds and sends one period's digests for a configured Herald."""
 
@@ -329,14 +342,7 @@ class DigestJob:
             since=period.start - OPENING_SOON_LOOKBACK) if s.first_seen < period.end]
 
     def sender(self) -> Any:
-        from channels.email import FileSender, SmtpSender, parse_smtp_url
-
-        url = self.herald.settings.environ.get(self.cfg.smtp_env)
-        if not url:
-            return FileSender(self.herald.settings.outbox_dir / "digest")
-        ca = str(self.herald.settings.resolve(self.cfg.tls_ca_file)) if self.cfg.tls_ca_file \
-            else None
-        return SmtpSender(parse_smtp_url(url), ca_file=ca)
+        return mail_sender(self.herald)
 
     def run(self, period: Period, now: datetime) -> DigestStats:
         """Send ``period``'s digests that are not sent yet; safe to run again at any time."""

@@ -23,16 +23,13 @@ from bot.errors import StoreError
 from bot.store import Subscriber
 from bot.store._subscribers import normalize_email
 from bot.tokens import TokenError
-from bot.web.app import WebContext
+from bot.web.app import WebContext, ctx_of
 from bot.web.security import check_public_form, check_same_origin, client_address
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("herald.web")
 CONFIRM = "confirm"
 
-
-def _ctx(request: Request) -> WebContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 def _domains(ctx: WebContext, chosen: list[str]) -> list[str] | None:
@@ -81,7 +78,7 @@ def _subscriber_for(ctx: WebContext, payload: Any) -> Subscriber:
 
 def _mail(ctx: WebContext, to: str, subject: str, text: str) -> None:
     """Send one short email through the digest's sender (SMTP, or files without it)."""
-    from bot.digest import DigestJob
+    from bot.digest import mail_sender
 
     cfg = ctx.herald.settings.config.digest
     msg = EmailMessage()
@@ -93,7 +90,7 @@ def _mail(ctx: WebContext, to: str, subject: str, text: str) -> None:
     msg["Message-ID"] = make_msgid(domain=sender_addr.rpartition("@")[2] or "herald.local")
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)
-    sender = DigestJob(ctx.herald).sender()
+    sender = mail_sender(ctx.herald)
     with sender:
         sender.send(msg)
 
@@ -102,14 +99,14 @@ def _mail(ctx: WebContext, to: str, subject: str, text: str) -> None:
 
 @router.get("/subscribe", response_class=HTMLResponse)
 def subscribe_page(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     return ctx.render(request, "public/subscribe.html.j2", domains=_domain_options(ctx),
                       error=None, email="", chosen=[])
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
 async def subscribe(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     form = await request.form()
     email = str(form.get("email") or "").strip()
     chosen = [str(v) for v in form.getlist("domains")]
@@ -166,7 +163,7 @@ async def subscribe(request: Request) -> Response:
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 def confirm_page(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     try:
         payload = _check(ctx, CONFIRM, token, int(ctx.web.confirm_for.total_seconds()))
     except _LinkError as exc:
@@ -177,7 +174,7 @@ def confirm_page(request: Request, token: str) -> Response:
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     check_same_origin(request)
     try:
         payload, issued = ctx.signer.check_issued(
@@ -211,7 +208,7 @@ async def confirm(request: Request, token: str) -> Response:
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_page(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     try:
         sub = _subscriber_for(ctx, _check(ctx, PREFERENCES, token,
                                           int(ctx.web.preferences_for.total_seconds())))
@@ -226,7 +223,7 @@ def preferences_page(request: Request, token: str) -> Response:
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
 async def preferences(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     form = await request.form()
     try:
         sub = _subscriber_for(ctx, _check(ctx, PREFERENCES, token,
@@ -254,7 +251,7 @@ async def preferences(request: Request, token: str) -> Response:
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_page(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     try:
         sub = _subscriber_for(ctx, _check(ctx, UNSUBSCRIBE, token, None))
     except _LinkError as exc:
@@ -264,7 +261,7 @@ def unsubscribe_page(request: Request, token: str) -> Response:
 
 @router.post("/unsubscribe/{token}")
 async def unsubscribe(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     try:
         sub = _subscriber_for(ctx, _check(ctx, UNSUBSCRIBE, token, None))
     except _LinkError as exc:
@@ -282,7 +279,7 @@ async def unsubscribe(request: Request, token: str) -> Response:
 @router.get("/healthz")
 def healthz(request: Request) -> Response:
     """200 when the database answers and a worker beat recently; 503 otherwise."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     now = ctx.now()
     try:
         ctx.store.ping()
