@@ -75,12 +75,11 @@ def test_approval_is_of_the_version_the_approver_saw(dbweb: Web) -> None:
 
 def test_a_lock_looks_the_same_for_an_address_with_no_account(web: Web) -> None:
     answers = {}
-    for n, email in enumerate((EDITOR, "nobody@example.org")):
+    for email in (EDITOR, "nobody@example.org"):
         client = web.client()
         for _ in range(4):
             r = client.post("/login", data={"csrf": web.login_token(client), "email": email,
-                                            "password": "wrong password!"},
-                            headers={"X-Forwarded-For": f"10.0.0.{n}"})
+                                            "password": "wrong password!"})
         answers[email] = (r.status_code, re.sub(r"in \d+\w*", "in N", r.text.split(
             'role="alert"')[1].split("</p>")[0]))
         web.ctx.login_limiter._events.clear()
