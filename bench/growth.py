@@ -1,9 +1,9 @@
 """How the cost of a new item changes as stored stories grow: ``python -m bench --growth``.
 
 At each size the store is first filled in bulk, straight into the tables, with stories of
-one item each: text from the corpus vocabulary, filed under 24 terms and their own URL
-like a real item, published evenly over the two years up to the corpus dates (so the
-merge window holds its share of them, as it would after two years of polling). Then
+one item each: text from the corpus vocabulary, with the features, index terms and term
+counts an ingest would have stored, published evenly over the two years up to the corpus
+dates (so the merge window holds its share of them, as after two years of polling). Then
 1,000 fresh items (20 feeds × 50 entries of a corpus with another seed, parsed
 beforehand) are ingested feed by feed through ``Store.ingest``, as a poll would, and the
 time per item is taken (the best of three batches, as the machine is shared). Parsing is
@@ -18,11 +18,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bench.corpus import BASE, Vocabulary, generate
 from bot.config import RouteConfig
@@ -30,8 +32,9 @@ from bot.model import Item
 from bot.pipeline.tagging import load_taxonomy
 from bot.sources.feed import parse_feed
 from bot.store import Store
-from bot.store._ingest import RoutingContext
-from bot.store.schema import item_terms, item_urls, items, stories
+from bot.store._features import encode, features_key
+from bot.store._ingest import RoutingContext, _features, _terms
+from bot.store.schema import item_terms, item_urls, items, stories, term_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 SPREAD = timedelta(days=730)
@@ -42,8 +45,11 @@ def _batch(seed: int, now: datetime) -> list[list[Item]]:
                        collected_at=now) for f in generate(20, 50, seed=seed)]
 
 
-def _fill(store: Store, count: int, vocab: Vocabulary, now: datetime) -> None:
-    """``count`` more stories, of one item each, written in bulk."""
+def _fill(store: Store, count: int, vocab: Vocabulary, now: datetime,
+          ctx: RoutingContext) -> None:
+    """``count`` more stories, of one item each, written in bulk with their features,
+    index terms and term counts, as an ingest would have stored them."""
+    key = features_key(ctx.taxonomy)
     with store.engine.connect() as conn:
         s0 = conn.execute(select(func.max(stories.c.id))).scalar() or 0
         i0 = conn.execute(select(func.max(items.c.id))).scalar() or 0
@@ -52,6 +58,7 @@ def _fill(store: Store, count: int, vocab: Vocabulary, now: datetime) -> None:
     with store.engine.begin() as conn:
         for lo in range(0, count, chunk):
             s_rows, i_rows, u_rows, t_rows = [], [], [], []
+            counts: Counter[str] = Counter()
             for k in range(lo + 1, min(count, lo + chunk) + 1):
                 n, i = s0 + k, i0 + k
                 when = BASE - SPREAD * rng.random()
@@ -61,6 +68,12 @@ def _fill(store: Store, count: int, vocab: Vocabulary, now: datetime) -> None:
                 s_rows.append({"id": n, "title": title, "summary": text[:300], "url": url,
                                "kind": "news", "first_seen": now, "updated_at": now,
                                "revision": 1, "hold": False})
+                item = Item(source=f"filler-{n % 997}", source_item_id=str(n), url=url,
+                            canonical_url=url, title=title, text=text, html=f"<p>{text}</p>",
+                            author=None, published_at=when, collected_at=now)
+                feats = _features(item, ctx)
+                terms = _terms(feats, ctx)
+                counts.update(terms)
                 i_rows.append({"id": i, "source": f"filler-{n % 997}",
                                "source_item_id": str(n), "story_id": n, "source_kind": "feed",
                                "url": url, "canonical_url": url,
@@ -68,16 +81,17 @@ def _fill(store: Store, count: int, vocab: Vocabulary, now: datetime) -> None:
                                "title": title, "text": text, "html": f"<p>{text}</p>",
                                "author": None, "links": "[]", "published_at": when,
                                "collected_at": now, "updated_at": now, "raw_type": None,
-                               "raw": None})
+                               "raw": None, "features": encode(feats, key)})
                 u_rows.append({"item_id": i, "url": url, "story_id": n})
-                words = sorted({w for w in text.split() if len(w) > 3},
-                               key=lambda w: (-len(w), w))[:23]
-                t_rows += [{"term": t, "item_id": i, "story_id": n, "published_at": when}
-                           for t in [f"u:{url}"[:64], *words]]
+                t_rows += [{"term": t, "item_id": i, "published_at": when} for t in terms]
             conn.execute(stories.insert(), s_rows)
             conn.execute(items.insert(), i_rows)
             conn.execute(item_urls.insert(), u_rows)
             conn.execute(item_terms.insert(), t_rows)
+            stmt = (postgresql if store.dialect == "postgresql" else sqlite).insert(term_counts)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["term"], set_={"n": term_counts.c.n + stmt.excluded.n}),
+                [{"term": t, "n": c} for t, c in sorted(counts.items())])
     if store.dialect == "postgresql":
         with store.engine.begin() as conn:
             for table in ("stories", "items"):
@@ -110,7 +124,7 @@ def run(url: str, sizes: list[int]) -> list[dict[str, Any]]:
                 have = conn.execute(select(func.count()).select_from(stories)).scalar_one()
             started = time.perf_counter()
             if size > have:
-                _fill(store, size - have, vocab, now)
+                _fill(store, size - have, vocab, now, ctx)
             fill_s = time.perf_counter() - started
             costs = [_measure(store, ctx, _batch(1000 + 3 * k + j, now), now) for j in (0, 1, 2)]
             point = {"stories": size, "ms_per_item": min(costs), "runs": costs,

@@ -48,7 +48,7 @@ def test_empty_database_is_migrated_and_older_one_refused(db_url: str) -> None:
             s.ensure_schema()
     finally:
         s.close()
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 def test_older_schema_is_refused_with_the_command_to_run(db_url: str) -> None:

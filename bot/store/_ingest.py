@@ -12,9 +12,10 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
 from bot.config import RouteConfig
@@ -25,6 +26,7 @@ from bot.pipeline.route import route
 from bot.pipeline.similar import Features, MergeConfig, features, index_terms, same_announcement
 from bot.pipeline.story import StoryContent, compose
 from bot.pipeline.tagging import Taxonomy
+from bot.store import _features as stored_features
 from bot.store._common import insert_ignore, insert_many_ignore, links_to_json, row_to_item
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_terms as t_item_terms
@@ -33,6 +35,7 @@ from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_dates as t_dates
 from bot.store.schema import story_tags as t_tags
+from bot.store.schema import term_counts as t_term_counts
 
 #: The PostgreSQL advisory lock key that serialises ingests ("herald" in ASCII).
 INGEST_LOCK = 0x686572616C64
@@ -69,15 +72,29 @@ class RoutingContext:
     merge: MergeConfig | None = field(default_factory=MergeConfig)
 
 
+#: How many index rows one candidate lookup may read, by the terms' counts: a new item is
+#: looked up by its rarest terms, adding terms while their posting lists together stay
+#: within this (but always at least ``MIN_LOOKUP_TERMS`` of them). Copies of one
+#: announcement share their rare words; common words find mostly strangers, and reading
+#: their ever longer lists is what would make each new item dearer as the store grows.
+LOOKUP_BUDGET = 600
+MIN_LOOKUP_TERMS = 3
+
+
 def _features(item: Item, ctx: RoutingContext) -> Features:
-    return _cached_features(item, ctx.taxonomy)
-
-
-@lru_cache(maxsize=512)
-def _cached_features(item: Item, taxonomy: Taxonomy) -> Features:
-    """Features of an item (an Item is frozen: the same item always has the same ones).
-    Stored items come back as candidates again and again; this saves recomputing them."""
+    """An item's merge features, computed from the item."""
+    taxonomy = ctx.taxonomy
     return features(item, taxonomy.matching(TagGroup.PROGRAMME, item.title, item.text))
+
+
+class _Placed(NamedTuple):
+    """An item this ingest has stored, as a candidate for the items after it."""
+
+    item_id: int
+    story_id: int
+    published_at: datetime
+    terms: frozenset[str]
+    feats: Features
 
 
 def _terms(feats: Features, ctx: RoutingContext) -> list[str]:
@@ -85,7 +102,8 @@ def _terms(feats: Features, ctx: RoutingContext) -> list[str]:
     return list(dict.fromkeys(index_terms(feats, common=ctx.taxonomy.is_common)))
 
 
-def _item_values(item: Item, keys: MatchKeys, now: datetime) -> dict[str, object]:
+def _item_values(item: Item, keys: MatchKeys, now: datetime,
+                 stored: str | None) -> dict[str, object]:
     return {
         "source_kind": item.source_kind, "url": item.url, "canonical_url": item.canonical_url,
         "fingerprint": keys.fingerprint, "title": item.title, "text": item.text,
@@ -93,6 +111,7 @@ def _item_values(item: Item, keys: MatchKeys, now: datetime) -> dict[str, object
         "published_at": item.published_at, "updated_at": now,
         "raw_type": item.raw.mime_type if item.raw else None,
         "raw": item.raw.content if item.raw else None,
+        "features": stored,
     }
 
 
@@ -107,16 +126,34 @@ class _Batch:
     term_rows: list[dict[str, Any]] = field(default_factory=list)
     by_url: dict[str, int] = field(default_factory=dict)
     by_fp: dict[str, int] = field(default_factory=dict)
-    placed: list[tuple[int, int, Item, frozenset[str]]] = field(default_factory=list)
+    placed: list[_Placed] = field(default_factory=list)
+    #: Items filed under each term: as stored when the ingest began, plus this ingest's.
+    counts: dict[str, int] = field(default_factory=dict)
+    #: This ingest's changes to the stored counts, written with the term rows.
+    count_delta: dict[str, int] = field(default_factory=dict)
     new_keys: set[tuple[str, str]] = field(default_factory=set)
     #: Items of the stories this ingest created, in insertion order (their only items).
     created: dict[int, list[Item]] = field(default_factory=dict)
 
     def flush(self, conn: Connection) -> None:
         insert_many_ignore(conn, t_item_urls, self.url_rows, ["item_id", "url"])
-        insert_many_ignore(conn, t_item_terms, self.term_rows, ["term", "item_id"])
+        insert_many_ignore(conn, t_item_terms, self.term_rows,
+                           ["term", "published_at", "item_id"])
+        if self.count_delta:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(t_term_counts)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["term"], set_={"n": t_term_counts.c.n + stmt.excluded.n}),
+                [{"term": t, "n": n} for t, n in sorted(self.count_delta.items())])
         self.url_rows = []
         self.term_rows = []
+        self.count_delta = {}
+
+    def file(self, terms: Iterable[str], step: int = 1) -> None:
+        """Count an item in (``step`` -1: out of) each of these terms."""
+        for t in terms:
+            self.counts[t] = self.counts.get(t, 0) + step
+            self.count_delta[t] = self.count_delta.get(t, 0) + step
 
 
 _INSERT_STORY = t_stories.insert()
@@ -131,12 +168,10 @@ def _candidate_queries(limit: int) -> tuple[Select[Any], Select[Any]]:
     overlap = func.count().label("overlap")
     where = (c.term.in_(bindparam("terms", expanding=True)),
              c.published_at >= bindparam("low"), c.published_at <= bindparam("high"))
-    by_links = (select(c.item_id, c.story_id, overlap).where(*where)
-                .group_by(c.item_id, c.story_id)
+    by_links = (select(c.item_id, overlap).where(*where).group_by(c.item_id)
                 .order_by(overlap.desc(), c.item_id).limit(limit))
-    by_words = (select(c.item_id, c.story_id, overlap).where(*where)
-                .group_by(c.item_id, c.story_id).having(func.count() >= 2)
-                .order_by(overlap.desc(), c.item_id).limit(limit))
+    by_words = (select(c.item_id, overlap).where(*where).group_by(c.item_id)
+                .having(func.count() >= 2).order_by(overlap.desc(), c.item_id).limit(limit))
     return by_links, by_words
 
 
@@ -147,6 +182,49 @@ def _targets(content: StoryContent, items: Sequence[Item], ctx: RoutingContext) 
         kind=content.kind,
         programmes=[t.slug for t in content.tags if t.group is TagGroup.PROGRAMME],
         sources={i.source for i in items}, routes=ctx.routes, enabled_targets=ctx.targets)
+
+
+def _lookup_terms(terms: list[str], counts: dict[str, int]) -> list[str]:
+    """The word terms to look candidates up by: the rarest first, while the items they
+    file stay within ``LOOKUP_BUDGET`` (at least ``MIN_LOOKUP_TERMS`` of them)."""
+    chosen: list[str] = []
+    spent = 0
+    for term in sorted(terms, key=lambda t: (counts.get(t, 0), t)):
+        n = counts.get(term, 0)
+        if len(chosen) >= MIN_LOOKUP_TERMS and spent + n > LOOKUP_BUDGET:
+            break
+        chosen.append(term)
+        spent += n
+    return chosen
+
+
+def _stored_features(conn: Connection, ids: Collection[int],
+                     ctx: RoutingContext) -> dict[int, tuple[int, datetime, Features]]:
+    """Stored items' stories, publication times and merge features, by item id. Features
+    that are missing or were stored under another taxonomy or code version are computed
+    from the item and stored again."""
+    if not ids:
+        return {}
+    key = stored_features.features_key(ctx.taxonomy)
+    i = t_items.c
+    found: dict[int, tuple[int, datetime, Features]] = {}
+    stale: list[int] = []
+    for item_id, story_id, published_at, stored in conn.execute(
+            select(i.id, i.story_id, i.published_at, i.features).where(i.id.in_(sorted(ids)))):
+        feats = stored_features.decode(stored, key)
+        if feats is None:
+            stale.append(item_id)
+        else:
+            found[item_id] = (story_id, published_at, feats)
+    if stale:
+        fresh = []
+        for row in conn.execute(select(t_items).where(i.id.in_(stale))):
+            feats = _features(row_to_item(row), ctx)
+            found[row.id] = (row.story_id, row.published_at, feats)
+            fresh.append({"fid": row.id, "features": stored_features.encode(feats, key)})
+        conn.execute(update(t_items).where(i.id == bindparam("fid"))
+                     .values(features=bindparam("features")), fresh)
+    return found
 
 
 class IngestMixin:
@@ -170,11 +248,17 @@ class IngestMixin:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
             stored = self._stored_rows(conn, items)
             keys = [match_keys(item) for item in items]
-            self._prefetch(conn, [k for item, k in zip(items, keys, strict=True)
-                                  if item.key not in stored], batch)
-            for item, item_keys in zip(items, keys, strict=True):
+            fresh = [item.key not in stored for item in items]
+            self._prefetch(conn, [k for k, new in zip(keys, fresh, strict=True) if new], batch)
+            # The features of new items, computed once: they are compared, filed and stored.
+            feats: list[Features | None] = [
+                _features(item, ctx) if new and ctx.merge else None
+                for item, new in zip(items, fresh, strict=True)]
+            terms = [_terms(f, ctx) if f is not None else [] for f in feats]
+            self._prefetch_counts(conn, [t for ts in terms for t in ts], batch)
+            for n, (item, item_keys) in enumerate(zip(items, keys, strict=True)):
                 self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
-                                 batch)
+                                 batch, feats[n], terms[n])
             batch.flush(conn)
             self._compose_created(conn, batch.created, ctx, now, stats)
             for story_id, created in touched.items():
@@ -199,6 +283,16 @@ class IngestMixin:
         return found
 
     @staticmethod
+    def _prefetch_counts(conn: Connection, terms: list[str], batch: _Batch) -> None:
+        """How many stored items each of these terms files (absent: none)."""
+        wanted = sorted(set(terms))
+        for n in range(0, len(wanted), 500):
+            for term, count in conn.execute(
+                    select(t_term_counts.c.term, t_term_counts.c.n)
+                    .where(t_term_counts.c.term.in_(wanted[n:n + 500]))):
+                batch.counts[term] = count
+
+    @staticmethod
     def _prefetch(conn: Connection, keys: list[MatchKeys], batch: _Batch) -> None:
         """The stories that the new items' URLs and fingerprints already point to."""
         urls = sorted({u[:2000] for k in keys for u in k.urls})
@@ -216,8 +310,8 @@ class IngestMixin:
 
     def _ingest_one(self, conn: Connection, item: Item, keys: MatchKeys, now: datetime,
                     stats: IngestStats, touched: dict[int, bool], ctx: RoutingContext,
-                    stored: dict[tuple[str, str], Row[Any]], batch: _Batch) -> None:
-        feats = _features(item, ctx) if ctx.merge else None
+                    stored: dict[tuple[str, str], Row[Any]], batch: _Batch,
+                    feats: Features | None, terms: list[str]) -> None:
         row = stored.get(item.key)
         if row is None and item.key in batch.new_keys:
             # The same entry twice in one ingest: compare with what was just written.
@@ -231,13 +325,21 @@ class IngestMixin:
                 return
             batch.flush(conn)
             story_id = row.story_id
+            if ctx.merge:
+                feats = _features(item, ctx)
+                terms = _terms(feats, ctx)
             conn.execute(update(t_items).where(t_items.c.id == row.id)
-                         .values(**_item_values(item, keys, now)))
+                         .values(**_item_values(item, keys, now, self._encoded(feats, ctx))))
             conn.execute(delete(t_item_urls).where(t_item_urls.c.item_id == row.id))
             self._insert_urls(conn, row.id, story_id, keys)
             if feats is not None:
-                conn.execute(delete(t_item_terms).where(t_item_terms.c.item_id == row.id))
-                self._insert_terms(conn, row.id, story_id, item, feats, ctx)
+                batch.file(conn.execute(delete(t_item_terms).where(
+                    t_item_terms.c.item_id == row.id).returning(t_item_terms.c.term)).scalars(),
+                    step=-1)
+                batch.file(terms)
+                batch.term_rows += [{"term": t, "item_id": row.id,
+                                     "published_at": item.published_at} for t in terms]
+                batch.flush(conn)
             if story_id in batch.created:
                 # A story made in this ingest: its item list is what compose will read.
                 batch.created[story_id] = [item if i.key == item.key else i
@@ -246,7 +348,6 @@ class IngestMixin:
             stats.updated_items += 1
             return
         story_id, _why = find_story(keys, batch.by_url, batch.by_fp)
-        terms = _terms(feats, ctx) if feats is not None else []
         if story_id is None and feats is not None and ctx.merge is not None:
             story_id = self._similar_story(conn, item, feats, terms, ctx, batch)
         if story_id is None:
@@ -261,7 +362,7 @@ class IngestMixin:
         item_id = conn.execute(_INSERT_ITEM, {
             "source": item.source, "source_item_id": item.source_item_id,
             "story_id": story_id, "collected_at": item.collected_at,
-            **_item_values(item, keys, now)}).inserted_primary_key[0]
+            **_item_values(item, keys, now, self._encoded(feats, ctx))}).inserted_primary_key[0]
         if story_id in batch.created:
             batch.created[story_id].append(item)
         batch.new_keys.add(item.key)
@@ -271,10 +372,18 @@ class IngestMixin:
         if keys.fingerprint:
             batch.by_fp.setdefault(keys.fingerprint, story_id)
         if feats is not None:
-            batch.term_rows += [{"term": t, "item_id": item_id, "story_id": story_id,
+            batch.term_rows += [{"term": t, "item_id": item_id,
                                  "published_at": item.published_at} for t in terms]
-            batch.placed.append((item_id, story_id, item, frozenset(terms)))
+            batch.file(terms)
+            batch.placed.append(_Placed(item_id, story_id, item.published_at,
+                                        frozenset(terms), feats))
         stats.new_items += 1
+
+    @staticmethod
+    def _encoded(feats: Features | None, ctx: RoutingContext) -> str | None:
+        if feats is None:
+            return None
+        return stored_features.encode(feats, stored_features.features_key(ctx.taxonomy))
 
     @staticmethod
     def _insert_urls(conn: Connection, item_id: int, story_id: int, keys: MatchKeys) -> None:
@@ -283,23 +392,14 @@ class IngestMixin:
         insert_many_ignore(conn, t_item_urls, rows, ["item_id", "url"])
 
     @staticmethod
-    def _insert_terms(conn: Connection, item_id: int, story_id: int, item: Item,
-                      feats: Features, ctx: RoutingContext) -> None:
-        terms = _terms(feats, ctx)
-        insert_many_ignore(conn, t_item_terms, [
-            {"term": t, "item_id": item_id, "story_id": story_id,
-             "published_at": item.published_at} for t in dict.fromkeys(terms)],
-            ["term", "item_id"])
-
-    @staticmethod
     def _similar_story(conn: Connection, item: Item, feats: Features, terms: list[str],
                        ctx: RoutingContext, batch: _Batch) -> int | None:
         """The story of the most alike stored item that announces the same thing, if any.
 
         Candidates are items within the window sharing a link term, then items sharing at
-        least two terms, each list best overlap first (ties: older item first) and cut at
-        ``max_candidates``; the items of this ingest not yet written take part as if they
-        were."""
+        least two of the item's rarer terms (see ``LOOKUP_BUDGET``), each list best
+        overlap first (ties: older item first) and cut at ``max_candidates``; the items of
+        this ingest not yet written take part as if they were."""
         cfg = ctx.merge
         assert cfg is not None
         if not terms:
@@ -309,41 +409,42 @@ class IngestMixin:
         # A shared page (one links to the other's URL) is enough to look closer; words
         # need at least two in common.
         link_terms = [t for t in terms if t.startswith("u:")]
-        wanted = frozenset(terms)
+        word_terms = _lookup_terms([t for t in terms if not t.startswith("u:")], batch.counts)
+        wanted = frozenset(word_terms)
         links = frozenset(link_terms)
-        near = [(item_id, story_id, other, shared) for item_id, story_id, other, shared
-                in batch.placed if low <= other.published_at <= high]
-        ranked: list[tuple[int, int, Item | None]] = []
+        near = [p for p in batch.placed if low <= p.published_at <= high]
+        # (item, story, features, published) of each candidate; stored ones' stories,
+        # features and times are read after the lookups, in one query.
+        ranked: list[tuple[int, int | None, Features | None, datetime | None]] = []
         if link_terms:
-            rows = [(r.overlap, r.item_id, r.story_id, None) for r in conn.execute(
+            rows = [(r.overlap, r.item_id, None, None, None) for r in conn.execute(
                 by_links, {"terms": link_terms, "low": low, "high": high})]
-            rows += [(len(links & shared), i, s, other) for i, s, other, shared in near
-                     if links & shared]
+            rows += [(len(links & p.terms), p.item_id, p.story_id, p.feats, p.published_at)
+                     for p in near if links & p.terms]
             rows.sort(key=lambda r: (-r[0], r[1]))
-            ranked += [(i, s, other) for _n, i, s, other in rows[:cfg.max_candidates]]
-        rows = [(r.overlap, r.item_id, r.story_id, None) for r in conn.execute(
-            by_words, {"terms": terms, "low": low, "high": high})]
-        rows += [(len(wanted & shared), i, s, other) for i, s, other, shared in near
-                 if len(wanted & shared) >= 2]
-        rows.sort(key=lambda r: (-r[0], r[1]))
-        ranked += [(i, s, other) for _n, i, s, other in rows[:cfg.max_candidates]]
+            ranked += [r[1:] for r in rows[:cfg.max_candidates]]
+        if len(word_terms) >= 2:
+            rows = [(r.overlap, r.item_id, None, None, None) for r in conn.execute(
+                by_words, {"terms": word_terms, "low": low, "high": high})]
+            rows += [(len(wanted & p.terms), p.item_id, p.story_id, p.feats, p.published_at)
+                     for p in near if len(wanted & p.terms) >= 2]
+            rows.sort(key=lambda r: (-r[0], r[1]))
+            ranked += [r[1:] for r in rows[:cfg.max_candidates]]
         if not ranked:
             return None
-        stored_ids = [i for i, _s, other in ranked if other is None]
-        by_id = {r.id: r for r in conn.execute(
-            select(t_items).where(t_items.c.id.in_(stored_ids)))} if stored_ids else {}
+        stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx)
         seen: set[int] = set()
-        for cand_id, cand_story, known in ranked:
+        for cand_id, cand_story, known, published_at in ranked:
             if cand_id in seen:
                 continue
-            if known is None:
-                row = by_id.get(cand_id)
-                if row is None:
-                    continue
-                known = row_to_item(row)
             seen.add(cand_id)
-            same, _why = same_announcement(feats, _features(known, ctx), cfg,
-                                           item.published_at - known.published_at)
+            if known is None or published_at is None or cand_story is None:
+                found = stored.get(cand_id)
+                if found is None:
+                    continue
+                cand_story, published_at, known = found
+            same, _why = same_announcement(feats, known, cfg,
+                                           item.published_at - published_at)
             if same:
                 return cand_story
         return None
@@ -485,7 +586,7 @@ class FixesMixin(IngestMixin):
                     raise StoreError(f"no story with id {sid}")
                 if row.merged_into is not None:
                     raise StoreError(f"story {sid} was already merged into {row.merged_into}")
-            for table in (t_items, t_item_urls, t_item_terms):
+            for table in (t_items, t_item_urls):
                 conn.execute(update(table).where(table.c.story_id == other_id)
                              .values(story_id=keep_id))
             conn.execute(update(t_stories).where(t_stories.c.id == other_id)
@@ -520,7 +621,7 @@ class FixesMixin(IngestMixin):
             new_id = conn.execute(t_stories.insert().values(
                 title=item.title, summary="", url=item.url, kind="news", first_seen=now,
                 updated_at=now, revision=1, hold=False)).inserted_primary_key[0]
-            for table in (t_items, t_item_urls, t_item_terms):
+            for table in (t_items, t_item_urls):
                 key = table.c.id if table is t_items else table.c.item_id
                 conn.execute(update(table).where(key == item.id).values(story_id=new_id))
             self._recompose(conn, story_id, False, ctx, now, stats, force_revision=True)

@@ -118,6 +118,8 @@ items = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("raw_type", String(100)),
     Column("raw", Text),
+    # The item's merge features, encoded by bot.store._features (NULL: compute them).
+    Column("features", Text),
     UniqueConstraint("source", "source_item_id"),
     Index(None, "story_id"),
     Index(None, "fingerprint"),
@@ -206,13 +208,21 @@ digests = Table(
 
 item_terms = Table(
     "item_terms", metadata,
+    # Keyed for the candidate lookup (term, then a window of publication times): the
+    # lookup reads the key alone. No story here: an item's story is read from items.
     Column("term", String(64), primary_key=True),
+    Column("published_at", UTCDateTime, primary_key=True),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
-    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
-    Column("published_at", UTCDateTime, nullable=False),
-    Index(None, "term", "published_at"),
     Index(None, "item_id"),
-    Index(None, "story_id"),
+    sqlite_with_rowid=False,
+)
+
+# How many items are filed under each term: candidate lookups read the rare terms first
+# and skip the ones whose posting lists would cost more than they tell (issue #6).
+term_counts = Table(
+    "term_counts", metadata,
+    Column("term", String(64), primary_key=True),
+    Column("n", Integer, nullable=False),
 )
 
 # -- the web app (issue #5) ------------------------------------------------------------------
