@@ -109,7 +109,20 @@ def _measure(store: Store, ctx: RoutingContext, batch: list[list[Item]],
     return (time.perf_counter() - started) / sum(len(b) for b in batch) * 1000
 
 
-def run(url: str, sizes: list[int]) -> list[dict[str, Any]]:
+def _profiled(store: Store, ctx: RoutingContext, batch: list[list[Item]], now: datetime,
+              out: Path) -> None:
+    """One more batch under pyinstrument, its profile written to ``out``."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler()
+    profiler.start()
+    _measure(store, ctx, batch, now)
+    profiler.stop()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(profiler.output_text(unicode=False, color=False))
+
+
+def run(url: str, sizes: list[int], profile: Path | None = None) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     store = Store.open(url)
     store.upgrade()
@@ -127,6 +140,9 @@ def run(url: str, sizes: list[int]) -> list[dict[str, Any]]:
                 _fill(store, size - have, vocab, now, ctx)
             fill_s = time.perf_counter() - started
             costs = [_measure(store, ctx, _batch(1000 + 3 * k + j, now), now) for j in (0, 1, 2)]
+            if profile is not None:
+                _profiled(store, ctx, _batch(5000 + k, now), now,
+                          profile / f"growth-{store.dialect}-{size}.txt")
             point = {"stories": size, "ms_per_item": min(costs), "runs": costs,
                      "fill_seconds": fill_s}
             points.append(point)
@@ -143,15 +159,16 @@ def main(sizes: list[int], args: argparse.Namespace) -> None:
     from bench.__main__ import _machine, _PgSchema
 
     print(f"machine: {_machine()}", file=sys.stderr)
+    profile = Path(args.profile) if args.profile else None
     for db in [d.strip() for d in args.db.split(",") if d.strip()]:
         print(f"{db}:", file=sys.stderr)
         if db == "sqlite":
             with tempfile.TemporaryDirectory(prefix="herald-growth-") as tmp:
-                points = run(f"sqlite:///{tmp}/growth.db", sizes)
+                points = run(f"sqlite:///{tmp}/growth.db", sizes, profile)
         else:
             schema = _PgSchema()
             try:
-                points = run(schema.url, sizes)
+                points = run(schema.url, sizes, profile)
             finally:
                 schema.drop()
         first = points[0]["ms_per_item"]
