@@ -1,9 +1,14 @@
 """What the per-system runners share: timed phases, peak memory, the server's mode switch.
 
 Each system runs in a child process of its own (``python -m bench._herald`` or
-``python -m bench._reader``) so its peak memory is its own: the peak is the child's
-``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (resident set, all allocations, C ones
+``python -m bench._reader``) so its peak memory is its own: the peak is the high-water mark
+of the child's resident set (``VmHWM`` in ``/proc/self/status``: all allocations, C ones
 included), read after each phase. The child prints one ``RESULT {json}`` line.
+
+Not ``ru_maxrss``: on Linux a process started by ``subprocess`` (vfork, then exec)
+inherits in ``ru_maxrss`` the peak of its *parent's* address space at the exec, so a
+child of this benchmark's parent, which holds the corpus and the fake Slack's recorded
+messages, reported the parent's peak whenever that was higher than its own.
 """
 
 from __future__ import annotations
@@ -20,7 +25,18 @@ from typing import Any
 
 
 def peak_mb() -> float:
-    """This process's peak resident set so far, in MB (Linux reports kilobytes)."""
+    """This process's own peak resident set so far, in MB.
+
+    ``VmHWM`` where there is a ``/proc`` (Linux): ``ru_maxrss`` would carry the peak of
+    the parent's address space from before the exec (see the module docstring). Elsewhere
+    ``ru_maxrss``, kilobytes on Linux and the BSDs (macOS reports bytes)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
