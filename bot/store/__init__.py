@@ -39,11 +39,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
     # An ingest writes its index terms all over the term index, one page per row once the
-    # index is large. A bigger page cache (32 MiB, taken only as it is used) and fewer,
+    # index is large. A bigger page cache (8 MiB, taken only as it is used) and fewer,
     # larger checkpoints (every 10,000 pages instead of 1,000; the log is cut back to
     # 64 MiB after each) let pages written by several ingests go to the database once:
     # see bench/RESULTS.md, "Per-item cost as stored stories grow".
-    cur.execute("PRAGMA cache_size=-32768")
+    cur.execute("PRAGMA cache_size=-8192")
     cur.execute("PRAGMA wal_autocheckpoint=10000")
     cur.execute("PRAGMA journal_size_limit=67108864")
     cur.close()

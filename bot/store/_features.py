@@ -46,7 +46,7 @@ def encode(feats: Features, key: str) -> str:
     ], ensure_ascii=False, separators=(",", ":"))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # decoded features are large (frozensets of words): keep few
 def decode(stored: str | None, key: str) -> Features | None:
     """Features from their stored form, or None when there are none valid under ``key``
     (then they are computed from the item). A value that is not what :func:`encode`
