@@ -21,14 +21,18 @@ words that matched and what they scored.
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
 from bot.model import Tag, TagGroup
+from bot.pipeline._needles import NeedleSet
 
 GROUPS = tuple(g.value for g in TagGroup)
 #: Text beyond this many characters is not read for tags: an announcement says what it is
@@ -49,6 +53,14 @@ class Term:
     needles: tuple[str, ...] = ()
     #: A word or phrase term (not a /regex/): its matches never cross a line.
     one_line: bool = False
+    #: A one-line term written in ASCII: in a line of ASCII text, a match holds the needle
+    #: (casefolding and the regex's any-case agree there), so only lines holding the needle,
+    #: and lines that are not ASCII, need to be searched.
+    by_line: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_line", self.one_line and bool(self.needles)
+                           and self.source.isascii() and "\n" not in self.source)
 
 
 def needle_of(term: str) -> str | None:
@@ -144,6 +156,57 @@ def compile_term(term: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w#])#?(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
 
 
+#: Texts whose reading (found needles, rule scores) a taxonomy keeps: ingest asks for an
+#: item's programmes, then tags the story it makes with the same text, a feed's worth later.
+TEXTS_KEPT = 128
+
+
+class _Text:
+    """One title and text as the rules read them: the haystack, its casefolded form, the
+    needles it contains, and each rule's score once it has been asked for."""
+
+    __slots__ = ("_lines", "aligned", "haystack", "lowered", "present", "scores")
+
+    def __init__(self, haystack: str, needles: NeedleSet) -> None:
+        self.haystack = haystack
+        self.lowered = haystack.casefold()
+        self.aligned = len(self.lowered) == len(haystack)  # casefolding kept every position
+        self.present = needles.found_in(self.lowered)
+        self.scores: dict[int, tuple[float, list[str]]] = {}
+        self._lines: tuple[list[int], list[int]] | None = None
+
+    def _line_index(self) -> tuple[list[int], list[int]]:
+        """Where each line starts, and which lines are not ASCII."""
+        if self._lines is None:
+            lines = self.haystack.split("\n")
+            starts, at = [], 0
+            for line in lines:
+                starts.append(at)
+                at += len(line) + 1
+            self._lines = starts, [n for n, line in enumerate(lines) if not line.isascii()]
+        return self._lines
+
+    def search_lines(self, term: Term) -> re.Match[str] | None:
+        """``term.pattern.search(haystack, start)`` from the start of the line of the needle's
+        first appearance, for a ``by_line`` term (the haystack aligned), reading only the
+        lines where a match can be: those holding the needle, and those not in ASCII."""
+        needle, haystack, lowered = term.needles[0], self.haystack, self.lowered
+        starts, wide = self._line_index()
+        count = len(starts)
+        line = bisect_right(starts, lowered.find(needle)) - 1
+        while True:
+            end = starts[line + 1] - 1 if line + 1 < count else len(haystack)
+            match = term.pattern.search(haystack, starts[line], end)
+            if match:
+                return match
+            again = lowered.find(needle, end)
+            following = bisect_right(starts, again) - 1 if again >= 0 else count
+            k = bisect_right(wide, line)
+            line = min(following, wide[k] if k < len(wide) else count)
+            if line >= count:
+                return None
+
+
 class Taxonomy:
     """The tag rules, in file order."""
 
@@ -153,6 +216,12 @@ class Taxonomy:
         fallbacks = [r for r in kinds if r.fallback]
         self.fallback_kind = fallbacks[0].slug if fallbacks else "news"
         self._common_memo: dict[str, bool] = {}
+        self._texts: OrderedDict[str, _Text] = OrderedDict()
+        self._texts_lock = threading.Lock()
+
+    @cached_property
+    def _needles(self) -> NeedleSet:
+        return NeedleSet(n for rule in self.rules for term in rule.terms for n in term.needles)
 
     @cached_property
     def _common(self) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -190,14 +259,36 @@ class Taxonomy:
                 return rule.label
         return slug
 
+    def _read(self, title: str, text: str) -> _Text:
+        """The text as the rules read it; the last few are kept, so that tagging a text
+        whose programmes were just asked for does not read it again."""
+        haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
+        with self._texts_lock:
+            known = self._texts.get(haystack)
+            if known is not None:
+                self._texts.move_to_end(haystack)
+                return known
+        read = _Text(haystack, self._needles)
+        with self._texts_lock:
+            self._texts[haystack] = read
+            if len(self._texts) > TEXTS_KEPT:
+                self._texts.popitem(last=False)
+        return read
+
+    @staticmethod
+    def _scored(index: int, rule: TagRule, read: _Text) -> tuple[float, list[str]]:
+        known = read.scores.get(index)
+        if known is None:
+            known = read.scores[index] = _score(rule, read)
+        return known
+
     def tag(self, title: str, text: str) -> TagResult:
         """Score a story's title and text against every rule."""
-        haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
-        lowered = haystack.casefold()
+        read = self._read(title, text)
         tags: list[Tag] = []
         kind: Tag | None = None
-        for rule in self.rules:
-            score, found = _score(rule, haystack, lowered)
+        for index, rule in enumerate(self.rules):
+            score, found = self._scored(index, rule, read)
             if score < rule.min_score or not found:
                 continue
             reason = ", ".join(found) + f" (score {score:g})"
@@ -214,38 +305,40 @@ class Taxonomy:
 
     def matching(self, group: TagGroup, title: str, text: str) -> list[str]:
         """The slugs of one group's tags that a text earns (no kind fallback, no reasons)."""
-        haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
-        lowered = haystack.casefold()
+        read = self._read(title, text)
         found = []
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             if rule.group is group:
-                score, words = _score(rule, haystack, lowered)
+                score, words = self._scored(index, rule, read)
                 if words and score >= rule.min_score:
                     found.append(rule.slug)
         return found
 
 
-def _score(rule: TagRule, haystack: str, lowered: str) -> tuple[float, list[str]]:
+def _score(rule: TagRule, read: _Text) -> tuple[float, list[str]]:
     """Sum the weights of the terms found; words already counted by one term of this tag
     do not count again for another (so "coach*" and "coaching support" score once)."""
     score = 0.0
     found: list[str] = []
     taken: list[tuple[int, int]] = []
-    aligned = len(lowered) == len(haystack)  # casefolding kept every position
+    haystack, present = read.haystack, read.present
     for term in rule.terms:
         needles = term.needles
-        start = 0
-        if term.one_line and aligned:
-            # Every match holds the needle and stays on one line, so the first match is
-            # on the line of the needle's first appearance, or after it.
-            at = lowered.find(needles[0])
-            if at < 0:
+        if term.one_line and read.aligned:
+            if needles[0] not in present:
                 continue
-            start = haystack.rfind("\n", 0, at) + 1
-        elif needles and not (needles[0] in lowered if len(needles) == 1
-                              else any(n in lowered for n in needles)):
+            if term.by_line:
+                match = read.search_lines(term)
+            else:
+                # Every match holds the needle and stays on one line, so the first match is
+                # on the line of the needle's first appearance, or after it.
+                at = read.lowered.find(needles[0])
+                match = term.pattern.search(haystack, haystack.rfind("\n", 0, at) + 1)
+        elif needles and not (needles[0] in present if len(needles) == 1
+                              else any(n in present for n in needles)):
             continue
-        match = term.pattern.search(haystack, start)
+        else:
+            match = term.pattern.search(haystack)
         if match and term.weight > 0 and taken and any(
                 match.start() < e and s < match.end() for s, e in taken):
             # The first match overlaps words counted already: the first one that does not.
