@@ -119,7 +119,7 @@ def words_of(text: str) -> frozenset[str]:
     """Content words: no stop words, no URLs, hashtags split at capitals, plurals folded."""
     text = unicodedata.normalize("NFKC", re.sub(r"https?://\S+", " ", text))
     found: set[str] = set()
-    for token in _WORD.findall(text):
+    for token in set(_WORD.findall(text)):  # each distinct token once: words repeat
         found.update(_token_words(token))
     return frozenset(found)
 
