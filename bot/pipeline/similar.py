@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from itertools import chain
 from urllib.parse import urlsplit
 
 from bot.model import Item
@@ -118,10 +119,8 @@ def _fold(word: str) -> str:
 def words_of(text: str) -> frozenset[str]:
     """Content words: no stop words, no URLs, hashtags split at capitals, plurals folded."""
     text = unicodedata.normalize("NFKC", re.sub(r"https?://\S+", " ", text))
-    found: set[str] = set()
-    for token in set(_WORD.findall(text)):  # each distinct token once: words repeat
-        found.update(_token_words(token))
-    return frozenset(found)
+    # Each distinct token once: words repeat.
+    return frozenset(chain.from_iterable(map(_token_words, set(_WORD.findall(text)))))
 
 
 @lru_cache(maxsize=16384)
