@@ -6,12 +6,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.model import Tag, TagGroup
 from bot.pipeline._needles import NeedleSet
-from bot.pipeline.tagging import TEXT_LIMIT, TagResult, TagRule, Taxonomy, load_taxonomy
+from bot.pipeline.tagging import (
+    TEXT_LIMIT,
+    TagResult,
+    TagRule,
+    Taxonomy,
+    load_taxonomy,
+    regex_needs_digit,
+)
 
 TAXONOMY = load_taxonomy(Path(__file__).parents[1] / "config" / "taxonomy.toml")
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -107,3 +115,18 @@ def test_a_line_not_in_ascii_is_searched_even_without_the_needle() -> None:
 def test_needle_set_finds_exactly_the_needles_a_text_contains(needles: list[str],
                                                               text: str) -> None:
     assert NeedleSet(needles).found_in(text) == {n for n in needles if n in text}
+
+
+@pytest.mark.parametrize(("pattern", "needs"), [
+    (r"\b\d{1,2}:\d{2}\b", True),
+    (r"\bband\s+[2-9][a-d]?\b", True),
+    (r"\b(?:mon|tues)day\s+\d{1,2}(?:st|nd)?\b", True),
+    (r"\b(?:1|2)\s+to\s+1\b", True),
+    (r"\b(?:1|one)\s+to\s+one\b", False),
+    (r"\d?x", False),
+    (r"(?=\d)x", False),
+    (r"[^0-9]", False),
+    (r"[0-9a]", False),
+])
+def test_regex_needs_digit(pattern: str, needs: bool) -> None:
+    assert regex_needs_digit(pattern) is needs

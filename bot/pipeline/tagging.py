@@ -39,6 +39,7 @@ GROUPS = tuple(g.value for g in TagGroup)
 #: early, and long pages (a whole report in a feed) only add noise and time.
 TEXT_LIMIT = 6000
 _GAP = r"(?:[^\S\n]|-)+"  # spaces or hyphens within a line: phrases do not cross lines
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,16 @@ class Term:
     #: (casefolding and the regex's any-case agree there), so only lines holding the needle,
     #: and lines that are not ASCII, need to be searched.
     by_line: bool = field(init=False, default=False)
+    #: A /regex/ term every match of which holds a decimal digit: a text without one has no
+    #: match, and is not searched.
+    needs_digit: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_line", self.one_line and bool(self.needles)
                            and self.source.isascii() and "\n" not in self.source)
+        object.__setattr__(self, "needs_digit", not self.one_line and len(self.source) > 2
+                           and self.source.startswith("/") and self.source.endswith("/")
+                           and regex_needs_digit(self.source[1:-1]))
 
 
 def needle_of(term: str) -> str | None:
@@ -121,6 +128,41 @@ def _required(seq: Any, sre: Any) -> set[str] | None:
     return max(options, key=lambda s: (min(len(n) for n in s), -len(s)))
 
 
+def regex_needs_digit(pattern: str) -> bool:
+    """True when every match of ``pattern`` holds a decimal digit: ``/\\b\\d{1,2}:\\d{2}\\b/``
+    does, ``/\\b(?:1|one)\\s+to\\s+one\\b/`` does not. Read from the parsed pattern,
+    conservatively (lookarounds do not count)."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        return _digit_in_every_match(_parser.parse(pattern, re.IGNORECASE), _parser)
+    except Exception:  # an unknown parser, or a pattern it cannot read: search always
+        return False
+
+
+def _digit_in_every_match(seq: Any, sre: Any) -> bool:
+    def digit(op: Any, arg: Any) -> bool:
+        if op is sre.LITERAL:
+            return 48 <= arg <= 57
+        if op is sre.RANGE:
+            return 48 <= arg[0] <= arg[1] <= 57
+        return op is sre.CATEGORY and arg is sre.CATEGORY_DIGIT
+
+    for op, arg in seq:
+        if op is sre.LITERAL and digit(op, arg):
+            return True
+        if op is sre.IN and arg and all(digit(o, a) for o, a in arg):
+            return True
+        if op is sre.SUBPATTERN and _digit_in_every_match(arg[-1], sre):
+            return True
+        if op is sre.BRANCH and all(_digit_in_every_match(b, sre) for b in arg[1]):
+            return True
+        if (op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and arg[0] >= 1
+                and _digit_in_every_match(arg[2], sre)):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class TagRule:
     group: TagGroup
@@ -165,7 +207,7 @@ class _Text:
     """One title and text as the rules read them: the haystack, its casefolded form, the
     needles it contains, and each rule's score once it has been asked for."""
 
-    __slots__ = ("_lines", "aligned", "haystack", "lowered", "present", "scores")
+    __slots__ = ("_digit", "_lines", "aligned", "haystack", "lowered", "present", "scores")
 
     def __init__(self, haystack: str, needles: NeedleSet) -> None:
         self.haystack = haystack
@@ -174,6 +216,13 @@ class _Text:
         self.present = needles.found_in(self.lowered)
         self.scores: dict[int, tuple[float, list[str]]] = {}
         self._lines: tuple[list[int], list[int]] | None = None
+        self._digit: bool | None = None
+
+    @property
+    def has_digit(self) -> bool:
+        if self._digit is None:
+            self._digit = _DIGIT.search(self.haystack) is not None
+        return self._digit
 
     def _line_index(self) -> tuple[list[int], list[int]]:
         """Where each line starts, and which lines are not ASCII."""
@@ -334,10 +383,12 @@ def _score(rule: TagRule, read: _Text) -> tuple[float, list[str]]:
                 # on the line of the needle's first appearance, or after it.
                 at = read.lowered.find(needles[0])
                 match = term.pattern.search(haystack, haystack.rfind("\n", 0, at) + 1)
-        elif needles and not (needles[0] in present if len(needles) == 1
-                              else any(n in present for n in needles)):
-            continue
         else:
+            if needles and not (needles[0] in present if len(needles) == 1
+                                else any(n in present for n in needles)):
+                continue
+            if term.needs_digit and not read.has_digit:
+                continue
             match = term.pattern.search(haystack)
         if match and term.weight > 0 and taken and any(
                 match.start() < e and s < match.end() for s, e in taken):
