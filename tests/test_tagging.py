@@ -11,15 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.model import Tag, TagGroup
-from bot.pipeline._needles import NeedleSet
-from bot.pipeline.tagging import (
-    TEXT_LIMIT,
-    TagResult,
-    TagRule,
-    Taxonomy,
-    load_taxonomy,
-    regex_needs_digit,
-)
+from bot.pipeline._needles import NeedleSet, regex_needs_digit
+from bot.pipeline.tagging import TEXT_LIMIT, TagResult, TagRule, Taxonomy, load_taxonomy
 
 TAXONOMY = load_taxonomy(Path(__file__).parents[1] / "config" / "taxonomy.toml")
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
