@@ -236,6 +236,13 @@ def index_terms(f: Features, limit: int = 24,
     ("leadership", "programme", "collaboration") are long but in every other
     announcement, so each lookup would scan most of the window for them."""
     terms = [f"u:{u}"[:64] for u in sorted(f.own_urls | f.links)]
-    words = [w for w in f.words if w not in INDEX_SKIP and not (common and common(w))]
-    terms += sorted(words, key=lambda w: (-len(w), w))[: max(0, limit - len(terms))]
+    wanted = limit - len(terms)
+    if wanted > 0:
+        # Longest first, asking ``common`` only until enough words are taken.
+        for word in sorted(f.words - INDEX_SKIP, key=lambda w: (-len(w), w)):
+            if not (common and common(word)):
+                terms.append(word)
+                wanted -= 1
+                if not wanted:
+                    break
     return [t[:64] for t in terms]
