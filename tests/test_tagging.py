@@ -102,6 +102,18 @@ def test_a_line_not_in_ascii_is_searched_even_without_the_needle() -> None:
     assert any("'wellbeıng'" in t.reason for t in result.tags)
 
 
+@pytest.mark.parametrize("text", [
+    "#Coaching for new leaders",  # the match starts before the needle, at the "#"
+    "xcoach " * 3 + "#Coaching, then coaching",
+    "xcoach " * 8 + "#Coaching",  # the first appearance past those tried one by one
+    "xcoach " * 9 + "#Coaching",
+    "xcoach " * 12,
+    "Mentoring-mentors #mentor_ship #mentor",
+])
+def test_one_word_terms_in_ascii_text(text: str) -> None:
+    assert TAXONOMY.tag("A title", text) == _plain_tag(TAXONOMY, "A title", text)
+
+
 @FAST
 @given(st.lists(st.text("abcé’ -", min_size=1, max_size=6), max_size=30),
        st.text("abcéABC’ -\n", max_size=200))

@@ -61,10 +61,15 @@ class Term:
     #: A /regex/ term every match of which holds a decimal digit: a text without one has no
     #: match, and is not searched.
     needs_digit: bool = field(init=False, default=False)
+    #: A ``by_line`` term of one word (``coach*``, ``wellbeing``): in ASCII text each match
+    #: starts where its needle appears, or just before it (a ``#``).
+    one_word: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_line", self.one_line and bool(self.needles)
                            and self.source.isascii() and "\n" not in self.source)
+        object.__setattr__(self, "one_word", self.by_line
+                           and re.fullmatch(r"[^\s\-#]+", self.source) is not None)
         object.__setattr__(self, "needs_digit", not self.one_line and len(self.source) > 2
                            and self.source.startswith("/") and self.source.endswith("/")
                            and regex_needs_digit(self.source[1:-1]))
@@ -117,18 +122,22 @@ def compile_term(term: str) -> re.Pattern[str]:
 #: Texts whose reading (found needles, rule scores) a taxonomy keeps: ingest asks for an
 #: item's programmes, then tags the story it makes with the same text, a feed's worth later.
 TEXTS_KEPT = 128
+#: Appearances of a one-word term's needle tried one by one before searching the rest.
+_WORD_TRIES = 8
 
 
 class _Text:
     """One title and text as the rules read them: the haystack, its casefolded form, the
     needles it contains, and each rule's score once it has been asked for."""
 
-    __slots__ = ("_digit", "_lines", "aligned", "haystack", "lowered", "present", "scores")
+    __slots__ = ("_digit", "_lines", "aligned", "ascii", "haystack", "lowered", "present",
+                 "scores")
 
     def __init__(self, haystack: str, needles: NeedleSet) -> None:
         self.haystack = haystack
         self.lowered = haystack.casefold()
         self.aligned = len(self.lowered) == len(haystack)  # casefolding kept every position
+        self.ascii = haystack.isascii()
         self.present = needles.found_in(self.lowered)
         self.scores: dict[int, tuple[float, list[str]]] = {}
         self._lines: tuple[list[int], list[int]] | None = None
@@ -150,6 +159,25 @@ class _Text:
                 at += len(line) + 1
             self._lines = starts, [n for n, line in enumerate(lines) if not line.isascii()]
         return self._lines
+
+    def search_word(self, term: Term) -> re.Match[str] | None:
+        """``term.pattern.search(haystack)`` for a ``one_word`` term in an ASCII text, tried
+        only where a match can start: at each appearance of the needle, or just before it
+        when that is a ``#``. Past a few appearances, the rest is searched at once."""
+        needle, haystack, pattern = term.needles[0], self.haystack, term.pattern
+        at = self.lowered.find(needle)
+        for _ in range(_WORD_TRIES):
+            if at < 0:
+                return None
+            if at and haystack[at - 1] == "#":
+                match = pattern.match(haystack, at - 1)
+                if match:
+                    return match
+            match = pattern.match(haystack, at)
+            if match:
+                return match
+            at = self.lowered.find(needle, at + 1)
+        return pattern.search(haystack, max(at - 1, 0)) if at >= 0 else None
 
     def search_lines(self, term: Term) -> re.Match[str] | None:
         """``term.pattern.search(haystack, start)`` from the start of the line of the needle's
@@ -292,7 +320,9 @@ def _score(rule: TagRule, read: _Text) -> tuple[float, list[str]]:
         if term.one_line and read.aligned:
             if needles[0] not in present:
                 continue
-            if term.by_line:
+            if term.one_word and read.ascii:
+                match = read.search_word(term)
+            elif term.by_line:
                 match = read.search_lines(term)
             else:
                 # Every match holds the needle and stays on one line, so the first match is
