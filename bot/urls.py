@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset({
@@ -42,6 +43,13 @@ def canonical_url(url: str | None) -> str | None:
     """The canonical form of an http(s) URL; None for anything that is not one."""
     if not url:
         return None
+    return _canonical(url)
+
+
+@lru_cache(maxsize=4096)
+def _canonical(url: str) -> str | None:
+    """canonical_url of a non-empty URL (cached: an item's URL comes back as its links', its
+    keys' and its features', and a feed's links repeat)."""
     url = url.strip()
     try:
         parts = urlsplit(url)

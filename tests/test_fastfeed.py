@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bot.errors import ParseError
 from bot.model import Item
-from bot.sources.fastfeed import parse_fast
+from bot.sources.fastfeed import _RELATIVE, _has_relative_url, parse_fast
 from bot.sources.feed import parse_feed, parse_with_feedparser
 from tests.conftest import reference_dir
 
@@ -84,3 +87,15 @@ def test_what_the_fast_path_is_not_sure_of_goes_to_feedparser(tmp_path: Path) ->
                           collected_at=NOW), why
     assert parse_fast(FEED, source="s", collected_at=NOW,
                       content_type="application/rss+xml; charset=windows-1252") is None
+
+
+_ATTRIBUTE_PIECES = ["href", "HREF", "src", "srcset", "xsrc", "data", "data-x", "formaction",
+                     "background", "class", "=", " = ", "\n=", "=\n", '"', "'", "https://e.org",
+                     "HTTP://e.org", "mailto:a@b", "#top", "/rel", "rel", " ", "\u00a0", "<a ",
+                     ">", "ſrc", "\u212aey", "é", "     \n   ="]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_ATTRIBUTE_PIECES), max_size=30).map("".join))
+def test_relative_url_check_in_two_steps_agrees_with_the_one_regex(html: str) -> None:
+    assert _has_relative_url(html) == bool(_RELATIVE.search(html))

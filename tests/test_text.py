@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from bot.text import fingerprint, html_to_text, sanitize_html, truncate
+from bot.text import (
+    _plain_text,
+    _TextExtractor,
+    fingerprint,
+    html_to_text,
+    sanitize_html,
+    truncate,
+)
 
 # ---------------------------------------------------------------- html_to_text
 
@@ -225,3 +234,44 @@ def test_truncate_prefers_word_boundary_for_many_limits() -> None:
         # the kept part ends where a word ended in the original (maybe before punctuation)
         following = SENTENCE[len(kept)]
         assert following in " ,.", (limit, kept)
+
+
+# ------------------------------------------------- html_to_text without html.parser
+
+#: Pieces that ``_plain_text`` reads itself, and pieces it leaves to html.parser.
+_PLAIN = ["<p>", "</p>", "<P class=\"x\">", "<br>", "<br/>", "<br />", "<BR/>", "<pre>",
+          "</pre>", "<pre/>", "<div id='a'>", "</div>", "<li>", "</LI>", "<em>", "</em>",
+          '<a href="https://e.org/?a=1&amp;b=2">', "</a>", "<span title=\"&lt;\" >",
+          "</span >", "<head>", "</head>", "<h2>", "</h2>", "<input disabled/>",
+          "Fish &amp; chips", "&eacute;", "&#8211;", "&#x2014;", "&amp", "&copy", " & ",
+          "&#0;", ">", "\n", "\r\n", "  ", "\u00a0", "\t", "word", "Caf\u00e9", "&"]
+_OTHER = ["<script>", "</script>", "<style>", "x</style>", "<noscript>", "</noscript>",
+          "<iframe/>", "<img alt=x>", "<!-- c -->", "<!DOCTYPE html>", "<?pi?>",
+          "</p class=x>", "<x-y>", "<a b='>'>", "a < b", "<3", "<"]
+
+
+def _with_html_parser(value: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(value)
+    parser.close()
+    return "".join(parser.parts)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PLAIN), max_size=40).map("".join))
+def test_plain_html_is_read_as_html_parser_reads_it(value: str) -> None:
+    assert _plain_text(value) == _with_html_parser(value)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PLAIN * 3 + _OTHER), max_size=30).map("".join))
+def test_any_html_plain_text_reads_is_read_as_html_parser_reads_it(value: str) -> None:
+    fast = _plain_text(value)
+    assert fast is None or fast == _with_html_parser(value)
+
+
+def test_plain_html_leaves_the_rest_to_html_parser() -> None:
+    assert _plain_text("<p>a</p><p>b &amp; c</p>") == "\na\n\nb & c\n"
+    for value in ("<!-- c --><p>a</p>", "<p>a < b</p>", "<script>x</script>", "</p x=1>",
+                  "<a b='>'>x</a>", "<title>t</title>", "<a href=bare>x</a>"):
+        assert _plain_text(value) is None

@@ -117,6 +117,7 @@ def _to_date(match: re.Match[str], published: date) -> date | None:
 #: Every date pattern needs a digit; a relative date needs one of these words. A sentence with
 #: neither has no date, and is not searched (most sentences: this is most of the saving).
 _MAYBE_RELATIVE = ("today", "tonight", "tomorrow", "tmrw", "tmw", "this", "next")
+_MAYBE_RELATIVE_IN = re.compile("|".join(_MAYBE_RELATIVE))  # any of them, as a substring
 
 
 @lru_cache(maxsize=1024)
@@ -128,12 +129,13 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
     seen: set[tuple[str, date]] = set()
     previous = ""
     for sentence in _SENTENCE.split(text):
-        if not _DIGIT.search(sentence) and not any(
-                w in sentence.casefold() for w in _MAYBE_RELATIVE):
+        digits = _DIGIT.search(sentence) is not None
+        if not digits and not _MAYBE_RELATIVE_IN.search(sentence.casefold()):
             previous = sentence
             continue
         spans: list[tuple[int, re.Match[str]]] = []
-        for pattern in (*DATE_PATTERNS, RELATIVE):
+        # Every DATE_PATTERNS pattern needs a digit.
+        for pattern in (*DATE_PATTERNS, RELATIVE) if digits else (RELATIVE,):
             for m in pattern.finditer(sentence):
                 if not any(s <= m.start() < e for s, e in ((x.start(), x.end()) for _, x in spans)):
                     spans.append((m.start(), m))

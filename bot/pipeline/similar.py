@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from itertools import chain
 from urllib.parse import urlsplit
 
 from bot.model import Item
@@ -118,10 +119,8 @@ def _fold(word: str) -> str:
 def words_of(text: str) -> frozenset[str]:
     """Content words: no stop words, no URLs, hashtags split at capitals, plurals folded."""
     text = unicodedata.normalize("NFKC", re.sub(r"https?://\S+", " ", text))
-    found: set[str] = set()
-    for token in _WORD.findall(text):
-        found.update(_token_words(token))
-    return frozenset(found)
+    # Each distinct token once: words repeat.
+    return frozenset(chain.from_iterable(map(_token_words, set(_WORD.findall(text)))))
 
 
 @lru_cache(maxsize=16384)
@@ -237,6 +236,13 @@ def index_terms(f: Features, limit: int = 24,
     ("leadership", "programme", "collaboration") are long but in every other
     announcement, so each lookup would scan most of the window for them."""
     terms = [f"u:{u}"[:64] for u in sorted(f.own_urls | f.links)]
-    words = [w for w in f.words if w not in INDEX_SKIP and not (common and common(w))]
-    terms += sorted(words, key=lambda w: (-len(w), w))[: max(0, limit - len(terms))]
+    wanted = limit - len(terms)
+    if wanted > 0:
+        # Longest first, asking ``common`` only until enough words are taken.
+        for word in sorted(f.words - INDEX_SKIP, key=lambda w: (-len(w), w)):
+            if not (common and common(word)):
+                terms.append(word)
+                wanted -= 1
+                if not wanted:
+                    break
     return [t[:64] for t in terms]

@@ -21,20 +21,25 @@ words that matched and what they scored.
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
 from bot.model import Tag, TagGroup
+from bot.pipeline._needles import NeedleSet, regex_needles, regex_needs_digit
 
 GROUPS = tuple(g.value for g in TagGroup)
 #: Text beyond this many characters is not read for tags: an announcement says what it is
 #: early, and long pages (a whole report in a feed) only add noise and time.
 TEXT_LIMIT = 6000
 _GAP = r"(?:[^\S\n]|-)+"  # spaces or hyphens within a line: phrases do not cross lines
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,25 @@ class Term:
     needles: tuple[str, ...] = ()
     #: A word or phrase term (not a /regex/): its matches never cross a line.
     one_line: bool = False
+    #: A one-line term written in ASCII: in a line of ASCII text, a match holds the needle
+    #: (casefolding and the regex's any-case agree there), so only lines holding the needle,
+    #: and lines that are not ASCII, need to be searched.
+    by_line: bool = field(init=False, default=False)
+    #: A /regex/ term every match of which holds a decimal digit: a text without one has no
+    #: match, and is not searched.
+    needs_digit: bool = field(init=False, default=False)
+    #: A ``by_line`` term of one word (``coach*``, ``wellbeing``): in ASCII text each match
+    #: starts where its needle appears, or just before it (a ``#``).
+    one_word: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_line", self.one_line and bool(self.needles)
+                           and self.source.isascii() and "\n" not in self.source)
+        object.__setattr__(self, "one_word", self.by_line
+                           and re.fullmatch(r"[^\s\-#]+", self.source) is not None)
+        object.__setattr__(self, "needs_digit", not self.one_line and len(self.source) > 2
+                           and self.source.startswith("/") and self.source.endswith("/")
+                           and regex_needs_digit(self.source[1:-1]))
 
 
 def needle_of(term: str) -> str | None:
@@ -58,55 +82,6 @@ def needle_of(term: str) -> str | None:
     words = [w.rstrip("*").casefold() for w in re.split(r"[\s\-#]+", term)
              if w.rstrip("*")]
     return max(words, key=len) if words else None
-
-
-def regex_needles(pattern: str) -> tuple[str, ...]:
-    """Pieces of literal text one of which every match of ``pattern`` contains (casefolded),
-    or () when the pattern does not show any: ``/\\b(?:new|annual)\\s+reports?\\b/`` gives
-    ("report",). Found from the parsed pattern, conservatively: only literal runs, groups,
-    alternations whose every branch has pieces, and repeats of at least one count."""
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        parsed = _parser.parse(pattern, re.IGNORECASE)
-    except Exception:  # an unknown parser, or a pattern it cannot read: no shortcut
-        return ()
-    found = _required(parsed, _parser)
-    if not found or min(len(n) for n in found) < 2:
-        return ()
-    return tuple(sorted(found))
-
-
-def _required(seq: Any, sre: Any) -> set[str] | None:
-    """One of these strings is in every match of the parsed sequence ``seq``; None: unknown."""
-    options: list[set[str]] = []
-    run: list[str] = []
-
-    def close_run() -> None:
-        if run:
-            options.append({"".join(run).casefold()})
-            run.clear()
-
-    for op, arg in seq:
-        if op is sre.LITERAL:
-            run.append(chr(arg))
-            continue
-        close_run()
-        inner: set[str] | None = None
-        if op is sre.SUBPATTERN:
-            inner = _required(arg[-1], sre)
-        elif op is sre.BRANCH:
-            branches = [_required(b, sre) for b in arg[1]]
-            if all(branches):
-                inner = set().union(*branches)  # type: ignore[arg-type]
-        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and arg[0] >= 1:
-            inner = _required(arg[2], sre)
-        if inner:
-            options.append(inner)
-    close_run()
-    if not options:
-        return None
-    return max(options, key=lambda s: (min(len(n) for n in s), -len(s)))
 
 
 @dataclass(frozen=True)
@@ -144,6 +119,87 @@ def compile_term(term: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w#])#?(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
 
 
+#: Texts whose reading (found needles, rule scores) a taxonomy keeps: ingest asks for an
+#: item's programmes, then tags the story it makes with the same text, a feed's worth later.
+TEXTS_KEPT = 128
+#: Appearances of a one-word term's needle tried one by one before searching the rest.
+_WORD_TRIES = 8
+
+
+class _Text:
+    """One title and text as the rules read them: the haystack, its casefolded form, the
+    needles it contains, and each rule's score once it has been asked for."""
+
+    __slots__ = ("_digit", "_lines", "aligned", "ascii", "haystack", "lowered", "present",
+                 "scores")
+
+    def __init__(self, haystack: str, needles: NeedleSet) -> None:
+        self.haystack = haystack
+        self.lowered = haystack.casefold()
+        self.aligned = len(self.lowered) == len(haystack)  # casefolding kept every position
+        self.ascii = haystack.isascii()
+        self.present = needles.found_in(self.lowered)
+        self.scores: dict[int, tuple[float, list[str]]] = {}
+        self._lines: tuple[list[int], list[int]] | None = None
+        self._digit: bool | None = None
+
+    @property
+    def has_digit(self) -> bool:
+        if self._digit is None:
+            self._digit = _DIGIT.search(self.haystack) is not None
+        return self._digit
+
+    def _line_index(self) -> tuple[list[int], list[int]]:
+        """Where each line starts, and which lines are not ASCII."""
+        if self._lines is None:
+            lines = self.haystack.split("\n")
+            starts, at = [], 0
+            for line in lines:
+                starts.append(at)
+                at += len(line) + 1
+            self._lines = starts, [n for n, line in enumerate(lines) if not line.isascii()]
+        return self._lines
+
+    def search_word(self, term: Term) -> re.Match[str] | None:
+        """``term.pattern.search(haystack)`` for a ``one_word`` term in an ASCII text, tried
+        only where a match can start: at each appearance of the needle, or just before it
+        when that is a ``#``. Past a few appearances, the rest is searched at once."""
+        needle, haystack, pattern = term.needles[0], self.haystack, term.pattern
+        at = self.lowered.find(needle)
+        for _ in range(_WORD_TRIES):
+            if at < 0:
+                return None
+            if at and haystack[at - 1] == "#":
+                match = pattern.match(haystack, at - 1)
+                if match:
+                    return match
+            match = pattern.match(haystack, at)
+            if match:
+                return match
+            at = self.lowered.find(needle, at + 1)
+        return pattern.search(haystack, max(at - 1, 0)) if at >= 0 else None
+
+    def search_lines(self, term: Term) -> re.Match[str] | None:
+        """``term.pattern.search(haystack, start)`` from the start of the line of the needle's
+        first appearance, for a ``by_line`` term (the haystack aligned), reading only the
+        lines where a match can be: those holding the needle, and those not in ASCII."""
+        needle, haystack, lowered = term.needles[0], self.haystack, self.lowered
+        starts, wide = self._line_index()
+        count = len(starts)
+        line = bisect_right(starts, lowered.find(needle)) - 1
+        while True:
+            end = starts[line + 1] - 1 if line + 1 < count else len(haystack)
+            match = term.pattern.search(haystack, starts[line], end)
+            if match:
+                return match
+            again = lowered.find(needle, end)
+            following = bisect_right(starts, again) - 1 if again >= 0 else count
+            k = bisect_right(wide, line)
+            line = min(following, wide[k] if k < len(wide) else count)
+            if line >= count:
+                return None
+
+
 class Taxonomy:
     """The tag rules, in file order."""
 
@@ -153,6 +209,12 @@ class Taxonomy:
         fallbacks = [r for r in kinds if r.fallback]
         self.fallback_kind = fallbacks[0].slug if fallbacks else "news"
         self._common_memo: dict[str, bool] = {}
+        self._texts: OrderedDict[str, _Text] = OrderedDict()
+        self._texts_lock = threading.Lock()
+
+    @cached_property
+    def _needles(self) -> NeedleSet:
+        return NeedleSet(n for rule in self.rules for term in rule.terms for n in term.needles)
 
     @cached_property
     def _common(self) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -190,14 +252,36 @@ class Taxonomy:
                 return rule.label
         return slug
 
+    def _read(self, title: str, text: str) -> _Text:
+        """The text as the rules read it; the last few are kept, so that tagging a text
+        whose programmes were just asked for does not read it again."""
+        haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
+        with self._texts_lock:
+            known = self._texts.get(haystack)
+            if known is not None:
+                self._texts.move_to_end(haystack)
+                return known
+        read = _Text(haystack, self._needles)
+        with self._texts_lock:
+            self._texts[haystack] = read
+            if len(self._texts) > TEXTS_KEPT:
+                self._texts.popitem(last=False)
+        return read
+
+    @staticmethod
+    def _scored(index: int, rule: TagRule, read: _Text) -> tuple[float, list[str]]:
+        known = read.scores.get(index)
+        if known is None:
+            known = read.scores[index] = _score(rule, read)
+        return known
+
     def tag(self, title: str, text: str) -> TagResult:
         """Score a story's title and text against every rule."""
-        haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
-        lowered = haystack.casefold()
+        read = self._read(title, text)
         tags: list[Tag] = []
         kind: Tag | None = None
-        for rule in self.rules:
-            score, found = _score(rule, haystack, lowered)
+        for index, rule in enumerate(self.rules):
+            score, found = self._scored(index, rule, read)
             if score < rule.min_score or not found:
                 continue
             reason = ", ".join(found) + f" (score {score:g})"
@@ -214,38 +298,44 @@ class Taxonomy:
 
     def matching(self, group: TagGroup, title: str, text: str) -> list[str]:
         """The slugs of one group's tags that a text earns (no kind fallback, no reasons)."""
-        haystack = f"{title}\n\n{text[:TEXT_LIMIT]}"
-        lowered = haystack.casefold()
+        read = self._read(title, text)
         found = []
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             if rule.group is group:
-                score, words = _score(rule, haystack, lowered)
+                score, words = self._scored(index, rule, read)
                 if words and score >= rule.min_score:
                     found.append(rule.slug)
         return found
 
 
-def _score(rule: TagRule, haystack: str, lowered: str) -> tuple[float, list[str]]:
+def _score(rule: TagRule, read: _Text) -> tuple[float, list[str]]:
     """Sum the weights of the terms found; words already counted by one term of this tag
     do not count again for another (so "coach*" and "coaching support" score once)."""
     score = 0.0
     found: list[str] = []
     taken: list[tuple[int, int]] = []
-    aligned = len(lowered) == len(haystack)  # casefolding kept every position
+    haystack, present = read.haystack, read.present
     for term in rule.terms:
         needles = term.needles
-        start = 0
-        if term.one_line and aligned:
-            # Every match holds the needle and stays on one line, so the first match is
-            # on the line of the needle's first appearance, or after it.
-            at = lowered.find(needles[0])
-            if at < 0:
+        if term.one_line and read.aligned:
+            if needles[0] not in present:
                 continue
-            start = haystack.rfind("\n", 0, at) + 1
-        elif needles and not (needles[0] in lowered if len(needles) == 1
-                              else any(n in lowered for n in needles)):
-            continue
-        match = term.pattern.search(haystack, start)
+            if term.one_word and read.ascii:
+                match = read.search_word(term)
+            elif term.by_line:
+                match = read.search_lines(term)
+            else:
+                # Every match holds the needle and stays on one line, so the first match is
+                # on the line of the needle's first appearance, or after it.
+                at = read.lowered.find(needles[0])
+                match = term.pattern.search(haystack, haystack.rfind("\n", 0, at) + 1)
+        else:
+            if needles and not (needles[0] in present if len(needles) == 1
+                                else any(n in present for n in needles)):
+                continue
+            if term.needs_digit and not read.has_digit:
+                continue
+            match = term.pattern.search(haystack)
         if match and term.weight > 0 and taken and any(
                 match.start() < e and s < match.end() for s, e in taken):
             # The first match overlaps words counted already: the first one that does not.

@@ -42,11 +42,15 @@ _ID = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+\Z")
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([^"']+)["']""")
 #: Attributes whose relative URLs feedparser resolves in HTML: any that is not absolute
 #: (or a fragment, or mail) sends the feed to feedparser.
-_RELATIVE = re.compile(
-    r"""\b(?:href|src|action|background|cite|longdesc|usemap|codebase|data|poster|profile|
-    srcset|formaction|icon|manifest|archive|classid|dynsrc|lowsrc)\s*=\s*
-    (?:["'](?!https?://|mailto:|\#)|(?!["']|https?://|mailto:|\#))""",
-    re.IGNORECASE | re.VERBOSE)
+_URL_ATTRIBUTE = r"""\b(?:href|src|action|background|cite|longdesc|usemap|codebase|data|poster|
+    profile|srcset|formaction|icon|manifest|archive|classid|dynsrc|lowsrc)\s*"""
+_NOT_ABSOLUTE = r"""=\s*(?:["'](?!https?://|mailto:|\#)|(?!["']|https?://|mailto:|\#))"""
+_RELATIVE = re.compile(_URL_ATTRIBUTE + _NOT_ABSOLUTE, re.IGNORECASE | re.VERBOSE)
+#: _RELATIVE in two steps (see ``_has_relative_url``): its ``=`` and what follows, which the
+#: regex engine finds quickly from the literal ``=``; then the attribute's name before it.
+_RELATIVE_VALUE = re.compile(_NOT_ABSOLUTE, re.IGNORECASE | re.VERBOSE)
+_RELATIVE_NAME = re.compile(_URL_ATTRIBUTE + r"\Z", re.IGNORECASE | re.VERBOSE)
+_LONGEST_NAME = 10  # "background", "formaction"
 RSS_FIELDS = {"title", "link", "guid", "pubDate", "description", f"{CONTENT}encoded",
               f"{DC}creator", f"{DC}date", "category", "comments"}
 ATOM_FIELDS = {f"{ATOM}{n}" for n in ("title", "id", "published", "updated", "author",
@@ -190,6 +194,22 @@ def _atom_entry(entry: Any) -> dict[str, Any]:
     return fields
 
 
+def _has_relative_url(html: str) -> bool:
+    """``_RELATIVE.search(html)``, several times faster: at each ``=`` followed by a value
+    that is not absolute, is the text just before it a URL attribute's name? The name must
+    end where the spaces before the ``=`` start, so it starts at most ``_LONGEST_NAME``
+    characters before them, and a search of that stretch alone finds it (its ``\\b`` sees
+    the character before, two or more positions inside the stretch)."""
+    for value in _RELATIVE_VALUE.finditer(html):
+        equals = value.start()
+        name_end = equals
+        while name_end and html[name_end - 1].isspace():
+            name_end -= 1
+        if _RELATIVE_NAME.search(html, max(0, name_end - _LONGEST_NAME - 2), equals):
+            return True
+    return False
+
+
 def _absolute(url: str) -> str:
     if not _ABSOLUTE.match(url):
         raise _Unsure
@@ -233,7 +253,7 @@ def _item(fields: dict[str, Any], source: str, collected_at: datetime) -> Item:
     html = content or None
     if not html or (summary and len(summary) > len(html)):
         html = html or summary
-    if html and _RELATIVE.search(html):
+    if html and _has_relative_url(html):
         raise _Unsure
     link = fields.get("link")
     links = [Link(href) for href in fields["links"] if href and href != link]
