@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
@@ -160,19 +159,22 @@ _INSERT_STORY = t_stories.insert()
 _INSERT_ITEM = t_items.insert()
 
 
-@lru_cache(maxsize=4)
-def _candidate_queries(limit: int) -> tuple[Select[Any], Select[Any]]:
-    """The two candidate lookups (by shared link terms; by two or more shared terms), built
-    once: items within [low, high] with terms in ``terms``, best overlap first."""
-    c = t_item_terms.c
-    overlap = func.count().label("overlap")
-    where = (c.term.in_(bindparam("terms", expanding=True)),
-             c.published_at >= bindparam("low"), c.published_at <= bindparam("high"))
-    by_links = (select(c.item_id, overlap).where(*where).group_by(c.item_id)
-                .order_by(overlap.desc(), c.item_id).limit(limit))
-    by_words = (select(c.item_id, overlap).where(*where).group_by(c.item_id)
-                .having(func.count() >= 2).order_by(overlap.desc(), c.item_id).limit(limit))
-    return by_links, by_words
+_c = t_item_terms.c
+_LINKS = func.sum(case((func.substr(_c.term, 1, 2) == "u:", 1), else_=0))
+#: The candidate lookup, built once: per item within [low, high] filed under any of
+#: ``terms``, how many of them are link terms ("u:…") and how many in all; only items
+#: sharing a link term or at least two word terms. Bounded by the lookup budget.
+_CANDIDATES = (
+    select(_c.item_id, _LINKS.label("links"), func.count().label("overlap"))
+    .where(_c.term.in_(bindparam("terms", expanding=True)),
+           _c.published_at >= bindparam("low"), _c.published_at <= bindparam("high"))
+    .group_by(_c.item_id)
+    .having(or_(_LINKS >= 1, func.count() - _LINKS >= 2)))
+_i = t_items.c
+_STORED_FEATURES = select(_i.id, _i.story_id, _i.published_at, _i.features).where(
+    _i.id.in_(bindparam("ids", expanding=True)))
+_COUNTS = select(t_term_counts.c.term, t_term_counts.c.n).where(
+    t_term_counts.c.term.in_(bindparam("terms", expanding=True)))
 
 
 def _targets(content: StoryContent, items: Sequence[Item], ctx: RoutingContext) -> list[str]:
@@ -210,7 +212,7 @@ def _stored_features(conn: Connection, ids: Collection[int],
     found: dict[int, tuple[int, datetime, Features]] = {}
     stale: list[int] = []
     for item_id, story_id, published_at, stored in conn.execute(
-            select(i.id, i.story_id, i.published_at, i.features).where(i.id.in_(sorted(ids)))):
+            _STORED_FEATURES, {"ids": sorted(ids)}):
         feats = stored_features.decode(stored, key)
         if feats is None:
             stale.append(item_id)
@@ -285,12 +287,9 @@ class IngestMixin:
     @staticmethod
     def _prefetch_counts(conn: Connection, terms: list[str], batch: _Batch) -> None:
         """How many stored items each of these terms files (absent: none)."""
-        wanted = sorted(set(terms))
+        wanted = sorted({t for t in terms if not t.startswith("u:")})  # links: always used
         for n in range(0, len(wanted), 500):
-            for term, count in conn.execute(
-                    select(t_term_counts.c.term, t_term_counts.c.n)
-                    .where(t_term_counts.c.term.in_(wanted[n:n + 500]))):
-                batch.counts[term] = count
+            batch.counts.update(conn.execute(_COUNTS, {"terms": wanted[n:n + 500]}).all())
 
     @staticmethod
     def _prefetch(conn: Connection, keys: list[MatchKeys], batch: _Batch) -> None:
@@ -405,7 +404,6 @@ class IngestMixin:
         if not terms:
             return None
         low, high = item.published_at - cfg.strong_window, item.published_at + cfg.strong_window
-        by_links, by_words = _candidate_queries(cfg.max_candidates)
         # A shared page (one links to the other's URL) is enough to look closer; words
         # need at least two in common.
         link_terms = [t for t in terms if t.startswith("u:")]
@@ -416,18 +414,24 @@ class IngestMixin:
         # (item, story, features, published) of each candidate; stored ones' stories,
         # features and times are read after the lookups, in one query.
         ranked: list[tuple[int, int | None, Features | None, datetime | None]] = []
-        if link_terms:
-            rows = [(r.overlap, r.item_id, None, None, None) for r in conn.execute(
-                by_links, {"terms": link_terms, "low": low, "high": high})]
-            rows += [(len(links & p.terms), p.item_id, p.story_id, p.feats, p.published_at)
-                     for p in near if links & p.terms]
-            rows.sort(key=lambda r: (-r[0], r[1]))
-            ranked += [r[1:] for r in rows[:cfg.max_candidates]]
-        if len(word_terms) >= 2:
-            rows = [(r.overlap, r.item_id, None, None, None) for r in conn.execute(
-                by_words, {"terms": word_terms, "low": low, "high": high})]
-            rows += [(len(wanted & p.terms), p.item_id, p.story_id, p.feats, p.published_at)
-                     for p in near if len(wanted & p.terms) >= 2]
+        by_link: list[tuple[int, int, int | None, Features | None, datetime | None]] = []
+        by_word: list[tuple[int, int, int | None, Features | None, datetime | None]] = []
+        if link_terms or len(word_terms) >= 2:
+            for item_id, n_links, overlap in conn.execute(_CANDIDATES, {
+                    "terms": link_terms + word_terms, "low": low, "high": high}):
+                if n_links:
+                    by_link.append((n_links, item_id, None, None, None))
+                if overlap - n_links >= 2:
+                    by_word.append((overlap - n_links, item_id, None, None, None))
+        for p in near:
+            if links & p.terms:
+                by_link.append((len(links & p.terms), p.item_id, p.story_id, p.feats,
+                                p.published_at))
+            if len(wanted & p.terms) >= 2:
+                by_word.append((len(wanted & p.terms), p.item_id, p.story_id, p.feats,
+                                p.published_at))
+        # Each list best overlap first (ties: the older item), cut at max_candidates.
+        for rows in (by_link, by_word):
             rows.sort(key=lambda r: (-r[0], r[1]))
             ranked += [r[1:] for r in rows[:cfg.max_candidates]]
         if not ranked:
