@@ -13,6 +13,7 @@ not in it: its cost does not depend on what is stored.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
@@ -102,11 +103,15 @@ def _fill(store: Store, count: int, vocab: Vocabulary, now: datetime,
 
 
 def _measure(store: Store, ctx: RoutingContext, batch: list[list[Item]],
-             now: datetime) -> float:
-    started = time.perf_counter()
+             now: datetime) -> tuple[float, float]:
+    """Wall and CPU (this process's user + system) milliseconds per item. CPU time leaves
+    out the time other processes held the cores, so it is the steadier measure on a
+    shared machine; on PostgreSQL it leaves out the server's work too."""
+    started, cpu = time.perf_counter(), time.process_time()
     for feed_items in batch:
         store.ingest(feed_items, ctx, now)
-    return (time.perf_counter() - started) / sum(len(b) for b in batch) * 1000
+    n = sum(len(b) for b in batch)
+    return ((time.perf_counter() - started) / n * 1000, (time.process_time() - cpu) / n * 1000)
 
 
 def _profiled(store: Store, ctx: RoutingContext, batch: list[list[Item]], now: datetime,
@@ -139,15 +144,19 @@ def run(url: str, sizes: list[int], profile: Path | None = None) -> list[dict[st
             if size > have:
                 _fill(store, size - have, vocab, now, ctx)
             fill_s = time.perf_counter() - started
-            costs = [_measure(store, ctx, _batch(1000 + 3 * k + j, now), now) for j in (0, 1, 2)]
+            runs = [_measure(store, ctx, _batch(1000 + 3 * k + j, now), now) for j in (0, 1, 2)]
+            costs = [wall for wall, _cpu in runs]
+            cpus = [cpu for _wall, cpu in runs]
             if profile is not None:
                 _profiled(store, ctx, _batch(5000 + k, now), now,
                           profile / f"growth-{store.dialect}-{size}.txt")
             point = {"stories": size, "ms_per_item": min(costs), "runs": costs,
+                     "cpu_ms_per_item": min(cpus), "cpu_runs": cpus,
                      "fill_seconds": fill_s}
             points.append(point)
-            print(f"  {size:>8} stories: {min(costs):6.2f} ms an item "
-                  f"(runs {', '.join(f'{c:.2f}' for c in costs)}; filled in {fill_s:.0f} s)",
+            print(f"  {size:>8} stories: {min(costs):6.2f} ms an item, {min(cpus):6.2f} CPU "
+                  f"(runs {', '.join(f'{c:.2f}' for c in costs)}; "
+                  f"CPU {', '.join(f'{c:.2f}' for c in cpus)}; filled in {fill_s:.0f} s)",
                   file=sys.stderr, flush=True)
     finally:
         store.close()
@@ -160,6 +169,7 @@ def main(sizes: list[int], args: argparse.Namespace) -> None:
 
     print(f"machine: {_machine()}", file=sys.stderr)
     profile = Path(args.profile) if args.profile else None
+    curves: dict[str, list[dict[str, Any]]] = {}
     for db in [d.strip() for d in args.db.split(",") if d.strip()]:
         print(f"{db}:", file=sys.stderr)
         if db == "sqlite":
@@ -171,9 +181,15 @@ def main(sizes: list[int], args: argparse.Namespace) -> None:
                 points = run(schema.url, sizes, profile)
             finally:
                 schema.drop()
-        first = points[0]["ms_per_item"]
+        curves[db] = points
+        first, first_cpu = points[0]["ms_per_item"], points[0]["cpu_ms_per_item"]
         print(f"\n{db}: stored stories → ingest cost of a new item")
         for p in points:
             print(f"  {p['stories']:>8}  {p['ms_per_item']:6.2f} ms  "
-                  f"{(p['ms_per_item'] / first - 1) * 100:+6.1f}%")
+                  f"{(p['ms_per_item'] / first - 1) * 100:+6.1f}%   CPU "
+                  f"{p['cpu_ms_per_item']:6.2f} ms  "
+                  f"{(p['cpu_ms_per_item'] / first_cpu - 1) * 100:+6.1f}%")
     print(f"machine: {_machine()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": _machine(), "growth": curves},
+                                              indent=2))
