@@ -3,7 +3,7 @@
 ``schema_state`` says whether a database is empty, current or older than this
 version of Herald; ``upgrade`` brings it to the newest revision.
 
-Alembic (and the Mako templates it loads) costs about 11 MB of memory to import, and
+Alembic (and the Mako templates it loads) adds about 7 MB to importing Herald, and
 every start of Herald checks the schema. So the check reads ``alembic_version`` itself
 and compares it with :data:`REVISIONS`, and Alembic is imported only to migrate;
 ``tests/test_store.py`` asserts that ``REVISIONS`` is exactly Alembic's history.
