@@ -8,11 +8,12 @@ time. Everything here is pure; ``bot.store._queue`` keeps the rows.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.model import Item, Link, Story, Tag, TagGroup
@@ -21,6 +22,9 @@ from bot.pipeline.story import summarize
 from bot.text import html_to_text, one_line, sanitize_html
 from bot.urls import canonical_url
 
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
 #: The source name a queued announcement's item carries (shown as its source).
 QUEUE_SOURCE = "comms"
 TITLE_MAX = 200
@@ -28,13 +32,20 @@ BODY_MAX = 20_000
 URL_MAX = 2000
 SEND_YEARS = (2000, 2200)
 
-# CommonMark without raw HTML: comms write Markdown, and any HTML in it is shown as text.
-_MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """CommonMark without raw HTML: comms write Markdown, and any HTML in it is shown as
+    text."""
+    # Imported here: only announcements need it, and the store imports this module.
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
 
 def markdown_html(body: str) -> str:
     """Markdown to HTML safe to show anywhere (nh3 after rendering, belt and braces)."""
-    return sanitize_html(_MD.render(body))
+    return sanitize_html(_markdown().render(body))
 
 
 def markdown_text(body: str) -> str:

@@ -31,11 +31,9 @@ and the like are permanent; 5xx, timeouts and dropped connections are transient.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.errors import (
     PermanentSendError,
@@ -45,6 +43,10 @@ from bot.errors import (
 from bot.model import Delivery, Story, TagGroup
 from channels import BaseChannel, SendResult
 from channels._text import date_line, fit, fit_escaped, tag_labels
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -126,6 +128,10 @@ class SlackChannel(BaseChannel):
             if not token:
                 raise PermanentSendError(f"the environment variable {self.options.token_env} "
                                          "is not set", target=self.target)
+            # Imported here: slack-sdk is needed only once there is something to send,
+            # so a worker's collection does not carry it.
+            from slack_sdk import WebClient
+
             # No retry handlers: a retry inside the client after a dropped answer could
             # post twice. The outbox retries instead, and checks the history first.
             # The timeout goes to the socket as is: int() made 0.5 a 0 (non-blocking, so
@@ -174,6 +180,8 @@ class SlackChannel(BaseChannel):
     # -- send -----------------------------------------------------------------------------
 
     def _call(self, method: str, **kwargs: Any) -> Any:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
         try:
             return getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:

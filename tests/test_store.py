@@ -15,7 +15,7 @@ from bot.errors import ConfigError, SchemaOutOfDate, StoreError
 from bot.model import DeliveryStatus, Link
 from bot.sources.fetch import Validators
 from bot.store import Store
-from bot.store.migrate import SchemaState, head_revision
+from bot.store.migrate import HEAD, REVISIONS, SchemaState, head_revision, script_revisions
 from bot.store.schema import deliveries, items, metadata, stories
 from tests.builders import item, routing
 
@@ -49,6 +49,19 @@ def test_empty_database_is_migrated_and_older_one_refused(db_url: str) -> None:
     finally:
         s.close()
     assert head_revision() == "0005"
+
+
+def test_revisions_constant_is_alembics_history() -> None:
+    # The startup check compares the database with REVISIONS instead of importing Alembic.
+    assert script_revisions() == REVISIONS
+    assert head_revision() == HEAD
+
+
+def test_several_version_rows_are_refused(store: Store) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0004')"))
+    with pytest.raises(StoreError, match="several heads"):
+        store.schema_state()
 
 
 def test_older_schema_is_refused_with_the_command_to_run(db_url: str) -> None:

@@ -16,8 +16,6 @@ import warnings
 from datetime import datetime
 from typing import Any
 
-import feedparser
-
 from bot.clock import as_utc
 from bot.errors import ParseError
 from bot.model import Item, Link, RawRef
@@ -67,6 +65,9 @@ def _parse_xml_feed(body: bytes, *, source: str, url: str, collected_at: datetim
 def parse_with_feedparser(body: bytes, *, source: str, url: str, collected_at: datetime,
                           headers: dict[str, str]) -> list[Item]:
     """Items of an RSS or Atom body read by feedparser (any version, broken ones too)."""
+    # Imported here: most feeds take the lxml fast path and never need feedparser.
+    import feedparser
+
     response_headers = {k: v for k, v in headers.items() if k.lower() == "content-type"}
     if url.lower().startswith(("http://", "https://")):
         response_headers["content-location"] = url

@@ -1,0 +1,33 @@
+"""Importing Herald stays cheap: modules only some paths need are imported on those paths.
+
+A worker imports ``bot.app`` and keeps whatever it imported for as long as it runs, so
+each of these would cost its memory on every start (bench/RESULTS.md, "Peak memory"):
+Alembic only migrates, feedparser reads the feeds the lxml fast path declines,
+markdown-it renders announcements, slack-sdk sends. Checked in a fresh interpreter,
+as lemon24/reader's ``tests/test_lazy_imports.py`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+LAZY = ("alembic", "feedparser", "markdown_it", "slack_sdk", "tweepy", "apscheduler")
+
+
+def imported_after(module: str) -> set[str]:
+    code = (f"import sys, json, {module}; "
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return set(json.loads(out))
+
+
+@pytest.mark.parametrize("module", ["bot.app", "bot.collect", "bot.store", "channels.slack"])
+def test_importing_herald_does_not_import_what_only_some_paths_need(module: str) -> None:
+    assert imported_after(module) & set(LAZY) == set()
