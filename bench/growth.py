@@ -74,7 +74,7 @@ def _fill(store: Store, count: int, vocab: Vocabulary, now: datetime,
                             author=None, published_at=when, collected_at=now)
                 feats = _features(item, ctx)
                 terms = _terms(feats, ctx)
-                counts.update(terms)
+                counts.update(t for t in terms if not t.startswith("u:"))
                 i_rows.append({"id": i, "source": f"filler-{n % 997}",
                                "source_item_id": str(n), "story_id": n, "source_kind": "feed",
                                "url": url, "canonical_url": url,

@@ -22,6 +22,7 @@ def _counts(store: Store) -> dict[str, int]:
     with store.engine.connect() as conn:
         kept = dict(conn.execute(select(term_counts.c.term, term_counts.c.n)).all())
         actual = dict(conn.execute(select(item_terms.c.term, func.count())
+                                   .where(item_terms.c.term.not_like("u:%"))
                                    .group_by(item_terms.c.term)).all())
     assert {t: n for t, n in kept.items() if n} == actual
     return kept
@@ -38,7 +39,9 @@ def test_each_new_item_stores_its_features_and_counts_its_terms(store: Store, cl
     assert stored.decode(rows[first.source_item_id], key) == want
     assert stored.decode(rows[second.source_item_id], key) is not None
     counts = _counts(store)
-    assert all(counts[t] == 1 for t in _terms(want, ctx))
+    terms = _terms(want, ctx)
+    assert all(counts[t] == 1 for t in terms if not t.startswith("u:"))
+    assert not any(t.startswith("u:") for t in counts)  # link terms are always looked up
 
 
 def test_an_edit_moves_the_counts_to_the_new_terms(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
@@ -159,3 +162,27 @@ def test_the_migration_keeps_the_term_index_and_counts_it(db_url: str, clock) ->
         assert len(story.items) == 2
     finally:
         s.close()
+
+
+def test_sqlite_checkpoints_run_beside_the_ingest(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    """The database file takes the log's pages from the checkpoint thread, not from the
+    commit (whose own auto-checkpoint is a backstop far above one ingest); closing the
+    store stops the thread."""
+    import time
+
+    s = Store.open(f"sqlite:///{tmp_path}/herald.db")
+    try:
+        s.upgrade()
+        main = tmp_path / "herald.db"
+        before = main.stat().st_size
+        s.ingest([item(n) for n in range(200)], routing(), clock.now())
+        deadline = time.monotonic() + 15
+        while main.stat().st_size <= before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert main.stat().st_size > before
+        assert s._checkpointer is not None
+        thread = s._checkpointer._thread
+        assert thread.is_alive()
+    finally:
+        s.close()
+    assert not thread.is_alive()

@@ -149,8 +149,11 @@ class _Batch:
         self.count_delta = {}
 
     def file(self, terms: Iterable[str], step: int = 1) -> None:
-        """Count an item in (``step`` -1: out of) each of these terms."""
+        """Count an item in (``step`` -1: out of) each of these word terms. Link terms
+        ("u:…") are not counted: a lookup always uses them all."""
         for t in terms:
+            if t.startswith("u:"):
+                continue
             self.counts[t] = self.counts.get(t, 0) + step
             self.count_delta[t] = self.count_delta.get(t, 0) + step
 

@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("term", name=op.f("pk_term_counts")),
     )
     op.execute("INSERT INTO term_counts (term, n) "
-               "SELECT term, count(*) FROM item_terms GROUP BY term")
+               "SELECT term, count(*) FROM item_terms WHERE term NOT LIKE 'u:%' GROUP BY term")
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("features", sa.Text(), nullable=True))
 
