@@ -191,6 +191,23 @@ def test_connection_reset_is_a_fetch_error(feed_server: Any, client: httpx.Clien
     assert time.monotonic() - started < 2
 
 
+def test_connection_reset_is_tried_twice_then_fails(feed_server: Any,
+                                                   client: httpx.Client) -> None:
+    with pytest.raises(FetchError, match=r"ReadError|RemoteProtocolError"):
+        get(feed_server.url("/reset"), client)
+    assert [p for _m, p, _h in feed_server.state.requests] == ["/reset", "/reset"]
+
+
+def test_a_connection_broken_once_is_retried_on_a_fresh_one(feed_server: Any,
+                                                            client: httpx.Client) -> None:
+    """A keep-alive connection closed under the request costs the source nothing: the
+    second attempt gets the feed."""
+    feed_server.add("/news.xml", FEED)
+    fetched = get(feed_server.url("/flaky/news.xml"), client)
+    assert fetched.body == FEED
+    assert [p for _m, p, _h in feed_server.state.requests] == ["/flaky/news.xml"] * 2
+
+
 def test_refused_connection_is_a_fetch_error(client: httpx.Client) -> None:
     import socket
 

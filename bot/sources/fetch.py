@@ -13,6 +13,7 @@ gzip bomb became 50 MB in memory before any limit could be checked.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 import zlib
@@ -27,6 +28,8 @@ import httpx
 
 from bot.errors import FetchError, NotModified
 from bot.sources.guard import UrlGuard
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,24 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
     # the budget for the whole fetch.
     budget = client.timeout.read
     deadline = time.monotonic() + budget if budget is not None else None
+    for attempt in (1, 2):
+        try:
+            return _get_once(url, client, headers, validators, max_body, budget, deadline)
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            # A GET is safe to repeat. A connection that broke under the request (a
+            # keep-alive connection the server had just closed, one closed under us by
+            # the connection pool) is tried once more on a fresh one before it counts as
+            # the source's failure; the deadline stays the first attempt's.
+            if attempt == 2 or (deadline is not None and time.monotonic() > deadline):
+                raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
+            log.info("retrying %s once after %s: %s", url, type(exc).__name__, exc)
+    raise AssertionError("unreachable")
+
+
+def _get_once(url: str, client: httpx.Client, headers: dict[str, str],
+              validators: Validators, max_body: int, budget: float | None,
+              deadline: float | None) -> Fetched:
+    """One GET; a broken connection is raised as httpx's error, for the caller to retry."""
     try:
         with client.stream("GET", url, headers=headers) as response:
             if response.status_code == 304:
@@ -208,6 +229,8 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
         raise FetchError(f"timed out ({type(exc).__name__})", url=url) from None
     except httpx.DecodingError as exc:
         raise FetchError(f"could not decode the body: {exc}", url=url) from None
+    except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+        raise
     except httpx.HTTPError as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
     digest = body_hash(body)

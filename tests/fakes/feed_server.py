@@ -11,7 +11,9 @@ Last-Modified, answering 304 to a matching conditional GET (unless
   ``/loop``: redirects to itself;
 * ``/big``: a body of ``big_bytes`` bytes;
 * ``/gzip-bomb``: a small gzip body that inflates past any cap;
-* ``/reset``: closes the connection without an answer.
+* ``/reset``: closes the connection without an answer;
+* ``/flaky/<path>``: the first request closes the connection without an answer, the
+  ones after it are answered as ``/<path>``.
 
 ``server.requests`` records (method, path, headers) of every request.
 """
@@ -50,6 +52,7 @@ class FeedServerState:
     max_active: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     big_bytes: int = 12 * 1000 * 1000
+    flaked: set[str] = field(default_factory=set)
 
 
 @functools.lru_cache(maxsize=2)
@@ -117,7 +120,16 @@ class _Handler(LoopbackHandler):
                                                "Content-Encoding": "gzip"})
         elif path == "/reset":
             self.reset_connection()
-        elif path in state.resources:
+        elif path.startswith("/flaky/") and path not in state.flaked:
+            state.flaked.add(path)
+            self.reset_connection()
+        elif path.startswith("/flaky/"):
+            self._serve(state, path[len("/flaky"):])
+        else:
+            self._serve(state, path)
+
+    def _serve(self, state: FeedServerState, path: str) -> None:
+        if path in state.resources:
             res = state.resources[path]
             if not state.ignore_conditional and (
                     (res.etag and self.headers.get("If-None-Match") == res.etag)
