@@ -28,8 +28,11 @@ _SOURCE_NEWLINES = re.compile(r"\r\n?|\n")
 _TAG = re.compile(r"<[A-Za-z/!?]")
 #: One plain tag: a name, attributes with quoted values (no ``<`` or ``>`` in them), an
 #: optional ``/``. What ``_plain_text`` reads; anything else goes to ``html.parser``.
-_PLAIN_TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9]*)((?:\s+[A-Za-z_:][-A-Za-z0-9_:.]*"""
-                        r"""(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'))?)*)\s*(/?)>""")
+#: The spaces are html.parser's own ([ \t\n\r\f]), not ``\s``: after a tag name it reads
+#: a no-break space or a vertical tab as part of the name.
+_PLAIN_TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9]*)((?:[ \t\n\r\f]+[A-Za-z_:]"""
+                        r"""[-A-Za-z0-9_:.]*(?:[ \t\n\r\f]*=[ \t\n\r\f]*"""
+                        r"""(?:"[^"<>]*"|'[^'<>]*'))?)*)[ \t\n\r\f]*(/?)>""")
 #: Elements whose content html.parser reads as raw text in some Python version or other:
 #: left to it, whatever it does with them.
 _RAW_TEXT = {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, text, update
+import pytest
+from sqlalchemy import func, inspect, select, text, update
+from sqlalchemy.engine import Connection
 
 from bot.model import TagGroup
 from bot.pipeline.similar import features
@@ -13,7 +15,7 @@ from bot.pipeline.tagging import TagRule, Taxonomy
 from bot.store import Store
 from bot.store import _features as stored
 from bot.store._ingest import LOOKUP_BUDGET, MIN_LOOKUP_TERMS, _lookup_terms, _terms
-from bot.store.schema import item_terms, items, term_counts
+from bot.store.schema import item_terms, item_urls, items, term_counts
 from tests.builders import WHEN, item, routing
 from tests.test_merging import TWEET_SEACOLE, WEB_SEACOLE
 
@@ -126,6 +128,25 @@ def test_a_copy_still_merges_when_its_words_are_common_in_the_store(store: Store
     assert len(store.list_stories()) == len(fillers) + 1
 
 
+def _seed_0004(conn: Connection) -> None:
+    """One story with one item (the website post) and three terms, in 0004's tables."""
+    story_id = conn.execute(text(
+        "INSERT INTO stories (title, summary, url, kind, first_seen, updated_at, "
+        "revision, hold) VALUES ('t', '', NULL, 'news', :w, :w, 1, false) "
+        "RETURNING id"), {"w": WHEN}).scalar_one()
+    item_id = conn.execute(text(
+        "INSERT INTO items (source, source_item_id, story_id, source_kind, url, "
+        "canonical_url, title, text, html, links, published_at, collected_at, "
+        "updated_at) VALUES ('news', 'news-1', :s, 'feed', :u, :u, :t, :x, '', "
+        "'[]', :w, :w, :w) RETURNING id"),
+        {"s": story_id, "u": WEB_SEACOLE["url"], "t": WEB_SEACOLE["title"],
+         "x": WEB_SEACOLE["text"], "w": WHEN}).scalar_one()
+    for term in ("seacole", "pharmacist", "technician"):
+        conn.execute(text("INSERT INTO item_terms (term, item_id, story_id, "
+                          "published_at) VALUES (:t, :i, :s, :w)"),
+                     {"t": term, "i": item_id, "s": story_id, "w": WHEN})
+
+
 def test_the_migration_keeps_the_term_index_and_counts_it(db_url: str, clock) -> None:  # type: ignore[no-untyped-def]
     """A database at 0004 with items and terms comes through 0005 with the same terms,
     counted, and its items merge with new ones."""
@@ -135,21 +156,7 @@ def test_the_migration_keeps_the_term_index_and_counts_it(db_url: str, clock) ->
     try:
         upgrade(s.engine, "0004")
         with s.engine.begin() as conn:
-            story_id = conn.execute(text(
-                "INSERT INTO stories (title, summary, url, kind, first_seen, updated_at, "
-                "revision, hold) VALUES ('t', '', NULL, 'news', :w, :w, 1, false) "
-                "RETURNING id"), {"w": WHEN}).scalar_one()
-            item_id = conn.execute(text(
-                "INSERT INTO items (source, source_item_id, story_id, source_kind, url, "
-                "canonical_url, title, text, html, links, published_at, collected_at, "
-                "updated_at) VALUES ('news', 'news-1', :s, 'feed', :u, :u, :t, :x, '', "
-                "'[]', :w, :w, :w) RETURNING id"),
-                {"s": story_id, "u": WEB_SEACOLE["url"], "t": WEB_SEACOLE["title"],
-                 "x": WEB_SEACOLE["text"], "w": WHEN}).scalar_one()
-            for term in ("seacole", "pharmacist", "technician"):
-                conn.execute(text("INSERT INTO item_terms (term, item_id, story_id, "
-                                  "published_at) VALUES (:t, :i, :s, :w)"),
-                             {"t": term, "i": item_id, "s": story_id, "w": WHEN})
+            _seed_0004(conn)
         upgrade(s.engine)
         with s.engine.connect() as conn:
             assert sorted(conn.execute(select(item_terms.c.term)).scalars()) == [
@@ -162,6 +169,54 @@ def test_the_migration_keeps_the_term_index_and_counts_it(db_url: str, clock) ->
         assert len(story.items) == 2
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("stopped_after", ["copy", "drop"])
+def test_a_migration_that_stopped_half_way_finishes_on_the_next_run(
+        db_url: str, stopped_after: str) -> None:
+    """SQLite commits each table change at once: a 0005 that stopped after copying the
+    term index (or after dropping the old one) finishes with every term on the next run."""
+    from bot.store.migrate import upgrade
+
+    s = Store.open(db_url)
+    try:
+        upgrade(s.engine, "0004")
+        with s.engine.begin() as conn:
+            _seed_0004(conn)
+            conn.execute(text("CREATE TABLE item_terms_copy AS SELECT term, published_at, "
+                              "item_id FROM item_terms"))
+            if stopped_after == "drop":
+                conn.execute(text("DROP TABLE item_terms"))
+        upgrade(s.engine)
+        with s.engine.connect() as conn:
+            assert sorted(conn.execute(select(item_terms.c.term)).scalars()) == [
+                "pharmacist", "seacole", "technician"]
+            assert "item_terms_copy" not in inspect(conn).get_table_names()
+    finally:
+        s.close()
+
+
+def test_downgrading_0005_keeps_every_url_and_term(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    """Down to 0004 and up again: items, their URL rows and their terms all survive (a
+    rebuilt items table would have emptied both through ON DELETE CASCADE)."""
+    from bot.store.migrate import downgrade, upgrade
+
+    store.ingest([item(1, **WEB_SEACOLE), item(2)], routing(), clock.now())
+
+    def sizes() -> tuple[int, ...]:
+        with store.engine.connect() as conn:
+            return tuple(conn.execute(select(func.count()).select_from(t)).scalar_one()
+                         for t in (items, item_urls, item_terms))
+
+    before = sizes()
+    assert all(before)
+    downgrade(store.engine, "0004")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM item_terms")).scalar_one() == before[2]
+        assert conn.execute(text("SELECT count(*) FROM item_urls")).scalar_one() == before[1]
+        assert "features" not in {c["name"] for c in inspect(conn).get_columns("items")}
+    upgrade(store.engine)
+    assert sizes() == before
 
 
 def test_sqlite_checkpoints_run_beside_the_ingest(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]

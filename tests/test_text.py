@@ -247,7 +247,8 @@ _PLAIN = ["<p>", "</p>", "<P class=\"x\">", "<br>", "<br/>", "<br />", "<BR/>", 
           "&#0;", ">", "\n", "\r\n", "  ", "\u00a0", "\t", "word", "Caf\u00e9", "&"]
 _OTHER = ["<script>", "</script>", "<style>", "x</style>", "<noscript>", "</noscript>",
           "<iframe/>", "<img alt=x>", "<!-- c -->", "<!DOCTYPE html>", "<?pi?>",
-          "</p class=x>", "<x-y>", "<a b='>'>", "a < b", "<3", "<"]
+          "</p class=x>", "<x-y>", "<a b='>'>", "a < b", "<3", "<", "<p\u00a0class=\"x\">",
+          "<p\u2003>", "<br\x0b/>", "<b\x1c>"]
 
 
 def _with_html_parser(value: str) -> str:
@@ -268,6 +269,14 @@ def test_plain_html_is_read_as_html_parser_reads_it(value: str) -> None:
 def test_any_html_plain_text_reads_is_read_as_html_parser_reads_it(value: str) -> None:
     fast = _plain_text(value)
     assert fast is None or fast == _with_html_parser(value)
+
+
+def test_other_whitespace_after_a_tag_name_is_read_as_html_parser_reads_it() -> None:
+    """html.parser ends a tag name only at [ \\t\\n\\r\\f/>]: a no-break space, an em space
+    or a vertical tab is part of the name for it, so for the fast reader too."""
+    for value in ('a<p\u00a0class="x">b</p>c', "a<p\u2003>b", "x<br\x0b/>y"):
+        fast = _plain_text(value)
+        assert fast is None or fast == _with_html_parser(value), value
 
 
 def test_plain_html_leaves_the_rest_to_html_parser() -> None:

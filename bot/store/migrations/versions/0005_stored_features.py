@@ -2,10 +2,18 @@
 index keyed for the candidate lookup.
 
 Items stored before this keep NULL features: they are computed from the item when it is
-next a candidate, and stored then. The term counts start from the term index as it is.
-The term index loses its story column (an item's story is read from items) and its
-(term, published_at) index: the key is now (term, published_at, item_id), which the
-lookup reads alone, and on SQLite the table is that key (WITHOUT ROWID).
+next a candidate, and stored then. The term counts start from the term index as it is
+(word terms only: link terms are always looked up). The term index loses its story
+column (an item's story is read from items) and its (term, published_at) index: the key
+is now (term, published_at, item_id), which the lookup reads alone, and on SQLite the
+table is that key (WITHOUT ROWID).
+
+Each step can be run again: SQLite commits table changes one by one, so a run that stops
+half-way (a full disk while the term index is copied) must be able to finish on the next
+``herald db upgrade``. The rows of the old term index wait in ``item_terms_copy`` until
+the new one holds them. Columns are added and dropped with ALTER TABLE, never by
+rebuilding ``items``: on SQLite a rebuild drops the table, and its foreign keys' ON
+DELETE CASCADE would empty item_urls and item_terms.
 
 Revision ID: 0005
 Revises: 0004
@@ -24,10 +32,19 @@ def _when(name: str) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
 
 
+def _tables() -> set[str]:
+    return set(sa.inspect(op.get_bind()).get_table_names())
+
+
+def _columns(table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}
+
+
 def upgrade() -> None:
-    op.execute("CREATE TABLE item_terms_copy AS SELECT term, published_at, item_id "
-               "FROM item_terms")
-    op.drop_table("item_terms")
+    if "item_terms_copy" not in _tables():  # else: a run that stopped left the rows there
+        op.execute("CREATE TABLE item_terms_copy AS SELECT term, published_at, item_id "
+                   "FROM item_terms")
+    op.execute("DROP TABLE IF EXISTS item_terms")
     op.create_table(
         "item_terms",
         sa.Column("term", sa.String(length=64), nullable=False),
@@ -39,11 +56,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("term", "published_at", "item_id", name=op.f("pk_item_terms")),
         sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("item_terms", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_item_terms_item_id"), ["item_id"], unique=False)
+    op.create_index(op.f("ix_item_terms_item_id"), "item_terms", ["item_id"], unique=False)
     op.execute("INSERT INTO item_terms (term, published_at, item_id) "
                "SELECT DISTINCT term, published_at, item_id FROM item_terms_copy")
-    op.drop_table("item_terms_copy")
+    op.execute("DROP TABLE item_terms_copy")
+    op.execute("DROP TABLE IF EXISTS term_counts")
     op.create_table(
         "term_counts",
         sa.Column("term", sa.String(length=64), nullable=False),
@@ -52,17 +69,15 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO term_counts (term, n) "
                "SELECT term, count(*) FROM item_terms WHERE term NOT LIKE 'u:%' GROUP BY term")
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("features", sa.Text(), nullable=True))
+    if "features" not in _columns("items"):
+        op.add_column("items", sa.Column("features", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.drop_column("features")
-    op.drop_table("term_counts")
-    op.execute("CREATE TABLE item_terms_copy AS SELECT t.term, t.item_id, i.story_id, "
-               "t.published_at FROM item_terms t JOIN items i ON i.id = t.item_id")
-    op.drop_table("item_terms")
+    if "item_terms_copy" not in _tables():
+        op.execute("CREATE TABLE item_terms_copy AS SELECT t.term, t.item_id, i.story_id, "
+                   "t.published_at FROM item_terms t JOIN items i ON i.id = t.item_id")
+    op.execute("DROP TABLE IF EXISTS item_terms")
     op.create_table(
         "item_terms",
         sa.Column("term", sa.String(length=64), nullable=False),
@@ -76,11 +91,13 @@ def downgrade() -> None:
                                 name=op.f("fk_item_terms_story_id_stories"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("term", "item_id", name=op.f("pk_item_terms")),
     )
-    with op.batch_alter_table("item_terms", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_item_terms_item_id"), ["item_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_item_terms_story_id"), ["story_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_item_terms_term_published_at"),
-                              ["term", "published_at"], unique=False)
+    op.create_index(op.f("ix_item_terms_item_id"), "item_terms", ["item_id"], unique=False)
+    op.create_index(op.f("ix_item_terms_story_id"), "item_terms", ["story_id"], unique=False)
+    op.create_index(op.f("ix_item_terms_term_published_at"), "item_terms",
+                    ["term", "published_at"], unique=False)
     op.execute("INSERT INTO item_terms (term, item_id, story_id, published_at) "
                "SELECT term, item_id, story_id, published_at FROM item_terms_copy")
-    op.drop_table("item_terms_copy")
+    op.execute("DROP TABLE item_terms_copy")
+    op.execute("DROP TABLE IF EXISTS term_counts")
+    if "features" in _columns("items"):
+        op.execute("ALTER TABLE items DROP COLUMN features")
