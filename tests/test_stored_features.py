@@ -58,6 +58,23 @@ def test_an_edit_moves_the_counts_to_the_new_terms(store: Store, clock) -> None:
     assert after.get("granite") == 1
 
 
+def test_an_entry_edited_within_one_ingest_is_compared_as_it_now_reads(store: Store,
+                                                                      clock) -> None:  # type: ignore[no-untyped-def]
+    """The same entry twice in one feed, the second copy edited: counts follow the edit,
+    and a later item of the same ingest is compared with the edited words."""
+    ctx = routing()
+    first = item(1, title=WEB_SEACOLE["title"], url=WEB_SEACOLE["url"],
+                 text="harbour lantern orchard meadow copper violet granite willow")
+    edited = item(1, **WEB_SEACOLE)
+    tweet = item(2, published_at=WHEN + timedelta(hours=5), **TWEET_SEACOLE)
+    stats = store.ingest([first, edited, tweet], ctx, clock.now())
+    assert (stats.new_items, stats.updated_items) == (2, 1)
+    counts = _counts(store)
+    assert counts.get("harbour") == 0 and counts.get("pharmacist") == 2
+    (story,) = store.list_stories()
+    assert len(story.items) == 2
+
+
 def test_items_stored_without_features_are_computed_and_kept_when_compared(
         store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     """Rows from before the column (or under another taxonomy) still merge; their features
@@ -229,6 +246,8 @@ def test_sqlite_checkpoints_run_beside_the_ingest(tmp_path, clock) -> None:  # t
     try:
         s.upgrade()
         main = tmp_path / "herald.db"
+        with s.engine.connect() as conn:  # the migration's pages, into the file now
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         before = main.stat().st_size
         s.ingest([item(n) for n in range(200)], routing(), clock.now())
         deadline = time.monotonic() + 15

@@ -22,6 +22,10 @@ dates it names, the programmes it names, its own URLs and the links it carries
    ``long_text_threshold`` with ``long_min_shared_words`` (two long paraphrases);
    or the same key date of the same kind plus ``dated_text_threshold``.
 
+Features are stored with each item (``bot.store._features``): a change here that gives an
+item other features (stop words, folding, hubs, ``TEXT_LIMIT``, the URL rules in
+``bot.urls``) must bump ``bot.store._features.VERSION``, or stored items keep the old ones.
+
 Thresholds live in ``[merge]`` in config; the defaults and why they are what they
 are are in :class:`MergeConfig`. The words of a long post and a short tweet
 differ in number, so the measure is containment, not Jaccard.

@@ -72,8 +72,9 @@ class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixi
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._checkpointer: Checkpointer | None = None
-        database = engine.url.database if engine.dialect.name == "sqlite" else None
-        if database and database != ":memory:" and "mode=memory" not in database:
+        url = engine.url
+        database = url.database if engine.dialect.name == "sqlite" else None
+        if database and database != ":memory:" and url.query.get("mode") != "memory":
             self._checkpointer = Checkpointer(engine)
             self._checkpointer.start()
 

@@ -33,17 +33,24 @@ class Checkpointer:
                                         daemon=True)
 
     def start(self) -> None:
+        """Start checkpointing, on a daemon thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop, after the checkpoint under way if any (it does not wait for locks)."""
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        warned: set[str] = set()
         while not self._stop.wait(self.every):
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception as exc:  # a full disk, a closed pool: the backstop still holds
-                log.debug("WAL checkpoint skipped: %s", exc)
+            except Exception as exc:  # a full disk, say: the commits' backstop still holds
+                kind = type(exc).__name__
+                if kind not in warned:  # once per kind, not once a second
+                    warned.add(kind)
+                    log.warning("WAL checkpoint failed (%s); the log grows until the next "
+                                "one succeeds: %s", kind, str(exc).splitlines()[0])

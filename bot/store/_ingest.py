@@ -166,13 +166,17 @@ _c = t_item_terms.c
 _LINKS = func.sum(case((func.substr(_c.term, 1, 2) == "u:", 1), else_=0))
 #: The candidate lookup, built once: per item within [low, high] filed under any of
 #: ``terms``, how many of them are link terms ("u:…") and how many in all; only items
-#: sharing a link term or at least two word terms. Bounded by the lookup budget.
+#: sharing a link term or at least two word terms. The word terms are chosen within the
+#: lookup budget; a link many items share (a campaign's sign-up page) is not, so at most
+#: ``cap`` items come back, those sharing most links and terms first.
 _CANDIDATES = (
     select(_c.item_id, _LINKS.label("links"), func.count().label("overlap"))
     .where(_c.term.in_(bindparam("terms", expanding=True)),
            _c.published_at >= bindparam("low"), _c.published_at <= bindparam("high"))
     .group_by(_c.item_id)
-    .having(or_(_LINKS >= 1, func.count() - _LINKS >= 2)))
+    .having(or_(_LINKS >= 1, func.count() - _LINKS >= 2))
+    .order_by(_LINKS.desc(), func.count().desc(), _c.item_id)
+    .limit(bindparam("cap")))
 _i = t_items.c
 _STORED_FEATURES = select(_i.id, _i.story_id, _i.published_at, _i.features).where(
     _i.id.in_(bindparam("ids", expanding=True)))
@@ -227,9 +231,19 @@ def _stored_features(conn: Connection, ids: Collection[int],
             feats = _features(row_to_item(row), ctx)
             found[row.id] = (row.story_id, row.published_at, feats)
             fresh.append({"fid": row.id, "features": stored_features.encode(feats, key)})
-        conn.execute(update(t_items).where(i.id == bindparam("fid"))
-                     .values(features=bindparam("features")), fresh)
+        if fresh:
+            conn.execute(update(t_items).where(i.id == bindparam("fid"))
+                         .values(features=bindparam("features")), fresh)
     return found
+
+
+def _lock_ingests(conn: Connection) -> None:
+    """On PostgreSQL, one ingest (or comms' merge or split) at a time across workers: two
+    workers placing the article and the tweet about it at once would each miss the
+    other's uncommitted row; and an ingest that stores a candidate's features must not
+    meet a merge moving that candidate's rows in the other order (a deadlock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
 
 
 class IngestMixin:
@@ -247,10 +261,7 @@ class IngestMixin:
         touched: dict[int, bool] = {}  # story id -> created in this ingest
         batch = _Batch()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # One ingest at a time across workers: two workers placing the article and
-                # the tweet about it at once would each miss the other's uncommitted row.
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
+            _lock_ingests(conn)
             stored = self._stored_rows(conn, items)
             keys = [match_keys(item) for item in items]
             fresh = [item.key not in stored for item in items]
@@ -342,6 +353,12 @@ class IngestMixin:
                 batch.term_rows += [{"term": t, "item_id": row.id,
                                      "published_at": item.published_at} for t in terms]
                 batch.flush(conn)
+            if feats is not None:
+                # An item of this ingest edited by a later copy of its entry: later items
+                # compare with what it says now.
+                batch.placed = [
+                    _Placed(p.item_id, p.story_id, item.published_at, frozenset(terms), feats)
+                    if p.item_id == row.id else p for p in batch.placed]
             if story_id in batch.created:
                 # A story made in this ingest: its item list is what compose will read.
                 batch.created[story_id] = [item if i.key == item.key else i
@@ -420,8 +437,12 @@ class IngestMixin:
         by_link: list[tuple[int, int, int | None, Features | None, datetime | None]] = []
         by_word: list[tuple[int, int, int | None, Features | None, datetime | None]] = []
         if link_terms or len(word_terms) >= 2:
+            placed = {p.item_id for p in batch.placed}
             for item_id, n_links, overlap in conn.execute(_CANDIDATES, {
-                    "terms": link_terms + word_terms, "low": low, "high": high}):
+                    "terms": link_terms + word_terms, "low": low, "high": high,
+                    "cap": LOOKUP_BUDGET + 2 * cfg.max_candidates}):
+                if item_id in placed:
+                    continue  # written by a flush of this ingest: it takes part from memory
                 if n_links:
                     by_link.append((n_links, item_id, None, None, None))
                 if overlap - n_links >= 2:
@@ -587,6 +608,7 @@ class FixesMixin(IngestMixin):
             raise StoreError("a story cannot be merged into itself")
         stats = IngestStats()
         with self.engine.begin() as conn:
+            _lock_ingests(conn)
             for sid in (keep_id, other_id):
                 row = conn.execute(select(t_stories).where(t_stories.c.id == sid)).first()
                 if row is None:
@@ -614,6 +636,7 @@ class FixesMixin(IngestMixin):
 
         stats = IngestStats()
         with self.engine.begin() as conn:
+            _lock_ingests(conn)
             rows = conn.execute(select(t_items).where(t_items.c.story_id == story_id)).all()
             if not rows:
                 raise StoreError(f"no story with id {story_id}, or it has no items")
