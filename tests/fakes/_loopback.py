@@ -20,6 +20,8 @@ Failure = tuple[int, dict[str, Any], dict[str, str]] | str
 
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    #: Room for a burst of connections (the benchmark reads with several threads).
+    request_queue_size = 128
     state: Any
 
     def handle_error(self, request: object, client_address: object) -> None:
