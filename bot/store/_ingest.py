@@ -82,8 +82,7 @@ MIN_LOOKUP_TERMS = 3
 
 def _features(item: Item, ctx: RoutingContext) -> Features:
     """An item's merge features, computed from the item."""
-    taxonomy = ctx.taxonomy
-    return features(item, taxonomy.matching(TagGroup.PROGRAMME, item.title, item.text))
+    return features(item, ctx.taxonomy.matching(TagGroup.PROGRAMME, item.title, item.text))
 
 
 class _Placed(NamedTuple):
@@ -215,7 +214,6 @@ def _stored_features(conn: Connection, ids: Collection[int],
     if not ids:
         return {}
     key = stored_features.features_key(ctx.taxonomy)
-    i = t_items.c
     found: dict[int, tuple[int, datetime, Features]] = {}
     stale: list[int] = []
     for item_id, story_id, published_at, stored in conn.execute(
@@ -227,12 +225,12 @@ def _stored_features(conn: Connection, ids: Collection[int],
             found[item_id] = (story_id, published_at, feats)
     if stale:
         fresh = []
-        for row in conn.execute(select(t_items).where(i.id.in_(stale))):
+        for row in conn.execute(select(t_items).where(_i.id.in_(stale))):
             feats = _features(row_to_item(row), ctx)
             found[row.id] = (row.story_id, row.published_at, feats)
             fresh.append({"fid": row.id, "features": stored_features.encode(feats, key)})
         if fresh:
-            conn.execute(update(t_items).where(i.id == bindparam("fid"))
+            conn.execute(update(t_items).where(_i.id == bindparam("fid"))
                          .values(features=bindparam("features")), fresh)
     return found
 
@@ -338,7 +336,7 @@ class IngestMixin:
                 return
             batch.flush(conn)
             story_id = row.story_id
-            if ctx.merge:
+            if ctx.merge and feats is None:  # (a second copy of a new entry has them)
                 feats = _features(item, ctx)
                 terms = _terms(feats, ctx)
             conn.execute(update(t_items).where(t_items.c.id == row.id)
@@ -353,7 +351,6 @@ class IngestMixin:
                 batch.term_rows += [{"term": t, "item_id": row.id,
                                      "published_at": item.published_at} for t in terms]
                 batch.flush(conn)
-            if feats is not None:
                 # An item of this ingest edited by a later copy of its entry: later items
                 # compare with what it says now.
                 batch.placed = [
@@ -511,23 +508,6 @@ class IngestMixin:
         if deliveries:
             conn.execute(t_deliveries.insert(), deliveries)
             stats.deliveries += len(deliveries)
-
-    @staticmethod
-    def _lookup_story(conn: Connection, keys: MatchKeys) -> int | None:
-        by_url: dict[str, int] = {}
-        if keys.urls:
-            for url, story_id in conn.execute(
-                    select(t_item_urls.c.url, t_item_urls.c.story_id)
-                    .where(t_item_urls.c.url.in_([u[:2000] for u in keys.urls]))):
-                by_url.setdefault(url, story_id)
-        by_fp: dict[str, int] = {}
-        if keys.fingerprint:
-            found = conn.execute(select(t_items.c.story_id).where(
-                t_items.c.fingerprint == keys.fingerprint).limit(1)).scalar()
-            if found is not None:
-                by_fp[keys.fingerprint] = found
-        story_id, _why = find_story(keys, by_url, by_fp)
-        return story_id
 
     def _recompose(self, conn: Connection, story_id: int, created: bool, ctx: RoutingContext,
                    now: datetime, stats: IngestStats, force_revision: bool = False,
