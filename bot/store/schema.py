@@ -79,6 +79,8 @@ sources = Table(
     Column("state", Text),  # JSON: what a source remembers between polls (X: user id, since_id)
     # Paused by comms in the web app; kept apart from ``enabled``, which the config sets.
     Column("paused", Boolean, nullable=False, default=False, server_default="0"),
+    # The first poll announces old entries too (else they are stored, not announced).
+    Column("announce_backlog", Boolean, nullable=False, default=False, server_default="0"),
 )
 
 stories = Table(
@@ -95,6 +97,8 @@ stories = Table(
     # Set when comms merged this story into another: its items moved there.
     Column("merged_into", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
     Column("image_url", Text),  # set by comms on their own announcements
+    # JSON list: the only targets this story may reach (comms approved them); NULL: routes.
+    Column("targets", Text),
     Index(None, "updated_at"),
 )
 
@@ -171,6 +175,10 @@ deliveries = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("sent_revision", Integer),
+    # Not before this time (comms' send time, a merge's embargo): see bot/release.py.
+    Column("release_at", UTCDateTime),
+    # The message is to be taken back (its story was merged away).
+    Column("retract", Boolean, nullable=False, default=False, server_default="0"),
     UniqueConstraint("story_id", "target"),
     Index(None, "status", "next_attempt_at"),
 )
@@ -280,4 +288,38 @@ heartbeats = Table(
     "heartbeats", metadata,
     Column("worker", String(100), primary_key=True),
     Column("beat_at", UTCDateTime, nullable=False),
+    Column("collected_at", UTCDateTime),  # the worker's last finished collect cycle
+)
+
+# -- the release gate (issue #12) -------------------------------------------------------------
+
+# Mail the web app asks for (subscription confirmations), sent by the worker like any
+# delivery: claimed with a lease, retried, never lost.
+outmail = Table(
+    "outmail", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("message", Text, nullable=False),  # the whole message, as RFC 5322 text
+    Column("status", String(16), nullable=False),  # pending, in_flight, sent, failed, dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "recipient", "created_at"),
+)
+
+# Failed sign-ins per (casefolded) address, counted atomically so that every web process
+# counts together; kept for addresses with no account too, so a lock reveals nothing.
+login_attempts = Table(
+    "login_attempts", metadata,
+    Column("address", String(320), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("first_failed_at", UTCDateTime),
+    Column("last_failed_at", UTCDateTime),
+    Column("locked_until", UTCDateTime),
 )
