@@ -5,7 +5,7 @@ the client joins the method name onto it (``.../api/chat.postMessage``) and alwa
 POSTs, JSON for ``chat.*`` and a form body for the rest; the fake also takes query
 strings and GET, and a token from ``Authorization: Bearer`` or a ``token`` parameter.
 
-Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``,
+Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.delete``,
 ``conversations.history``, ``conversations.replies``, ``conversations.list``.
 Errors are HTTP 200 with ``{"ok": false, "error": ...}`` as Slack answers them
 (``invalid_auth``, ``channel_not_found``, ``not_in_channel``, ``message_not_found``,
@@ -23,7 +23,8 @@ Scenarios, on ``fake.state`` (also reachable as ``fake.fail_next`` and
 * ``delay_seconds``: every request waits that long before it is answered.
 
 ``calls`` records (method, params, headers) of every request, failed ones included;
-``posted()``, ``replies(ts)`` and ``updates`` show what was stored.
+``posted()``, ``replies(ts)`` and ``updates`` show what was stored, ``deleted`` what a
+``chat.delete`` took away (the message as it was).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from tests.fakes._loopback import (
 )
 
 NOT_IN_CHANNEL_TOKEN = "xoxb-not-in-channel"
-FAILABLE_METHODS = frozenset({"chat.postMessage", "chat.update"})
+FAILABLE_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.delete"})
 BOT_USER_ID = "U0HERALD"
 BOT_ID = "B0HERALD"
 
@@ -68,6 +69,7 @@ class FakeSlackState:
     # every stored message, in posting order; each a Slack message dict plus "channel"
     messages: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     fail_next: list[Failure] = field(default_factory=list)
     delay_seconds: float = 0.0
@@ -263,6 +265,18 @@ def _update(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[s
             "message": _public(msg)}
 
 
+def _delete(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[str, Any]:
+    channel_id = state.resolve_channel(params.get("channel"))
+    if channel_id is None:
+        return {"ok": False, "error": "channel_not_found"}
+    msg = state.find(channel_id, str(params.get("ts") or ""))
+    if msg is None:
+        return {"ok": False, "error": "message_not_found"}
+    state.messages.remove(msg)
+    state.deleted.append(msg)
+    return {"ok": True, "channel": channel_id, "ts": msg["ts"]}
+
+
 def _in_window(ts: str, params: dict[str, Any]) -> bool:
     inclusive = _truthy(params.get("inclusive"))
     value = float(ts)
@@ -326,6 +340,7 @@ _METHODS = {
     "auth.test": _auth_test,
     "chat.postMessage": _post_message,
     "chat.update": _update,
+    "chat.delete": _delete,
     "conversations.history": _history,
     "conversations.replies": _replies,
     "conversations.list": _list,
@@ -370,6 +385,11 @@ class FakeSlack(FaultScript, LoopbackServer):
     def updates(self) -> list[dict[str, Any]]:
         """Every successful chat.update: channel, ts, and the text/blocks/metadata sent."""
         return self.state.updates
+
+    @property
+    def deleted(self) -> list[dict[str, Any]]:
+        """Every message a successful chat.delete took away, as it was."""
+        return self.state.deleted
 
     def posted(self, channel_id: str | None = None) -> list[dict[str, Any]]:
         """Stored top-level messages (not thread replies), oldest first, as they are now."""
