@@ -21,10 +21,11 @@ from rich.console import Console
 
 from bot.clock import Clock, SystemClock
 from bot.collect import Collector, CollectStats
-from bot.config import Settings
+from bot.config import HeraldConfig, RouteConfig, Settings
 from bot.dispatch import Dispatcher, DispatchStats
 from bot.pipeline.similar import MergeConfig
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
+from bot.release import DIGEST
 from bot.retry import RetryPolicy
 from bot.sources.fetch import make_client
 from bot.sources.guard import UrlGuard
@@ -43,6 +44,15 @@ class CycleStats:
 def worker_id() -> str:
     return f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
+
+
+def digest_routes(cfg: HeraldConfig) -> tuple[RouteConfig, ...]:
+    """The routes, and the digest's: where no route names the digest, every story goes to
+    it (as before the digest was a target); a route naming it chooses instead."""
+    routes = tuple(cfg.routes)
+    if not cfg.digest.enabled or any(DIGEST in r.to for r in routes):
+        return routes
+    return (*routes, RouteConfig(to=[DIGEST]))
 
 class Herald:
     """One configured instance: store, taxonomy, channels, collector and dispatcher."""
@@ -65,8 +75,7 @@ class Herald:
                             min_shared_words=m.min_shared_words,
                             dated_text_threshold=m.dated_text_threshold,
                             link_text_threshold=m.link_text_threshold) if m.enabled else None
-        self.routing = RoutingContext(self.taxonomy, tuple(cfg.routes), tuple(self.channels),
-                                      merge)
+        self.routing = RoutingContext(self.taxonomy, digest_routes(cfg), self.targets, merge)
         self.x_sources = self._x_sources(settings)
         self._transport = transport
         self._client: httpx.Client | None = None
@@ -87,6 +96,12 @@ class Herald:
             username=s.handle, token_env=s.token_env, include_replies=s.include_replies,
             include_retweets=s.include_retweets, max_results=s.max_results,
             max_pages=s.max_pages), settings.environ) for s in cfg.sources if s.type == "x"}
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every target a story can reach: the channels, and the digest when it is on."""
+        digest = (DIGEST,) if self.settings.config.digest.enabled else ()
+        return (*self.channels, *digest)
 
     def _build_channels(self) -> dict[str, BaseChannel]:
         labels = {r.slug: r.label for r in self.taxonomy.rules}
@@ -123,7 +138,8 @@ class Herald:
                          max_body=cfg.http.max_body, base_dir=self.settings.base_dir,
                          backoff_cap=cfg.worker.source_backoff_cap, stop=self.stop,
                          x_sources=self.x_sources, owner=self.owner, lease=cfg.worker.lease,
-                         concurrency=cfg.http.concurrency, per_host=cfg.http.per_host)
+                         concurrency=cfg.http.concurrency, per_host=cfg.http.per_host,
+                         announce_since=cfg.worker.announce_since)
 
     def dispatcher(self) -> Dispatcher:
         w = self.settings.config.worker

@@ -209,8 +209,14 @@ def _name_from(location: str) -> str:
 def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")],
               name: Annotated[str | None, typer.Option("--name")] = None,
               every: Annotated[str, typer.Option("--every", help="Poll interval.")] = "15m",
+              announce_backlog: Annotated[bool, typer.Option(
+                  "--announce-backlog",
+                  help="Announce the entries its first poll finds that are older than "
+                       "worker.announce_since (by default they are stored, not announced)."
+              )] = False,
               config: ConfigOpt = None) -> None:
-    """Add a feed (kept in the database)."""
+    """Add a feed (kept in the database). Its first poll is a backfill: older entries are
+    stored and tagged but not announced, unless --announce-backlog."""
     try:
         interval = parse_duration(every)
     except ValueError as exc:
@@ -230,10 +236,12 @@ def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")
 
         with errors():
             UrlGuard(settings_for(config).config.http.allow_networks).check(url)
-    row = with_herald(config, lambda h: h.store.add_source(name, url, interval,
-                                                           SystemClock().now()))
+    row = with_herald(config, lambda h: h.store.add_source(
+        name, url, interval, SystemClock().now(), announce_backlog=announce_backlog))
     out.print(f"added feed [bold]{row.name}[/bold] ({redact_url(row.url)}), every "
-              f"{format_duration(row.every)}")
+              f"{format_duration(row.every)}; "
+              + ("its old entries will be announced too" if row.announce_backlog else
+                 "its first poll announces only recent entries"))
 
 
 @feeds_app.command("remove")

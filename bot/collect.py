@@ -94,8 +94,9 @@ class Collector:
                  backoff_cap: timedelta, stop: threading.Event | None = None,
                  x_sources: Mapping[str, XSource] | None = None, owner: str = "collector",
                  lease: timedelta = timedelta(minutes=5), concurrency: int = 8,
-                 per_host: int = 2) -> None:
+                 per_host: int = 2, announce_since: timedelta = timedelta(days=3)) -> None:
         self.store = store
+        self.announce_since = announce_since
         self.x_sources = dict(x_sources or {})
         self.routing = routing
         self.clock = clock
@@ -209,6 +210,20 @@ class Collector:
         except Exception as exc:  # recorded on the source by _store
             return _Read(error=exc)
 
+    def _backlog(self, source: SourceRow, items: list[Item], now: datetime) -> set[
+            tuple[str, str]]:
+        """A new source's first poll is a backfill: its entries older than
+        ``announce_since`` are stored, merged and tagged but not announced (unless the
+        source asks for its backlog: ``announce_backlog``)."""
+        if source.last_ok_at is not None or source.announce_backlog:
+            return set()
+        cutoff = now - self.announce_since
+        old = {i.key for i in items if i.published_at < cutoff}
+        if old:
+            log.info("first poll of %s: %d of %d entries are older than %s and are not "
+                     "announced", source.name, len(old), len(items), self.announce_since)
+        return old
+
     def _store(self, source: SourceRow, read: _Read, into: IngestStats | None) -> PollResult:
         """Store what a read found and record the poll on its source."""
         started = time.monotonic()
@@ -222,7 +237,8 @@ class Collector:
                                       next_poll_at=now + source.every)
             return PollResult(source.name, "unchanged", seconds=time.monotonic() - started)
         try:
-            stats = self.store.ingest(read.items, self.routing, now)
+            stats = self.store.ingest(read.items, self.routing, now,
+                                      backlog=self._backlog(source, read.items, now))
             # The validators (and X's since_id) are kept only once the items are stored:
             # a crash in between reads them again rather than losing them.
             self.store.record_poll_ok(source.name, validators=read.validators, now=now,

@@ -54,6 +54,8 @@ class SourceConfig(_Strict):
     url: str | None = Field(default=None, min_length=1)
     every: Duration = timedelta(minutes=15)
     enabled: bool = True
+    #: Announce the entries a first poll finds that are older than worker.announce_since.
+    announce_backlog: bool = False
     # X only:
     username: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{1,15}$")
     token_env: str = "X_BEARER_TOKEN"
@@ -117,6 +119,8 @@ class WorkerConfig(_Strict):
     source_backoff_cap: Duration = timedelta(hours=12)
     lease: Duration = timedelta(minutes=5)
     timezone: str = "Europe/London"
+    #: A new source's first poll announces only entries newer than this (a backfill).
+    announce_since: Duration = timedelta(days=3)
 
     @field_validator("timezone")
     @classmethod
@@ -465,6 +469,12 @@ def _cross_check(settings: Settings) -> None:
                               file=file)
     taxonomy = load_taxonomy(settings.taxonomy_path)
     target_names = {t.name for t in cfg.targets}
+    if "digest" in target_names:
+        raise ConfigError("'digest' is the weekly digest's own name (routes and approvals "
+                          "send stories to it); give this target another name",
+                          key="targets", file=file)
+    if cfg.digest.enabled:
+        target_names.add("digest")
     source_names = {s.name for s in cfg.sources}
     known = {"domains": set(taxonomy.slugs("domain")), "kinds": set(taxonomy.slugs("kind")),
              "programmes": set(taxonomy.slugs("programme"))}

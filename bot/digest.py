@@ -167,12 +167,28 @@ def _wants(sub_domains: tuple[str, ...] | None, story: Story) -> bool:
     return sub_domains is None or any(d in sub_domains for d in story.domains)
 
 
-def build_digest(subscriber_domains: tuple[str, ...] | None, stories: Sequence[Story],
-                 period: Period, today: date, labels: dict[str, str],
-                 domain_order: Sequence[str]) -> DigestContent | None:
-    """The digest one subscriber gets for ``period``; None when nothing is new for them."""
-    fresh = [s for s in stories if period.start <= s.first_seen < period.end
-             and _wants(subscriber_domains, s)]
+@dataclass(frozen=True)
+class DigestPool:
+    """What the release gate lets a period's digest show: the stories it carries
+    (``fresh``, by id) and every story released to the digest (for "Opening soon")."""
+
+    stories: tuple[Story, ...]
+    fresh: frozenset[int]
+
+
+def build_digest(subscriber_domains: tuple[str, ...] | None,
+                 stories: Sequence[Story] | DigestPool, period: Period, today: date,
+                 labels: dict[str, str], domain_order: Sequence[str]) -> DigestContent | None:
+    """The digest one subscriber gets for ``period``; None when nothing is new for them.
+    Given a :class:`DigestPool`, the gate's choice; given bare stories, those first seen in
+    the period."""
+    if isinstance(stories, DigestPool):
+        chosen = stories.fresh
+        stories = stories.stories
+        fresh = [s for s in stories if s.id in chosen and _wants(subscriber_domains, s)]
+    else:
+        fresh = [s for s in stories if period.start <= s.first_seen < period.end
+                 and _wants(subscriber_domains, s)]
     if not fresh:
         return None
     order = [d for d in domain_order if subscriber_domains is None or d in subscriber_domains]
@@ -315,7 +331,7 @@ class DigestJob:
         return (f"{base}/unsubscribe/{token}", f"{base}/preferences/{prefs}",
                 f"mailto:{self.sender_addr}?subject={quote('unsubscribe ' + token)}")
 
-    def compose(self, sub: Subscriber, stories: Sequence[Story], period: Period,
+    def compose(self, sub: Subscriber, stories: Sequence[Story] | DigestPool, period: Period,
                 now: datetime) -> tuple[EmailMessage, int] | None:
         """The digest email for one subscriber and the number of stories in it; None when
         nothing is new for them."""
@@ -337,9 +353,18 @@ class DigestJob:
                                 unsubscribe_url=unsubscribe, unsubscribe_mailto=mailto, now=now)
         return message, content.story_count
 
-    def stories_for(self, period: Period) -> list[Story]:
-        return [s for s in self.herald.store.list_stories(
-            since=period.start - OPENING_SOON_LOOKBACK) if s.first_seen < period.end]
+    def stories_for(self, period: Period, now: datetime | None = None, *,
+                    assign: bool = False) -> DigestPool:
+        """What ``period``'s digest may show at ``now``: only stories the release gate
+        lets reach the digest (routed or approved there, due, not held, not merged).
+        ``assign``: record the period's stories as sent with it (a run does)."""
+        now = now or self.herald.clock.now()
+        fresh, shown = self.herald.store.digest_stories(period.key, period.end, now,
+                                                        assign=assign)
+        wanted = set(fresh) | set(shown)
+        stories = [s for s in self.herald.store.list_stories(ids=sorted(wanted))
+                   if s.id in fresh or s.first_seen >= period.start - OPENING_SOON_LOOKBACK]
+        return DigestPool(tuple(stories), frozenset(fresh))
 
     def sender(self) -> Any:
         return mail_sender(self.herald)
@@ -353,7 +378,7 @@ class DigestJob:
         claims = store.claim_digests(period.key, self.herald.owner, now, lease)
         if not claims:
             return stats
-        stories = self.stories_for(period)
+        stories = self.stories_for(period, now, assign=True)
         subs = {s.id: s for s in store.list_subscribers()}
         policy = RetryPolicy(timedelta(minutes=5), timedelta(hours=6), self.cfg.max_attempts)
         with self.sender() as sender:
@@ -403,7 +428,7 @@ class DigestJob:
 
     def preview(self, sub: Subscriber, period: Period, now: datetime, out: Path) -> Path:
         """Write one digest's HTML to ``out`` (a file or a folder) without sending it."""
-        composed = self.compose(sub, self.stories_for(period), period, now)
+        composed = self.compose(sub, self.stories_for(period, now), period, now)
         if composed is None:
             raise HeraldError(f"{sub.email} has nothing new for {period.label}")
         html = composed[0].get_body(("html",))

@@ -63,10 +63,12 @@ outbox = "{outbox}"
 [[sources]]
 name = "academy-news"
 url = "{news}"
+announce_backlog = true
 
 [[sources]]
 name = "academy-x-posts"
 url = "{posts}"
+announce_backlog = true
 
 [[targets]]
 name = "outbox-files"

@@ -62,7 +62,7 @@ BAD_CONFIGS = [
     ("source without url", '[[sources]]\nname = "news"\n', "sources[0] (news).url",
      ["required"]),
     ("route to an unknown target", FILES + '[[routes]]\nto = ["nowhere"]\n', "routes[0].to",
-     ["unknown target 'nowhere'", "defined targets: files"]),
+     ["unknown target 'nowhere'", "defined targets: digest, files"]),
     ("route with an unknown domain",
      FILES + '[[routes]]\ndomains = ["cooking"]\nto = ["files"]\n', "routes[0].domains",
      ["unknown domain 'cooking'", "learning-capacity", "individual-effectiveness"]),

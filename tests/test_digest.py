@@ -1089,7 +1089,7 @@ def cli_workspace(root: Path) -> Path:
     config = root / "herald.toml"
     config.write_text(
         f"paths = {{ taxonomy = {json.dumps(str(CONFIG_DIR / 'taxonomy.toml'))} }}\n"
-        '[[sources]]\nname = "academy"\nurl = "feed.xml"\n'
+        '[[sources]]\nname = "academy"\nurl = "feed.xml"\nannounce_backlog = true\n'
         '[[targets]]\nname = "files"\ntype = "file"\n'
         '[[routes]]\nto = ["files"]\n'
         f'[digest]\nfrom = "{SENDER}"\nbase_url = "{BASE}"\n'

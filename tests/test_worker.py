@@ -31,6 +31,7 @@ dispatch_every = "1s"
 name = "news"
 url = "{feed}"
 every = "1h"
+announce_backlog = true
 
 [[targets]]
 name = "files"

@@ -54,7 +54,9 @@ def write_config(tmp_path: Path, *, db_url: str, sources: dict[str, str],
              "[worker]\n" + "".join(f'{k} = "{v}"\n' for k, v in w.items()),
              "[digest]\nenabled = false\n", '[http]\nallow_networks = ["127.0.0.0/8"]\n']
     for name, url in sources.items():
-        lines.append(f'[[sources]]\nname = "{name}"\nurl = "{url}"\nevery = "{every}"\n')
+        # The fixtures' entries are old: announce them (a first poll would not, by default).
+        lines.append(f'[[sources]]\nname = "{name}"\nurl = "{url}"\nevery = "{every}"\n'
+                     'announce_backlog = true\n')
     for target in targets:
         lines.append("[[targets]]\n" + "".join(f'{k} = "{v}"\n' for k, v in target.items()))
     names = ", ".join(f'"{t["name"]}"' for t in targets)

@@ -24,6 +24,7 @@ from bot.store._ingest import IngestStats
 from bot.store._ops import OpsMixin
 from bot.store._outbox import OutboxMixin
 from bot.store._queue import Announcement, NotAllowed, QueueMixin
+from bot.store._released import ReleasedMixin
 from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
 from bot.store._subscribers import DigestRow, Subscriber, SubscribersMixin
@@ -66,7 +67,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
-            QueueMixin, OpsMixin):
+            QueueMixin, OpsMixin, ReleasedMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

@@ -37,6 +37,8 @@ class SourceRow:
     error_count: int
     state: dict[str, Any] = field(default_factory=dict)
     paused: bool = False
+    #: Its first poll announces old entries too (see worker.announce_since).
+    announce_backlog: bool = False
 
     @classmethod
     def from_mapping(cls, m: Any) -> SourceRow:
@@ -47,7 +49,8 @@ class SourceRow:
                    next_poll_at=m["next_poll_at"], last_error=m["last_error"],
                    error_count=m["error_count"],
                    state=json.loads(m["state"]) if m["state"] else {},
-                   paused=bool(m["paused"]))
+                   paused=bool(m["paused"]),
+                   announce_backlog=bool(m["announce_backlog"]))
 
 
 class SourcesMixin:
@@ -61,7 +64,8 @@ class SourcesMixin:
             for name, cfg in wanted.items():
                 row = rows.get(name)
                 values = {"url": cfg.location, "every_seconds": int(cfg.every.total_seconds()),
-                          "enabled": cfg.enabled, "kind": cfg.type}
+                          "enabled": cfg.enabled, "kind": cfg.type,
+                          "announce_backlog": cfg.announce_backlog}
                 if row is None:
                     # Several workers start at once: the first insert wins, others skip.
                     insert_ignore(conn, t_sources, [dict(
@@ -75,21 +79,24 @@ class SourcesMixin:
                     if row["url"] != cfg.location:
                         reset = {"etag": None, "last_modified": None, "body_hash": None,
                                  "state": None, "next_poll_at": now, "error_count": 0,
-                                 "last_error": None}
+                                 "last_error": None, "last_ok_at": None}  # a new feed
                     conn.execute(update(t_sources).where(t_sources.c.name == name)
                                  .values(**values, **reset))
             gone = [n for n, r in rows.items() if r["origin"] == "config" and n not in wanted]
             if gone:
                 conn.execute(delete(t_sources).where(t_sources.c.name.in_(gone)))
 
-    def add_source(self, name: str, url: str, every: timedelta, now: datetime) -> SourceRow:
+    def add_source(self, name: str, url: str, every: timedelta, now: datetime, *,
+                   announce_backlog: bool = False) -> SourceRow:
+        """Add a feed. Its first poll announces only recent entries, unless
+        ``announce_backlog``."""
         with self.engine.begin() as conn:
             if conn.execute(select(t_sources.c.id).where(t_sources.c.name == name)).first():
                 raise StoreError(f"a source named {name!r} already exists")
             conn.execute(t_sources.insert().values(
                 name=name, origin="database", kind="rss", url=url,
                 every_seconds=int(every.total_seconds()), enabled=True, error_count=0,
-                created_at=now, next_poll_at=now))
+                created_at=now, next_poll_at=now, announce_backlog=announce_backlog))
         return self.get_source(name)
 
     def set_source_paused(self, name: str, paused: bool, now: datetime) -> SourceRow:

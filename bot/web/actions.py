@@ -22,7 +22,7 @@ def check_draft(ctx: WebContext, draft: Draft) -> Draft:
     tax = ctx.herald.taxonomy
     try:
         draft.check_against(kinds=tax.slugs("kind"), domains=tax.slugs("domain"),
-                            targets=list(ctx.herald.channels))
+                            targets=list(ctx.herald.targets))
     except ValueError as exc:
         raise InvalidDraft(str(exc)) from None
     return draft

@@ -17,6 +17,7 @@ from bot.durations import format_duration, parse_duration
 from bot.errors import HeraldError, StoreError
 from bot.passwords import hash_password, verify_password
 from bot.queue import Draft
+from bot.release import DIGEST
 from bot.store import ROLES, Session
 from bot.web import actions
 from bot.web.app import InvalidInput, RowId, WebContext, ctx_of
@@ -159,7 +160,8 @@ def _options(ctx: WebContext) -> dict[str, Any]:
     labels = ctx.labels()
     return {"kinds": [(k, labels.get(k, k)) for k in tax.slugs("kind")],
             "domains": [(d, labels.get(d, d)) for d in tax.slugs("domain")],
-            "targets": [(name, ch.name) for name, ch in ctx.herald.channels.items()],
+            "targets": [(name, ch.name) for name, ch in ctx.herald.channels.items()]
+            + ([(DIGEST, "weekly digest email")] if DIGEST in ctx.herald.targets else []),
             "approval": ctx.web.approval,
             "timezone": ctx.herald.settings.config.worker.timezone}
 
@@ -336,7 +338,7 @@ def story(request: Request, story_id: RowId) -> Response:
     ctx, session = signed_in(request)
     found = ctx.store.get_story(story_id)
     deliveries = ctx.store.deliveries_for([story_id]).get(story_id, [])
-    routed = [d.target for d in deliveries] or list(ctx.herald.channels)
+    routed = [d.target for d in deliveries if d.target != DIGEST] or list(ctx.herald.channels)
     return ctx.render(request, "story.html.j2", session=session, story=found,
                       deliveries=deliveries,
                       previews=previews(ctx.herald, found, routed), **_options(ctx))
@@ -407,6 +409,8 @@ def _name_from(url: str) -> str:
 def feeds(request: Request) -> Response:
     ctx, session = signed_in(request)
     return ctx.render(request, "feeds.html.j2", session=session,
+                      announce_since=format_duration(
+                          ctx.herald.settings.config.worker.announce_since),
                       sources=ctx.store.list_sources(), check=None, form=None, error=None,
                       format_duration=format_duration)
 
@@ -435,6 +439,8 @@ async def feed_check(request: Request) -> Response:
     except HeraldError as exc:
         error = str(exc)
     return ctx.render(request, "feeds.html.j2", session=session,
+                      announce_since=format_duration(
+                          ctx.herald.settings.config.worker.announce_since),
                       sources=ctx.store.list_sources(), check=check, form=echo, error=error,
                       format_duration=format_duration, status_code=200 if check else 422)
 
@@ -444,7 +450,8 @@ async def feed_add(request: Request) -> Response:
     ctx, _session, form = await posted(request, "approver")
     name, url, every = _feed_form(form)
     ctx.herald.guard.check(url)
-    ctx.store.add_source(name, url, every, ctx.now())
+    ctx.store.add_source(name, url, every, ctx.now(),
+                         announce_backlog=_str(form, "announce_backlog") == "1")
     return back("/feeds", "feed-added")
 
 
