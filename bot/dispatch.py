@@ -10,7 +10,14 @@ one target are spaced by its channel's ``rate_per_sec``.
 No retry storms: each delivery is tried at most once per run, and a target that
 answers with a rate limit (429 and Retry-After) gets no more calls in that run: its
 other claims go back unattempted, due when the limit ends (``deferred`` in the stats,
-the reason kept on the row for ``herald outbox``).
+the reason kept on the row for ``herald outbox``). Being told to wait is not a failed
+attempt: the rate-limited claim itself goes back the same way, so no 429 storm ever makes
+a delivery dead.
+
+What may go is the release gate's answer (:mod:`bot.release`), asked by the claim and again
+by the lease renewal just before each send. Claims marked ``retract`` take back a
+merged-away story's message: deleted where the channel can (``chat.delete``), otherwise
+recorded as ``left`` with the reason, for ``herald outbox`` to show.
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ class DispatchStats:
     updated: int = 0
     failed: int = 0
     dead: int = 0
-    deferred: int = 0  # not tried: their target asked us to wait
+    deferred: int = 0  # not tried, or rate-limited: their target asked us to wait
+    retracted: int = 0  # merged-away stories' messages taken back
+    left: int = 0  # ... that their target could not take back
     errors: list[str] = field(default_factory=list)
 
 
@@ -123,9 +132,14 @@ class Dispatcher:
             payload = channel.render(story)
             self._throttle(delivery.target, channel)
             if not self.store.renew_lease(delivery.id, self.owner, self.clock.now(),
-                                          timedelta(seconds=self.lease_seconds)):
-                log.warning("lease on delivery %s ran out before its send; another worker "
-                            "has it now", delivery.id)
+                                          timedelta(seconds=self.lease_seconds),
+                                          retract=claim.retract):
+                log.warning("delivery %s may no longer go (lease ran out, or held, merged "
+                            "or embargoed since its claim)", delivery.id)
+                self.store.release(self.owner, [delivery.id], now=self.clock.now())
+                return
+            if claim.retract:
+                self._retract(claim, channel, stats)
                 return
             if claim.update and channel.supports_update:
                 result = channel.update(payload, delivery=delivery)
@@ -141,8 +155,9 @@ class Dispatcher:
             self._failed(claim, TransientSendError(f"{type(exc).__name__}: {exc}",
                                                    target=delivery.target), stats, story)
         else:
+            shown = result.revision if result.revision is not None else story.revision
             self.store.mark_sent(delivery.id, external_id=result.external_id,
-                                 revision=story.revision, now=self.clock.now())
+                                 revision=shown, now=self.clock.now())
             if claim.update:
                 stats.updated += 1
             else:
@@ -151,10 +166,41 @@ class Dispatcher:
                      delivery.story_id, channel.redacted(), (time.monotonic() - started) * 1000,
                      f" ({result.detail})" if result.detail else "")
 
+    def _retract(self, claim: Claim, channel: BaseChannel, stats: DispatchStats) -> None:
+        """Take back a merged-away story's message, or record that its target cannot."""
+        delivery = claim.delivery
+        now = self.clock.now()
+        if not channel.supports_delete:
+            self.store.mark_retracted(
+                delivery.id, owner=self.owner, taken_back=False, now=now,
+                detail=f"left in {delivery.target}: {channel.name} cannot delete a message "
+                       f"(story {delivery.story_id} was merged into another)")
+            stats.left += 1
+            return
+        result = channel.delete(delivery=delivery)
+        self.store.mark_retracted(delivery.id, owner=self.owner, taken_back=True, now=now,
+                                  detail=result.detail)
+        stats.retracted += 1
+        log.info("took back story %s's message from %s", delivery.story_id,
+                 channel.redacted())
+
     def _failed(self, claim: Claim, error: ChannelError, stats: DispatchStats,
                 story: Story | None) -> None:
         delivery = claim.delivery
         now = self.clock.now()
+        if isinstance(error, RateLimited):
+            # Being told to wait is not a failed attempt: give the claim back, due when
+            # the limit ends, and send nothing more to this target in this run.
+            wait = error.retry_after if error.retry_after is not None else 60.0
+            until = now + timedelta(seconds=max(1.0, wait))
+            self._paused[delivery.target] = until
+            stats.deferred += self.store.defer(
+                self.owner, [delivery.id], until, now=now,
+                reason=f"waiting: {delivery.target} rate-limited us ({error}) until "
+                       f"{until:%Y-%m-%d %H:%M:%S}Z")
+            log.info("delivery %s to %s: rate-limited, due again %s", delivery.id,
+                     delivery.target, f"{until:%H:%M:%S}Z")
+            return
         retry_at = self.policy.decide(error, delivery.attempts, now)
         reason = f"{type(error).__name__}: {error}"
         if claim.update and story is not None:
@@ -163,9 +209,6 @@ class Dispatcher:
         else:
             self.store.mark_failed(delivery.id, owner=self.owner, error=reason,
                                    retry_at=retry_at, now=now)
-        if isinstance(error, RateLimited) and retry_at is not None:
-            # The target's limit covers every call, not this message: no more this run.
-            self._paused[delivery.target] = retry_at
         if retry_at is None:
             stats.dead += 1
         else:

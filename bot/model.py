@@ -142,6 +142,10 @@ class DeliveryStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     DEAD = "dead"
+    #: A merged-away story's message, taken back (deleted) from its target.
+    RETRACTED = "retracted"
+    #: A merged-away story's message that its target cannot take back (no delete).
+    LEFT = "left"
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,11 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    #: Not before this time (comms' send time, a merge's embargo): see bot/release.py.
+    release_at: datetime | None = None
+    #: The message is to be taken back (its story was merged into another).
+    retract: bool = False
+    sent_revision: int | None = None
 
     @property
     def key(self) -> tuple[int, str]:

@@ -45,6 +45,9 @@ class SendResult:
 
     external_id: str | None = None
     detail: str = ""
+    #: The story revision the target now shows, when it differs from the one rendered: a
+    #: message adopted after a lost answer shows what that earlier attempt sent.
+    revision: int | None = None
 
 
 @dataclass
@@ -88,6 +91,9 @@ class BaseChannel:
     #: True when the channel can show a story's later changes on the message it sent
     #: (``update(payload, delivery=...)``); others are sent each story once.
     supports_update: ClassVar[bool] = False
+    #: True when the channel can take back a message it sent (``delete(delivery=...)``):
+    #: a story merged into another has its message removed there.
+    supports_delete: ClassVar[bool] = False
     Options: ClassVar[type[BaseModel]] = NoOptions
 
     def __init__(self, target: str, options: BaseModel, context: ChannelContext) -> None:
@@ -106,6 +112,10 @@ class BaseChannel:
     def update(self, payload: dict[str, Any], *, delivery: Delivery) -> SendResult:
         """Show a story's change on the message already sent (when supports_update)."""
         raise NotImplementedError(f"{self.name} cannot update a sent message")
+
+    def delete(self, *, delivery: Delivery) -> SendResult:
+        """Take back the message a delivery sent (when supports_delete)."""
+        raise NotImplementedError(f"{self.name} cannot delete a sent message")
 
     def label(self, slug: str) -> str:
         return self.context.labels.get(slug, slug)

@@ -22,8 +22,11 @@ link it did not come with.
 Never twice: the delivery id travels in the message ``metadata``; a delivery
 reclaimed after a crash, or tried again after a timeout or a dropped answer, first
 looks for that id in the channel's recent history and adopts the message it finds.
-A story that changes later is edited in place (``chat.update``) or followed by a
-reply in its thread; it is never posted again.
+The metadata also carries the story revision the message shows, so an adopted message
+is recorded at the revision it really shows and edited to the current one after. A story
+that changes later is edited in place (``chat.update``) or followed by a reply in its
+thread; it is never posted again. A story merged into another has its message deleted
+(``chat.delete``; the bot can delete its own messages with ``chat:write``).
 429 is retried after Retry-After; invalid_auth, channel_not_found, not_in_channel
 and the like are permanent; 5xx, timeouts and dropped connections are transient.
 """
@@ -105,6 +108,7 @@ class SlackChannel(BaseChannel):
     rate_per_sec: ClassVar[float] = 1.0  # Slack allows about one message a second a channel
     format: ClassVar[str] = "slack-blocks"
     supports_update: ClassVar[bool] = True
+    supports_delete: ClassVar[bool] = True
     Options: ClassVar[type[BaseModel]] = SlackOptions
     options: SlackOptions
 
@@ -250,9 +254,10 @@ class SlackChannel(BaseChannel):
                 and str(payload.get("delivery_id")) == str(delivery.id)
                 and (revision is None or str(payload.get("revision")) == str(revision)))
 
-    def find_posted(self, delivery: Delivery) -> str | None:
-        """The ts of a message this delivery already posted (after a crash), if any: reads
-        the channel's history since the delivery was made, page by page."""
+    def find_posted(self, delivery: Delivery) -> tuple[str, int | None] | None:
+        """The ts of a message this delivery already posted (after a crash), if any, and the
+        story revision it shows: reads the channel's history since the delivery was made,
+        page by page."""
         oldest = f"{delivery.created_at.timestamp() - 60:.6f}"
         cursor = None
         for _ in range(HISTORY_PAGES):
@@ -261,7 +266,13 @@ class SlackChannel(BaseChannel):
                               oldest=oldest, cursor=cursor)
             for message in page.get("messages", []):
                 if self._is_ours(message, delivery):
-                    return str(message.get("ts"))
+                    shown = ((message.get("metadata") or {}).get("event_payload") or {})\
+                        .get("revision")
+                    try:
+                        revision = int(shown) if shown is not None else None
+                    except (TypeError, ValueError):
+                        revision = None
+                    return str(message.get("ts")), revision
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not page.get("has_more") or not cursor:
                 break
@@ -278,14 +289,15 @@ class SlackChannel(BaseChannel):
         if self._retried(delivery, reclaimed):
             found = self.find_posted(delivery)
             if found:
-                return SendResult(external_id=f"{self.channel_id()}:{found}",
-                                  detail="adopted the message a previous attempt posted")
+                ts, shown = found
+                # A message from before revisions were recorded counts as the first.
+                return SendResult(external_id=f"{self.channel_id()}:{ts}",
+                                  detail="adopted the message a previous attempt posted",
+                                  revision=shown if shown is not None else 1)
         response = self._call(
             "chat_postMessage", channel=self.options.channel, text=payload["text"],
             blocks=payload["blocks"], unfurl_links=False, unfurl_media=False,
-            metadata={"event_type": METADATA_EVENT,
-                      "event_payload": {"delivery_id": delivery.id,
-                                        "story_id": delivery.story_id}})
+            metadata=self._metadata(delivery, payload))
         channel = response.get("channel") or self.options.channel
         self._channel_id = self._channel_id or (channel if channel.startswith(("C", "G", "D"))
                                                 else None)
@@ -298,7 +310,7 @@ class SlackChannel(BaseChannel):
             raise PermanentSendError("no message to update (no ts stored)", target=self.target)
         if self.options.on_update == "edit":
             self._call("chat_update", channel=channel, ts=ts, text=payload["text"],
-                       blocks=payload["blocks"])
+                       blocks=payload["blocks"], metadata=self._metadata(delivery, payload))
             return SendResult(external_id=delivery.external_id, detail="edited")
         revision = payload.get("revision")
         if self._retried(delivery, False):
@@ -317,3 +329,24 @@ class SlackChannel(BaseChannel):
                                                "story_id": delivery.story_id,
                                                "revision": revision}})
         return SendResult(external_id=delivery.external_id, detail="replied in thread")
+
+    def delete(self, *, delivery: Delivery) -> SendResult:
+        """Take back the message a delivery posted (its story was merged into another).
+        A message already gone counts as taken back."""
+        channel, _, ts = (delivery.external_id or "").partition(":")
+        if not ts:
+            return SendResult(external_id=delivery.external_id, detail="nothing was posted")
+        try:
+            self._call("chat_delete", channel=channel, ts=ts)
+        except PermanentSendError as exc:
+            if "message_not_found" not in str(exc):
+                raise
+            return SendResult(external_id=delivery.external_id, detail="already gone")
+        return SendResult(external_id=delivery.external_id, detail="deleted")
+
+    @staticmethod
+    def _metadata(delivery: Delivery, payload: dict[str, Any]) -> dict[str, Any]:
+        """What a message carries to be found again: its delivery, story and revision."""
+        return {"event_type": METADATA_EVENT,
+                "event_payload": {"delivery_id": delivery.id, "story_id": delivery.story_id,
+                                  "revision": payload.get("revision")}}

@@ -108,18 +108,18 @@ def test_slack_429_storm_one_call_per_run_and_every_story_once(
     d = dispatcher(store, clock, {SLACK: slack_channel(slack, tmp_path)})
 
     stats = d.run_once()
-    # One call found the limit; the other four were not tried, and wait for its end.
+    # One call found the limit; the other four were not tried, and all five wait for its
+    # end. Being told to wait is not a failed attempt: no attempt is counted.
     assert len(slack.calls_to("chat.postMessage")) == 1
-    assert (stats.failed, stats.deferred, stats.sent) == (1, 4, 0)
+    assert (stats.failed, stats.deferred, stats.sent) == (0, 5, 0)
     rows = by_status(store)
-    (failed,) = rows["failed"]
-    assert failed.attempts == 1 and "429" in failed.last_error
-    until = failed.next_attempt_at
+    assert "failed" not in rows and len(rows["pending"]) == 5
+    (limited,) = [r for r in rows["pending"] if "429" in r.last_error]
+    until = limited.next_attempt_at
     assert clock.now() + timedelta(seconds=20) <= until <= clock.now() + timedelta(seconds=21)
-    assert len(rows["pending"]) == 4
     for waiting in rows["pending"]:
         assert waiting.attempts == 0 and waiting.next_attempt_at == until
-        assert "rate-limited us until" in waiting.last_error
+        assert "rate-limited us" in waiting.last_error
 
     assert d.run_once().sent == 0  # not due: no call at all
     assert len(slack.calls_to("chat.postMessage")) == 1
@@ -182,7 +182,7 @@ def test_teams_throttling_5xx_and_a_reset_lose_nothing(
     d = dispatcher(store, clock, {TEAMS: teams_channel(teams, tmp_path)})
 
     stats = d.run_once()
-    assert (stats.failed, stats.deferred) == (1, 3) and len(teams.requests) == 1
+    assert (stats.failed, stats.deferred) == (0, 4) and len(teams.requests) == 1
     assert d.run_once().sent == 0 and len(teams.requests) == 1  # waiting out Retry-After
 
     settle(d, store, clock, step=timedelta(minutes=1))
@@ -279,14 +279,14 @@ def test_outbox_json_shows_attempts_and_the_next_try_without_a_retry_storm(
     assert shown.returncode == 0, shown.stderr
     rows: list[dict[str, Any]] = json.loads(shown.stdout)
     assert len(rows) == 3
-    failed = [r for r in rows if r["status"] == "failed"]
+    # Nothing failed: the 429 is not an attempt; all three wait for the limit to end.
     waiting = [r for r in rows if r["status"] == "pending"]
-    assert len(failed) == 1 and len(waiting) == 2
-    assert failed[0]["attempts"] == 1 and "429" in failed[0]["last_error"]
-    next_try = datetime.fromisoformat(failed[0]["next_attempt_at"])
+    assert len(waiting) == 3
+    (limited,) = [r for r in waiting if "429" in r["last_error"]]
+    next_try = datetime.fromisoformat(limited["next_attempt_at"])
     assert next_try >= started + timedelta(seconds=600)
     for row in waiting:
-        assert row["attempts"] == 0 and row["next_attempt_at"] == failed[0]["next_attempt_at"]
+        assert row["attempts"] == 0 and row["next_attempt_at"] == limited["next_attempt_at"]
         assert "rate-limited" in row["last_error"]
     table = herald(config, "outbox", env=env)
     assert "rate-limited" in table.stdout and "429" in table.stdout

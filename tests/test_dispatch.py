@@ -70,9 +70,23 @@ def test_rate_limit_honours_retry_after(store: Store, clock) -> None:  # type: i
     rec.failures = [RateLimited("429", retry_after=90)]
     store.ingest([item(1)], routing(("rec",)), clock.now())
     dispatcher(store, clock, {"rec": rec}).run_once()
-    (failed,) = store.list_deliveries("failed")
-    wait = (failed.next_attempt_at - clock.now()).total_seconds()
-    assert 90 <= wait <= 91
+    (waiting,) = store.list_deliveries("pending")
+    wait = (waiting.next_attempt_at - clock.now()).total_seconds()
+    assert 90 <= wait <= 91 and waiting.attempts == 0
+
+
+def test_a_rate_limit_storm_never_makes_a_delivery_dead(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    """Defect 7: being told to wait (429) is not a failed attempt, however often it comes."""
+    rec = RecordingChannel("rec")
+    rec.failures = [RateLimited("429", retry_after=5)] * 30
+    store.ingest([item(1)], routing(("rec",)), clock.now())
+    for _ in range(30):
+        dispatcher(store, clock, {"rec": rec}).run_once()
+        clock.advance(seconds=10)
+    assert store.list_deliveries("dead") == [] and store.list_deliveries("failed") == []
+    dispatcher(store, clock, {"rec": rec}).run_once()
+    (sent,) = store.list_deliveries("sent")
+    assert sent.attempts == 1 and len(rec.sent) == 1
 
 
 def test_one_failing_target_does_not_stop_another(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
@@ -171,4 +185,4 @@ def test_retry_policy_is_exponential_capped_and_jittered() -> None:
 
 def test_statuses_are_the_documented_ones() -> None:
     assert [s.value for s in DeliveryStatus] == ["pending", "in_flight", "sent", "failed",
-                                                 "dead"]
+                                                 "dead", "retracted", "left"]

@@ -57,4 +57,6 @@ def row_to_delivery(row: Row[Any]) -> Delivery:
                     status=DeliveryStatus(m["status"]), attempts=m["attempts"],
                     next_attempt_at=m["next_attempt_at"], lease_until=m["lease_until"],
                     external_id=m["external_id"], last_error=m["last_error"],
-                    created_at=m["created_at"], sent_at=m["sent_at"])
+                    created_at=m["created_at"], sent_at=m["sent_at"],
+                    release_at=m["release_at"], retract=bool(m["retract"]),
+                    sent_revision=m["sent_revision"])

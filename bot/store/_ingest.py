@@ -100,6 +100,27 @@ def _terms(feats: Features, ctx: RoutingContext) -> list[str]:
     return list(dict.fromkeys(index_terms(feats, common=ctx.taxonomy.is_common)))
 
 
+#: ``stories.targets`` of a new source's old entries: stored, but announced nowhere.
+NOT_ANNOUNCED = "[]"
+
+
+def file_item(conn: Connection, item_id: int, item: Item, ctx: RoutingContext) -> None:
+    """File a stored item under its merge features and index terms, as ingest files every
+    new item: so that later copies of it (an X post linking to an approved announcement)
+    find its story. Nothing to do where merging is off."""
+    if ctx.merge is None:
+        return
+    feats = _features(item, ctx)
+    terms = _terms(feats, ctx)
+    conn.execute(update(t_items).where(t_items.c.id == item_id).values(
+        features=stored_features.encode(feats, stored_features.features_key(ctx.taxonomy))))
+    batch = _Batch()
+    batch.term_rows = [{"term": t, "item_id": item_id, "published_at": item.published_at}
+                       for t in terms]
+    batch.file(terms)
+    batch.flush(conn)
+
+
 def _item_values(item: Item, keys: MatchKeys, now: datetime,
                  stored: str | None) -> dict[str, object]:
     return {
@@ -247,12 +268,18 @@ def _lock_ingests(conn: Connection) -> None:
 class IngestMixin:
     engine: Engine
 
-    def ingest(self, items: Iterable[Item], ctx: RoutingContext, now: datetime) -> IngestStats:
+    def ingest(self, items: Iterable[Item], ctx: RoutingContext, now: datetime, *,
+               backlog: Collection[tuple[str, str]] = ()) -> IngestStats:
         """Store items and everything that follows from them, in one transaction.
 
         Items are placed one by one, in order, exactly as if each were stored before the
         next is looked at; the writes that nothing in between reads (URL and term rows,
         the composed stories, their tags, dates and deliveries) go in bulk at the end.
+
+        ``backlog``: keys of items from a new source's first poll that are too old to
+        announce. A story made only of them is stored, merged and tagged but reaches no
+        target (its ``targets`` is the empty list, see :mod:`bot.release`) until comms
+        release it; it does not hold back a story they join.
         """
         stats = IngestStats()
         items = list(items)
@@ -274,7 +301,7 @@ class IngestMixin:
                 self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
                                  batch, feats[n], terms[n])
             batch.flush(conn)
-            self._compose_created(conn, batch.created, ctx, now, stats)
+            self._compose_created(conn, batch.created, ctx, now, stats, set(backlog))
             for story_id, created in touched.items():
                 if not created:
                     self._recompose(conn, story_id, False, ctx, now, stats)
@@ -475,10 +502,18 @@ class IngestMixin:
         return None
 
     def _compose_created(self, conn: Connection, created: dict[int, list[Item]],
-                         ctx: RoutingContext, now: datetime, stats: IngestStats) -> None:
+                         ctx: RoutingContext, now: datetime, stats: IngestStats,
+                         backlog: set[tuple[str, str]]) -> None:
         """Compose the stories this ingest created, from their items in memory, and write
-        them, their tags, dates and deliveries in one statement each."""
+        them, their tags, dates and deliveries in one statement each. A story made only of
+        ``backlog`` items is not announced: no deliveries, and no target (``targets`` is
+        the empty list) until comms release it."""
         stories, tags, dates, deliveries = [], [], [], []
+        quiet = [sid for sid, its in created.items()
+                 if backlog and its and all(i.key in backlog for i in its)]
+        if quiet:
+            conn.execute(update(t_stories).where(t_stories.c.id.in_(quiet))
+                         .values(targets=NOT_ANNOUNCED))
         for story_id, story_items in created.items():
             content = compose(story_items, ctx.taxonomy, ())
             stories.append({"sid": story_id, "title": content.title,
@@ -490,10 +525,13 @@ class IngestMixin:
             dates += [{"story_id": story_id, "what": d.what, "day": d.date,
                        "evidence": d.evidence} for d in content.dates]
             stats.new_stories.append(story_id)
+            if story_id in quiet:
+                continue
             deliveries += [
                 {"story_id": story_id, "target": name,
                  "status": DeliveryStatus.PENDING.value, "attempts": 0,
-                 "next_attempt_at": now, "created_at": now, "updated_at": now}
+                 "next_attempt_at": now, "release_at": now, "created_at": now,
+                 "updated_at": now}
                 for name in _targets(content, story_items, ctx)]
         if stories:
             s = t_stories.c
@@ -533,14 +571,17 @@ class IngestMixin:
                 stats.updated_stories.append(story_id)
             elif not reroute:
                 return
-        if story.hold or any(i.source_kind == "queue" for i in items):
-            # A held story goes nowhere; comms' own announcement goes only to the targets
-            # its approver approved (a tag fix or a feed's copy joining it adds none).
+        if story.hold or story.targets is not None or any(
+                i.source_kind == "queue" for i in items):
+            # A held story goes nowhere; a story with its own target list goes only where
+            # comms approved it (a tag fix or a feed's copy joining it adds none), and a
+            # new source's old entry nowhere until comms release it.
             return
         targets = _targets(content, items, ctx)
         stats.deliveries += insert_ignore(conn, t_deliveries, [
             {"story_id": story_id, "target": name, "status": DeliveryStatus.PENDING.value,
-             "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
+             "attempts": 0, "next_attempt_at": now, "release_at": now, "created_at": now,
+             "updated_at": now}
             for name in targets], ["story_id", "target"])
 
     @staticmethod

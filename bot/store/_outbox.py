@@ -5,6 +5,11 @@ and counts the attempt. A row whose lease expired (its worker died) is due again
 and is handed out with ``reclaimed=True``, so a channel can check whether the
 first attempt got through before sending again. On PostgreSQL the claim uses
 ``FOR UPDATE SKIP LOCKED`` so several workers never claim the same row.
+
+Which rows may go at all is the release gate's answer (:func:`bot.release.released`):
+the claim and the lease renewal just before each send both ask it, so a story held,
+merged or embargoed after its row was claimed is not sent. Rows marked ``retract`` are
+claims to take a merged-away story's message back.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
 from bot.model import Delivery, DeliveryStatus
+from bot.release import released
 from bot.store._common import row_to_delivery
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import stories as t_stories
@@ -37,11 +43,14 @@ class Claim:
     delivery: Delivery
     reclaimed: bool
     update: bool = False
+    retract: bool = False
 
 
 def _due(now: datetime, updatable: Sequence[str] = ()) -> ColumnElement[bool]:
     """Rows to hand out: due new sends and retries, expired leases, and (for targets that
-    can edit what they sent) sent rows whose story has a newer revision."""
+    can edit what they sent) sent rows whose story has a newer revision; each only where
+    the release gate lets the story reach the target now. Besides those, due retractions:
+    a merged-away story's message to take back."""
     c = t_deliveries.c
     conditions = [
         and_(c.status.in_([_S.PENDING.value, _S.FAILED.value]),
@@ -52,11 +61,20 @@ def _due(now: datetime, updatable: Sequence[str] = ()) -> ColumnElement[bool]:
         newer = select(t_stories.c.revision).where(t_stories.c.id == c.story_id)\
             .scalar_subquery()
         conditions.append(and_(c.status == _S.SENT.value, c.target.in_(list(updatable)),
-                               c.sent_revision < newer))
-    # A story comms stopped, or merged into another, is never sent (the other carries it).
-    stopped = exists().where(t_stories.c.id == c.story_id,
-                             or_(t_stories.c.hold.is_(True), t_stories.c.merged_into.is_not(None)))
-    return and_(or_(*conditions), ~stopped)
+                               c.sent_revision < newer,
+                               or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)))
+    retractions = and_(c.retract.is_(True), c.external_id.is_not(None), or_(
+        and_(c.status.in_([_S.PENDING.value, _S.FAILED.value, _S.SENT.value]),
+             or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
+        and_(c.status == _S.IN_FLIGHT.value, c.lease_until < now)))
+    return or_(and_(or_(*conditions), released(now)), retractions)
+
+
+def _back() -> ColumnElement[str]:
+    """The status a claim given back returns to: ``sent`` for a message that went out
+    before (an edit or a retraction waits), ``pending`` for a first send."""
+    c = t_deliveries.c
+    return case((c.external_id.is_not(None), _S.SENT.value), else_=_S.PENDING.value)
 
 
 class OutboxMixin:
@@ -93,19 +111,33 @@ class OutboxMixin:
                 fresh = conn.execute(select(t_deliveries).where(c.id == row.id)).one()
                 claims.append(Claim(row_to_delivery(fresh),
                                     reclaimed=row.status == _S.IN_FLIGHT.value,
-                                    update=row.external_id is not None))
+                                    update=row.external_id is not None and not row.retract,
+                                    retract=bool(row.retract)))
         return claims
 
     def renew_lease(self, delivery_id: int, owner: str, now: datetime,
-                    lease: timedelta) -> bool:
+                    lease: timedelta, *, retract: bool = False) -> bool:
         """Extend ``owner``'s lease just before a send; False when it is no longer ours
-        (the lease ran out and another worker took the row): then do not send."""
+        (the lease ran out and another worker took the row) or the release gate no longer
+        lets it go (held, merged, embargoed since the claim): then do not send."""
         c = t_deliveries.c
+        gate = c.retract.is_(True) if retract else released(now)
         with self.engine.begin() as conn:
             done = conn.execute(update(t_deliveries).where(
                 c.id == delivery_id, c.lease_owner == owner,
-                c.status == _S.IN_FLIGHT.value).values(lease_until=now + lease))
+                c.status == _S.IN_FLIGHT.value, gate).values(lease_until=now + lease))
             return done.rowcount == 1
+
+    def mark_retracted(self, delivery_id: int, *, owner: str, taken_back: bool, detail: str,
+                       now: datetime) -> None:
+        """Record a retraction: the message was deleted (``retracted``), or its target
+        cannot delete and it stays there (``left``, with why)."""
+        status = _S.RETRACTED if taken_back else _S.LEFT
+        with self.engine.begin() as conn:
+            conn.execute(update(t_deliveries).where(
+                t_deliveries.c.id == delivery_id, t_deliveries.c.lease_owner == owner).values(
+                status=status.value, last_error=detail[:2000] or None, lease_owner=None,
+                lease_until=None, next_attempt_at=None, updated_at=now))
 
     def mark_sent(self, delivery_id: int, *, external_id: str | None, revision: int,
                   now: datetime) -> None:
@@ -153,7 +185,7 @@ class OutboxMixin:
                 c.id.in_(delivery_ids)]
         with self.engine.begin() as conn:
             result = conn.execute(update(t_deliveries).where(*cond).values(
-                status=_S.PENDING.value, attempts=func.max(c.attempts - 1, 0)
+                status=_back(), attempts=func.max(c.attempts - 1, 0)
                 if self.engine.dialect.name == "sqlite" else func.greatest(c.attempts - 1, 0),
                 lease_owner=None, lease_until=None, next_attempt_at=now, updated_at=now))
             return result.rowcount or 0
@@ -170,7 +202,7 @@ class OutboxMixin:
             result = conn.execute(update(t_deliveries).where(
                 c.lease_owner == owner, c.status == _S.IN_FLIGHT.value,
                 c.id.in_(delivery_ids)).values(
-                status=_S.PENDING.value, attempts=func.max(c.attempts - 1, 0)
+                status=_back(), attempts=func.max(c.attempts - 1, 0)
                 if self.engine.dialect.name == "sqlite" else func.greatest(c.attempts - 1, 0),
                 lease_owner=None, lease_until=None, next_attempt_at=until,
                 last_error=reason[:2000], updated_at=now))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,9 @@ from bot.errors import HeraldError, StoreError
 from bot.model import Delivery, DeliveryStatus, Story
 from bot.pipeline.normalize import url_keys
 from bot.queue import Draft
+from bot.release import targets_json
 from bot.store._common import links_to_json, row_to_delivery
+from bot.store._ingest import RoutingContext, file_item
 from bot.store.schema import announcements as t_ann
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_urls as t_item_urls
@@ -172,10 +174,14 @@ class QueueMixin:
 
     def approve_announcement(self, announcement_id: int, approver_id: int, story: Story,
                              now: datetime, *, four_eyes: bool,
-                             seen: datetime | None = None) -> Announcement:
+                             seen: datetime | None = None,
+                             ctx: RoutingContext | None = None) -> Announcement:
         """Approve: write ``story`` (built from the announcement by ``bot.queue``) and its
-        deliveries, due at the send time (or now). ``seen``: the version (``updated_at``)
-        the approver looked at; a later change refuses the approval."""
+        deliveries, released at the send time (or now); the story may reach only the
+        approved targets (``stories.targets``, see :mod:`bot.release`). ``seen``: the
+        version (``updated_at``) the approver looked at; a later change refuses the
+        approval. ``ctx``: files the item under its merge terms, so that the academy's
+        own X post linking to it joins this story instead of becoming a second one."""
         with self.engine.begin() as conn:
             row = self._lock(conn, announcement_id)
             if seen is not None and row.updated_at != seen:
@@ -189,10 +195,12 @@ class QueueMixin:
                 raise NotAllowed("you wrote this announcement: someone else must approve it")
             due = row.send_at or now
             item = story.items[0]
+            targets = json.loads(row.targets)
             story_id = conn.execute(t_stories.insert().values(
                 title=story.title, summary=story.summary, url=story.url, kind=story.kind,
                 first_seen=now, updated_at=now, revision=1, hold=False,
-                image_url=story.image_url)).inserted_primary_key[0]
+                image_url=story.image_url, targets=targets_json(targets)
+            )).inserted_primary_key[0]
             item_id = conn.execute(t_items.insert().values(
                 source=item.source, source_item_id=f"announcement-{announcement_id}",
                 story_id=story_id, source_kind=item.source_kind, url=item.url,
@@ -207,6 +215,8 @@ class QueueMixin:
             if keys:
                 conn.execute(t_item_urls.insert(), [
                     {"item_id": item_id, "url": k[:2000], "story_id": story_id} for k in keys])
+            if ctx is not None:
+                file_item(conn, item_id, replace(item, published_at=due), ctx)
             if story.tags:
                 conn.execute(t_tags.insert(), [
                     {"story_id": story_id, "grp": t.group.value, "slug": t.slug,
@@ -218,8 +228,9 @@ class QueueMixin:
                      "evidence": d.evidence} for d in story.dates])
             conn.execute(t_deliveries.insert(), [
                 {"story_id": story_id, "target": target, "status": _S.PENDING.value,
-                 "attempts": 0, "next_attempt_at": due, "created_at": now, "updated_at": now}
-                for target in json.loads(row.targets)])
+                 "attempts": 0, "next_attempt_at": due, "release_at": due,
+                 "created_at": now, "updated_at": now}
+                for target in targets])
             conn.execute(update(t_ann).where(t_ann.c.id == announcement_id).values(
                 status="approved", approver_id=approver_id, approved_at=now, comment=None,
                 story_id=story_id, updated_at=now))
@@ -292,7 +303,16 @@ class QueueMixin:
             raise StoreError(f"announcement {row.id} has already gone to "
                              f"{', '.join(started)}; it can no longer be edited "
                              "(cancel what is left, or write a new one)")
-        if started:
+        others = conn.execute(select(t_items.c.id).where(
+            t_items.c.story_id == row.story_id,
+            t_items.c.source_item_id != f"announcement-{row.id}")).first()
+        if started or others is not None:
+            # Something went out, or other items joined it (the academy's X post about
+            # it): keep the story, held, so nothing more goes out and nothing is lost.
+            if not started:
+                conn.execute(delete(t_items).where(
+                    t_items.c.story_id == row.story_id,
+                    t_items.c.source_item_id == f"announcement-{row.id}"))
             conn.execute(update(t_stories).where(t_stories.c.id == row.story_id)
                          .values(hold=True))
         else:

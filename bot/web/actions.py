@@ -61,7 +61,8 @@ def approve(ctx: WebContext, session: Session, ann: Announcement,
     draft = check_draft(ctx, Draft.model_validate(ann.draft.model_dump()))
     story = story_for(ctx, ann.id, draft, ann.author)
     return ctx.store.approve_announcement(ann.id, user.id, story, ctx.now(),
-                                          four_eyes=four_eyes, seen=seen)
+                                          four_eyes=four_eyes, seen=seen,
+                                          ctx=ctx.herald.routing)
 
 
 def send_back(ctx: WebContext, session: Session, ann: Announcement,

@@ -256,7 +256,8 @@ def test_send_posts_one_message_with_blocks_text_and_metadata(slack: FakeSlack,
     assert msg["channel"] == "C0NEWS"
     assert msg["blocks"] == payload["blocks"] and msg["text"] == payload["text"]
     assert msg["metadata"] == {"event_type": "herald_delivery",
-                               "event_payload": {"delivery_id": 7, "story_id": 3}}
+                               "event_payload": {"delivery_id": 7, "story_id": 3,
+                                                 "revision": 1}}
     assert isinstance(result, SendResult) and result.external_id == f"C0NEWS:{msg['ts']}"
     (call,) = slack.calls_to("chat.postMessage")
     assert call["unfurl_links"] is False and call["unfurl_media"] is False
