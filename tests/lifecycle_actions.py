@@ -72,10 +72,13 @@ class Walk:
 
     def nothing_due(self) -> bool:
         c = t_deliveries.c
+        now = self.now
         with self.store.engine.connect() as conn:
             waiting = conn.execute(select(func.count()).select_from(t_deliveries).where(
-                (c.status == "in_flight") | (c.status.in_(["pending", "failed"])
-                                             & (c.next_attempt_at <= self.now)))).scalar_one()
+                (c.status == "in_flight")
+                | (c.status.in_(["pending", "failed"]) & (c.next_attempt_at <= now))
+                # an edit or a retraction of a posted message waiting out a rate limit
+                | (c.external_id.is_not(None) & (c.next_attempt_at > now)))).scalar_one()
         return waiting == 0
 
 
