@@ -291,9 +291,10 @@ def stories(ctx: typer.Context, config: ConfigOpt = None,
 @stories_app.command("merge")
 def stories_merge(keep: int, other: int, config: ConfigOpt = None) -> None:
     """Merge story OTHER into story KEEP (they announce the same thing)."""
-    with_herald(config, lambda h: h.store.merge_stories(keep, other, h.routing,
-                                                        h.clock.now()))
-    out.print(f"story {other} merged into story {keep}; its items are in {keep} now")
+    report = with_herald(config, lambda h: h.store.merge_stories(keep, other, h.routing,
+                                                                 h.clock.now()))
+    for line in report.lines():
+        out.print(_escape(line))
 
 
 @stories_app.command("split")

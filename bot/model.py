@@ -112,6 +112,9 @@ class Story:
     image_url: str | None = None
     #: True when comms stopped the story from being posted.
     hold: bool = False
+    #: The only targets it may reach (comms approved them; empty: a new source's old entry,
+    #: not announced), or None: routed by the rules. See bot/release.py.
+    targets: tuple[str, ...] | None = None
 
     @property
     def key(self) -> int | None:

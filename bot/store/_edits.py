@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection, Row
 
 from bot.errors import StoreError
 from bot.model import TagGroup
-from bot.store._ingest import FixesMixin, IngestStats, RoutingContext
+from bot.store._fixes import FixesMixin
+from bot.store._ingest import NOT_ANNOUNCED, IngestStats, RoutingContext
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_tags as t_tags
 
@@ -59,7 +60,11 @@ class EditsMixin(FixesMixin):
                          .values(hold=hold, updated_at=now))
             if not hold:
                 # A story held when it was composed was never routed: route it now (comms'
-                # own announcements keep the targets they were approved for).
+                # own announcements keep the targets they were approved for; a new
+                # source's old entry, announced nowhere, is routed by the rules now).
+                conn.execute(update(t_stories).where(
+                    t_stories.c.id == story_id, t_stories.c.targets == NOT_ANNOUNCED)
+                    .values(targets=None))
                 self._recompose(conn, story_id, False, ctx, now, stats, reroute=True)
         return stats
 

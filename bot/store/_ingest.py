@@ -18,7 +18,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
 from bot.config import RouteConfig
-from bot.errors import StoreError
 from bot.model import DeliveryStatus, Item, KeyDate, Tag, TagGroup
 from bot.pipeline.dedupe import MatchKeys, content_changed, find_story, match_keys
 from bot.pipeline.route import route
@@ -612,69 +611,3 @@ class IngestMixin:
             conn.execute(t_dates.insert(), [
                 {"story_id": story_id, "what": d.what, "day": d.date, "evidence": d.evidence}
                 for d in content.dates])
-
-
-class FixesMixin(IngestMixin):
-    """Comms fixes a wrong merge call: merge two stories, or split an item off a story.
-
-    A fix is never undone by the next poll: items already stored keep the story they
-    are in (an entry seen again only updates its item), and matching only places *new*
-    items.
-    """
-
-    def merge_stories(self, keep_id: int, other_id: int, ctx: RoutingContext,
-                      now: datetime) -> IngestStats:
-        """Move every item of ``other_id`` into ``keep_id``; the other story stops."""
-        if keep_id == other_id:
-            raise StoreError("a story cannot be merged into itself")
-        stats = IngestStats()
-        with self.engine.begin() as conn:
-            _lock_ingests(conn)
-            for sid in (keep_id, other_id):
-                row = conn.execute(select(t_stories).where(t_stories.c.id == sid)).first()
-                if row is None:
-                    raise StoreError(f"no story with id {sid}")
-                if row.merged_into is not None:
-                    raise StoreError(f"story {sid} was already merged into {row.merged_into}")
-            for table in (t_items, t_item_urls):
-                conn.execute(update(table).where(table.c.story_id == other_id)
-                             .values(story_id=keep_id))
-            conn.execute(update(t_stories).where(t_stories.c.id == other_id)
-                         .values(merged_into=keep_id, hold=True, updated_at=now))
-            # What the other story had not sent yet will never be sent: the kept one carries
-            # the announcement now. What it did send stays on record.
-            conn.execute(delete(t_deliveries).where(
-                t_deliveries.c.story_id == other_id,
-                t_deliveries.c.status.in_([DeliveryStatus.PENDING.value,
-                                           DeliveryStatus.FAILED.value])))
-            self._recompose(conn, keep_id, False, ctx, now, stats, force_revision=True)
-        return stats
-
-    def split_item(self, story_id: int, item_url: str, ctx: RoutingContext,
-                   now: datetime) -> tuple[int, IngestStats]:
-        """Move the item with ``item_url`` out of ``story_id`` into a story of its own."""
-        from bot.urls import canonical_url
-
-        stats = IngestStats()
-        with self.engine.begin() as conn:
-            _lock_ingests(conn)
-            rows = conn.execute(select(t_items).where(t_items.c.story_id == story_id)).all()
-            if not rows:
-                raise StoreError(f"no story with id {story_id}, or it has no items")
-            wanted = canonical_url(item_url) or item_url
-            match = [r for r in rows if item_url in (r.url, r.canonical_url)
-                     or wanted in (r.url, r.canonical_url)]
-            if not match:
-                raise StoreError(f"story {story_id} has no item at {item_url}")
-            if len(rows) == 1:
-                raise StoreError(f"story {story_id} has only that item; nothing to split")
-            item = match[0]
-            new_id = conn.execute(t_stories.insert().values(
-                title=item.title, summary="", url=item.url, kind="news", first_seen=now,
-                updated_at=now, revision=1, hold=False)).inserted_primary_key[0]
-            for table in (t_items, t_item_urls):
-                key = table.c.id if table is t_items else table.c.item_id
-                conn.execute(update(table).where(key == item.id).values(story_id=new_id))
-            self._recompose(conn, story_id, False, ctx, now, stats, force_revision=True)
-            self._recompose(conn, new_id, True, ctx, now, stats)
-        return new_id, stats

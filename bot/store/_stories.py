@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
 from bot.model import Item, KeyDate, Story, Tag, TagGroup
+from bot.release import story_targets
 from bot.store._common import row_to_item
 from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
@@ -58,7 +59,8 @@ class StoriesMixin:
                       tags=tuple(tags[r.id]), dates=tuple(dates[r.id]),
                       items=tuple(items[r.id]), first_seen=r.first_seen,
                       updated_at=r.updated_at, revision=r.revision,
-                      image_url=r.image_url, hold=r.hold) for r in rows]
+                      image_url=r.image_url, hold=r.hold,
+                      targets=story_targets(r.targets)) for r in rows]
 
     def get_story(self, story_id: int) -> Story:
         found = self.list_stories(ids=[story_id])

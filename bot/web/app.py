@@ -46,6 +46,11 @@ NOTICES = {
     "returned": "Sent back to the author.", "cancelled": "Cancelled.",
     "retry": "Queued to send again.", "tags": "Tags saved.", "held": "Story stopped.",
     "released": "Story released: it will be posted.", "merged": "Stories merged.",
+    "merged-retract": "Stories merged. Both had been posted: the merged-away story's "
+                      "messages are being deleted where the channel allows it; where it "
+                      "cannot, its deliveries below say so.",
+    "merged-wait": "Stories merged. Nothing of this story goes out, nor is edited, before "
+                   "the later of the two send times.",
     "split": "Item split into a story of its own.", "feed-added": "Feed added.",
     "paused": "Feed paused.", "resumed": "Feed resumed.", "removed": "Removed.",
     "user-added": "Account added.", "signed-out": "You are signed out.",

@@ -366,8 +366,8 @@ async def story_merge(request: Request, story_id: RowId) -> Response:
     other = _str(form, "other").strip().lstrip("#")
     if not other.isdigit() or len(other) > 9:
         raise StoreError("give the number of the story to merge into this one")
-    ctx.store.merge_stories(story_id, int(other), ctx.herald.routing, ctx.now())
-    return back(f"/stories/{story_id}", "merged")
+    report = ctx.store.merge_stories(story_id, int(other), ctx.herald.routing, ctx.now())
+    return back(f"/stories/{story_id}", report.notice)
 
 
 @router.post("/stories/{story_id}/split")

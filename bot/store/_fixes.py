@@ -1,0 +1,253 @@
+"""Comms fixes a wrong merge call: merge two stories, or split an item off a story.
+
+A fix is never undone by the next poll: items already stored keep the story they are in
+(an entry seen again only updates its item), and matching only places *new* items.
+
+Both keep the release gate's promises (:mod:`bot.release`, DESIGN.md "The release gate"):
+
+- **Never wider.** The merged story may reach a target only if one of the two was approved
+  or routed there: two approved lists join; a routed story joining an approved one takes
+  the approved list; a new source's unannounced entry (empty list) adds nothing.
+- **Never sooner.** Nothing of the merged story goes out, as a first send or as an edit of
+  a message already out, before the latest release time either story had: an embargoed
+  announcement merged into a story already posted edits that post at its embargo, not now.
+- **Never dropped.** Where both had a delivery to a target, the one already out stays and
+  the other's send time is kept; a target only the other had moves over with its time.
+- **Reconciled.** Where both stories' messages are out in one place, the merged-away one's
+  is taken back (``retract``: deleted by the dispatcher where the channel can, recorded as
+  ``left`` where it cannot); a digest that went out cannot be taken back and says so.
+- **Held stays held.** If comms stopped either story, the merged story is stopped.
+
+A merge returns a :class:`MergeReport` that the CLI prints and the web app shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Connection
+
+from bot.errors import StoreError
+from bot.model import DeliveryStatus
+from bot.release import DIGEST, story_targets, targets_json
+from bot.store._ingest import IngestMixin, IngestStats, RoutingContext, _lock_ingests
+from bot.store.schema import deliveries as t_deliveries
+from bot.store.schema import item_urls as t_item_urls
+from bot.store.schema import items as t_items
+from bot.store.schema import stories as t_stories
+
+_S = DeliveryStatus
+_UNSENT = (_S.PENDING.value, _S.FAILED.value)
+
+
+@dataclass
+class MergeReport:
+    """What a merge did to what was out and what was waiting."""
+
+    keep_id: int
+    other_id: int
+    #: Targets whose delivery moved from the other story to the kept one.
+    moved: list[str] = field(default_factory=list)
+    #: Targets where the other story's message will be taken back (deleted).
+    retracting: list[str] = field(default_factory=list)
+    #: Targets where the other story's message stays (a digest already sent).
+    left: list[str] = field(default_factory=list)
+    #: Targets no longer reached: neither story was approved there any more.
+    dropped: list[str] = field(default_factory=list)
+    #: Nothing of the merged story goes out before this (the later embargo).
+    waits_until: datetime | None = None
+    held: bool = False
+    stats: IngestStats = field(default_factory=IngestStats)
+
+    def lines(self) -> list[str]:
+        """The report in words, one line per fact."""
+        out = [f"story {self.other_id} merged into story {self.keep_id}; its items are in "
+               f"{self.keep_id} now"]
+        if self.moved:
+            out.append(f"its deliveries to {', '.join(self.moved)} moved to story "
+                       f"{self.keep_id}")
+        if self.retracting:
+            out.append(f"its messages in {', '.join(self.retracting)} will be deleted "
+                       "(the kept story's message there stays)")
+        if self.left:
+            out.append(f"its messages in {', '.join(self.left)} cannot be taken back and stay")
+        if self.dropped:
+            out.append(f"not approved for {', '.join(self.dropped)} any more: nothing more "
+                       "goes there")
+        if self.waits_until is not None:
+            out.append(f"nothing of story {self.keep_id} goes out, nor is edited, before "
+                       f"{self.waits_until:%Y-%m-%d %H:%M}Z (the later send time)")
+        if self.held:
+            out.append(f"story {self.keep_id} is stopped: one of the two was stopped")
+        return out
+
+    @property
+    def notice(self) -> str:
+        """The web app's fixed notice for this report (no text from the request)."""
+        if self.retracting or self.left:
+            return "merged-retract"
+        if self.waits_until is not None:
+            return "merged-wait"
+        return "merged"
+
+
+def _merged_targets(keep: str | None, other: str | None) -> str | None:
+    """The merged story's target list: never wider than what either may reach."""
+    lists = [t for t in (story_targets(keep), story_targets(other)) if t is not None]
+    announced = [t for t in lists if t]  # an empty list: an unannounced old entry
+    if not lists:
+        return None  # both routed by the rules
+    if announced:
+        return targets_json([name for t in announced for name in t])
+    if len(lists) == 2:
+        return targets_json([])  # both unannounced
+    return None  # a routed story joined by an unannounced entry stays routed
+
+
+def _later(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+class FixesMixin(IngestMixin):
+    """Merge and split, keeping the release gate's promises."""
+
+    def merge_stories(self, keep_id: int, other_id: int, ctx: RoutingContext,
+                      now: datetime) -> MergeReport:
+        """Move every item of ``other_id`` into ``keep_id``; the other story stops."""
+        if keep_id == other_id:
+            raise StoreError("a story cannot be merged into itself")
+        report = MergeReport(keep_id, other_id)
+        with self.engine.begin() as conn:
+            _lock_ingests(conn)
+            keep, other = (self._mergeable(conn, sid) for sid in (keep_id, other_id))
+            rows = {sid: {r.target: r for r in conn.execute(select(t_deliveries).where(
+                t_deliveries.c.story_id == sid))} for sid in (keep_id, other_id)}
+            busy = sorted(t for sid in rows for t, r in rows[sid].items()
+                          if r.status == _S.IN_FLIGHT.value and r.lease_until is not None
+                          and r.lease_until > now)
+            if busy:
+                raise StoreError(f"a message to {', '.join(busy)} is being sent right now; "
+                                 "merge again in a minute")
+            targets = _merged_targets(keep.targets, other.targets)
+            allowed = story_targets(targets)
+            waits = _later(*(r.release_at for sid in rows for r in rows[sid].values()))
+            report.waits_until = waits if waits is not None and waits > now else None
+            report.held = bool(keep.hold or other.hold)
+            for table in (t_items, t_item_urls):
+                conn.execute(update(table).where(table.c.story_id == other_id)
+                             .values(story_id=keep_id))
+            conn.execute(update(t_stories).where(t_stories.c.id == other_id)
+                         .values(merged_into=keep_id, hold=True, updated_at=now))
+            conn.execute(update(t_stories).where(t_stories.c.id == keep_id)
+                         .values(targets=targets, hold=report.held, updated_at=now))
+            for target in sorted(set(rows[keep_id]) | set(rows[other_id])):
+                self._merge_target(conn, target, rows[keep_id].get(target),
+                                   rows[other_id].get(target), allowed, waits, now, report)
+            self._recompose(conn, keep_id, False, ctx, now, report.stats, force_revision=True)
+        return report
+
+    @staticmethod
+    def _mergeable(conn: Connection, story_id: int) -> Any:
+        row = conn.execute(select(t_stories).where(t_stories.c.id == story_id)).first()
+        if row is None:
+            raise StoreError(f"no story with id {story_id}")
+        if row.merged_into is not None:
+            raise StoreError(f"story {story_id} was already merged into {row.merged_into}")
+        return row
+
+    @staticmethod
+    def _merge_target(conn: Connection, target: str, mine: Any, theirs: Any,
+                      allowed: tuple[str, ...] | None, waits: datetime | None,
+                      now: datetime, report: MergeReport) -> None:
+        """Reconcile the two stories' deliveries to one target."""
+        c = t_deliveries.c
+        if allowed is not None and target not in allowed:
+            # Neither may go there any more: what waited is dropped; what is out stays on
+            # record, frozen (the gate refuses its edits).
+            gone = [r.id for r in (mine, theirs) if r is not None and r.status in _UNSENT]
+            if gone:
+                conn.execute(delete(t_deliveries).where(c.id.in_(gone)))
+                report.dropped.append(target)
+            return
+        if mine is not None and theirs is not None:
+            mine_out, theirs_out = (r.status == _S.SENT.value for r in (mine, theirs))
+            if mine_out and theirs_out:
+                if target == DIGEST or theirs.external_id is None:
+                    why = ("already in a digest that went out; a sent email cannot be taken "
+                           "back" if target == DIGEST else
+                           f"{target} gave no id for it, so it cannot be found to delete")
+                    conn.execute(update(t_deliveries).where(c.id == theirs.id).values(
+                        status=_S.LEFT.value, last_error=why, updated_at=now))
+                    report.left.append(target)
+                else:
+                    conn.execute(update(t_deliveries).where(c.id == theirs.id).values(
+                        retract=True, next_attempt_at=now, attempts=0, updated_at=now))
+                    report.retracting.append(target)
+            elif theirs_out or (not mine_out and mine.status == _S.DEAD.value
+                                and theirs.status != _S.DEAD.value):
+                # Theirs is out (or still alive) and mine is not: theirs is the kept
+                # story's delivery there now.
+                conn.execute(delete(t_deliveries).where(c.id == mine.id))
+                conn.execute(update(t_deliveries).where(c.id == theirs.id).values(
+                    story_id=report.keep_id, updated_at=now))
+                report.moved.append(target)
+            else:
+                conn.execute(delete(t_deliveries).where(c.id == theirs.id))
+        elif theirs is not None:
+            conn.execute(update(t_deliveries).where(c.id == theirs.id).values(
+                story_id=report.keep_id, updated_at=now))
+            report.moved.append(target)
+        if waits is not None:
+            # Never sooner: no send or edit of the merged story before the later time.
+            conn.execute(update(t_deliveries).where(
+                c.story_id == report.keep_id, c.target == target,
+                (c.release_at.is_(None)) | (c.release_at < waits)).values(release_at=waits))
+
+    def split_item(self, story_id: int, item_url: str, ctx: RoutingContext,
+                   now: datetime) -> tuple[int, IngestStats]:
+        """Move the item with ``item_url`` out of ``story_id`` into a story of its own. The
+        new story is routed by the rules, but goes out no sooner than the story it left
+        and not at all if that one is stopped; comms' own announcement is never split
+        off (edit or cancel the announcement instead)."""
+        from bot.urls import canonical_url
+
+        stats = IngestStats()
+        with self.engine.begin() as conn:
+            _lock_ingests(conn)
+            story = self._mergeable(conn, story_id)
+            rows = conn.execute(select(t_items).where(t_items.c.story_id == story_id)).all()
+            if not rows:
+                raise StoreError(f"no story with id {story_id}, or it has no items")
+            wanted = canonical_url(item_url) or item_url
+            match = [r for r in rows if item_url in (r.url, r.canonical_url)
+                     or wanted in (r.url, r.canonical_url)]
+            if not match:
+                raise StoreError(f"story {story_id} has no item at {item_url}")
+            if len(rows) == 1:
+                raise StoreError(f"story {story_id} has only that item; nothing to split")
+            item = match[0]
+            if item.source_kind == "queue":
+                raise StoreError("that item is comms' own approved announcement: it cannot be "
+                                 "split off its story (split the other items off instead, "
+                                 "or cancel the announcement)")
+            waits = _later(*conn.execute(select(t_deliveries.c.release_at).where(
+                t_deliveries.c.story_id == story_id)).scalars())
+            new_id = conn.execute(t_stories.insert().values(
+                title=item.title, summary="", url=item.url, kind="news", first_seen=now,
+                updated_at=now, revision=1, hold=story.hold,
+                targets=story.targets if story_targets(story.targets) == () else None,
+            )).inserted_primary_key[0]
+            for table in (t_items, t_item_urls):
+                key = table.c.id if table is t_items else table.c.item_id
+                conn.execute(update(table).where(key == item.id).values(story_id=new_id))
+            self._recompose(conn, story_id, False, ctx, now, stats, force_revision=True)
+            self._recompose(conn, new_id, True, ctx, now, stats)
+            if waits is not None and waits > now:
+                c = t_deliveries.c
+                conn.execute(update(t_deliveries).where(c.story_id == new_id).values(
+                    release_at=waits, next_attempt_at=waits))
+        return new_id, stats
