@@ -361,6 +361,9 @@ def digest_race(walk: Walk) -> str:
     sends them; then A's SMTP connection drops."""
     w = walk.world
     period = _period(walk, "current")
+    for _ in range(2):  # new readers: their digests for this period are not sent yet
+        n = w.publisher.next_n()
+        w.store.add_subscriber(f"reader{n}@example.org", domains=None, now=walk.now)
     job = DigestJob(w.herald)
     real = job.sender
     lease = w.herald.settings.config.worker.lease
@@ -393,6 +396,6 @@ def tick(walk: Walk) -> str:
 STEPS = (
     (collect_new, 3.0), (collect_edit, 2.0), (collect_echo, 1.5), (announce, 2.0),
     (hold, 0.8), (release, 0.6), (merge, 1.2), (split, 0.6), (dispatch, 3.0),
-    (dispatch_faults, 1.5), (storm, 0.3), (dispatch_kill, 0.8), (digest, 1.0),
-    (digest_race, 0.3), (tick, 2.5),
+    (dispatch_faults, 1.5), (storm, 0.5), (dispatch_kill, 0.8), (digest, 1.0),
+    (digest_race, 0.7), (tick, 2.5),
 )
