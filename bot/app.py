@@ -109,7 +109,9 @@ class Herald:
             self._client = make_client(timeout=http.timeout.total_seconds(),
                                        max_redirects=http.max_redirects,
                                        user_agent=http.user_agent, transport=self._transport,
-                                       guard=self.guard)
+                                       guard=self.guard,
+                                       deadline=http.deadline.total_seconds(),
+                                       stop=self.stop)
         return self._client
 
     def prepare(self) -> None:
