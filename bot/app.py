@@ -86,7 +86,10 @@ class Herald:
         return {s.name: XSource(s.name, XOptions(
             username=s.handle, token_env=s.token_env, include_replies=s.include_replies,
             include_retweets=s.include_retweets, max_results=s.max_results,
-            max_pages=s.max_pages), settings.environ) for s in cfg.sources if s.type == "x"}
+            max_pages=s.max_pages), settings.environ,
+            timeout=cfg.http.timeout.total_seconds(),
+            deadline=cfg.http.deadline.total_seconds())
+            for s in cfg.sources if s.type == "x"}
 
     def _build_channels(self) -> dict[str, BaseChannel]:
         labels = {r.slug: r.label for r in self.taxonomy.rules}

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import Herald
@@ -83,9 +84,10 @@ def test_the_worker_answers_sigterm_while_a_feed_server_trickles_its_headers(
         tmp_path: Path, feed_server: Any) -> None:
     feed_server.state.header_padding = ENDLESS_PADDING
     good = feed_server.add("/news.xml", rss("news", range(1, 4)))
-    # A deadline far away: only the stop can end the slow fetch in time.
+    # The default [http] deadline (30 s) lies beyond the wait below: only the stop can
+    # end the slow fetch in time.
     config = _config(tmp_path, {"slow-server": feed_server.url("/slow-headers"),
-                                "news": good}, http='deadline = "10m"\n')
+                                "news": good})
     worker = Worker.start(config, worker_env(), tmp_path / "worker.log")
     try:
         assert wait_for(lambda: feed_server.hits("/slow-headers") >= 1
@@ -157,3 +159,16 @@ def test_the_worker_records_each_finished_collect_cycle(tmp_path: Path,
         store.close()
         if herald is not None:
             herald.close()
+
+
+def test_x_requests_have_a_timeout_though_tweepy_sets_none(feed_server: Any) -> None:
+    import requests
+
+    from bot.sources.x import XOptions, XSource
+
+    source = XSource("academy-x", XOptions(username="academy"), {"X_BEARER_TOKEN": "t"},
+                     timeout=0.5)
+    feed_server.state.slow_seconds = 3
+    # The session tweepy sends every request through: a silent server is given up on.
+    with pytest.raises(requests.Timeout):
+        source.client.session.get(feed_server.url("/slow"))
