@@ -95,7 +95,10 @@ class Herald:
         return {s.name: XSource(s.name, XOptions(
             username=s.handle, token_env=s.token_env, include_replies=s.include_replies,
             include_retweets=s.include_retweets, max_results=s.max_results,
-            max_pages=s.max_pages), settings.environ) for s in cfg.sources if s.type == "x"}
+            max_pages=s.max_pages), settings.environ,
+            timeout=cfg.http.timeout.total_seconds(),
+            deadline=cfg.http.deadline.total_seconds())
+            for s in cfg.sources if s.type == "x"}
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -124,7 +127,9 @@ class Herald:
             self._client = make_client(timeout=http.timeout.total_seconds(),
                                        max_redirects=http.max_redirects,
                                        user_agent=http.user_agent, transport=self._transport,
-                                       guard=self.guard)
+                                       guard=self.guard,
+                                       deadline=http.deadline.total_seconds(),
+                                       stop=self.stop)
         return self._client
 
     def prepare(self) -> None:

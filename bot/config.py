@@ -136,7 +136,11 @@ class WorkerConfig(_Strict):
 
 
 class HttpConfig(_Strict):
+    #: Bounds each network operation of a fetch (connect, each read).
     timeout: Duration = timedelta(seconds=20)
+    #: Bounds a whole fetch: connect, headers and body together, however slowly a
+    #: server sends them (a feed that takes longer fails alone; the others go on).
+    deadline: Duration = timedelta(seconds=30)
     max_body: Size = 10 * 1000 * 1000
     max_redirects: int = Field(default=5, ge=0, le=20)
     concurrency: int = Field(default=8, ge=1, le=64)     # sources read at once
@@ -257,6 +261,9 @@ class WebConfig(_Strict):
     preferences_for: Duration = timedelta(days=60)
     #: /healthz fails when no worker has beaten for this long.
     heartbeat_stale: Duration = timedelta(minutes=2)
+    #: /healthz fails when no worker finished a collect cycle for this long (a worker
+    #: beats, but its collector is stuck). Default: five collect ticks, at least 10 min.
+    collector_stale: Duration | None = None
 
 
 class HeraldConfig(_Strict):
@@ -270,6 +277,13 @@ class HeraldConfig(_Strict):
     digest: DigestConfig = DigestConfig()
     merge: MergeSettings = MergeSettings()
     web: WebConfig = WebConfig()
+
+
+def collector_stale(config: HeraldConfig) -> timedelta:
+    """How long without a finished collect cycle /healthz accepts (see WebConfig)."""
+    if config.web.collector_stale is not None:
+        return config.web.collector_stale
+    return max(timedelta(minutes=10), 5 * config.worker.collect_tick)
 
 
 class Settings:

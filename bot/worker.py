@@ -7,7 +7,12 @@ and polls the ones that are due. The dispatch job sends the outbox every
 ``worker.dispatch_every``. The digest job runs at ``[digest] schedule``, at start
 (to catch up a tick missed while down, within a day), and every 15 minutes to retry
 failed sends of the period. On a stop signal the jobs finish the send in hand,
-give back claims they had not started, and the process exits 0.
+give back claims they had not started, and the process exits 0: a fetch under way ends
+within a fraction of a second (bot.sources.deadline), however slowly its server sends.
+
+Besides its heartbeat, the worker records when it last finished a collect cycle
+(``heartbeats.collected_at``): /healthz reports a collector that has not finished one
+within ``[web] collector_stale``, though the worker still beats.
 
 A job that meets a database error (PostgreSQL restarted, the network cut, SQLite
 still locked after its busy timeout) logs one line saying so and ends that run; the
@@ -80,6 +85,8 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
 
     def collect() -> None:
         stats = herald.collect()
+        if not herald.stop.is_set():  # a cycle cut short by a stop did not finish
+            herald.store.collected(herald.owner, herald.clock.now())
         if stats.polled:
             log.info("collect: %d polled, %d changed, %d errors, %d new items, %d new stories",
                      stats.polled, stats.changed, stats.errors, stats.ingest.new_items,
@@ -100,6 +107,9 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
         except Exception as exc:  # nothing must stop the scheduler
             log.warning("heartbeat not recorded: %s", exc)
 
+    # The start counts as a finished collect cycle: a worker has [web] collector_stale to
+    # finish its first before /healthz reports its collector stuck.
+    herald.store.collected(herald.owner, herald.clock.now())
     now = datetime.now(scheduler.timezone)
     scheduler.add_job(guarded("heartbeat", heartbeat), "interval", seconds=HEARTBEAT_EVERY,
                       id="heartbeat", next_run_time=now)

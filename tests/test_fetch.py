@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,6 +147,37 @@ def test_slow_drip_fails_within_bounded_time(feed_server: Any, quick_client: htt
     with pytest.raises(FetchError, match="timed out"):
         get(feed_server.url("/drip"), quick_client)
     assert time.monotonic() - started < 3
+
+
+def test_headers_sent_a_byte_at_a_time_are_cut_off_at_the_whole_request_deadline(
+        feed_server: Any, quick_client: httpx.Client) -> None:
+    # Each byte of the status line and headers comes well within the read timeout; before
+    # the deadline covered the headers, the fetch waited for all of them and succeeded.
+    with pytest.raises(FetchError, match="deadline") as caught:
+        get(feed_server.url("/slow-headers"), quick_client)
+    assert "/slow-headers" in str(caught.value)  # the error names the feed
+
+
+def test_the_configured_deadline_bounds_a_fetch_longer_than_its_read_timeout(
+        feed_server: Any) -> None:
+    with make_client(timeout=5.0, deadline=0.5, max_redirects=5, user_agent="t") as c:
+        with pytest.raises(FetchError, match=r"0\.5 s deadline"):
+            get(feed_server.url("/slow-headers"), c)
+        feed_server.add("/ok.xml", FEED)  # the client is fine for the next fetch
+        assert get(feed_server.url("/ok.xml"), c).body == FEED
+
+
+def test_setting_the_stop_event_ends_a_fetch_under_way(feed_server: Any) -> None:
+    stop = threading.Event()
+    with make_client(timeout=5.0, deadline=120.0, max_redirects=5, user_agent="t",
+                     stop=stop) as c:
+        timer = threading.Timer(0.3, stop.set)
+        timer.start()
+        try:
+            with pytest.raises(FetchError, match="shutting down"):
+                get(feed_server.url("/slow-headers"), c)
+        finally:
+            timer.cancel()
 
 
 def test_redirect_is_followed(feed_server: Any, client: httpx.Client) -> None:

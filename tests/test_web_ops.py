@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from bot.app import Herald
 from bot.cli import app as cli
 from bot.clock import FixedClock
+from bot.config import collector_stale
 from bot.passwords import verify_password
 from bot.store import Store
 from bot.web import create_app
@@ -51,20 +52,56 @@ def test_healthz_needs_a_recent_heartbeat(web: Web) -> None:
     r = c.get("/healthz")
     assert r.status_code == 503
     assert r.json() == {"status": "degraded", "database": "ok",
-                        "worker_heartbeat_age_seconds": None}
+                        "worker_heartbeat_age_seconds": None, "collector": "stale",
+                        "collector_cycle_age_seconds": None}
     web.store.beat("worker-1", web.clock.now())
+    web.store.collected("worker-1", web.clock.now())
     web.clock.advance(seconds=30)
     r = c.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "ok", "worker_heartbeat_age_seconds": 30.0}
+    assert r.json() == {"status": "ok", "database": "ok", "worker_heartbeat_age_seconds": 30.0,
+                        "collector": "ok", "collector_cycle_age_seconds": 30.0}
     web.clock.advance(minutes=2)  # [web] heartbeat_stale = 2 minutes
     r = c.get("/healthz")
     assert r.status_code == 503 and r.json()["status"] == "degraded"
     assert r.json()["worker_heartbeat_age_seconds"] == 150.0
 
 
+def test_healthz_reports_a_collector_stuck_while_its_worker_still_beats(web: Web) -> None:
+    # Defect 11 of issue #12: a worker whose collect cycle never ends (a feed server
+    # trickling its headers) kept beating, and /healthz stayed green.
+    c = web.client()
+    web.store.collected("worker-1", web.clock.now())
+    for _ in range(11):  # the worker beats on; its cycle never finishes
+        web.clock.advance(minutes=1)
+        web.store.beat("worker-1", web.clock.now())
+    r = c.get("/healthz")
+    assert r.status_code == 503  # default [web] collector_stale: 10 minutes
+    assert r.json() == {"status": "degraded", "database": "ok",
+                        "worker_heartbeat_age_seconds": 0.0, "collector": "stale",
+                        "collector_cycle_age_seconds": 660.0}
+    web.store.collected("worker-1", web.clock.now())  # a cycle finishes
+    r = c.get("/healthz")
+    assert r.status_code == 200 and r.json()["collector"] == "ok"
+    # Another worker's finished cycle counts too, like its heartbeat.
+    web.clock.advance(minutes=11)
+    web.store.beat("worker-2", web.clock.now())
+    web.store.collected("worker-2", web.clock.now() - timedelta(minutes=1))
+    r = c.get("/healthz")
+    assert r.status_code == 200 and r.json()["collector_cycle_age_seconds"] == 60.0
+
+
+def test_collector_stale_is_configurable_and_follows_the_collect_tick(tmp_path: Path) -> None:
+    assert collector_stale(make_settings(tmp_path).config) == timedelta(minutes=10)
+    slow_tick = make_settings(tmp_path, {"worker": {"collect_tick": "5m"}}).config
+    assert collector_stale(slow_tick) == timedelta(minutes=25)
+    chosen = make_settings(tmp_path, {"web": {"collector_stale": "90s"}}).config
+    assert collector_stale(chosen) == timedelta(seconds=90)
+
+
 def test_healthz_when_the_database_is_unreachable(web: Web) -> None:
     web.store.beat("worker-1", web.clock.now())
+    web.store.collected("worker-1", web.clock.now())
     assert web.client().get("/healthz").status_code == 200
     working = web.store.engine
     # A PostgreSQL that does not answer: a closed port on loopback.
@@ -85,7 +122,8 @@ def test_healthz_when_the_database_is_unreachable(web: Web) -> None:
 
 METRIC_NAMES = ("herald_items_collected", "herald_stories", "herald_stories_held",
                 "herald_deliveries", "herald_queue_depth", "herald_poll_errors",
-                "herald_sources_failing", "herald_worker_heartbeat_age_seconds")
+                "herald_sources_failing", "herald_worker_heartbeat_age_seconds",
+                "herald_collector_cycle_age_seconds")
 
 
 def test_metrics_are_refused_signed_out_and_to_editors(web: Web) -> None:
@@ -105,6 +143,7 @@ def test_metrics_with_the_token_or_as_an_admin(web: Web) -> None:
     web.store.submit_announcement(ann, web.clock.now())
     assert web.staff(APPROVER).post(f"/queue/{ann}/approve").status_code == 303
     web.store.beat("worker-1", web.clock.now())
+    web.store.collected("worker-1", web.clock.now() - timedelta(seconds=40))
     r = web.client().get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
@@ -114,6 +153,7 @@ def test_metrics_with_the_token_or_as_an_admin(web: Web) -> None:
     assert 'herald_deliveries{target="files",status="pending"} 1' in r.text
     assert "herald_queue_depth 1" in r.text and "herald_stories 1" in r.text
     assert "herald_worker_heartbeat_age_seconds 0.0" in r.text
+    assert "herald_collector_cycle_age_seconds 40.0" in r.text
     admin = web.staff(ADMIN).get("/metrics")
     assert admin.status_code == 200 and "herald_stories 1" in admin.text
     assert METRICS_TOKEN not in r.text and METRICS_TOKEN not in admin.text

@@ -5,6 +5,11 @@ caller does no parsing and no writes. Errors become :class:`FetchError` with the
 reason and, where the server sent one, ``retry_after``. Bodies are read in
 chunks and refused past ``max_body`` bytes, decompressed size included.
 
+A fetch has a whole-request deadline (``[http] deadline``): connect, headers and body
+together, across redirects and the one retry, however slowly a server sends. The client
+of :func:`make_client` enforces it at the socket (:mod:`bot.sources.deadline`), where it
+also stops reading within a fraction of a second of its ``stop`` event being set.
+
 Herald inflates gzip and deflate bodies itself, at most 64 kB at a time, rather than
 letting httpx do it: httpx inflates each network chunk whole, so a 50 kB chunk of a
 gzip bomb became 50 MB in memory before any limit could be checked.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -22,11 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from bot.errors import FetchError, NotModified
+from bot.sources.deadline import DeadlinePassed, DeadlineTransport, Stopped, limits
 from bot.sources.guard import UrlGuard
 
 log = logging.getLogger(__name__)
@@ -169,22 +177,33 @@ def _fetch_http(url: str, client: httpx.Client, validators: Validators,
         headers["If-None-Match"] = validators.etag
     if validators.last_modified:
         headers["If-Modified-Since"] = validators.last_modified
-    # httpx's timeouts bound each network read, not the whole response: a server that
-    # drips a byte at a time would hold us for ever. The client's read timeout is also
-    # the budget for the whole fetch.
-    budget = client.timeout.read
+    # httpx's timeouts bound each network read, not the whole request: a server that
+    # drips its headers or its body a byte at a time would hold us for ever. The
+    # deadline bounds the whole fetch (see bot.sources.deadline); a client that is not a
+    # FeedClient uses its read timeout as the budget.
+    budget = client.deadline if isinstance(client, FeedClient) else client.timeout.read
+    stop = client.stop if isinstance(client, FeedClient) else None
     deadline = time.monotonic() + budget if budget is not None else None
-    for attempt in (1, 2):
-        try:
-            return _get_once(url, client, headers, validators, max_body, budget, deadline)
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-            # A GET is safe to repeat. A connection that broke under the request (a
-            # keep-alive connection the server had just closed, one closed under us by
-            # the connection pool) is tried once more on a fresh one before it counts as
-            # the source's failure; the deadline stays the first attempt's.
-            if attempt == 2 or (deadline is not None and time.monotonic() > deadline):
-                raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
-            log.info("retrying %s once after %s: %s", url, type(exc).__name__, exc)
+    try:
+        with limits(budget, stop):
+            for attempt in (1, 2):
+                try:
+                    return _get_once(url, client, headers, validators, max_body, budget,
+                                     deadline)
+                except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+                    # A GET is safe to repeat. A connection that broke under the request
+                    # (a keep-alive connection the server had just closed, one closed
+                    # under us by the connection pool) is tried once more on a fresh one
+                    # before it counts as the source's failure; the deadline stays the
+                    # first attempt's.
+                    if attempt == 2 or (deadline is not None and time.monotonic() > deadline):
+                        raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
+                    log.info("retrying %s once after %s: %s", url, type(exc).__name__, exc)
+    except DeadlinePassed:
+        raise FetchError(f"timed out: no whole response within the {budget:g} s deadline",
+                         url=url) from None
+    except Stopped:
+        raise FetchError("stopped: Herald is shutting down", url=url) from None
     raise AssertionError("unreachable")
 
 
@@ -210,8 +229,9 @@ def _get_once(url: str, client: httpx.Client, headers: dict[str, str],
             total = 0
             for raw in response.iter_raw():
                 if deadline is not None and time.monotonic() > deadline:
-                    raise FetchError(f"timed out: the response took over {budget:g} s",
-                                     url=url)
+                    raise FetchError(
+                        f"timed out: no whole response within the {budget:g} s deadline",
+                        url=url)
                 for chunk in inflater.feed(raw):
                     total += len(chunk)
                     if total > max_body:
@@ -241,16 +261,33 @@ def _get_once(url: str, client: httpx.Client, headers: dict[str, str],
     return Fetched(body, resp_headers.get("content-type"), final_url, new, resp_headers)
 
 
+class FeedClient(httpx.Client):
+    """An httpx client that carries the fetch limits: ``deadline`` seconds for a whole
+    fetch, and a ``stop`` event that ends any fetch under way (the worker's)."""
+
+    def __init__(self, *, deadline: float | None, stop: threading.Event | None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+        self.stop = stop
+
+
 def make_client(*, timeout: float, max_redirects: int, user_agent: str,
                 transport: httpx.BaseTransport | None = None,
-                guard: UrlGuard | None = None) -> httpx.Client:
-    """The shared HTTP client for feeds; ``guard`` checks every request, redirects too."""
-    return httpx.Client(
+                guard: UrlGuard | None = None, deadline: float | None = None,
+                stop: threading.Event | None = None) -> FeedClient:
+    """The shared HTTP client for feeds; ``guard`` checks every request, redirects too.
+
+    ``timeout`` bounds each network operation; ``deadline`` (``timeout`` when not given)
+    the whole fetch. Setting ``stop`` ends the fetches under way."""
+    return FeedClient(
+        deadline=deadline if deadline is not None else timeout,
+        stop=stop,
         event_hooks={"request": [guard.hook]} if guard else None,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         max_redirects=max_redirects,
         headers={"User-Agent": user_agent},
-        transport=transport,
+        transport=transport if transport is not None else DeadlineTransport(),
         trust_env=os.environ.get("HERALD_HTTP_TRUST_ENV") == "1",
     )

@@ -26,11 +26,17 @@ author and time.
 A 429 backs this source off until ``x-rate-limit-reset`` while the other sources
 go on. 401 and 403 are permanent: the message says so, and names the plan
 problem when X says the app cannot read timelines.
+
+tweepy sets no timeout on its requests: each of them here is bounded per network
+operation by ``[http] timeout``, and a poll starts no further page once ``[http]
+deadline`` has passed since it began. (A whole-request deadline inside one page, as feeds
+have, would need the socket-level limits of bot.sources.deadline under requests.)
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,15 +149,34 @@ def _x_error(exc: tweepy.HTTPException, username: str) -> FetchError:
     return FetchError(f"X answered HTTP {status}: {detail}", url=f"x:@{username}")
 
 
+class _TimeoutAdapter(requests.adapters.HTTPAdapter):
+    """Gives every request of the session a timeout (tweepy sets none)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float | None, float | None] | None = None,
+             verify: bool | str = True, cert: str | tuple[str, str] | None = None,
+             proxies: dict[str, str] | None = None) -> requests.Response:
+        if timeout is None:
+            timeout = (min(self.timeout, 10.0), self.timeout)
+        return super().send(request, stream=stream, timeout=timeout, verify=verify,
+                            cert=cert, proxies=proxies)
+
+
 class XSource:
     """Polls one X account."""
 
     def __init__(self, name: str, options: XOptions, environ: Mapping[str, str],
-                 client: tweepy.Client | None = None, timeout: float = 20.0) -> None:
+                 client: tweepy.Client | None = None, timeout: float = 20.0,
+                 deadline: float = 30.0) -> None:
         self.name = name
         self.options = options
         self.environ = environ
         self.timeout = timeout
+        self.deadline = deadline
         self._client = client
 
     @property
@@ -163,6 +188,9 @@ class XSource:
                                  "set", url=f"x:@{self.options.username}", permanent=True)
             self._client = tweepy.Client(bearer_token=token, wait_on_rate_limit=False,
                                          return_type=dict)
+            adapter = _TimeoutAdapter(self.timeout)
+            self._client.session.mount("https://", adapter)
+            self._client.session.mount("http://", adapter)
         return self._client
 
     def poll(self, state: Mapping[str, Any], now: datetime) -> XPoll:
@@ -187,7 +215,10 @@ class XSource:
             pages = o.max_pages if since_id else 1
             tweets: list[dict[str, Any]] = []
             token = None
-            for _ in range(pages):
+            started = time.monotonic()
+            for page_number in range(pages):
+                if page_number and time.monotonic() - started > self.deadline:
+                    break  # the rest next time, below the oldest post read (until_id)
                 params: dict[str, Any] = {"max_results": o.max_results,
                                           "tweet_fields": TWEET_FIELDS}
                 if exclude:

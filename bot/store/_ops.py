@@ -1,4 +1,5 @@
-"""What operations look at: worker heartbeats, and the counts behind /metrics."""
+"""What operations look at: worker heartbeats (alive, and the last finished collect
+cycle), and the counts behind /metrics."""
 
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ class OpsMixin:
                                 .values(beat_at=now))
             if done.rowcount == 0:
                 conn.execute(t_beats.insert().values(worker=worker[:100], beat_at=now))
+
+    def collected(self, worker: str, now: datetime) -> None:
+        """Record that ``worker`` finished a collect cycle at ``now`` (what /healthz's
+        collector check reads); the worker also records its start this way."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t_beats).where(t_beats.c.worker == worker)
+                                .values(collected_at=now))
+            if done.rowcount == 0:
+                conn.execute(t_beats.insert().values(worker=worker[:100], beat_at=now,
+                                                     collected_at=now))
+
+    def last_collected(self) -> datetime | None:
+        """When any worker last finished a collect cycle (or started), None if none has."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.max(t_beats.c.collected_at))).scalar_one_or_none()
 
     def forget_worker(self, worker: str) -> None:
         with self.engine.begin() as conn:

@@ -316,6 +316,7 @@ def metrics(request: Request) -> Response:
     now = ctx.now()
     c = ctx.store.counts(now)
     beat = ctx.store.last_beat()
+    collected = ctx.store.last_collected()
     lines = [
         "# HELP herald_items_collected Items stored, by source.",
         "# TYPE herald_items_collected gauge",
@@ -345,6 +346,11 @@ def metrics(request: Request) -> Response:
         "# TYPE herald_worker_heartbeat_age_seconds gauge",
         f"herald_worker_heartbeat_age_seconds "
         f"{(now - beat).total_seconds() if beat else 'NaN'}",
+        "# HELP herald_collector_cycle_age_seconds Seconds since a worker last finished a "
+        "collect cycle.",
+        "# TYPE herald_collector_cycle_age_seconds gauge",
+        f"herald_collector_cycle_age_seconds "
+        f"{(now - collected).total_seconds() if collected else 'NaN'}",
     ]
     return PlainTextResponse("\n".join(lines) + "\n",
                              media_type="text/plain; version=0.0.4; charset=utf-8")

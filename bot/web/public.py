@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from bot.config import collector_stale
 from bot.digest import PREFERENCES, UNSUBSCRIBE
 from bot.errors import StoreError
 from bot.store import Subscriber
@@ -278,17 +279,26 @@ async def unsubscribe(request: Request, token: str) -> Response:
 
 @router.get("/healthz")
 def healthz(request: Request) -> Response:
-    """200 when the database answers and a worker beat recently; 503 otherwise."""
+    """200 when the database answers, a worker beat recently and a collect cycle finished
+    recently; 503 otherwise (``collector`` says "stale" when the worker beats but its
+    collector is stuck)."""
     ctx = ctx_of(request)
     now = ctx.now()
     try:
         ctx.store.ping()
         beat = ctx.store.last_beat()
+        collected = ctx.store.last_collected()
     except Exception as exc:
         log.warning("health check: database unreachable: %s", type(exc).__name__)
         return JSONResponse({"status": "fail", "database": "unreachable"}, status_code=503)
     age = (now - beat).total_seconds() if beat else None
     stale = age is None or age > ctx.web.heartbeat_stale.total_seconds()
-    body = {"status": "degraded" if stale else "ok", "database": "ok",
-            "worker_heartbeat_age_seconds": round(age, 1) if age is not None else None}
-    return JSONResponse(body, status_code=503 if stale else 200)
+    cycle_age = (now - collected).total_seconds() if collected else None
+    stuck = cycle_age is None or \
+        cycle_age > collector_stale(ctx.herald.settings.config).total_seconds()
+    body = {"status": "degraded" if stale or stuck else "ok", "database": "ok",
+            "worker_heartbeat_age_seconds": round(age, 1) if age is not None else None,
+            "collector": "stale" if stuck else "ok",
+            "collector_cycle_age_seconds":
+                round(cycle_age, 1) if cycle_age is not None else None}
+    return JSONResponse(body, status_code=503 if stale or stuck else 200)

@@ -7,6 +7,9 @@ Last-Modified, answering 304 to a matching conditional GET (unless
 * ``/status/<code>``: that status (503 and 429 carry ``Retry-After: 120``);
 * ``/slow``: waits ``slow_seconds`` before answering;
 * ``/drip``: sends a valid feed one byte every 0.2 s;
+* ``/slow-headers``: sends its status line and headers one byte every
+  ``header_byte_seconds``, padded with ``header_padding`` bytes, then a valid feed (the
+  headers of a trickling server: each byte well within any read timeout);
 * ``/redirect/<path>``: 302 to ``/<path>``; ``/redirect-to?url=U``: 302 to ``U``;
   ``/loop``: redirects to itself;
 * ``/big``: a body of ``big_bytes`` bytes;
@@ -53,6 +56,8 @@ class FeedServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     big_bytes: int = 12 * 1000 * 1000
     flaked: set[str] = field(default_factory=set)
+    header_byte_seconds: float = 0.2
+    header_padding: int = 40
 
 
 @functools.lru_cache(maxsize=2)
@@ -103,6 +108,8 @@ class _Handler(LoopbackHandler):
                     time.sleep(0.2)
             except OSError:
                 pass
+        elif path == "/slow-headers":
+            self._trickle_headers(state)
         elif path == "/redirect-to":
             from urllib.parse import parse_qs, urlsplit
 
@@ -127,6 +134,24 @@ class _Handler(LoopbackHandler):
             self._serve(state, path[len("/flaky"):])
         else:
             self._serve(state, path)
+
+    def _trickle_headers(self, state: FeedServerState) -> None:
+        body = (b"<rss version='2.0'><channel><title>slow headers</title><item>"
+                b"<title>Late news from a slow server</title><guid>slow-1</guid></item>"
+                b"</channel></rss>")
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+                b"X-Padding: " + b"p" * state.header_padding + b"\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        self.close_connection = True
+        try:
+            for byte in head:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(state.header_byte_seconds)
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:
+            pass  # the client gave up
 
     def _serve(self, state: FeedServerState, path: str) -> None:
         if path in state.resources:
