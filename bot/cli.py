@@ -305,6 +305,14 @@ def stories_merge(keep: int, other: int, config: ConfigOpt = None) -> None:
         out.print(_escape(line))
 
 
+@stories_app.command("announce")
+def stories_announce(story_id: int, config: ConfigOpt = None) -> None:
+    """Announce an old entry that a new feed's first poll stored but did not announce."""
+    stats = with_herald(config, lambda h: h.store.announce_story(story_id, h.routing,
+                                                                 h.clock.now()))
+    out.print(f"story {story_id} announced: {stats.deliveries} deliveries queued")
+
+
 @stories_app.command("split")
 def stories_split(story_id: int, item_url: str, config: ConfigOpt = None) -> None:
     """Move the item at ITEM_URL out of STORY_ID into a story of its own."""

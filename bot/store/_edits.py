@@ -61,11 +61,22 @@ class EditsMixin(FixesMixin):
             if not hold:
                 # A story held when it was composed was never routed: route it now (comms'
                 # own announcements keep the targets they were approved for; a new
-                # source's old entry, announced nowhere, is routed by the rules now).
-                conn.execute(update(t_stories).where(
-                    t_stories.c.id == story_id, t_stories.c.targets == NOT_ANNOUNCED)
-                    .values(targets=None))
+                # source's old entry stays unannounced: see announce_story).
                 self._recompose(conn, story_id, False, ctx, now, stats, reroute=True)
+        return stats
+
+    def announce_story(self, story_id: int, ctx: RoutingContext,
+                       now: datetime) -> IngestStats:
+        """Announce a new source's old entry, which its first poll stored but did not
+        announce: route it by the rules from now on."""
+        stats = IngestStats()
+        with self.engine.begin() as conn:
+            row = self._story_row(conn, story_id)
+            if row.targets != NOT_ANNOUNCED:
+                raise StoreError(f"story {story_id} is not an unannounced old entry")
+            conn.execute(update(t_stories).where(t_stories.c.id == story_id)
+                         .values(targets=None, updated_at=now))
+            self._recompose(conn, story_id, False, ctx, now, stats, reroute=True)
         return stats
 
     @staticmethod

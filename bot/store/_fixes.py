@@ -107,6 +107,12 @@ def _merged_targets(keep: str | None, other: str | None) -> str | None:
     return None  # a routed story joined by an unannounced entry stays routed
 
 
+def _shows_other(row: Any) -> dict[str, Any]:
+    """A message out for the merged-away story shows that story's text, whatever revision
+    number it had: recorded at revision 0, the kept story's next edit replaces it."""
+    return {"sent_revision": 0} if row.sent_revision is not None else {}
+
+
 def _later(*times: datetime | None) -> datetime | None:
     known = [t for t in times if t is not None]
     return max(known) if known else None
@@ -193,13 +199,13 @@ class FixesMixin(IngestMixin):
                 # story's delivery there now.
                 conn.execute(delete(t_deliveries).where(c.id == mine.id))
                 conn.execute(update(t_deliveries).where(c.id == theirs.id).values(
-                    story_id=report.keep_id, updated_at=now))
+                    story_id=report.keep_id, updated_at=now, **_shows_other(theirs)))
                 report.moved.append(target)
             else:
                 conn.execute(delete(t_deliveries).where(c.id == theirs.id))
         elif theirs is not None:
             conn.execute(update(t_deliveries).where(c.id == theirs.id).values(
-                story_id=report.keep_id, updated_at=now))
+                story_id=report.keep_id, updated_at=now, **_shows_other(theirs)))
             report.moved.append(target)
         if waits is not None:
             # Never sooner: no send or edit of the merged story before the later time.

@@ -46,6 +46,7 @@ NOTICES = {
     "returned": "Sent back to the author.", "cancelled": "Cancelled.",
     "retry": "Queued to send again.", "tags": "Tags saved.", "held": "Story stopped.",
     "released": "Story released: it will be posted.", "merged": "Stories merged.",
+    "announced": "Announced: it goes where the routes send it.",
     "merged-retract": "Stories merged. Both had been posted: the merged-away story's "
                       "messages are being deleted where the channel allows it; where it "
                       "cannot, its deliveries below say so.",

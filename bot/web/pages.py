@@ -362,6 +362,13 @@ async def story_hold(request: Request, story_id: RowId) -> Response:
     return back(f"/stories/{story_id}", "held" if hold else "released")
 
 
+@router.post("/stories/{story_id}/announce")
+async def story_announce(request: Request, story_id: RowId) -> Response:
+    ctx, _session, _form = await posted(request)
+    ctx.store.announce_story(story_id, ctx.herald.routing, ctx.now())
+    return back(f"/stories/{story_id}", "announced")
+
+
 @router.post("/stories/{story_id}/merge")
 async def story_merge(request: Request, story_id: RowId) -> Response:
     ctx, _session, form = await posted(request)
