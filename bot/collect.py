@@ -218,7 +218,10 @@ class Collector:
         if source.last_ok_at is not None or source.announce_backlog:
             return set()
         cutoff = now - self.announce_since
-        old = {i.key for i in items if i.published_at < cutoff}
+        # An entry without a date (its published time is the collect time) cannot be told
+        # from an old one: a first poll does not announce it either.
+        old = {i.key for i in items if i.published_at < cutoff
+               or i.published_at == i.collected_at}
         if old:
             log.info("first poll of %s: %d of %d entries are older than %s and are not "
                      "announced", source.name, len(old), len(items), self.announce_since)
