@@ -415,29 +415,47 @@ def subscribers_add(email: str, config: ConfigOpt = None,
     """Add a subscriber (confirmed: they asked you in person)."""
     sub = with_herald(config, lambda h: h.store.add_subscriber(
         email, domains=_domains_option(domains, h), now=SystemClock().now()))
-    out.print(f"subscribed {sub.email} to "
+    out.print(f"subscribed {_escape(sub.email)} to "
               f"{'every domain' if sub.domains is None else ', '.join(sub.domains)}")
+    if not sub.email.partition("@")[0].isascii():
+        out.print("  note: a non-ASCII address; the digest reaches it only through a mail "
+                  "server that offers SMTPUTF8")
+
+
+def _last_digest(row: Any) -> str:
+    """One subscriber's latest digest in a few words: its period, state and why it
+    failed (the mail server's words, shown as text)."""
+    if row is None:
+        return ""
+    text = f"{row.period} {row.status}"
+    if row.status in ("failed", "dead") and row.last_error:
+        text += f": {row.last_error}"
+    return text
 
 
 @subscribers_app.command("list")
 def subscribers_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Every subscriber with their domains and state."""
-    subs = with_herald(config, lambda h: h.store.list_subscribers())
+    """Every subscriber with their domains, state and latest digest (and why it failed)."""
+    subs, last = with_herald(config, lambda h: (h.store.list_subscribers(),
+                                                h.store.last_digests()))
     if as_json:
         print(json.dumps([{
             "email": s.email, "domains": list(s.domains) if s.domains is not None else "all",
             "frequency": s.frequency, "active": s.active,
             "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
             "unsubscribed_at": s.unsubscribed_at.isoformat() if s.unsubscribed_at else None,
+            "last_digest": {"period": d.period, "status": d.status, "error": d.last_error}
+            if (d := last.get(s.id)) else None,
         } for s in subs], indent=2))
         return
     table = Table(title=f"Subscribers ({len(subs)})")
-    for col in ("email", "domains", "state"):
+    for col in ("email", "domains", "state", "last digest"):
         table.add_column(col, overflow="fold")
     for s in subs:
         state = ("unsubscribed" if s.unsubscribed_at else
                  "active" if s.confirmed_at else "awaiting confirmation")
-        table.add_row(s.email, "all" if s.domains is None else ", ".join(s.domains), state)
+        table.add_row(_escape(s.email), "all" if s.domains is None else ", ".join(s.domains),
+                      state, _escape(_last_digest(last.get(s.id))))
     out.print(table)
 
 
@@ -587,10 +605,12 @@ def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
 
     stats, chosen = with_herald(config, go)
     out.print(f"digest {chosen.label}: {stats.sent} sent, {stats.empty} with nothing new, "
-              f"{stats.failed} failed", soft_wrap=True)
+              f"{stats.failed} failed"
+              + (f", {stats.deferred} left for later" if stats.deferred else ""),
+              soft_wrap=True)
     for line in stats.errors[:20]:
         out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
-    if stats.failed:
+    if stats.failed or stats.deferred:
         raise typer.Exit(1)
 
 

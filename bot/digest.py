@@ -12,7 +12,14 @@ The HTML part is Jinja2 with CSS inlined (css-inline); feed text enters it only 
 escaped plain text, never as markup. Headers carry Message-ID, Date, List-Id,
 List-Unsubscribe (a signed https link and a mailto) and List-Unsubscribe-Post
 (RFC 8058). Exactly one digest per subscriber and period: a row per pair, unique,
-claimed with a lease, marked sent (or empty) after the send.
+claimed with a lease, marked sent (or empty) after the send, and only by the run that
+still holds the lease.
+
+One subscriber holds back no one else: a refusal, or an address the mail server cannot
+take (a non-ASCII local part without SMTPUTF8), fails that digest alone with its reason
+on the row (``herald subscribers list`` shows it), and the batch goes on. When the
+server itself cannot be reached, the digest being sent fails and the rest of the batch
+is given back untried, its attempts not counted.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -36,7 +43,8 @@ from bot.config import DigestConfig, parse_schedule
 from bot.errors import ChannelError, ConfigError, HeraldError
 from bot.model import Story, TagGroup
 from bot.retry import RetryPolicy
-from bot.store import Subscriber
+from bot.store import DigestRow, Subscriber
+from bot.store._subscribers import mail_address
 from bot.text import one_line, truncate
 from bot.tokens import Signer
 from channels.email import SmtpConnectionError
@@ -261,12 +269,15 @@ def _header_safe(value: str) -> str:
 #: Long lines allowed (RFC 5322's 998), so List-Unsubscribe's URLs are never folded into
 #: encoded words that mail clients would not read as links.
 MAIL_POLICY = email.policy.SMTP.clone(max_line_length=998)
+#: For a recipient whose address is not ASCII: headers in UTF-8 (RFC 6532), which only a
+#: server offering SMTPUTF8 takes (the sender checks before sending).
+MAIL_POLICY_UTF8 = MAIL_POLICY.clone(utf8=True)
 
 
 def build_message(rendered: Rendered, *, to: str, sender: str, list_name: str,
                   list_domain: str, message_id: str, unsubscribe_url: str,
                   unsubscribe_mailto: str, now: datetime) -> EmailMessage:
-    msg = EmailMessage(policy=MAIL_POLICY)
+    msg = EmailMessage(policy=MAIL_POLICY if to.isascii() else MAIL_POLICY_UTF8)
     msg["Subject"] = _header_safe(rendered.subject)
     msg["From"] = _header_safe(sender)
     msg["To"] = _header_safe(to)
@@ -290,6 +301,8 @@ class DigestStats:
     sent: int = 0
     empty: int = 0
     failed: int = 0
+    #: Claimed but given back untried (the mail server could not be reached).
+    deferred: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -347,7 +360,7 @@ class DigestJob:
                                  domains_label=domains_label, unsubscribe_url=unsubscribe,
                                  preferences_url=prefs)
         message_id = f"<herald.digest.{sub.id}.{period.key}@{self.list_domain}>"
-        message = build_message(rendered, to=formataddr(("", sub.email)),
+        message = build_message(rendered, to=mail_address(sub.email),
                                 sender=self.cfg.sender, list_name=self.cfg.list_name,
                                 list_domain=self.list_domain, message_id=message_id,
                                 unsubscribe_url=unsubscribe, unsubscribe_mailto=mailto, now=now)
@@ -372,10 +385,11 @@ class DigestJob:
     def run(self, period: Period, now: datetime) -> DigestStats:
         """Send ``period``'s digests that are not sent yet; safe to run again at any time."""
         store = self.herald.store
+        owner = self.herald.owner
         stats = DigestStats(period=period.key)
         stats.planned = store.plan_digests(period.key, now)
         lease = self.herald.settings.config.worker.lease
-        claims = store.claim_digests(period.key, self.herald.owner, now, lease)
+        claims = store.claim_digests(period.key, owner, now, lease)
         if not claims:
             return stats
         stories = self.stories_for(period, now, assign=True)
@@ -385,46 +399,58 @@ class DigestJob:
             for n, row in enumerate(claims):
                 sub = subs.get(row.subscriber_id)
                 if sub is None or not sub.active:
-                    store.finish_digest(row.id, status="empty", now=now,
-                                        error="unsubscribed before sending")
-                    stats.empty += 1
+                    if store.finish_digest(row.id, owner=owner, status="empty", now=now,
+                                           error="unsubscribed before sending"):
+                        stats.empty += 1
                     continue
-                if not store.renew_digest_lease(row.id, self.herald.owner, self.herald.clock.now(),
-                                                lease):
+                if not store.renew_digest_lease(row.id, owner, self.herald.clock.now(), lease):
                     continue  # another run has it now
                 try:
                     composed = self.compose(sub, stories, period, now)
                     if composed is None:
-                        store.finish_digest(row.id, status="empty", now=now)
-                        stats.empty += 1
+                        if store.finish_digest(row.id, owner=owner, status="empty", now=now):
+                            stats.empty += 1
                         continue
                     message, count = composed
                     message_id = sender.send(message)
                 except SmtpConnectionError as exc:
-                    # The server, not the recipient: give this and the rest back for later.
-                    retry_at = now + CONNECTION_RETRY
-                    for rest in claims[n:]:
-                        store.finish_digest(rest.id, status="failed", now=now,
-                                            error=f"{type(exc).__name__}: {exc}",
-                                            retry_at=retry_at)
-                    stats.failed += len(claims) - n
-                    stats.errors.append(f"stopped the batch: {exc}")
-                    log.warning("digest batch stopped, %d left for later: %s",
-                                len(claims) - n, exc)
+                    # The server, not the recipient: this digest failed; the rest were
+                    # never tried, so they go back as they were, for later.
+                    self._failed(stats, row, sub, exc, now + CONNECTION_RETRY, now,
+                                 line=f"stopped the batch: {exc}")
+                    rest = claims[n + 1:]
+                    stats.deferred += sum(store.release_digest(
+                        r.id, owner=owner, retry_at=now + CONNECTION_RETRY) for r in rest)
+                    log.warning("digest batch stopped, %d given back for later: %s",
+                                stats.deferred, exc)
                     break
                 except (ChannelError, HeraldError) as exc:
-                    retry_at = policy.decide(exc, row.attempts, now)
-                    store.finish_digest(row.id, status="failed" if retry_at else "dead",
-                                        now=now, error=f"{type(exc).__name__}: {exc}",
-                                        retry_at=retry_at)
-                    stats.failed += 1
-                    stats.errors.append(f"{sub.email}: {exc}")
-                    log.warning("digest for %s failed: %s", sub.email, exc)
+                    self._failed(stats, row, sub, exc, policy.decide(exc, row.attempts, now),
+                                 now)
                     continue
-                store.finish_digest(row.id, status="sent", now=now, message_id=message_id,
-                                    stories=count)
+                except Exception as exc:
+                    # A fault with one subscriber's digest holds back no one else.
+                    log.exception("digest for subscriber %d failed", sub.id)
+                    self._failed(stats, row, sub, exc, policy.decide(exc, row.attempts, now),
+                                 now)
+                    continue
+                if not store.finish_digest(row.id, owner=owner, status="sent", now=now,
+                                           message_id=message_id, stories=count):
+                    log.warning("digest %d was sent, but this run's lease on it had run out",
+                                row.id)
                 stats.sent += 1
         return stats
+
+    def _failed(self, stats: DigestStats, row: DigestRow, sub: Subscriber, exc: Exception,
+                retry_at: datetime | None, now: datetime, *, line: str | None = None) -> None:
+        """Record one digest's failure (dead without ``retry_at``), if this run holds it."""
+        error = f"{type(exc).__name__}: {exc}"
+        if self.herald.store.finish_digest(row.id, owner=self.herald.owner,
+                                           status="failed" if retry_at else "dead", now=now,
+                                           error=error, retry_at=retry_at):
+            stats.failed += 1
+        stats.errors.append(line or f"{sub.email}: {exc}")
+        log.warning("digest for subscriber %d failed: %s", sub.id, exc)
 
     def preview(self, sub: Subscriber, period: Period, now: datetime, out: Path) -> Path:
         """Write one digest's HTML to ``out`` (a file or a folder) without sending it."""

@@ -143,9 +143,9 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
             if at - period.end > DIGEST_CATCH_UP:
                 return  # the worker was down for the whole window: do not send a stale week
             stats = DigestJob(herald).run(period, at)
-            if stats.sent or stats.failed:
-                log.info("digest %s: %d sent, %d empty, %d failed", period.key, stats.sent,
-                         stats.empty, stats.failed)
+            if stats.sent or stats.failed or stats.deferred:
+                log.info("digest %s: %d sent, %d empty, %d failed, %d left for later",
+                         period.key, stats.sent, stats.empty, stats.failed, stats.deferred)
 
         # At the tick, and once at start (a worker that was down at the tick catches up;
         # the digest table makes a second run for the same period send nothing).

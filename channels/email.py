@@ -7,7 +7,10 @@
     smtp://relay.internal:25?starttls=off         a trusted relay without TLS
 
 One connection serves a whole batch; a refusal for one recipient is reported for
-that message and the batch goes on. Without ``SMTP_URL`` the messages are written
+that message and the batch goes on. So is an address the server cannot take: one
+with a non-ASCII local part (``zoë@example.org``) needs the server's SMTPUTF8
+extension, and without it that message fails (``AddressNotSupported``) before
+anything is sent. Without ``SMTP_URL`` the messages are written
 under ``var/outbox/digest/`` as ``.eml`` (the whole message) and ``.html`` (open it
 in a browser to look at the digest).
 """
@@ -19,6 +22,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import getaddresses
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -70,6 +74,16 @@ class SmtpConnectionError(TransientSendError):
     """
 
 
+class AddressNotSupported(PermanentSendError):
+    """The message names an address this server cannot take (no SMTPUTF8)."""
+
+
+def international_addresses(message: EmailMessage) -> list[str]:
+    """The addresses in From, To, Cc and Bcc that are not ASCII (they need SMTPUTF8)."""
+    fields = [str(v) for k in ("From", "To", "Cc", "Bcc") for v in message.get_all(k, [])]
+    return [addr for _name, addr in getaddresses(fields) if not addr.isascii()]
+
+
 class SmtpSender:
     """Sends a batch of messages over one SMTP connection."""
 
@@ -118,6 +132,11 @@ class SmtpSender:
         """Send one message; PermanentSendError (5xx) or TransientSendError (4xx, network)."""
         if self._smtp is None:
             self._smtp = self._connect()
+        wide = international_addresses(message)
+        if wide and not self._smtp.has_extn("smtputf8"):
+            raise AddressNotSupported(
+                f"{self.settings.redacted()} does not offer SMTPUTF8, which "
+                f"{', '.join(wide)} needs (a non-ASCII address)")
         try:
             refused = self._smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -128,6 +147,9 @@ class SmtpSender:
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._smtp = None
             raise TransientSendError(f"SMTP connection lost: {exc}") from None
+        except (smtplib.SMTPNotSupportedError, UnicodeError) as exc:
+            # Before any byte of the message was sent: this message alone cannot go.
+            raise AddressNotSupported(f"cannot send this message: {exc}") from None
         if refused:
             code, text = next(iter(refused.values()))
             raise self._classify(code, text)

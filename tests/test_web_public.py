@@ -279,3 +279,44 @@ def test_public_pages_need_no_sign_in_and_carry_security_headers(web: Web) -> No
         assert r.status_code in (200, 400), path
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
         assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_an_old_preferences_link_cannot_resubscribe_someone_who_unsubscribed(
+        dbweb: Web) -> None:
+    """Issue #12, defect 10: a preferences link travels in every digest (and forwards);
+    one issued before the unsubscribe no longer works, and saving preferences never
+    re-subscribes anyone. Coming back takes a subscribe request and its confirmation."""
+    web = dbweb
+    prefs = confirmed(web, ["learning-capacity"])
+    c = web.client()
+    csrf = form_csrf(c.get(f"/preferences/{prefs}").text)
+    sub = web.store.get_subscriber(ADDRESS)
+    web.clock.advance(days=2)
+    unsub = web.ctx.signer.sign(UNSUBSCRIBE, {"s": sub.id, "e": sub.email})
+    assert web.client().post(f"/unsubscribe/{unsub}",
+                             data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert not web.store.get_subscriber(ADDRESS).active
+
+    web.clock.advance(days=7)  # the old link is still inside its 60 days
+    assert "unsubscribed after this link" in _refused(c.get(f"/preferences/{prefs}"))
+    r = c.post(f"/preferences/{prefs}", data={"csrf": csrf,
+                                              "domains": ["innovation-improvement"]})
+    assert "unsubscribed after this link" in _refused(r)
+    after = web.store.get_subscriber(ADDRESS)
+    assert not after.active and after.domains == ("learning-capacity",)
+
+    # Even a link issued after the unsubscribe saves the choice without re-subscribing.
+    web.clock.advance(minutes=1)
+    newer = web.ctx.signer.sign(PREFERENCES, {"s": sub.id, "e": sub.email})
+    page = c.get(f"/preferences/{newer}")
+    assert page.status_code == 200
+    r = c.post(f"/preferences/{newer}", data={"csrf": form_csrf(page.text),
+                                              "domains": ["innovation-improvement"]})
+    assert r.status_code == 200 and "not subscribed" in r.text
+    after = web.store.get_subscriber(ADDRESS)
+    assert not after.active and after.domains == ("innovation-improvement",)
+
+    # Subscribing again and confirming does bring them back.
+    again = confirmed(web, ["learning-capacity"])
+    assert web.store.get_subscriber(ADDRESS).active
+    assert c.get(f"/preferences/{again}").status_code == 200

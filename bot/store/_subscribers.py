@@ -1,6 +1,12 @@
 """Subscribers of the digest, and the digests themselves: one row per subscriber and
 period (unique), claimed with a lease like a delivery, so a digest goes out once however
-often the job runs and whichever worker runs it."""
+often the job runs and whichever worker runs it.
+
+A subscriber's address is checked when it is added (``subscriber_address``, with
+email-validator's syntax rules, never DNS) and kept in its normalised form. A digest row
+is changed only by the run that holds its lease (``finish_digest`` and ``release_digest``
+check the owner): a run whose lease ran out cannot undo what the run that took the row
+over has done."""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
@@ -66,13 +73,52 @@ def normalize_email(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
+def subscriber_address(email: str) -> str:
+    """A subscriber's address, checked and normalised; StoreError says what is wrong.
+
+    email-validator's syntax rules (no DNS look-up: ``check_deliverability=False``): the
+    domain lower-cased and in its Unicode form, the local part in NFC. An address with
+    a non-ASCII local part is valid but needs a mail server that offers SMTPUTF8; the
+    digest finds that out when it sends, for that subscriber alone.
+    """
+    text = email.strip()
+    if len(text) > 320:
+        raise StoreError(f"{text[:40]!r}… is not an email address: it is too long")
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise StoreError(f"{text!r} is not an email address: {exc}") from None
+
+
+def mail_address(address: str) -> str:
+    """The form of a stored address to put on the envelope and in To: ASCII (the domain
+    in IDNA) when the local part allows it, so that only a non-ASCII local part needs
+    SMTPUTF8; anything email-validator refuses (rows from before it) as stored."""
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return address
+    return checked.ascii_email or checked.normalized
+
+
+def _lookup_address(email: str) -> str:
+    """The key to look an address up by: its validated form, or (for anything stored
+    before addresses were validated) the old normalisation."""
+    try:
+        return subscriber_address(email)
+    except StoreError:
+        return normalize_email(email)
+
+
 class SubscribersMixin:
     engine: Engine
 
     def add_subscriber(self, email: str, *, domains: list[str] | None, now: datetime,
                        confirmed: bool = True) -> Subscriber:
-        """Add (or re-activate) a subscriber; ``domains`` None means every domain."""
-        address = normalize_email(email)
+        """Add (or re-activate) a subscriber; ``domains`` None means every domain.
+
+        The address is validated (``subscriber_address``): StoreError when it is not one."""
+        address = subscriber_address(email)
         values = {"domains": json.dumps(sorted(set(domains))) if domains else None,
                   "confirmed_at": now if confirmed else None, "unsubscribed_at": None}
         with self.engine.begin() as conn:
@@ -85,7 +131,7 @@ class SubscribersMixin:
         return self.get_subscriber(address)
 
     def get_subscriber(self, email: str) -> Subscriber:
-        address = normalize_email(email)
+        address = _lookup_address(email)
         with self.engine.connect() as conn:
             row = conn.execute(select(t_subs).where(t_subs.c.email == address)).mappings()\
                 .first()
@@ -100,6 +146,14 @@ class SubscribersMixin:
                                 t_subs.c.unsubscribed_at.is_(None))
         with self.engine.connect() as conn:
             return [Subscriber.from_mapping(r) for r in conn.execute(query).mappings()]
+
+    def set_subscriber_domains(self, subscriber_id: int, domains: list[str] | None) -> bool:
+        """Change what a subscriber receives, and nothing else: an unsubscribed subscriber
+        stays unsubscribed. False when there is no such subscriber."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t_subs).where(t_subs.c.id == subscriber_id).values(
+                domains=json.dumps(sorted(set(domains))) if domains else None))
+            return done.rowcount == 1
 
     def unsubscribe(self, email: str, now: datetime) -> Subscriber:
         sub = self.get_subscriber(email)
@@ -149,16 +203,46 @@ class SubscribersMixin:
                 .values(lease_until=now + lease))
             return done.rowcount == 1
 
-    def finish_digest(self, digest_id: int, *, status: str, now: datetime,
+    def finish_digest(self, digest_id: int, *, owner: str, status: str, now: datetime,
                       message_id: str | None = None, stories: int = 0,
-                      error: str | None = None, retry_at: datetime | None = None) -> None:
-        """Record a digest as sent, empty (nothing new), failed (retry_at) or dead."""
+                      error: str | None = None, retry_at: datetime | None = None) -> bool:
+        """Record a digest as sent, empty (nothing new), failed (retry_at) or dead.
+
+        Only while ``owner`` holds the row in flight: a run whose lease ran out, and whose
+        row another run has claimed (and perhaps sent), changes nothing. True when the
+        row was changed."""
+        c = t_digests.c
         with self.engine.begin() as conn:
-            conn.execute(update(t_digests).where(t_digests.c.id == digest_id).values(
+            done = conn.execute(update(t_digests).where(
+                c.id == digest_id, c.lease_owner == owner, c.status == "in_flight").values(
                 status=status, message_id=message_id, stories=stories,
                 last_error=error[:2000] if error else None, next_attempt_at=retry_at,
                 lease_owner=None, lease_until=None,
                 sent_at=now if status == "sent" else None))
+            return done.rowcount == 1
+
+    def release_digest(self, digest_id: int, *, owner: str, retry_at: datetime) -> bool:
+        """Give back a row this run claimed but never tried (its batch stopped first):
+        pending again from ``retry_at``, the claim's attempt not counted. Only while
+        ``owner`` holds it in flight; True when the row was given back."""
+        c = t_digests.c
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t_digests).where(
+                c.id == digest_id, c.lease_owner == owner, c.status == "in_flight").values(
+                # The claim counted an attempt (so it is at least 1): take it back.
+                status="pending", attempts=c.attempts - 1, next_attempt_at=retry_at,
+                lease_owner=None, lease_until=None))
+            return done.rowcount == 1
+
+    def last_digests(self) -> dict[int, DigestRow]:
+        """Each subscriber's digest row for the latest period they have one for."""
+        c = t_digests.c
+        latest = select(c.subscriber_id, func.max(c.period).label("period"))\
+            .group_by(c.subscriber_id).subquery()
+        query = select(t_digests).join(latest, and_(c.subscriber_id == latest.c.subscriber_id,
+                                                    c.period == latest.c.period))
+        with self.engine.connect() as conn:
+            return {r["subscriber_id"]: _digest(r) for r in conn.execute(query).mappings()}
 
     def list_digests(self, period: str | None = None) -> list[DigestRow]:
         query = select(t_digests).order_by(t_digests.c.id)

@@ -6,13 +6,18 @@ not, so an old digest's link still works. The unsubscribe POST accepts the RFC 8
 ``List-Unsubscribe=One-Click`` from mail clients, without sign-in or a form token: the
 signed token is the authority. A subscribe request never changes an existing
 subscription; what it asks for takes effect only when its link is confirmed.
+
+A preferences link changes what a subscriber receives, never whether they receive it: a
+link issued before its subscriber unsubscribed no longer works (old digests are forwarded
+and kept), and saving preferences never re-subscribes anyone. Coming back takes a new
+subscribe request and its confirmation.
 """
 
 from __future__ import annotations
 
 import logging
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,7 +27,7 @@ from bot.config import collector_stale
 from bot.digest import PREFERENCES, UNSUBSCRIBE
 from bot.errors import StoreError
 from bot.store import Subscriber
-from bot.store._subscribers import normalize_email
+from bot.store._subscribers import mail_address, subscriber_address
 from bot.tokens import TokenError
 from bot.web.app import WebContext, ctx_of
 from bot.web.security import check_public_form, check_same_origin, client_address
@@ -85,7 +90,7 @@ def _mail(ctx: WebContext, to: str, subject: str, text: str) -> None:
     msg = EmailMessage()
     sender_addr = parseaddr(cfg.sender)[1]
     msg["From"] = cfg.sender
-    msg["To"] = formataddr(("", normalize_email(to)))
+    msg["To"] = mail_address(subscriber_address(to))
     msg["Subject"] = subject
     msg["Date"] = format_datetime(ctx.now())
     msg["Message-ID"] = make_msgid(domain=sender_addr.rpartition("@")[2] or "herald.local")
@@ -124,7 +129,7 @@ async def subscribe(request: Request) -> Response:
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
     try:
-        address = normalize_email(email)
+        address = subscriber_address(email)
         domains = _domains(ctx, chosen)
     except StoreError as exc:
         return again(str(exc), 422)
@@ -207,12 +212,27 @@ async def confirm(request: Request, token: str) -> Response:
 
 # -- preferences ----------------------------------------------------------------------------
 
+def _preferences_subscriber(ctx: WebContext, token: str) -> Subscriber:
+    """The subscriber a preferences link is for, unless it was issued before they
+    unsubscribed (such a link is for a subscription that has ended)."""
+    try:
+        payload, issued = ctx.signer.check_issued(
+            PREFERENCES, token, int(ctx.web.preferences_for.total_seconds()))
+    except TokenError as exc:
+        raise _LinkError(str(exc)) from None
+    sub = _subscriber_for(ctx, payload)
+    # Token times are whole seconds: a link from the very second of the unsubscribe is
+    # counted as before it.
+    if sub.unsubscribed_at is not None and sub.unsubscribed_at >= issued:
+        raise _LinkError("you unsubscribed after this link was sent")
+    return sub
+
+
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_page(request: Request, token: str) -> Response:
     ctx = ctx_of(request)
     try:
-        sub = _subscriber_for(ctx, _check(ctx, PREFERENCES, token,
-                                          int(ctx.web.preferences_for.total_seconds())))
+        sub = _preferences_subscriber(ctx, token)
     except _LinkError as exc:
         return _link_error(ctx, request, str(exc))
     chosen = list(sub.domains) if sub.domains is not None else \
@@ -227,8 +247,7 @@ async def preferences(request: Request, token: str) -> Response:
     ctx = ctx_of(request)
     form = await request.form()
     try:
-        sub = _subscriber_for(ctx, _check(ctx, PREFERENCES, token,
-                                          int(ctx.web.preferences_for.total_seconds())))
+        sub = _preferences_subscriber(ctx, token)
     except _LinkError as exc:
         return _link_error(ctx, request, str(exc))
     check_same_origin(request)
@@ -242,7 +261,13 @@ async def preferences(request: Request, token: str) -> Response:
                           unsubscribe=ctx.signer.sign(UNSUBSCRIBE,
                                                       {"s": sub.id, "e": sub.email}),
                           status_code=422)
-    ctx.store.add_subscriber(sub.email, domains=domains, now=ctx.now(), confirmed=True)
+    # The domains only: whether they are subscribed is not this form's to change.
+    ctx.store.set_subscriber_domains(sub.id, domains)
+    if not sub.active:
+        return ctx.render(request, "public/message.html.j2", title="Preferences saved",
+                          message="Your choice is saved, but you are not subscribed: no "
+                                  "digest will come until you subscribe again.",
+                          link=("/subscribe", "Subscribe again"))
     return ctx.render(request, "public/message.html.j2", title="Preferences saved",
                       message="Your digest will cover the domains you chose.",
                       link=(f"/preferences/{token}", "Back to your preferences"))

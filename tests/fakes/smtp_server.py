@@ -18,7 +18,9 @@ yields a :class:`FakeSmtp`:
 Options: ``tls_context`` offers STARTTLS with that server context, ``require_starttls``
 refuses everything but EHLO/STARTTLS/QUIT before it, ``implicit_tls`` (a server context)
 speaks TLS from the first byte (``smtps://``), and ``users`` (name → password) turns on
-AUTH LOGIN and PLAIN (only offered under TLS). Start and
+AUTH LOGIN and PLAIN (only offered under TLS), and ``smtputf8`` (on by default, as in
+aiosmtpd's controller) says whether EHLO offers SMTPUTF8, which non-ASCII addresses
+need. Start and
 stop are bounded: start gives up after a few seconds and stop joins the server thread
 with a timeout.
 """
@@ -165,9 +167,10 @@ class _Controller(Controller):
 def running_smtp_server(*, tls_context: ssl.SSLContext | None = None,
                         require_starttls: bool = False,
                         implicit_tls: ssl.SSLContext | None = None,
-                        users: dict[str, str] | None = None) -> Iterator[FakeSmtp]:
+                        users: dict[str, str] | None = None,
+                        smtputf8: bool = True) -> Iterator[FakeSmtp]:
     fake = FakeSmtp(users=dict(users or {}))
-    kwargs: dict[str, Any] = {"timeout": 30}
+    kwargs: dict[str, Any] = {"timeout": 30, "enable_SMTPUTF8": smtputf8}
     if implicit_tls is not None:
         kwargs["ssl_context"] = implicit_tls
     if tls_context is not None:
