@@ -62,10 +62,10 @@ class OutmailMixin:
             if conn.dialect.name == "postgresql":
                 # Parallel requests for one recipient take turns (released at commit).
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
-            done = conn.execute(t_outmail.insert().from_select(
+            written = conn.execute(t_outmail.insert().from_select(
                 ["kind", "recipient", "message", "status", "attempts", "next_attempt_at",
-                 "created_at"], values))
-            return bool(done.rowcount)
+                 "created_at"], values).returning(c.id)).all()
+            return bool(written)  # (RETURNING: rowcount is not reliable for this form)
 
     def claim_outmail(self, owner: str, now: datetime, lease: timedelta,
                       limit: int = 50) -> list[OutMail]:
