@@ -21,7 +21,6 @@ import pytest
 
 from bot.app import Herald
 from bot.clock import FixedClock
-from bot.outmail import send_outmail
 from bot.store import Store
 from tests.fakes._loopback import LoopbackHandler, LoopbackServer
 from tests.fakes.smtp_server import MAILBOX_BUSY, running_smtp_server
@@ -185,6 +184,8 @@ def test_subscribe_queues_its_confirmation_and_the_worker_sends_it(
 
 def test_a_confirmation_the_mail_server_could_not_take_is_sent_later(
         tmp_path: Path, clock: FixedClock, db_url: str) -> None:
+    from bot.outmail import send_outmail
+
     with running_smtp_server() as smtp:
         web = make_web(tmp_path, clock, db_url=db_url,
                        environ={"SMTP_URL": smtp.url(query="starttls=off")})
@@ -217,6 +218,8 @@ def test_a_confirmation_the_mail_server_could_not_take_is_sent_later(
 def test_an_unreachable_mail_server_stops_the_batch_and_loses_nothing(
         tmp_path: Path, clock: FixedClock) -> None:
     import socket
+
+    from bot.outmail import send_outmail
 
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
