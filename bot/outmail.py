@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING
 
 from bot.errors import ChannelError, HeraldError
@@ -38,16 +38,20 @@ def compose_mail(sender: str, to: str, subject: str, text: str, now: datetime) -
     """One short plain-text email, as the RFC 5322 text ``queue_mail`` stores."""
     from bot.digest import MAIL_POLICY, _header_safe
 
-    msg = EmailMessage(policy=MAIL_POLICY)
+    address = normalize_email(to)
+    # An address with non-ASCII letters needs a server that takes SMTPUTF8; the worker
+    # finds out, and records the reason, without holding up anyone else's mail.
+    utf8 = not address.isascii()
+    msg = EmailMessage(policy=MAIL_POLICY.clone(utf8=utf8))
     domain = parseaddr(sender)[1].rpartition("@")[2] or "herald.local"
     msg["From"] = _header_safe(sender)
-    msg["To"] = formataddr(("", normalize_email(to)))
+    msg["To"] = address
     msg["Subject"] = _header_safe(subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid(domain=domain)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)
-    return msg.as_string(policy=email.policy.default)
+    return msg.as_string(policy=email.policy.default.clone(utf8=utf8))
 
 
 def parse_mail(text: str) -> EmailMessage:
@@ -99,8 +103,9 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
                 log.warning("outmail: the mail server cannot be used, %d left for later: %s",
                             len(claims) - n, exc)
                 break
-            except (ChannelError, HeraldError) as exc:
-                retry_at = policy.decide(exc, row.attempts + 1, now)
+            except Exception as exc:  # this message's fault, whatever it is: it alone fails
+                retry_at = policy.decide(exc, row.attempts + 1, now) \
+                    if isinstance(exc, (ChannelError, HeraldError)) else None
                 store.finish_outmail(row.id, herald.owner, now, sent=False,
                                      error=f"{type(exc).__name__}: {exc}", retry_at=retry_at)
                 if retry_at is None:

@@ -256,3 +256,21 @@ def test_an_outmail_row_is_finished_only_by_the_run_that_holds_it(
                                     retry_at=later)
     (row,) = store.list_outmail()
     assert row.status == "sent" and row.last_error is None
+
+
+def test_a_confirmation_to_a_non_ascii_address_is_queued_and_sent(
+        tmp_path: Path, clock: FixedClock) -> None:
+    from bot.outmail import send_outmail
+
+    with running_smtp_server() as smtp:  # aiosmtpd offers SMTPUTF8
+        web = make_web(tmp_path, clock,
+                       environ={"SMTP_URL": smtp.url(query="starttls=off")})
+        try:
+            assert _subscribe(web, "zoë@example.org").status_code == 200
+            assert _subscribe(web).status_code == 200
+            assert send_outmail(web.herald).sent == 2
+            assert [m.status for m in web.store.list_outmail()] == ["sent", "sent"]
+            (got,) = smtp.to("zoë@example.org")
+            assert got.parsed()["To"] == "zoë@example.org"
+        finally:
+            web.close()
