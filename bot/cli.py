@@ -134,6 +134,13 @@ def with_herald(config: Path | None, fn: Callable[[Any], T], *, prepare: bool = 
 
 # ----------------------------------------------------------------------------- run
 
+def _once(herald: Any) -> tuple[Any, Any]:
+    """One cycle, then the web app's queued emails (``bot.outmail``), as the worker would."""
+    from bot.outmail import send_outmail
+
+    return herald.cycle(), send_outmail(herald)
+
+
 @app.command()
 def run(config: ConfigOpt = None,
         once: Annotated[bool, typer.Option("--once", help="One full cycle, then exit.")] = False,
@@ -141,7 +148,7 @@ def run(config: ConfigOpt = None,
     """Run the worker: poll sources on their intervals and dispatch the outbox."""
     setup_logging(verbose)
     if once:
-        stats = with_herald(config, lambda h: h.cycle())
+        stats, mail = with_herald(config, _once)
         c, d = stats.collect, stats.dispatch
         out.print(
             f"[bold]Herald run complete[/bold]: {c.polled} sources polled "
@@ -156,6 +163,9 @@ def run(config: ConfigOpt = None,
                           f"{_escape(result.error or '')}", soft_wrap=True)
         for line in d.errors[:20]:
             out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
+        if mail.sent or mail.failed or mail.dead:
+            out.print(f"{mail.sent} emails sent, {mail.failed + mail.dead} failed "
+                      "(confirmations from the web app)", soft_wrap=True)
         return
     from bot.worker import run_worker
 

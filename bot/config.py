@@ -256,6 +256,10 @@ class WebConfig(_Strict):
     #: Requests per minute from one address to the sign-in and subscribe forms.
     login_rate: int = Field(default=10, ge=1, le=10_000)
     subscribe_rate: int = Field(default=5, ge=1, le=10_000)
+    #: At most this many emails (confirmations) to one address per ``mail_window``,
+    #: whoever asks for them and from wherever.
+    mails_per_address: int = Field(default=3, ge=1, le=1000)
+    mail_window: Duration = timedelta(hours=24)
     #: How long a confirmation link (double opt-in) and a preferences link stay valid.
     confirm_for: Duration = timedelta(days=3)
     preferences_for: Duration = timedelta(days=60)

@@ -4,11 +4,13 @@ intervals in this process until SIGINT or SIGTERM.
 Each source keeps its own interval through its ``next_poll_at`` (which also
 carries its error backoff); the collect job wakes every ``worker.collect_tick``
 and polls the ones that are due. The dispatch job sends the outbox every
-``worker.dispatch_every``. The digest job runs at ``[digest] schedule``, at start
-(to catch up a tick missed while down, within a day), and every 15 minutes to retry
-failed sends of the period. On a stop signal the jobs finish the send in hand,
-give back claims they had not started, and the process exits 0: a fetch under way ends
-within a fraction of a second (bot.sources.deadline), however slowly its server sends.
+``worker.dispatch_every``, and the outmail job sends the web app's emails
+(confirmations, ``bot.outmail``: the web app never sends) as often. The digest
+job runs at ``[digest] schedule``, at start (to catch up a tick missed while down,
+within a day), and every 15 minutes to retry failed sends of the period. On a stop
+signal the jobs finish the send in hand, give back claims they had not started, and the
+process exits 0: a fetch under way ends within a fraction of a second
+(bot.sources.deadline), however slowly its server sends.
 
 Besides its heartbeat, the worker records when it last finished a collect cycle
 (``heartbeats.collected_at``): /healthz reports a collector that has not finished one
@@ -43,6 +45,8 @@ log = logging.getLogger("herald.worker")
 #: How long after a digest tick a (re)started worker still sends that period's digests.
 DIGEST_CATCH_UP = timedelta(days=1)
 HEARTBEAT_EVERY = 15  # seconds
+#: How long the failed sign-ins of an address that is not locked are remembered.
+LOGIN_MEMORY = timedelta(days=1)
 
 
 def database_trouble(exc: DBAPIError) -> str:
@@ -79,7 +83,8 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
     herald.prepare()
     w = herald.settings.config.worker
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(3)},  # collect, dispatch, heartbeat
+        # collect, dispatch, heartbeat, outmail
+        executors={"default": ThreadPoolExecutor(4)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         timezone=w.timezone)
 
@@ -97,6 +102,16 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
         if stats.sent or stats.failed or stats.dead:
             log.info("dispatch: %d sent, %d failed, %d dead", stats.sent, stats.failed,
                      stats.dead)
+
+    def outmail() -> None:
+        from bot.outmail import send_outmail
+
+        stats = send_outmail(herald)
+        if stats.sent or stats.failed or stats.dead:
+            log.info("outmail: %d sent, %d failed, %d dead", stats.sent, stats.failed,
+                     stats.dead)
+        # Sign-in failures of addresses not tried for a day are forgotten.
+        herald.store.forget_old_logins(herald.clock.now(), LOGIN_MEMORY)
 
     def heartbeat() -> None:
         # What /healthz reports: the age of the newest beat of any worker.
@@ -117,6 +132,9 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
                       seconds=w.collect_tick.total_seconds(), id="collect", next_run_time=now)
     scheduler.add_job(guarded("dispatch", dispatch), "interval",
                       seconds=w.dispatch_every.total_seconds(), id="dispatch",
+                      next_run_time=now)
+    scheduler.add_job(guarded("outmail", outmail), "interval",
+                      seconds=w.dispatch_every.total_seconds(), id="outmail",
                       next_run_time=now)
     digest_cfg = herald.settings.config.digest
     if digest_cfg.enabled:

@@ -358,6 +358,9 @@ def test_lock_state_is_per_account(web: Web) -> None:
     for _ in range(5):
         web.sign_in(c, EDITOR, "wrong password!!")
         web.clock.advance(seconds=20)
-    assert web.store.get_user(EDITOR).locked_until is not None
+    locked = web.store.login_state(EDITOR)
+    assert locked is not None and locked.locked_until is not None
     assert web.sign_in(c, APPROVER).status_code == 303
-    assert web.store.get_user(EDITOR).locked_until > web.clock.now() + timedelta(minutes=14)
+    locked = web.store.login_state(EDITOR)
+    assert locked is not None and locked.locked_until is not None
+    assert locked.locked_until > web.clock.now() + timedelta(minutes=14)

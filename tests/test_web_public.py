@@ -19,6 +19,11 @@ LINK = re.compile(r"/(confirm|preferences)/([A-Za-z0-9_\-\.]+)")
 
 
 def mails(web: Web) -> list[EmailMessage]:
+    """The confirmation emails sent so far: the worker's outmail job runs first (the web
+    app only queues them)."""
+    from bot.outmail import send_outmail
+
+    send_outmail(web.herald)
     folder = web.herald.settings.outbox_dir / "digest"
     return [message_from_bytes(p.read_bytes(), policy=policy.default)  # type: ignore[misc]
             for p in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)] \
@@ -262,6 +267,10 @@ def test_confirmation_through_smtp(tmp_path: Path, clock: FixedClock) -> None:
         try:
             r = subscribe(web)
             assert r.status_code == 200  # type: ignore[attr-defined]
+            assert smtp.to(ADDRESS) == []  # the web app only queues it
+            from bot.outmail import send_outmail
+
+            assert send_outmail(web.herald).sent == 1  # the worker's job sends it
             (got,) = smtp.to(ADDRESS)
             kind, token = link_in(got.parsed())
             assert kind == "confirm"

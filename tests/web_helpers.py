@@ -9,6 +9,8 @@ the session cookie is Secure and ``__Host-`` prefixed. Everything stays on loopb
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,34 @@ def session_token(client: TestClient) -> str | None:
     """The session cookie's value in a client's jar (the last one set), if any."""
     found = [c.value for c in client.cookies.jar if c.name == COOKIE]
     return found[-1] if found else None
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The app under a real uvicorn server in a thread, on a loopback port the system
+    picks; yields its base URL (http: make the app with ``secure_cookies`` off to keep a
+    session). Start and stop are bounded."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    give_up = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < give_up, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -2,8 +2,8 @@
 
 ``Store`` is one class built from per-domain mixins (``_sources``, ``_ingest``,
 ``_edits``, ``_outbox``, ``_stories``, ``_subscribers``, and for the web app ``_users``,
-``_queue`` and ``_ops``), on SQLAlchemy Core. Every method that changes state
-runs in one transaction; a story and its deliveries are written together (the
+``_logins``, ``_outmail``, ``_queue`` and ``_ops``), on SQLAlchemy Core. Every method that
+changes state runs in one transaction; a story and its deliveries are written together (the
 transactional outbox). Every datetime in or out is aware UTC.
 """
 
@@ -21,8 +21,10 @@ from bot.store import migrate
 from bot.store._checkpoint import Checkpointer
 from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats
+from bot.store._logins import LoginsMixin, LoginState
 from bot.store._ops import OpsMixin
 from bot.store._outbox import OutboxMixin
+from bot.store._outmail import OutMail, OutmailMixin
 from bot.store._queue import Announcement, NotAllowed, QueueMixin
 from bot.store._released import ReleasedMixin
 from bot.store._sources import SourceRow, SourcesMixin
@@ -30,8 +32,8 @@ from bot.store._stories import StoriesMixin
 from bot.store._subscribers import DigestRow, Subscriber, SubscribersMixin
 from bot.store._users import ROLES, Session, User, UsersMixin
 
-__all__ = ["ROLES", "Announcement", "DigestRow", "IngestStats", "NotAllowed", "Session",
-           "SourceRow", "Store", "Subscriber", "User", "make_engine"]
+__all__ = ["ROLES", "Announcement", "DigestRow", "IngestStats", "LoginState", "NotAllowed",
+           "OutMail", "Session", "SourceRow", "Store", "Subscriber", "User", "make_engine"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -67,7 +69,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
-            QueueMixin, OpsMixin, ReleasedMixin):
+            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

@@ -2,8 +2,11 @@
 
 Passwords arrive here already hashed (``bot.passwords``). A session row is keyed by the
 SHA-256 of the random token in the cookie, so the table alone cannot be replayed. Failed
-sign-ins are counted per account; past a threshold the account is locked for a while
-(the web layer decides the policy and passes ``locked_until``).
+sign-ins are counted per casefolded address in ``login_attempts`` (``bot.store._logins``),
+for addresses with and without an account alike; sign-in finds an account by its
+address in any case (``find_login_user``), and no two accounts differ only in case.
+(``users.failed_logins`` and ``users.locked_until`` are kept for older databases and are
+reset with a new password; the count that locks is ``login_attempts``.)
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import StoreError
+from bot.store._logins import login_key
 from bot.store._subscribers import normalize_email
+from bot.store.schema import login_attempts as t_logins
 from bot.store.schema import sessions as t_sessions
 from bot.store.schema import users as t_users
 
@@ -68,6 +73,8 @@ class UsersMixin:
         if role not in ROLES:
             raise StoreError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
         address = normalize_email(email)
+        if self.find_login_user(address) is not None:
+            raise StoreError(f"there is already a user {address}")
         try:
             with self.engine.begin() as conn:
                 conn.execute(t_users.insert().values(
@@ -95,6 +102,9 @@ class UsersMixin:
             if password_hash is not None or disabled or role is not None:
                 # A new password, a new role or a disabled account ends every session.
                 conn.execute(delete(t_sessions).where(t_sessions.c.user_id == user.id))
+            if password_hash is not None:  # and unlocks the account
+                conn.execute(delete(t_logins).where(
+                    t_logins.c.address == login_key(user.email)))
         return self.get_user(email)
 
     def get_user(self, email: str) -> User:
@@ -111,6 +121,19 @@ class UsersMixin:
             return self.get_user(email)
         except StoreError:
             return None
+
+    def find_login_user(self, email: str) -> User | None:
+        """The account for an address typed at sign-in, in any case (None: no account).
+        Matched by SQL ``lower`` and then by casefold (SQLite's ``lower`` folds ASCII
+        only, so an address whose non-ASCII letters differ in case is not found)."""
+        key = login_key(email)
+        if key != email.strip().casefold():
+            return None  # control characters: no account has them
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t_users).where(
+                func.lower(t_users.c.email) == email.strip().lower())).mappings().all()
+        found = [User.from_mapping(r) for r in rows if login_key(r["email"]) == key]
+        return found[0] if len(found) == 1 else None
 
     def get_user_by_id(self, user_id: int) -> User | None:
         with self.engine.connect() as conn:
@@ -132,22 +155,12 @@ class UsersMixin:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t_users)).scalar_one())
 
-    def record_login_failure(self, user_id: int, *, locked_until: datetime | None) -> int:
-        """Count one failed sign-in; returns the count so far."""
-        with self.engine.begin() as conn:
-            conn.execute(update(t_users).where(t_users.c.id == user_id).values(
-                failed_logins=t_users.c.failed_logins + 1))
-            if locked_until is not None:
-                conn.execute(update(t_users).where(t_users.c.id == user_id)
-                             .values(locked_until=locked_until))
-            return int(conn.execute(select(t_users.c.failed_logins)
-                                    .where(t_users.c.id == user_id)).scalar_one())
-
     # -- sessions ---------------------------------------------------------------------------
 
     def start_session(self, user_id: int, now: datetime, expires_at: datetime) -> str:
         """A fresh session for a successful sign-in; returns the cookie token. The failure
-        count resets. A new token every time: a token planted before sign-in is worthless."""
+        count (``login_attempts``) resets. A new token every time: a token planted before
+        sign-in is worthless."""
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             conn.execute(t_sessions.insert().values(
@@ -155,6 +168,10 @@ class UsersMixin:
                 created_at=now, expires_at=expires_at))
             conn.execute(update(t_users).where(t_users.c.id == user_id).values(
                 failed_logins=0, locked_until=None, last_login_at=now))
+            email = conn.execute(select(t_users.c.email).where(t_users.c.id == user_id))\
+                .scalar_one_or_none()
+            if email is not None:  # the failures counted before a right password go
+                conn.execute(delete(t_logins).where(t_logins.c.address == login_key(email)))
             conn.execute(delete(t_sessions).where(t_sessions.c.expires_at < now))
         return token
 

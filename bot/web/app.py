@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,10 +22,10 @@ from bot.app import Herald
 from bot.errors import HeraldError, StoreError
 from bot.store import NotAllowed, Session
 from bot.tokens import Signer, secret_key
+from bot.web.blocking import Gate
 from bot.web.security import (
     CSP,
     Auth,
-    FailureBook,
     Forbidden,
     RateLimiter,
     SecurityHeaders,
@@ -73,7 +73,9 @@ class WebContext:
     templates: Environment
     login_limiter: RateLimiter
     subscribe_limiter: RateLimiter
-    unknown_logins: FailureBook
+    #: Feed checks fetching at once (``bot.web.blocking``): a few, so slow feed servers
+    #: cannot take the thread pool every other request needs.
+    feed_checks: Gate = field(default_factory=lambda: Gate(4))
 
     @property
     def store(self) -> Any:
@@ -153,8 +155,7 @@ def create_app(herald: Herald) -> FastAPI:
                      auth=Auth(herald.store, web.secure_cookies, web.session),
                      signer=signer, templates=_templates(),
                      login_limiter=RateLimiter(web.login_rate),
-                     subscribe_limiter=RateLimiter(web.subscribe_rate),
-                     unknown_logins=FailureBook())
+                     subscribe_limiter=RateLimiter(web.subscribe_rate))
     app = FastAPI(title="Herald", version="0.1.0",
                   description="Queue, preview and approve announcements; read stories.",
                   docs_url=None, redoc_url=None, openapi_url=None)
@@ -184,15 +185,17 @@ def create_app(herald: Herald) -> FastAPI:
             target = "/"
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
+    # Handlers that look up the session (the database) are plain functions: Starlette runs
+    # them in the thread pool, off the event loop (bot.web.blocking).
     @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+    def _forbidden(request: Request, exc: Forbidden) -> Response:
         if _is_api(request):
             return JSONResponse({"error": exc.message}, status_code=403)
         return ctx.render(request, "error.html.j2", session=ctx.auth.session(request, ctx.now()),
                           status_code=403, title="Not allowed", message=exc.message)
 
     @app.exception_handler(HeraldError)
-    async def _herald_error(request: Request, exc: HeraldError) -> Response:
+    def _herald_error(request: Request, exc: HeraldError) -> Response:
         status = _error_status(exc)
         if _is_api(request):
             return JSONResponse({"error": str(exc)}, status_code=status)
@@ -200,7 +203,7 @@ def create_app(herald: Herald) -> FastAPI:
                           status_code=status, title="That did not work", message=str(exc))
 
     @app.exception_handler(ValidationError)
-    async def _invalid(request: Request, exc: ValidationError) -> Response:
+    def _invalid(request: Request, exc: ValidationError) -> Response:
         message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
                             for e in exc.errors())
         if _is_api(request):
@@ -209,7 +212,7 @@ def create_app(herald: Herald) -> FastAPI:
                           status_code=422, title="Please check the form", message=message)
 
     @app.exception_handler(RequestValidationError)
-    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+    def _bad_request(request: Request, exc: RequestValidationError) -> Response:
         message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                             for e in exc.errors())
         if _is_api(request):
@@ -219,7 +222,7 @@ def create_app(herald: Herald) -> FastAPI:
                           message="There is no page here: " + (message or "invalid request"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         if _is_api(request) or exc.status_code == 405:
             return JSONResponse({"error": detail}, status_code=exc.status_code,

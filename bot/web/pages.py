@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from bot.release import DIGEST
 from bot.store import ROLES, Session
 from bot.web import actions
 from bot.web.app import InvalidInput, RowId, WebContext, ctx_of
+from bot.web.blocking import FormBody, run_bounded
 from bot.web.preview import digest_html, previews
 from bot.web.security import (
     CSRF_HEADER,
@@ -44,14 +46,14 @@ def signed_in(request: Request, role: str = "editor") -> tuple[WebContext, Sessi
     return ctx, session
 
 
-async def posted(request: Request, role: str = "editor"
-                 ) -> tuple[WebContext, Session, FormData]:
-    """A signed-in form post with the right role and a valid CSRF token."""
+def posted(request: Request, form: FormData, role: str = "editor"
+           ) -> tuple[WebContext, Session, FormData]:
+    """A signed-in form post with the right role and a valid CSRF token. (Handlers are
+    plain functions run in the thread pool: ``bot.web.blocking``.)"""
     ctx = ctx_of(request)
     session = ctx.auth.session(request, ctx.now())
     if session is None:
         raise SignInRequired()
-    form = await request.form()
     supplied = form.get("csrf") or request.headers.get(CSRF_HEADER)
     check_csrf(session, supplied if isinstance(supplied, str) else None)
     require_role(session, role)
@@ -84,11 +86,15 @@ def login_page(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
+def login(request: Request, form: FormBody) -> Response:
+    """Sign in. The attempt is counted as failed in the database (``login_attempts``, per
+    casefolded address, accounts and non-accounts alike) *before* the password is
+    checked, and refused unchecked while the address is locked: parallel tries cannot all
+    be checked, and several web processes count together. A right password clears the
+    count."""
     from bot.web.security import check_public_form, check_same_origin
 
     ctx = ctx_of(request)
-    form = await request.form()
     check_same_origin(request)
     check_public_form(ctx.signer, _str(form, "csrf"))
     email = _str(form, "email").strip()
@@ -108,37 +114,29 @@ async def login(request: Request) -> Response:
         return refuse("Too many sign-in attempts from here. Wait a minute and try again.",
                       429, int(wait) + 1)
     now = ctx.now()
-    user = ctx.store.find_user(email) if "@" in email else None
-    # An address with no account is counted and locked in the same way (in this process),
-    # so the answers do not tell which addresses have accounts.
-    locked_until = user.locked_until if user is not None else ctx.unknown_logins.locked(
-        email, now)
-    if locked_until and locked_until > now:
+    web = ctx.web
+    locked_until = ctx.store.reserve_login(
+        email, now, lambda failures: login_delay(failures, web.max_failed_logins,
+                                                 web.lock_for))
+    if locked_until is not None:
         seconds = int((locked_until - now).total_seconds()) + 1
         return refuse(f"Too many failed sign-ins for this account. Try again in "
                       f"{format_duration(timedelta(seconds=seconds))}.", 429, seconds)
-    # argon2 takes a moment on purpose: keep it off the event loop.
-    ok = await run_in_threadpool(verify_password, user.password_hash if user else None,
-                                 password)
+    user = ctx.store.find_login_user(email) if "@" in email else None
+    # An unknown address checks a dummy hash: the same time as a wrong password.
+    ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or user.disabled:
-        if user is not None:
-            failures = user.failed_logins + 1
-            delay = login_delay(failures, ctx.web.max_failed_logins, ctx.web.lock_for)
-            ctx.store.record_login_failure(user.id,
-                                           locked_until=now + delay if delay else None)
-        else:
-            ctx.unknown_logins.failed(email, now, ctx.web.max_failed_logins,
-                                      ctx.web.lock_for)
-        return refuse("Wrong email or password.", 401)
-    token = ctx.store.start_session(user.id, now, now + ctx.web.session)
+        return refuse("Wrong email or password.", 401)  # the reserved failure stays
+    token = ctx.store.start_session(user.id, now, now + web.session)
+    ctx.store.clear_login(email)  # as typed (start_session clears the account's own)
     response = RedirectResponse(target, status_code=303)
     ctx.auth.set_cookie(response, token)
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
-    ctx, _session, _form = await posted(request)
+def logout(request: Request, form: FormBody) -> Response:
+    ctx, _session, _form = posted(request, form)
     token = request.cookies.get(ctx.auth.cookie)
     if token:
         ctx.store.end_session(token)
@@ -223,8 +221,8 @@ def _form_echo(form: FormData) -> dict[str, Any]:
 
 
 @router.post("/queue/new")
-async def compose(request: Request) -> Response:
-    ctx, session, form = await posted(request)
+def compose(request: Request, form: FormBody) -> Response:
+    ctx, session, form = posted(request, form)
     try:
         draft = draft_from_form(ctx, form)
     except ValueError as exc:
@@ -271,8 +269,8 @@ def edit_page(request: Request, ann_id: RowId) -> Response:
 
 
 @router.post("/queue/{ann_id}/edit")
-async def edit(request: Request, ann_id: RowId) -> Response:
-    ctx, session, form = await posted(request)
+def edit(request: Request, form: FormBody, ann_id: RowId) -> Response:
+    ctx, session, form = posted(request, form)
     ann = ctx.store.get_announcement(ann_id)
     try:
         draft = draft_from_form(ctx, form)
@@ -285,38 +283,38 @@ async def edit(request: Request, ann_id: RowId) -> Response:
 
 
 @router.post("/queue/{ann_id}/submit")
-async def submit(request: Request, ann_id: RowId) -> Response:
-    ctx, session, _form = await posted(request)
+def submit(request: Request, form: FormBody, ann_id: RowId) -> Response:
+    ctx, session, _form = posted(request, form)
     actions.submit(ctx, session, ctx.store.get_announcement(ann_id))
     return back(f"/queue/{ann_id}", "submitted")
 
 
 @router.post("/queue/{ann_id}/approve")
-async def approve(request: Request, ann_id: RowId) -> Response:
-    ctx, session, form = await posted(request)
+def approve(request: Request, form: FormBody, ann_id: RowId) -> Response:
+    ctx, session, form = posted(request, form)
     actions.approve(ctx, session, ctx.store.get_announcement(ann_id),
                     seen=_seen(_str(form, "seen")))
     return back(f"/queue/{ann_id}", "approved" if ctx.web.approval else "published")
 
 
 @router.post("/queue/{ann_id}/return")
-async def send_back(request: Request, ann_id: RowId) -> Response:
-    ctx, session, form = await posted(request)
+def send_back(request: Request, form: FormBody, ann_id: RowId) -> Response:
+    ctx, session, form = posted(request, form)
     actions.send_back(ctx, session, ctx.store.get_announcement(ann_id),
                       _str(form, "comment"))
     return back(f"/queue/{ann_id}", "returned")
 
 
 @router.post("/queue/{ann_id}/cancel")
-async def cancel(request: Request, ann_id: RowId) -> Response:
-    ctx, _session, _form = await posted(request)
+def cancel(request: Request, form: FormBody, ann_id: RowId) -> Response:
+    ctx, _session, _form = posted(request, form)
     ctx.store.cancel_announcement(ann_id, ctx.now())
     return back(f"/queue/{ann_id}", "cancelled")
 
 
 @router.post("/deliveries/{delivery_id}/retry")
-async def retry(request: Request, delivery_id: RowId) -> Response:
-    ctx, _session, form = await posted(request)
+def retry(request: Request, form: FormBody, delivery_id: RowId) -> Response:
+    ctx, _session, form = posted(request, form)
     ctx.store.retry_delivery(delivery_id, ctx.now())
     return back(_safe_next(_str(form, "back")), "retry")
 
@@ -345,8 +343,8 @@ def story(request: Request, story_id: RowId) -> Response:
 
 
 @router.post("/stories/{story_id}/tags")
-async def story_tags(request: Request, story_id: RowId) -> Response:
-    ctx, session, form = await posted(request)
+def story_tags(request: Request, form: FormBody, story_id: RowId) -> Response:
+    ctx, session, form = posted(request, form)
     kind = _str(form, "kind") or None
     domains = [v for v in form.getlist("domains") if isinstance(v, str)]
     ctx.store.set_story_tags(story_id, kind=kind, domains=domains, by=session.user.email,
@@ -355,8 +353,8 @@ async def story_tags(request: Request, story_id: RowId) -> Response:
 
 
 @router.post("/stories/{story_id}/hold")
-async def story_hold(request: Request, story_id: RowId) -> Response:
-    ctx, _session, form = await posted(request)
+def story_hold(request: Request, form: FormBody, story_id: RowId) -> Response:
+    ctx, _session, form = posted(request, form)
     hold = _str(form, "hold") != "0"
     ctx.store.set_hold(story_id, hold, ctx.herald.routing, ctx.now())
     return back(f"/stories/{story_id}", "held" if hold else "released")
@@ -370,8 +368,8 @@ async def story_announce(request: Request, story_id: RowId) -> Response:
 
 
 @router.post("/stories/{story_id}/merge")
-async def story_merge(request: Request, story_id: RowId) -> Response:
-    ctx, _session, form = await posted(request)
+def story_merge(request: Request, form: FormBody, story_id: RowId) -> Response:
+    ctx, _session, form = posted(request, form)
     other = _str(form, "other").strip().lstrip("#")
     if not other.isdigit() or len(other) > 9:
         raise StoreError("give the number of the story to merge into this one")
@@ -380,8 +378,8 @@ async def story_merge(request: Request, story_id: RowId) -> Response:
 
 
 @router.post("/stories/{story_id}/split")
-async def story_split(request: Request, story_id: RowId) -> Response:
-    ctx, _session, form = await posted(request)
+def story_split(request: Request, form: FormBody, story_id: RowId) -> Response:
+    ctx, _session, form = posted(request, form)
     new_id, _stats = ctx.store.split_item(story_id, _str(form, "item_url"),
                                           ctx.herald.routing, ctx.now())
     return back(f"/stories/{new_id}", "split")
@@ -423,38 +421,49 @@ def feeds(request: Request) -> Response:
 
 
 @router.post("/feeds/check", response_class=HTMLResponse)
-async def feed_check(request: Request) -> Response:
-    """Fetch the feed once (through the SSRF guard) and show what Herald finds in it."""
-    from bot.sources.feed import parse_feed
-    from bot.sources.fetch import Validators, fetch
-
-    ctx, session, form = await posted(request, "approver")
+async def feed_check(request: Request, form: FormBody) -> Response:
+    """Fetch the feed once (through the SSRF guard) and show what Herald finds in it. The
+    fetch runs in a thread of its own, a few at most, with ``[http] timeout`` as its
+    deadline for the whole check: a slow feed server holds up this page, nothing else."""
+    ctx, session, _form = await run_in_threadpool(posted, request, form, "approver")
     echo = {"url": _str(form, "url"), "name": _str(form, "name"), "every": _str(form, "every")}
     check: dict[str, Any] | None = None
     error = None
     try:
         name, url, every = _feed_form(form)
         echo.update(name=name, every=format_duration(every))
-        cfg = ctx.herald.settings.config.http
-        got = fetch(url, client=ctx.herald.client, validators=Validators(None, None, None),
-                    max_body=cfg.max_body)
-        items = parse_feed(got.body, source=name, url=got.final_url,
-                           collected_at=ctx.now(), content_type=got.content_type,
-                           headers=got.headers)
-        check = {"count": len(items), "final_url": got.final_url,
-                 "items": items[:10]}
+        timeout = ctx.herald.settings.config.http.timeout
+        check = await run_bounded(
+            partial(_check_feed, ctx, name, url), gate=ctx.feed_checks,
+            deadline=timeout.total_seconds(),
+            busy="too many feed checks are running: try again in a minute",
+            late=f"the feed did not answer within {format_duration(timeout)}")
     except HeraldError as exc:
         error = str(exc)
+    sources = await run_in_threadpool(ctx.store.list_sources)
     return ctx.render(request, "feeds.html.j2", session=session,
                       announce_since=format_duration(
                           ctx.herald.settings.config.worker.announce_since),
-                      sources=ctx.store.list_sources(), check=check, form=echo, error=error,
+                      sources=sources, check=check, form=echo, error=error,
                       format_duration=format_duration, status_code=200 if check else 422)
 
 
+def _check_feed(ctx: WebContext, name: str, url: str) -> dict[str, Any]:
+    """What the feed check shows (blocking: the network; run in a thread)."""
+    from bot.sources.feed import parse_feed
+    from bot.sources.fetch import Validators, fetch
+
+    cfg = ctx.herald.settings.config.http
+    got = fetch(url, client=ctx.herald.client, validators=Validators(None, None, None),
+                max_body=cfg.max_body)
+    items = parse_feed(got.body, source=name, url=got.final_url, collected_at=ctx.now(),
+                       content_type=got.content_type, headers=got.headers)
+    return {"count": len(items), "final_url": got.final_url, "items": items[:10]}
+
+
 @router.post("/feeds")
-async def feed_add(request: Request) -> Response:
-    ctx, _session, form = await posted(request, "approver")
+def feed_add(request: Request, form: FormBody) -> Response:
+    ctx, _session, form = posted(request, form, "approver")
     name, url, every = _feed_form(form)
     ctx.herald.guard.check(url)
     ctx.store.add_source(name, url, every, ctx.now(),
@@ -463,16 +472,16 @@ async def feed_add(request: Request) -> Response:
 
 
 @router.post("/feeds/{name}/pause")
-async def feed_pause(request: Request, name: str) -> Response:
-    ctx, _session, form = await posted(request, "approver")
+def feed_pause(request: Request, form: FormBody, name: str) -> Response:
+    ctx, _session, form = posted(request, form, "approver")
     paused = _str(form, "paused") != "0"
     ctx.store.set_source_paused(name, paused, ctx.now())
     return back("/feeds", "paused" if paused else "resumed")
 
 
 @router.post("/feeds/{name}/remove")
-async def feed_remove(request: Request, name: str) -> Response:
-    ctx, _session, _form = await posted(request, "approver")
+def feed_remove(request: Request, form: FormBody, name: str) -> Response:
+    ctx, _session, _form = posted(request, form, "approver")
     ctx.store.remove_source(name)
     return back("/feeds", "removed")
 
@@ -487,8 +496,8 @@ def subscribers(request: Request) -> Response:
 
 
 @router.post("/subscribers/remove")
-async def subscriber_remove(request: Request) -> Response:
-    ctx, _session, form = await posted(request, "admin")
+def subscriber_remove(request: Request, form: FormBody) -> Response:
+    ctx, _session, form = posted(request, form, "admin")
     ctx.store.unsubscribe(_str(form, "email"), ctx.now())
     return back("/subscribers", "removed")
 
@@ -501,17 +510,17 @@ def users(request: Request) -> Response:
 
 
 @router.post("/users")
-async def user_add(request: Request) -> Response:
-    ctx, _session, form = await posted(request, "admin")
+def user_add(request: Request, form: FormBody) -> Response:
+    ctx, _session, form = posted(request, form, "admin")
     ctx.store.add_user(_str(form, "email"), _str(form, "role"),
                        hash_password(_str(form, "password")), ctx.now())
     return back("/users", "user-added")
 
 
 @router.post("/users/password")
-async def own_password(request: Request) -> Response:
+def own_password(request: Request, form: FormBody) -> Response:
     """Change one's own password (the current one is asked for again)."""
-    ctx, session, form = await posted(request)
+    ctx, session, form = posted(request, form)
     if not verify_password(session.user.password_hash, _str(form, "current")):
         raise Forbidden("the current password is wrong")
     ctx.store.set_user(session.user.email, password_hash=hash_password(_str(form, "new")))

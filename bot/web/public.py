@@ -5,7 +5,9 @@ Every link a subscriber gets is a signed token (``bot.tokens``): confirmation li
 not, so an old digest's link still works. The unsubscribe POST accepts the RFC 8058 body
 ``List-Unsubscribe=One-Click`` from mail clients, without sign-in or a form token: the
 signed token is the authority. A subscribe request never changes an existing
-subscription; what it asks for takes effect only when its link is confirmed.
+subscription; what it asks for takes effect only when its link is confirmed. The
+confirmation email goes to the ``outmail`` table, which the worker sends (``bot.outmail``),
+a few per address a day at most.
 
 A preferences link changes what a subscriber receives, never whether they receive it: a
 link issued before its subscriber unsubscribed no longer works (old digests are forwarded
@@ -16,8 +18,6 @@ subscribe request and its confirmation.
 from __future__ import annotations
 
 import logging
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,9 +27,10 @@ from bot.config import collector_stale
 from bot.digest import PREFERENCES, UNSUBSCRIBE
 from bot.errors import StoreError
 from bot.store import Subscriber
-from bot.store._subscribers import mail_address, subscriber_address
+from bot.store._subscribers import subscriber_address
 from bot.tokens import TokenError
 from bot.web.app import WebContext, ctx_of
+from bot.web.blocking import FormBody
 from bot.web.security import check_public_form, check_same_origin, client_address
 
 router = APIRouter(include_in_schema=False)
@@ -82,23 +83,18 @@ def _subscriber_for(ctx: WebContext, payload: Any) -> Subscriber:
     return sub
 
 
-def _mail(ctx: WebContext, to: str, subject: str, text: str) -> None:
-    """Send one short email through the digest's sender (SMTP, or files without it)."""
-    from bot.digest import mail_sender
+def _mail(ctx: WebContext, to: str, kind: str, subject: str, text: str) -> None:
+    """Write one short email to the outbox (``outmail``) for the worker to send: the web
+    app never sends. At most ``[web] mails_per_address`` go to one address per
+    ``mail_window``; past that the request is answered as usual and nothing is written
+    (the page tells no one that the bound was reached)."""
+    from bot.outmail import compose_mail
 
-    cfg = ctx.herald.settings.config.digest
-    msg = EmailMessage()
-    sender_addr = parseaddr(cfg.sender)[1]
-    msg["From"] = cfg.sender
-    msg["To"] = mail_address(subscriber_address(to))
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(ctx.now())
-    msg["Message-ID"] = make_msgid(domain=sender_addr.rpartition("@")[2] or "herald.local")
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(text)
-    sender = mail_sender(ctx.herald)
-    with sender:
-        sender.send(msg)
+    now = ctx.now()
+    message = compose_mail(ctx.herald.settings.config.digest.sender, to, subject, text, now)
+    if not ctx.store.queue_mail(kind, to, message, now, limit=ctx.web.mails_per_address,
+                                window=ctx.web.mail_window):
+        log.info("a confirmation email was not queued: the address had its share today")
 
 
 # -- subscribe ------------------------------------------------------------------------------
@@ -111,9 +107,8 @@ def subscribe_page(request: Request) -> Response:
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
-async def subscribe(request: Request) -> Response:
+def subscribe(request: Request, form: FormBody) -> Response:
     ctx = ctx_of(request)
-    form = await request.form()
     email = str(form.get("email") or "").strip()
     chosen = [str(v) for v in form.getlist("domains")]
 
@@ -155,12 +150,7 @@ async def subscribe(request: Request) -> Response:
                 f"{ctx.web.confirm_for.days or 1} day(s). If you did not ask for this, ignore "
                 "this email: nothing will be sent to you.\n")
         subject = f"{list_name}: please confirm your subscription"
-    try:
-        _mail(ctx, address, subject, text)
-    except Exception as exc:
-        log.warning("confirmation email to a subscriber failed: %s", exc)
-        return again("We could not send the confirmation email just now. Please try again "
-                     "later.", 503)
+    _mail(ctx, address, "subscribe", subject, text)
     # The same answer whether or not the address was known: the page tells no one who
     # is subscribed.
     return ctx.render(request, "public/message.html.j2", title="Check your inbox",
@@ -179,7 +169,7 @@ def confirm_page(request: Request, token: str) -> Response:
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
-async def confirm(request: Request, token: str) -> Response:
+def confirm(request: Request, token: str) -> Response:
     ctx = ctx_of(request)
     check_same_origin(request)
     try:
@@ -243,9 +233,8 @@ def preferences_page(request: Request, token: str) -> Response:
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
-async def preferences(request: Request, token: str) -> Response:
+def preferences(request: Request, form: FormBody, token: str) -> Response:
     ctx = ctx_of(request)
-    form = await request.form()
     try:
         sub = _preferences_subscriber(ctx, token)
     except _LinkError as exc:
@@ -286,14 +275,13 @@ def unsubscribe_page(request: Request, token: str) -> Response:
 
 
 @router.post("/unsubscribe/{token}")
-async def unsubscribe(request: Request, token: str) -> Response:
+def unsubscribe(request: Request, form: FormBody, token: str) -> Response:
     ctx = ctx_of(request)
     try:
         sub = _subscriber_for(ctx, _check(ctx, UNSUBSCRIBE, token, None))
     except _LinkError as exc:
         return _link_error(ctx, request, str(exc))
     ctx.store.unsubscribe(sub.email, ctx.now())
-    form = await request.form()
     if form.get("List-Unsubscribe") == "One-Click":
         return PlainTextResponse("unsubscribed\n")  # a mail client, not a person
     return ctx.render(request, "public/message.html.j2", title="You are unsubscribed",

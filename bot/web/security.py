@@ -6,8 +6,10 @@
 - Every state-changing request from a signed-in user carries the session's CSRF token: a
   ``csrf`` form field, or an ``X-CSRF-Token`` header for the JSON API. Public forms carry a
   short-lived signed token instead (there is no session to tie it to).
-- Failed sign-ins slow down (a growing wait before the next try), then lock the account;
-  sign-in and subscribe are also limited per client address.
+- Failed sign-ins slow down (a growing wait before the next try), then lock the address,
+  counted in the database per casefolded address (``bot.store._logins``), for addresses
+  with and without an account alike; sign-in and subscribe are also limited per client
+  address, in this process.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hmac
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -136,58 +138,49 @@ def login_delay(failures: int, max_failures: int, lock_for: timedelta) -> timede
     return timedelta(seconds=min(2 ** (failures - 3), 60))
 
 
-class FailureBook:
-    """Failed sign-ins for addresses that have no account, kept like an account's (a count
-    and a lock), so a locked answer does not tell an account from none. In this process,
-    bounded: the oldest entries go first."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._size = size
-        self._entries: dict[str, tuple[int, datetime | None]] = {}
-        self._lock = threading.Lock()
-
-    def locked(self, email: str, now: datetime) -> datetime | None:
-        with self._lock:
-            _count, until = self._entries.get(email.strip().lower(), (0, None))
-        return until if until and until > now else None
-
-    def failed(self, email: str, now: datetime, max_failures: int,
-               lock_for: timedelta) -> None:
-        key = email.strip().lower()
-        with self._lock:
-            count, _until = self._entries.pop(key, (0, None))
-            delay = login_delay(count + 1, max_failures, lock_for)
-            self._entries[key] = (count + 1, now + delay if delay else None)
-            while len(self._entries) > self._size:
-                del self._entries[next(iter(self._entries))]
-
-
 class RateLimiter:
     """At most ``limit`` events per ``window`` seconds per key, in this process (a web
-    process per machine is the expected shape; each would keep its own count)."""
+    process per machine is the expected shape; each would keep its own count).
+
+    Memory is bounded: keys are kept in the order they were last hit, so each hit drops
+    the keys at the front whose window has passed (nothing to remember), and past
+    ``max_keys`` the least recently hit go even if their window has not."""
 
     def __init__(self, limit: int, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
         self.limit = limit
         self.window = window
+        self.max_keys = max_keys
         self._clock = clock
-        self._events: dict[str, deque[float]] = {}
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def hit(self, key: str) -> float | None:
         """Count one event; None when allowed, else the seconds until the next is."""
         now = self._clock()
         with self._lock:
+            self._forget(now)
             events = self._events.setdefault(key, deque())
+            self._events.move_to_end(key)
             while events and events[0] <= now - self.window:
                 events.popleft()
             if len(events) >= self.limit:
                 return events[0] + self.window - now
             events.append(now)
-            if len(self._events) > 10_000:  # forget idle keys; bounded memory
-                for k in [k for k, v in self._events.items() if not v][:5_000]:
-                    del self._events[k]
             return None
+
+    def _forget(self, now: float) -> None:
+        while self._events:
+            key, events = next(iter(self._events.items()))
+            if len(self._events) < self.max_keys and events and \
+                    events[-1] > now - self.window:
+                return  # the least recently hit key still counts: so do all after it
+            del self._events[key]
+
+    def __len__(self) -> int:
+        """How many keys are remembered."""
+        with self._lock:
+            return len(self._events)
 
 
 def client_address(request: Request) -> str:

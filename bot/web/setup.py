@@ -17,6 +17,7 @@ from bot.errors import HeraldError
 from bot.passwords import hash_password
 from bot.tokens import Signer, TokenError
 from bot.web.app import WebContext, ctx_of
+from bot.web.blocking import FormBody
 from bot.web.security import check_same_origin
 
 router = APIRouter(include_in_schema=False)
@@ -55,12 +56,11 @@ def setup_page(request: Request, token: str) -> Response:
 
 
 @router.post("/setup/{token}")
-async def setup(request: Request, token: str) -> Response:
+def setup(request: Request, form: FormBody, token: str) -> Response:
     ctx = ctx_of(request)
     if not _usable(ctx, token):
         return _gone(ctx, request)
     check_same_origin(request)
-    form = await request.form()
     email = str(form.get("email") or "")
     password = str(form.get("password") or "")
     try:
