@@ -86,6 +86,7 @@ def test_a_slow_feed_check_does_not_stop_sign_in_or_healthz(
     web = make_web(tmp_path, clock, web={"secure_cookies": False},
                    http={"allow_networks": ["127.0.0.0/8"]})
     web.store.beat("a-worker", clock.now())
+    web.store.collected("a-worker", clock.now())
     try:
         with serving(web.app) as base, \
                 httpx.Client(base_url=base, timeout=FAILSAFE) as approver, \

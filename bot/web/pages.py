@@ -361,8 +361,8 @@ def story_hold(request: Request, form: FormBody, story_id: RowId) -> Response:
 
 
 @router.post("/stories/{story_id}/announce")
-async def story_announce(request: Request, story_id: RowId) -> Response:
-    ctx, _session, _form = await posted(request)
+def story_announce(request: Request, form: FormBody, story_id: RowId) -> Response:
+    ctx, _session, _form = posted(request, form)
     ctx.store.announce_story(story_id, ctx.herald.routing, ctx.now())
     return back(f"/stories/{story_id}", "announced")
 
