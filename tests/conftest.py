@@ -145,3 +145,11 @@ def dbweb(tmp_path: Path, clock: FixedClock, db_url: str) -> Iterator[Any]:
     w = make_web(tmp_path, clock, db_url=db_url)
     yield w
     w.close()
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Builds a Herald driven from outside on each backend (tests/gate_rig.py)."""
+    from tests.gate_rig import rigs
+
+    yield from rigs(tmp_path, db_url, monkeypatch)
