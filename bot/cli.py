@@ -27,7 +27,7 @@ from bot.clock import SystemClock
 from bot.config import NAME_PATTERN, Settings, load_config, redact_url
 from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError, HeraldError
-from bot.model import Story
+from bot.model import DeliveryStatus, Story
 
 app = typer.Typer(help="Herald: collect, tag and republish a leadership academy's "
                        "announcements.", no_args_is_help=True, add_completion=False,
@@ -369,12 +369,14 @@ def import_x_archive(path: Path, config: ConfigOpt = None,
 @outbox_app.callback()
 def outbox(ctx: typer.Context, config: ConfigOpt = None,
            status: Annotated[str | None, typer.Option(
-               "--status", help="pending, in_flight, sent, failed or dead")] = None,
+               "--status", help="pending, in_flight, sent, failed, dead, retracted "
+                                "(a merged-away story's message, deleted) or left (one that "
+                                "could not be)")] = None,
            as_json: JsonOpt = False) -> None:
     """The deliveries: where each story went or why it did not."""
     if ctx.invoked_subcommand is not None:
         return
-    allowed = ("pending", "in_flight", "sent", "failed", "dead")
+    allowed = tuple(s.value for s in DeliveryStatus)
     if status and status not in allowed:
         raise fail(f"--status must be one of {', '.join(allowed)}", 2)
     rows = with_herald(config, lambda h: h.store.list_deliveries(status))
