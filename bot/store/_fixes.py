@@ -31,13 +31,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from bot.errors import StoreError
-from bot.model import DeliveryStatus
+from bot.model import DeliveryStatus, Tag, TagGroup
+from bot.pipeline.story import compose
 from bot.release import DIGEST, story_targets, targets_json
-from bot.store._ingest import IngestMixin, IngestStats, RoutingContext, _lock_ingests
+from bot.store._common import row_to_item
+from bot.store._ingest import IngestMixin, IngestStats, RoutingContext, _lock_ingests, _targets
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_urls as t_item_urls
 from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
+from bot.store.schema import story_tags as t_tags
 
 _S = DeliveryStatus
 _UNSENT = (_S.PENDING.value, _S.FAILED.value)
@@ -126,35 +129,60 @@ class FixesMixin(IngestMixin):
         """Move every item of ``other_id`` into ``keep_id``; the other story stops."""
         if keep_id == other_id:
             raise StoreError("a story cannot be merged into itself")
-        report = MergeReport(keep_id, other_id)
         with self.engine.begin() as conn:
             _lock_ingests(conn)
-            keep, other = (self._mergeable(conn, sid) for sid in (keep_id, other_id))
-            rows = {sid: {r.target: r for r in conn.execute(select(t_deliveries).where(
-                t_deliveries.c.story_id == sid))} for sid in (keep_id, other_id)}
-            busy = sorted(t for sid in rows for t, r in rows[sid].items()
-                          if r.status == _S.IN_FLIGHT.value and r.lease_until is not None
-                          and r.lease_until > now)
-            if busy:
-                raise StoreError(f"a message to {', '.join(busy)} is being sent right now; "
-                                 "merge again in a minute")
-            targets = _merged_targets(keep.targets, other.targets)
-            allowed = story_targets(targets)
-            waits = _later(*(r.release_at for sid in rows for r in rows[sid].values()))
-            report.waits_until = waits if waits is not None and waits > now else None
-            report.held = bool(keep.hold or other.hold)
-            for table in (t_items, t_item_urls):
-                conn.execute(update(table).where(table.c.story_id == other_id)
-                             .values(story_id=keep_id))
-            conn.execute(update(t_stories).where(t_stories.c.id == other_id)
-                         .values(merged_into=keep_id, hold=True, updated_at=now))
-            conn.execute(update(t_stories).where(t_stories.c.id == keep_id)
-                         .values(targets=targets, hold=report.held, updated_at=now))
-            for target in sorted(set(rows[keep_id]) | set(rows[other_id])):
-                self._merge_target(conn, target, rows[keep_id].get(target),
-                                   rows[other_id].get(target), allowed, waits, now, report)
-            self._recompose(conn, keep_id, False, ctx, now, report.stats, force_revision=True)
+            return self._merge_into(conn, keep_id, other_id, ctx, now)
+
+    def _merge_into(self, conn: Connection, keep_id: int, other_id: int,
+                    ctx: RoutingContext, now: datetime) -> MergeReport:
+        """The merge, inside the caller's transaction (which holds the ingest lock)."""
+        report = MergeReport(keep_id, other_id)
+        keep, other = (self._mergeable(conn, sid) for sid in (keep_id, other_id))
+        rows = {sid: {r.target: r for r in conn.execute(select(t_deliveries).where(
+            t_deliveries.c.story_id == sid))} for sid in (keep_id, other_id)}
+        busy = sorted(t for sid in rows for t, r in rows[sid].items()
+                      if r.status == _S.IN_FLIGHT.value and r.lease_until is not None
+                      and r.lease_until > now)
+        if busy:
+            raise StoreError(f"a message to {', '.join(busy)} is being sent right now; "
+                             "merge again in a minute")
+        targets = _merged_targets(keep.targets, other.targets)
+        allowed = story_targets(targets)
+        waits = _later(*(r.release_at for sid in rows for r in rows[sid].values()))
+        report.waits_until = waits if waits is not None and waits > now else None
+        report.held = bool(keep.hold or other.hold)
+        for table in (t_items, t_item_urls):
+            conn.execute(update(table).where(table.c.story_id == other_id)
+                         .values(story_id=keep_id))
+        conn.execute(update(t_stories).where(t_stories.c.id == other_id)
+                     .values(merged_into=keep_id, hold=True, updated_at=now))
+        conn.execute(update(t_stories).where(t_stories.c.id == keep_id)
+                     .values(targets=targets, hold=report.held, updated_at=now))
+        for target in sorted(set(rows[keep_id]) | set(rows[other_id])):
+            self._merge_target(conn, target, rows[keep_id].get(target),
+                               rows[other_id].get(target), allowed, waits, now, report)
+        self._recompose(conn, keep_id, False, ctx, now, report.stats, force_revision=True)
         return report
+
+    def _join_same_page(self, conn: Connection, story_id: int, keys: list[str],
+                        ctx: RoutingContext, now: datetime) -> list[MergeReport]:
+        """Merge into a just-approved announcement's story the live stories already
+        collected for the same page (a feed's copy that came first), so the page is one
+        story, reaching each place once. A story comms stopped, or one with a send in
+        flight, is left as it is."""
+        c = t_item_urls.c
+        others = sorted(set(conn.execute(select(c.story_id).where(
+            c.url.in_(keys), c.story_id != story_id)).scalars()))
+        reports = []
+        for other in others:
+            row = conn.execute(select(t_stories).where(t_stories.c.id == other)).one()
+            if row.hold or row.merged_into is not None:
+                continue
+            try:  # (a refusal comes before the merge writes anything)
+                reports.append(self._merge_into(conn, story_id, other, ctx, now))
+            except StoreError:
+                continue  # a send of it is in flight: it stays its own story
+        return reports
 
     @staticmethod
     def _mergeable(conn: Connection, story_id: int) -> Any:
@@ -213,6 +241,19 @@ class FixesMixin(IngestMixin):
                 c.story_id == report.keep_id, c.target == target,
                 (c.release_at.is_(None)) | (c.release_at < waits)).values(release_at=waits))
 
+    @staticmethod
+    def _drop_unrouted(conn: Connection, story_id: int, ctx: RoutingContext) -> None:
+        """After a split, what the rules no longer route the story to and has not gone out
+        yet is dropped (what went out is kept up to date)."""
+        items = [row_to_item(r) for r in conn.execute(
+            select(t_items).where(t_items.c.story_id == story_id).order_by(t_items.c.id))]
+        manual = [Tag(TagGroup(r.grp), r.slug, r.reason, True) for r in conn.execute(
+            select(t_tags).where(t_tags.c.story_id == story_id, t_tags.c.manual.is_(True)))]
+        routed = _targets(compose(items, ctx.taxonomy, manual), items, ctx)
+        c = t_deliveries.c
+        conn.execute(delete(t_deliveries).where(
+            c.story_id == story_id, c.status.in_(_UNSENT), c.target.not_in(routed)))
+
     def split_item(self, story_id: int, item_url: str, ctx: RoutingContext,
                    now: datetime) -> tuple[int, IngestStats]:
         """Move the item with ``item_url`` out of ``story_id`` into a story of its own. The
@@ -251,6 +292,8 @@ class FixesMixin(IngestMixin):
                 key = table.c.id if table is t_items else table.c.item_id
                 conn.execute(update(table).where(key == item.id).values(story_id=new_id))
             self._recompose(conn, story_id, False, ctx, now, stats, force_revision=True)
+            if story.targets is None:
+                self._drop_unrouted(conn, story_id, ctx)
             self._recompose(conn, new_id, True, ctx, now, stats)
             if waits is not None and waits > now:
                 c = t_deliveries.c

@@ -25,7 +25,7 @@ from bot.pipeline.normalize import url_keys
 from bot.queue import Draft
 from bot.release import targets_json
 from bot.store._common import links_to_json, row_to_delivery
-from bot.store._ingest import RoutingContext, file_item
+from bot.store._ingest import RoutingContext, _lock_ingests, file_item
 from bot.store.schema import announcements as t_ann
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_urls as t_item_urls
@@ -184,6 +184,10 @@ class QueueMixin:
         own X post linking to it joins this story instead of becoming a second one."""
         with self.engine.begin() as conn:
             row = self._lock(conn, announcement_id)
+            if ctx is not None:
+                # Filing the item's terms and joining the page's other stories write what
+                # ingest writes: take its lock first, as ingest does (no deadlock).
+                _lock_ingests(conn)
             if seen is not None and row.updated_at != seen:
                 raise StoreError(f"announcement {announcement_id} changed after you opened "
                                  "it: look at it again before approving")
@@ -234,6 +238,11 @@ class QueueMixin:
             conn.execute(update(t_ann).where(t_ann.c.id == announcement_id).values(
                 status="approved", approver_id=approver_id, approved_at=now, comment=None,
                 story_id=story_id, updated_at=now))
+            join = getattr(self, "_join_same_page", None)
+            if ctx is not None and keys and join is not None:
+                # A feed's copy of this page that came first joins it: one page, one story,
+                # each place reached once (the merge keeps the gate's promises).
+                join(conn, story_id, [k[:2000] for k in keys], ctx, now)
         return self.get_announcement(announcement_id)
 
     def cancel_announcement(self, announcement_id: int, now: datetime) -> Announcement:
