@@ -116,6 +116,9 @@ def make_settings(tmp_path: Path, data: dict[str, Any] | None = None,
     }
     for key, value in (data or {}).items():
         base[key] = value
+    # The fixtures' entries are old: their sources announce them on a first poll (which by
+    # default announces only recent entries), unless a test says otherwise.
+    base["sources"] = [{"announce_backlog": True, **s} for s in base.get("sources", [])]
     return parse_config(base, file=tmp_path / "herald.toml", environ=environ or {})
 
 

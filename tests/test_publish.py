@@ -24,10 +24,12 @@ outbox = "{outbox}"
 [[sources]]
 name = "academy-news"
 url = "{news}"
+announce_backlog = true
 
 [[sources]]
 name = "academy-x-posts"
 url = "{posts}"
+announce_backlog = true
 
 [[targets]]
 name = "staff-slack"

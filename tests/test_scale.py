@@ -48,7 +48,8 @@ def config(tmp_path: Path, db_url: str, feeds: list[str], slack_url: str) -> Pat
              '[worker]\ncollect_tick = "1s"\ndispatch_every = "1s"\nlease = "8s"\n',
              '[digest]\nenabled = false\n', '[http]\nallow_networks = ["127.0.0.0/8"]\n']
     for n, url in enumerate(feeds):
-        lines.append(f'[[sources]]\nname = "feed-{n:03d}"\nurl = "{url}"\nevery = "1h"\n')
+        lines.append(f'[[sources]]\nname = "feed-{n:03d}"\nurl = "{url}"\nevery = "1h"\n'
+                     'announce_backlog = true\n')
     for c in range(CHANNELS):
         lines.append(f'[[targets]]\nname = "slack-{c}"\ntype = "slack"\nchannel = "C0CH{c}"\n'
                      f'base_url = "{slack_url}"\n')

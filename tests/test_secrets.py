@@ -60,9 +60,11 @@ base_url = "https://herald.example.org"
 [[sources]]
 name = "news"
 url = "{good}"
+announce_backlog = true
 [[sources]]
 name = "locked"
 url = "{locked}"
+announce_backlog = true
 [[targets]]
 name = "slack"
 type = "slack"

@@ -155,8 +155,9 @@ def test_collector_stores_items_and_since_id_and_backs_off_alone(store: Store, c
         "pharmacy</link><guid>s1</guid><description>Fully-funded places; applications for "
         "nine cohorts open on 27 August.</description><pubDate>Mon, 17 Aug 2026 09:00:00 "
         "GMT</pubDate></item></channel></rss>")
-    store.sync_config_sources([SourceConfig(name="news", url="news.xml"),
-                               SourceConfig(name="academy-x", type="x", username=USERNAME)],
+    store.sync_config_sources([SourceConfig(name="news", url="news.xml", announce_backlog=True),
+                               SourceConfig(name="academy-x", type="x", username=USERNAME,
+                                            announce_backlog=True)],
                               clock.now())
     collector = Collector(store, routing(), clock=clock, client=None, max_body=1_000_000,
                           base_dir=tmp_path, backoff_cap=timedelta(hours=6),

@@ -97,7 +97,8 @@ class MergeReport:
         return "merged"
 
 
-def _merged_targets(keep: str | None, other: str | None) -> str | None:
+def _merged_targets(keep: str | None, other: str | None, reached: dict[int, list[str]],
+                    keep_id: int, other_id: int) -> str | None:
     """The merged story's target list: never wider than what either may reach."""
     lists = [t for t in (story_targets(keep), story_targets(other)) if t is not None]
     announced = [t for t in lists if t]  # an empty list: an unannounced old entry
@@ -107,7 +108,10 @@ def _merged_targets(keep: str | None, other: str | None) -> str | None:
         return targets_json([name for t in announced for name in t])
     if len(lists) == 2:
         return targets_json([])  # both unannounced
-    return None  # a routed story joined by an unannounced entry stays routed
+    # A routed story joined by an unannounced old entry goes where it was routed; the
+    # old entry's routes add nothing.
+    routed = keep_id if story_targets(keep) is None else other_id
+    return targets_json(reached[routed])
 
 
 def _shows_other(row: Any) -> dict[str, Any]:
@@ -146,7 +150,8 @@ class FixesMixin(IngestMixin):
         if busy:
             raise StoreError(f"a message to {', '.join(busy)} is being sent right now; "
                              "merge again in a minute")
-        targets = _merged_targets(keep.targets, other.targets)
+        targets = _merged_targets(keep.targets, other.targets, {
+            sid: sorted(rows[sid]) for sid in (keep_id, other_id)}, keep_id, other_id)
         allowed = story_targets(targets)
         waits = _later(*(r.release_at for sid in rows for r in rows[sid].values()))
         report.waits_until = waits if waits is not None and waits > now else None
@@ -200,13 +205,16 @@ class FixesMixin(IngestMixin):
         """Reconcile the two stories' deliveries to one target."""
         c = t_deliveries.c
         if allowed is not None and target not in allowed:
-            # Neither may go there any more: what waited is dropped; what is out stays on
-            # record, frozen (the gate refuses its edits).
+            # Neither may go there any more: what waited is dropped; what is out stays,
+            # frozen (the gate refuses its edits), one message per place as everywhere.
             gone = [r.id for r in (mine, theirs) if r is not None and r.status in _UNSENT]
             if gone:
                 conn.execute(delete(t_deliveries).where(c.id.in_(gone)))
                 report.dropped.append(target)
-            return
+            mine, theirs = (r if r is not None and r.status not in _UNSENT else None
+                            for r in (mine, theirs))
+            if mine is None and theirs is None:
+                return
         if mine is not None and theirs is not None:
             mine_out, theirs_out = (r.status == _S.SENT.value for r in (mine, theirs))
             if mine_out and theirs_out:
