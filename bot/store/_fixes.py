@@ -46,6 +46,12 @@ _S = DeliveryStatus
 _UNSENT = (_S.PENDING.value, _S.FAILED.value)
 
 
+def _out(row: Any) -> bool:
+    """Its message is out there: it has an id in its target (whatever happened since: an
+    edit that failed leaves the row failed, the message still there)."""
+    return row.external_id is not None
+
+
 @dataclass
 class MergeReport:
     """What a merge did to what was out and what was waiting."""
@@ -207,16 +213,16 @@ class FixesMixin(IngestMixin):
         if allowed is not None and target not in allowed:
             # Neither may go there any more: what waited is dropped; what is out stays,
             # frozen (the gate refuses its edits), one message per place as everywhere.
-            gone = [r.id for r in (mine, theirs) if r is not None and r.status in _UNSENT]
+            gone = [r.id for r in (mine, theirs) if r is not None and not _out(r)]
             if gone:
                 conn.execute(delete(t_deliveries).where(c.id.in_(gone)))
                 report.dropped.append(target)
-            mine, theirs = (r if r is not None and r.status not in _UNSENT else None
+            mine, theirs = (r if r is not None and _out(r) else None
                             for r in (mine, theirs))
             if mine is None and theirs is None:
                 return
         if mine is not None and theirs is not None:
-            mine_out, theirs_out = (r.status == _S.SENT.value for r in (mine, theirs))
+            mine_out, theirs_out = (_out(r) for r in (mine, theirs))
             if mine_out and theirs_out:
                 if target == DIGEST or theirs.external_id is None:
                     why = ("already in a digest that went out; a sent email cannot be taken "
@@ -260,7 +266,8 @@ class FixesMixin(IngestMixin):
         routed = _targets(compose(items, ctx.taxonomy, manual), items, ctx)
         c = t_deliveries.c
         conn.execute(delete(t_deliveries).where(
-            c.story_id == story_id, c.status.in_(_UNSENT), c.target.not_in(routed)))
+            c.story_id == story_id, c.status.in_(_UNSENT), c.external_id.is_(None),
+            c.target.not_in(routed)))
 
     def split_item(self, story_id: int, item_url: str, ctx: RoutingContext,
                    now: datetime) -> tuple[int, IngestStats]:
