@@ -134,9 +134,11 @@ def _config(tmp_path: Path, db_url: str, feeds: FeedServer, slack: FakeSlack,
     return make_settings(tmp_path, {
         "database": {"url": db_url},
         "http": {"allow_networks": ["127.0.0.0/8"], "concurrency": 1},
-        "sources": [{"name": NEWS, "url": feeds.url("/news.xml"), "every": "15m"},
-                    {"name": EVENTS, "url": feeds.url("/events.xml"), "every": "15m"},
-                    {"name": X, "url": feeds.url("/x.json"), "every": "15m"}],
+        # The product's default: a first poll does not announce old entries.
+        "sources": [{"name": name, "url": feeds.url(path), "every": "15m",
+                     "announce_backlog": False}
+                    for name, path in ((NEWS, "/news.xml"), (EVENTS, "/events.xml"),
+                                       (X, "/x.json"))],
         "targets": [{"name": "slack", "type": "slack", "channel": CHANNEL,
                      "base_url": slack.base_url},
                     {"name": "teams", "type": "teams"}],
