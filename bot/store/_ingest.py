@@ -212,6 +212,19 @@ def _targets(content: StoryContent, items: Sequence[Item], ctx: RoutingContext) 
         sources={i.source for i in items}, routes=ctx.routes, enabled_targets=ctx.targets)
 
 
+def _comms_first(conn: Connection, stories: list[int]) -> int | None:
+    """Of the stories whose items link to one page, comms' own announcement's if there is
+    one (a feed page comms split off it shares its link), else the best-ranked."""
+    if len(set(stories)) > 1:
+        approved = set(conn.execute(select(t_stories.c.id).where(
+            t_stories.c.id.in_(stories), t_stories.c.targets.is_not(None),
+            t_stories.c.targets != NOT_ANNOUNCED)).scalars())
+        for story in stories:
+            if story in approved:
+                return story
+    return stories[0] if stories else None
+
+
 def _lookup_terms(terms: list[str], counts: dict[str, int]) -> list[str]:
     """The word terms to look candidates up by: the rarest first, while the items they
     file stay within ``LOOKUP_BUDGET`` (at least ``MIN_LOOKUP_TERMS`` of them)."""
@@ -483,9 +496,13 @@ class IngestMixin:
             ranked += [r[1:] for r in rows[:cfg.max_candidates]]
         if not ranked:
             return None
+        linked = min(len(by_link), cfg.max_candidates)
         stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx)
         seen: set[int] = set()
-        for cand_id, cand_story, known, published_at in ranked:
+        by_page: list[int] = []  # stories of the items that link to the same page and match
+        for n, (cand_id, cand_story, known, published_at) in enumerate(ranked):
+            if n == linked and by_page:
+                break
             if cand_id in seen:
                 continue
             seen.add(cand_id)
@@ -496,9 +513,11 @@ class IngestMixin:
                 cand_story, published_at, known = found
             same, _why = same_announcement(feats, known, cfg,
                                            item.published_at - published_at)
-            if same:
+            if same and n >= linked:
                 return cand_story
-        return None
+            if same:
+                by_page.append(cand_story)
+        return _comms_first(conn, by_page)
 
     def _compose_created(self, conn: Connection, created: dict[int, list[Item]],
                          ctx: RoutingContext, now: datetime, stats: IngestStats,
