@@ -386,6 +386,7 @@ def outbox(ctx: typer.Context, config: ConfigOpt = None,
             "attempts": d.attempts, "next_attempt_at": d.next_attempt_at.isoformat()
             if d.next_attempt_at else None, "external_id": d.external_id,
             "last_error": d.last_error, "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+            "release_at": d.release_at.isoformat() if d.release_at else None,
         } for d in rows], indent=2))
         return
     table = Table(title=f"Outbox ({len(rows)})")

@@ -25,6 +25,7 @@ import httpx
 from sqlalchemy.exc import DBAPIError
 
 from bot.clock import Clock
+from bot.durations import format_duration
 from bot.errors import FetchError, HeraldError, NotModified
 from bot.model import Item
 from bot.sources.feed import parse_feed
@@ -223,8 +224,9 @@ class Collector:
         old = {i.key for i in items if i.published_at < cutoff
                or i.published_at == i.collected_at}
         if old:
-            log.info("first poll of %s: %d of %d entries are older than %s and are not "
-                     "announced", source.name, len(old), len(items), self.announce_since)
+            log.info("first poll of %s: %d of %d entries are older than %s (or undated) "
+                     "and are not announced", source.name, len(old), len(items),
+                     format_duration(self.announce_since))
         return old
 
     def _store(self, source: SourceRow, read: _Read, into: IngestStats | None) -> PollResult:

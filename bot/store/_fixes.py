@@ -36,6 +36,7 @@ from bot.pipeline.story import compose
 from bot.release import DIGEST, story_targets, targets_json
 from bot.store._common import row_to_item
 from bot.store._ingest import IngestMixin, IngestStats, RoutingContext, _lock_ingests, _targets
+from bot.store.schema import announcements as t_ann
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_urls as t_item_urls
 from bot.store.schema import items as t_items
@@ -79,8 +80,10 @@ class MergeReport:
             out.append(f"its deliveries to {', '.join(self.moved)} moved to story "
                        f"{self.keep_id}")
         if self.retracting:
-            out.append(f"its messages in {', '.join(self.retracting)} will be deleted "
-                       "(the kept story's message there stays)")
+            out.append(f"its messages in {', '.join(self.retracting)} will be taken back: "
+                       "deleted where the channel can (Slack); where it cannot (Teams, "
+                       "files) they stay, and `herald outbox` says so (status left); the "
+                       "kept story's message there stays")
         if self.left:
             out.append(f"its messages in {', '.join(self.left)} cannot be taken back and stay")
         if self.dropped:
@@ -269,12 +272,41 @@ class FixesMixin(IngestMixin):
             c.story_id == story_id, c.status.in_(_UNSENT), c.external_id.is_(None),
             c.target.not_in(routed)))
 
+    @staticmethod
+    def _hand_back(conn: Connection, story_id: int, new_id: int, now: datetime,
+                   announcements: list[int]) -> None:
+        """The messages that went out before comms approved the announcement now in
+        ``story_id`` showed the feed's item: they move with it to ``new_id`` (edited to
+        its text where the channel can; never posted again). Each approved target left
+        without a delivery gets one, released at the announcement's send time."""
+        a = t_ann.c
+        anns = conn.execute(select(a.approved_at, a.send_at).where(
+            a.id.in_(announcements), a.approved_at.is_not(None))).all()
+        if not anns:
+            return
+        approved = min(r.approved_at for r in anns)
+        due = max(now, *(r.send_at or r.approved_at for r in anns))
+        c = t_deliveries.c
+        conn.execute(update(t_deliveries).where(
+            c.story_id == story_id, c.external_id.is_not(None), c.sent_at <= approved,
+            c.retract.is_(False)).values(story_id=new_id, sent_revision=0, release_at=now,
+                                          next_attempt_at=now, updated_at=now))
+        targets = story_targets(conn.execute(select(t_stories.c.targets).where(
+            t_stories.c.id == story_id)).scalar_one()) or ()
+        have = set(conn.execute(select(c.target).where(c.story_id == story_id)).scalars())
+        missing = [t for t in targets if t not in have]
+        if missing:
+            conn.execute(t_deliveries.insert(), [
+                {"story_id": story_id, "target": t, "status": _S.PENDING.value,
+                 "attempts": 0, "next_attempt_at": due, "release_at": due,
+                 "created_at": now, "updated_at": now} for t in missing])
+
     def split_item(self, story_id: int, item_url: str, ctx: RoutingContext,
                    now: datetime) -> tuple[int, IngestStats]:
-        """Move the item with ``item_url`` out of ``story_id`` into a story of its own. The
-        new story is routed by the rules, but goes out no sooner than the story it left
-        and not at all if that one is stopped; comms' own announcement is never split
-        off (edit or cancel the announcement instead)."""
+        """Move the item with ``item_url`` out of ``story_id`` into a story of its own,
+        routed by the rules (and stopped if that story is). Comms' own announcement is
+        never split off (edit or cancel the announcement instead); splitting the last feed
+        item off an announcement hands the feed's messages back (see ``_hand_back``)."""
         from bot.urls import canonical_url
 
         stats = IngestStats()
@@ -296,8 +328,6 @@ class FixesMixin(IngestMixin):
                 raise StoreError("that item is comms' own approved announcement: it cannot be "
                                  "split off its story (split the other items off instead, "
                                  "or cancel the announcement)")
-            waits = _later(*conn.execute(select(t_deliveries.c.release_at).where(
-                t_deliveries.c.story_id == story_id)).scalars())
             new_id = conn.execute(t_stories.insert().values(
                 title=item.title, summary="", url=item.url, kind="news", first_seen=now,
                 updated_at=now, revision=1, hold=story.hold,
@@ -306,12 +336,15 @@ class FixesMixin(IngestMixin):
             for table in (t_items, t_item_urls):
                 key = table.c.id if table is t_items else table.c.item_id
                 conn.execute(update(table).where(key == item.id).values(story_id=new_id))
+            rest = [r for r in rows if r.id != item.id]
+            if all(r.source_kind == "queue" for r in rest):
+                # Undoing a feed story's merge with comms' announcement: the feed's messages
+                # go back with it, and the announcement gets its own at its send time.
+                self._hand_back(conn, story_id, new_id, now, [
+                    int(r.source_item_id.rpartition("-")[2]) for r in rest
+                    if r.source_item_id.startswith("announcement-")])
             self._recompose(conn, story_id, False, ctx, now, stats, force_revision=True)
             if story.targets is None:
                 self._drop_unrouted(conn, story_id, ctx)
             self._recompose(conn, new_id, True, ctx, now, stats)
-            if waits is not None and waits > now:
-                c = t_deliveries.c
-                conn.execute(update(t_deliveries).where(c.story_id == new_id).values(
-                    release_at=waits, next_attempt_at=waits))
         return new_id, stats

@@ -197,7 +197,8 @@ class QueueMixin:
                                  f"{' or '.join(allowed)} can be approved")
             if four_eyes and row.author_id == approver_id:
                 raise NotAllowed("you wrote this announcement: someone else must approve it")
-            due = row.send_at or now
+            # A send time already past goes now (never into a digest already built).
+            due = max(row.send_at, now) if row.send_at else now
             item = story.items[0]
             targets = json.loads(row.targets)
             story_id = conn.execute(t_stories.insert().values(

@@ -5,7 +5,9 @@ A story goes to the digest like to any target: routes or comms' approval give it
 stories whose digest delivery is released by the time the digest is built and whose
 release time falls before the period's end; building it records them as sent with that
 period (``external_id`` ``period:<key>``), so a retry of the period carries the same
-stories, and the next period never carries them again. A story held, merged away or not
+stories, and the next period never carries them again. Once one digest of a period went
+out (``digest send --period current`` mid-week), the period's stories are fixed: a story
+released later goes to the next period, which every reader gets. A story held, merged away or not
 approved for the digest is never in one (see :mod:`bot.release`).
 """
 
@@ -19,6 +21,7 @@ from sqlalchemy.engine import Engine
 from bot.model import DeliveryStatus
 from bot.release import DIGEST, released
 from bot.store.schema import deliveries as t_deliveries
+from bot.store.schema import digests as t_digests
 from bot.store.schema import stories as t_stories
 
 _S = DeliveryStatus
@@ -42,7 +45,12 @@ class ReleasedMixin:
         waiting = and_(c.target == DIGEST, c.status.in_([_S.PENDING.value, _S.FAILED.value]),
                        c.release_at < period_end, released(now))
         with self.engine.begin() as conn:
-            new = list(conn.execute(select(c.id, c.story_id).where(waiting)))
+            # Once a digest of the period went out, its stories are fixed: what is released
+            # later waits for the next period (its readers would never see it otherwise).
+            begun = conn.execute(select(t_digests.c.id).where(
+                t_digests.c.period == period_key,
+                t_digests.c.status.in_(["sent", "empty"])).limit(1)).first() is not None
+            new = [] if begun else list(conn.execute(select(c.id, c.story_id).where(waiting)))
             if assign and new:
                 revision = select(t_stories.c.revision).where(
                     t_stories.c.id == c.story_id).scalar_subquery()

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
@@ -90,6 +90,14 @@ def subscriber_address(email: str) -> str:
         raise StoreError(f"{text!r} is not an email address: {exc}") from None
 
 
+def _same_address(address: str) -> ColumnElement[bool]:
+    """The stored row of this address, whatever its case: ``STAFF@Example.org`` is the
+    same mailbox as ``staff@example.org`` (mail servers treat local parts alike in case),
+    so one person is one subscriber, and one unsubscribe is final. The first form given
+    is kept. (SQL's lower() folds ASCII letters; other scripts are compared as given.)"""
+    return or_(t_subs.c.email == address, func.lower(t_subs.c.email) == address.lower())
+
+
 def mail_address(address: str) -> str:
     """The form of a stored address to put on the envelope and in To: ASCII (the domain
     in IDNA) when the local part allows it, so that only a non-ASCII local part needs
@@ -122,18 +130,18 @@ class SubscribersMixin:
         values = {"domains": json.dumps(sorted(set(domains))) if domains else None,
                   "confirmed_at": now if confirmed else None, "unsubscribed_at": None}
         with self.engine.begin() as conn:
-            row = conn.execute(select(t_subs).where(t_subs.c.email == address)).first()
+            row = conn.execute(select(t_subs).where(_same_address(address))).first()
             if row is None:
                 conn.execute(t_subs.insert().values(email=address, frequency="weekly",
                                                     created_at=now, **values))
             else:
                 conn.execute(update(t_subs).where(t_subs.c.id == row.id).values(**values))
-        return self.get_subscriber(address)
+        return self.get_subscriber(address if row is None else row.email)
 
     def get_subscriber(self, email: str) -> Subscriber:
         address = _lookup_address(email)
         with self.engine.connect() as conn:
-            row = conn.execute(select(t_subs).where(t_subs.c.email == address)).mappings()\
+            row = conn.execute(select(t_subs).where(_same_address(address))).mappings()\
                 .first()
         if row is None:
             raise StoreError(f"no subscriber {address}")

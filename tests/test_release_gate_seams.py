@@ -1,0 +1,78 @@
+"""Regression tests for what the outside attack on issue #12's release gate found at the
+seams: undoing a merge with a split, a mailbox written in two cases, a send time already
+past. Driven as in test_release_gate.py (tests/gate_rig.py), on SQLite and PostgreSQL.
+A story released after a digest week began goes to the next digest: see
+``test_an_announcement_approved_for_the_digest_is_in_it_only_once_due``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+from tests.gate_rig import START, Entry, Rig, approved, rss, send_at
+from tests.web_helpers import APPROVER, EDITOR
+
+MakeRig = Callable[..., Rig]
+
+CAFE = Entry("leadership-cafe", "The leadership café returns to Preston",
+             "An informal morning for anyone who leads a team to swap stories over coffee "
+             "and cake.", START - timedelta(hours=3))
+CAFE_URL = "https://academy.example.org/news/leadership-cafe"
+COHORT = {"title": "Cohort four of the ward leaders programme opens",
+          "body": "Applications for the fourth cohort open on Friday for ward leaders.",
+          "url": "https://academy.example.org/news/ward-leaders-cohort-four",
+          "kind": "cohort-opening", "domains": ["learning-capacity"]}
+
+
+def test_splitting_a_feed_item_off_an_announcement_gives_back_its_posts_and_posts_nothing_twice(
+        make_rig: MakeRig) -> None:
+    rig = make_rig(teams=True, sources={"news": "news.xml"},
+                   routes=[{"to": ["slack", "teams"]}])
+    (rig.root / "news.xml").write_bytes(rss([CAFE]))
+    rig.run_once()  # the café: one Slack message, one Teams card
+    assert rig.teams is not None and len(rig.teams.received) == 1
+    feed_story = rig.story_titled("leadership café")["id"]
+    web = rig.web()
+    due = START + timedelta(hours=2)
+    announcement = approved(web, editor=EDITOR, approver=APPROVER, **COHORT,
+                            targets=["slack"], when="later", send_at=send_at(due))
+    rig.cli("stories", "merge", str(feed_story), str(announcement))
+    # A wrong call: comms split the café back off.
+    rig.cli("stories", "split", str(feed_story), CAFE_URL)
+    rig.run_once()
+    assert len(rig.teams.received) == 1  # the café's card is not posted again
+    assert len(rig.slack.posted()) == 1  # nor its Slack message; the cohort waits
+    assert COHORT["title"] not in json.dumps(rig.slack.posted(), ensure_ascii=False)
+
+    rig.clock.advance(hours=2, minutes=1)
+    rig.run_once()
+    texts = [m["text"] for m in rig.slack.posted()]
+    # The café keeps its message; the cohort gets its own, at its time, on Slack only.
+    assert len(texts) == 2, texts
+    assert sum(CAFE.title in t for t in texts) == 1
+    assert sum(COHORT["title"] in t for t in texts) == 1
+    assert len(rig.teams.received) == 1
+
+
+def test_one_mailbox_written_in_any_case_is_one_subscriber(make_rig: MakeRig) -> None:
+    rig = make_rig(digest=True)
+    rig.cli("subscribers", "add", "staff@example.org")
+    rig.cli("subscribers", "add", "STAFF@Example.org")
+    subs = rig.cli_json("subscribers", "list")
+    assert [s["email"] for s in subs] == ["staff@example.org"]
+    rig.cli("subscribers", "remove", "Staff@EXAMPLE.org")
+    assert all(not s.get("active", False) for s in rig.cli_json("subscribers", "list"))
+
+
+def test_a_send_time_already_past_goes_now_and_not_into_a_digest_already_built(
+        make_rig: MakeRig) -> None:
+    rig = make_rig(digest=True)
+    web = rig.web()
+    approved(web, editor=EDITOR, approver=APPROVER, **COHORT, targets=["slack", "digest"],
+             when="later", send_at=send_at(START - timedelta(days=8)))
+    (row,) = [d for d in rig.outbox() if d["target"] == "slack"]
+    assert row["release_at"][:19] >= START.isoformat()[:19]
+    rig.run_once()
+    assert len(rig.slack.posted()) == 1
