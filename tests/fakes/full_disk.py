@@ -92,7 +92,7 @@ def _files(folder: Path) -> dict[str, Any]:
 
 
 def _deliveries(herald: Any) -> list[dict[str, Any]]:
-    return [{"id": d.id, "status": d.status.value, "external_id": d.external_id,
+    return [{"id": d.id, "target": d.target, "status": d.status.value, "external_id": d.external_id,
              "attempts": d.attempts, "last_error": d.last_error,
              "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None}
             for d in herald.store.list_deliveries()]
