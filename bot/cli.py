@@ -614,12 +614,18 @@ def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
         cfg = h.settings.config.digest
         now = h.clock.now()
         chosen = parse_period(period, cfg.schedule, cfg.timezone, now)
-        return DigestJob(h).run(chosen, now), chosen
+        stats = DigestJob(h).run(chosen, now)
+        waiting = [r.next_attempt_at for r in h.store.list_digests(chosen.key)
+                   if r.status in ("pending", "failed") and r.next_attempt_at is not None
+                   and r.next_attempt_at > now]
+        return stats, chosen, waiting
 
-    stats, chosen = with_herald(config, go)
+    stats, chosen, waiting = with_herald(config, go)
     out.print(f"digest {chosen.label}: {stats.sent} sent, {stats.empty} with nothing new, "
               f"{stats.failed} failed"
-              + (f", {stats.deferred} left for later" if stats.deferred else ""),
+              + (f", {stats.deferred} left for later" if stats.deferred else "")
+              + (f"; {len(waiting)} waiting to be tried again, the first at "
+                 f"{min(waiting):%Y-%m-%d %H:%M}Z" if waiting else ""),
               soft_wrap=True)
     for line in stats.errors[:20]:
         out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)

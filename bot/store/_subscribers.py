@@ -57,11 +57,13 @@ class DigestRow:
     stories: int
     last_error: str | None
     sent_at: datetime | None
+    next_attempt_at: datetime | None = None
 
 
 def _digest(m: Any) -> DigestRow:
     return DigestRow(m["id"], m["subscriber_id"], m["period"], m["status"], m["attempts"],
-                     m["message_id"], m["stories"], m["last_error"], m["sent_at"])
+                     m["message_id"], m["stories"], m["last_error"], m["sent_at"],
+                     m["next_attempt_at"])
 
 
 def normalize_email(email: str) -> str:
