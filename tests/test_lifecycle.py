@@ -20,22 +20,29 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.clock import FixedClock
 from tests.lifecycle_actions import STEPS, Walk
 from tests.lifecycle_oracle import Oracle, Violation
 from tests.lifecycle_world import running_world
 
-SEED = int(os.environ.get("HERALD_LIFECYCLE_SEED", "12"))
-STEP_COUNT = int(os.environ.get("HERALD_LIFECYCLE_STEPS", "160"))
+#: The walks CI runs: a short one, and a longer one that merges stories both already posted
+#: (the retraction path). HERALD_LIFECYCLE_SEED / _STEPS run one walk of your choice.
+WALKS = [(12, 160), (3, 400)]
+if "HERALD_LIFECYCLE_SEED" in os.environ or "HERALD_LIFECYCLE_STEPS" in os.environ:
+    WALKS = [(int(os.environ.get("HERALD_LIFECYCLE_SEED", "12")),
+              int(os.environ.get("HERALD_LIFECYCLE_STEPS", "160")))]
 STOP_AT_FIRST = os.environ.get("HERALD_LIFECYCLE_STOP", "") not in ("", "0")
 LOG_TAIL = 25
 
 
-def _report(violations: list[Violation], log: list[str], db: str, log_path: Path) -> str:
+def _report(violations: list[Violation], log: list[str], db: str, log_path: Path,
+            seed: int, steps: int) -> str:
     log_path.write_text("\n".join([*log, "", *map(str, violations)]) + "\n", encoding="utf-8")
-    lines = [f"{len(violations)} invariant violations on {db} (seed {SEED}, "
-             f"{STEP_COUNT} steps; HERALD_LIFECYCLE_SEED={SEED} "
-             f"HERALD_LIFECYCLE_STEPS={STEP_COUNT} pytest tests/test_lifecycle.py):"]
+    lines = [f"{len(violations)} invariant violations on {db} (seed {seed}, "
+             f"{steps} steps; HERALD_LIFECYCLE_SEED={seed} "
+             f"HERALD_LIFECYCLE_STEPS={steps} pytest tests/test_lifecycle.py):"]
     by_invariant: dict[str, list[Violation]] = {}
     for v in violations:
         by_invariant.setdefault(v.invariant, []).append(v)
@@ -49,18 +56,20 @@ def _report(violations: list[Violation], log: list[str], db: str, log_path: Path
     return "\n".join(lines)
 
 
-def test_the_whole_lifecycle_keeps_every_promise(tmp_path: Path, db_url: str) -> None:
+@pytest.mark.parametrize(("seed", "steps"), WALKS, ids=[f"seed{s}-{n}" for s, n in WALKS])
+def test_the_whole_lifecycle_keeps_every_promise(tmp_path: Path, db_url: str, seed: int,
+                                                  steps: int) -> None:
     db = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
-    random.seed(SEED)  # Herald's own jitter (retry backoff) draws from the global generator
+    random.seed(seed)  # Herald's own jitter (retry backoff) draws from the global generator
     clock = FixedClock(datetime(2026, 8, 20, 9, 0, tzinfo=UTC))
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     functions = [f for f, _ in STEPS]
     weights = [w for _, w in STEPS]
     log: list[str] = []
     with running_world(tmp_path, db_url, clock) as world:
         oracle = Oracle(world)
         walk = Walk(world, oracle, rng)
-        for step in range(STEP_COUNT):
+        for step in range(steps):
             action = rng.choices(functions, weights)[0]
             world.before_step()
             walk.drained = walk.collected = False
@@ -70,4 +79,5 @@ def test_the_whole_lifecycle_keeps_every_promise(tmp_path: Path, db_url: str) ->
             oracle.check(drained=walk.drained, collected=walk.collected)
             if STOP_AT_FIRST and oracle.violations:
                 break
-    assert not oracle.violations, _report(oracle.violations, log, db, tmp_path / "walk.log")
+    assert not oracle.violations, _report(oracle.violations, log, db, tmp_path / "walk.log",
+                                          seed, steps)
