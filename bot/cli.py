@@ -618,14 +618,19 @@ def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
         waiting = [r.next_attempt_at for r in h.store.list_digests(chosen.key)
                    if r.status in ("pending", "failed") and r.next_attempt_at is not None
                    and r.next_attempt_at > now]
-        return stats, chosen, waiting
+        return stats, chosen, waiting, chosen.end > now
 
-    stats, chosen, waiting = with_herald(config, go)
+    stats, chosen, waiting, early = with_herald(config, go)
+    later = ""
+    if waiting:
+        # The worker retries the last complete week; a week sent early waits for its end.
+        later = (f"; {len(waiting)} waiting: `herald digest send --period {chosen.key}` again "
+                 f"from {min(waiting):%Y-%m-%d %H:%M}Z"
+                 + (", or the worker sends them with the week's scheduled digest" if early
+                    else ", or the worker tries them again then"))
     out.print(f"digest {chosen.label}: {stats.sent} sent, {stats.empty} with nothing new, "
               f"{stats.failed} failed"
-              + (f", {stats.deferred} left for later" if stats.deferred else "")
-              + (f"; {len(waiting)} waiting to be tried again, the first at "
-                 f"{min(waiting):%Y-%m-%d %H:%M}Z" if waiting else ""),
+              + (f", {stats.deferred} left for later" if stats.deferred else "") + later,
               soft_wrap=True)
     for line in stats.errors[:20]:
         out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)

@@ -76,3 +76,26 @@ def test_a_send_time_already_past_goes_now_and_not_into_a_digest_already_built(
     assert row["release_at"][:19] >= START.isoformat()[:19]
     rig.run_once()
     assert len(rig.slack.posted()) == 1
+
+
+def test_an_announcement_for_the_digest_merged_into_a_story_already_in_one_reaches_the_next(
+        make_rig: MakeRig) -> None:
+    rig = make_rig(digest=True, sources={"news": "news.xml"})
+    (rig.root / "news.xml").write_bytes(rss([CAFE]))
+    rig.run_once()
+    feed_story = rig.story_titled("leadership café")["id"]
+    rig.cli("subscribers", "add", "reader@example.org")
+    rig.cli("digest", "send", "--period", "current")  # the café is in this week's digest
+    web = rig.web()
+    announcement = approved(web, editor=EDITOR, approver=APPROVER, **COHORT,
+                            targets=["slack", "digest"], when="later",
+                            send_at=send_at(START + timedelta(hours=1)))
+    rig.cli("stories", "merge", str(announcement), str(feed_story))
+    rig.clock.advance(days=7)  # next week
+    rig.cli("digest", "send", "--period", "current")
+    assert rig.smtp is not None
+    mails = rig.smtp.to("reader@example.org")
+    assert len(mails) == 2
+    plain = mails[1].parsed().get_body(("plain",))
+    assert plain is not None
+    assert COHORT["title"] in " ".join(plain.get_content().split())

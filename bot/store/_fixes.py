@@ -172,9 +172,12 @@ class FixesMixin(IngestMixin):
                      .values(merged_into=keep_id, hold=True, updated_at=now))
         conn.execute(update(t_stories).where(t_stories.c.id == keep_id)
                      .values(targets=targets, hold=report.held, updated_at=now))
+        approved = {sid for sid, row in ((keep_id, keep), (other_id, other))
+                    if story_targets(row.targets)}
         for target in sorted(set(rows[keep_id]) | set(rows[other_id])):
             self._merge_target(conn, target, rows[keep_id].get(target),
-                               rows[other_id].get(target), allowed, waits, now, report)
+                               rows[other_id].get(target), allowed, waits, now, report,
+                               approved)
         self._recompose(conn, keep_id, False, ctx, now, report.stats, force_revision=True)
         return report
 
@@ -210,7 +213,7 @@ class FixesMixin(IngestMixin):
     @staticmethod
     def _merge_target(conn: Connection, target: str, mine: Any, theirs: Any,
                       allowed: tuple[str, ...] | None, waits: datetime | None,
-                      now: datetime, report: MergeReport) -> None:
+                      now: datetime, report: MergeReport, approved: set[int]) -> None:
         """Reconcile the two stories' deliveries to one target."""
         c = t_deliveries.c
         if allowed is not None and target not in allowed:
@@ -226,7 +229,17 @@ class FixesMixin(IngestMixin):
                 return
         if mine is not None and theirs is not None:
             mine_out, theirs_out = (_out(r) for r in (mine, theirs))
-            if mine_out and theirs_out:
+            waiting = theirs if mine_out else mine
+            if target == DIGEST and mine_out != theirs_out and waiting.story_id in approved:
+                # A sent digest cannot be edited: comms' announcement approved for the
+                # digest goes into the next one rather than being folded into a past one.
+                conn.execute(delete(t_deliveries).where(
+                    c.id == (mine.id if mine_out else theirs.id)))
+                if waiting is theirs:
+                    conn.execute(update(t_deliveries).where(c.id == theirs.id).values(
+                        story_id=report.keep_id, updated_at=now))
+                    report.moved.append(target)
+            elif mine_out and theirs_out:
                 if target == DIGEST or theirs.external_id is None:
                     why = ("already in a digest that went out; a sent email cannot be taken "
                            "back" if target == DIGEST else
