@@ -233,11 +233,16 @@ class FixesMixin(IngestMixin):
             if target == DIGEST and mine_out != theirs_out and waiting.story_id in approved:
                 # A sent digest cannot be edited: comms' announcement approved for the
                 # digest goes into the next one rather than being folded into a past one.
-                conn.execute(delete(t_deliveries).where(
-                    c.id == (mine.id if mine_out else theirs.id)))
+                # The record of the digest that went out stays, on the merged-away story.
                 if waiting is theirs:
-                    conn.execute(update(t_deliveries).where(c.id == theirs.id).values(
-                        story_id=report.keep_id, updated_at=now))
+                    conn.execute(delete(t_deliveries).where(c.id == theirs.id))
+                    conn.execute(update(t_deliveries).where(c.id == mine.id).values(
+                        story_id=report.other_id))
+                    conn.execute(t_deliveries.insert().values(
+                        story_id=report.keep_id, target=target, status=theirs.status,
+                        attempts=theirs.attempts, next_attempt_at=theirs.next_attempt_at,
+                        release_at=theirs.release_at, last_error=theirs.last_error,
+                        created_at=theirs.created_at, updated_at=now))
                     report.moved.append(target)
             elif mine_out and theirs_out:
                 if target == DIGEST or theirs.external_id is None:
