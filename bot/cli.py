@@ -318,9 +318,13 @@ def stories_merge(keep: int, other: int, config: ConfigOpt = None) -> None:
 @stories_app.command("announce")
 def stories_announce(story_id: int, config: ConfigOpt = None) -> None:
     """Announce an old entry that a new feed's first poll stored but did not announce."""
-    stats = with_herald(config, lambda h: h.store.announce_story(story_id, h.routing,
-                                                                 h.clock.now()))
-    out.print(f"story {story_id} announced: {stats.deliveries} deliveries queued")
+    def go(h: Any) -> tuple[Any, bool]:
+        stats = h.store.announce_story(story_id, h.routing, h.clock.now())
+        return stats, h.store.get_story(story_id).hold
+
+    stats, held = with_herald(config, go)
+    out.print(f"story {story_id} announced: {stats.deliveries} deliveries queued"
+              + ("; it is stopped, so nothing goes out until it is let go" if held else ""))
 
 
 @stories_app.command("split")
