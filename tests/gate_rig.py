@@ -198,6 +198,15 @@ def later(clock: FixedClock, **delta: float) -> datetime:
 START = datetime(2026, 8, 18, 9, 0, tzinfo=UTC)  # a Tuesday: the digest week began Monday
 
 
+#: Entries the release gate's tests publish (facts of our own making).
+COACHING = Entry("coaching-circles", "Coaching circles for new ward managers",
+                 "Six fortnightly coaching circles for ward managers in their first year, "
+                 "led by accredited coaches.", START - timedelta(hours=2))
+CAFE = Entry("leadership-cafe", "The leadership café returns to Preston",
+             "An informal morning for anyone who leads a team to swap stories over coffee "
+             "and cake.", START - timedelta(hours=3))
+
+
 def rigs(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
          ) -> Iterator[Callable[..., Rig]]:
     """The ``make_rig`` fixture (tests/conftest.py): builds Rigs on the test's database

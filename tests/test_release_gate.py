@@ -18,6 +18,8 @@ from typing import Any
 
 from tests.fakes.teams_webhook import server_error as teams_server_error
 from tests.gate_rig import (
+    CAFE,
+    COACHING,
     START,
     Entry,
     Rig,
@@ -31,12 +33,6 @@ MakeRig = Callable[..., Rig]
 READER = "reader@example.org"
 LATE_READER = "late.reader@example.org"
 
-COACHING = Entry("coaching-circles", "Coaching circles for new ward managers",
-                 "Six fortnightly coaching circles for ward managers in their first year, "
-                 "led by accredited coaches.", START - timedelta(hours=2))
-CAFE = Entry("leadership-cafe", "The leadership café returns to Preston",
-             "An informal morning for anyone who leads a team to swap stories over coffee "
-             "and cake.", START - timedelta(hours=3))
 EMBARGOED = {"title": "Embargoed: the new board development programme",
              "body": "A programme for new board members, launching next month.",
              "url": "https://academy.example.org/news/board-programme",

@@ -20,6 +20,8 @@ from tests.fakes._loopback import DROP_AFTER_PROCESSING
 from tests.fakes.slack_server import ratelimited
 from tests.fakes.teams_webhook import throttled
 from tests.gate_rig import (
+    CAFE,
+    COACHING,
     START,
     Entry,
     Rig,
@@ -28,12 +30,6 @@ from tests.gate_rig import (
 
 MakeRig = Callable[..., Rig]
 
-COACHING = Entry("coaching-circles", "Coaching circles for new ward managers",
-                 "Six fortnightly coaching circles for ward managers in their first year, "
-                 "led by accredited coaches.", START - timedelta(hours=2))
-CAFE = Entry("leadership-cafe", "The leadership café returns to Preston",
-             "An informal morning for anyone who leads a team to swap stories over coffee "
-             "and cake.", START - timedelta(hours=3))
 MENTORS = Entry("reverse-mentoring", "Reverse mentoring pairs for executive directors",
                 "Executive directors paired with early-career colleagues for six months of "
                 "reverse mentoring.", START - timedelta(hours=4))

@@ -31,17 +31,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from bot.errors import StoreError
-from bot.model import DeliveryStatus, Tag, TagGroup
-from bot.pipeline.story import compose
+from bot.model import DeliveryStatus
 from bot.release import DIGEST, story_targets, targets_json
-from bot.store._common import row_to_item
 from bot.store._ingest import IngestMixin, IngestStats, RoutingContext, _lock_ingests, _targets
 from bot.store.schema import announcements as t_ann
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_urls as t_item_urls
 from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
-from bot.store.schema import story_tags as t_tags
 
 _S = DeliveryStatus
 _UNSENT = (_S.PENDING.value, _S.FAILED.value)
@@ -276,15 +273,11 @@ class FixesMixin(IngestMixin):
                 c.story_id == report.keep_id, c.target == target,
                 (c.release_at.is_(None)) | (c.release_at < waits)).values(release_at=waits))
 
-    @staticmethod
-    def _drop_unrouted(conn: Connection, story_id: int, ctx: RoutingContext) -> None:
+    def _drop_unrouted(self, conn: Connection, story_id: int, ctx: RoutingContext) -> None:
         """After a split, what the rules no longer route the story to and has not gone out
         yet is dropped (what went out is kept up to date)."""
-        items = [row_to_item(r) for r in conn.execute(
-            select(t_items).where(t_items.c.story_id == story_id).order_by(t_items.c.id))]
-        manual = [Tag(TagGroup(r.grp), r.slug, r.reason, True) for r in conn.execute(
-            select(t_tags).where(t_tags.c.story_id == story_id, t_tags.c.manual.is_(True)))]
-        routed = _targets(compose(items, ctx.taxonomy, manual), items, ctx)
+        content, items = self._compose_stored(conn, story_id, ctx)
+        routed = _targets(content, items, ctx)
         c = t_deliveries.c
         conn.execute(delete(t_deliveries).where(
             c.story_id == story_id, c.status.in_(_UNSENT), c.external_id.is_(None),

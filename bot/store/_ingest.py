@@ -565,16 +565,22 @@ class IngestMixin:
             conn.execute(t_deliveries.insert(), deliveries)
             stats.deliveries += len(deliveries)
 
+    @staticmethod
+    def _compose_stored(conn: Connection, story_id: int,
+                        ctx: RoutingContext) -> tuple[StoryContent, list[Item]]:
+        """A stored story composed from its items and comms' tags, with those items."""
+        items = [row_to_item(r) for r in conn.execute(
+            select(t_items).where(t_items.c.story_id == story_id).order_by(t_items.c.id))]
+        manual = [Tag(TagGroup(r.grp), r.slug, r.reason, True) for r in conn.execute(
+            select(t_tags).where(t_tags.c.story_id == story_id, t_tags.c.manual.is_(True)))]
+        return compose(items, ctx.taxonomy, manual), items
+
     def _recompose(self, conn: Connection, story_id: int, created: bool, ctx: RoutingContext,
                    now: datetime, stats: IngestStats, force_revision: bool = False,
                    reroute: bool = False) -> None:
         """Compose the story again from its items; write it if it changed and route it.
         ``reroute``: route it even if nothing changed (a story released from a hold)."""
-        items = [row_to_item(r) for r in conn.execute(
-            select(t_items).where(t_items.c.story_id == story_id).order_by(t_items.c.id))]
-        manual = [Tag(TagGroup(r.grp), r.slug, r.reason, True) for r in conn.execute(
-            select(t_tags).where(t_tags.c.story_id == story_id, t_tags.c.manual.is_(True)))]
-        content = compose(items, ctx.taxonomy, manual)
+        content, items = self._compose_stored(conn, story_id, ctx)
         story = conn.execute(select(t_stories).where(t_stories.c.id == story_id)).one()
         if created:
             self._write_story(conn, story_id, content, now, revision=1)

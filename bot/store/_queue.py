@@ -25,6 +25,7 @@ from bot.pipeline.normalize import url_keys
 from bot.queue import Draft
 from bot.release import targets_json
 from bot.store._common import links_to_json, row_to_delivery
+from bot.store._fixes import FixesMixin
 from bot.store._ingest import RoutingContext, _lock_ingests, file_item
 from bot.store.schema import announcements as t_ann
 from bot.store.schema import deliveries as t_deliveries
@@ -91,7 +92,7 @@ def _draft_values(draft: Draft, timezone: str) -> dict[str, Any]:
             "send_at": draft.send_at_utc(timezone)}
 
 
-class QueueMixin:
+class QueueMixin(FixesMixin):
     engine: Engine
 
     def create_announcement(self, draft: Draft, author_id: int, now: datetime,
@@ -239,11 +240,10 @@ class QueueMixin:
             conn.execute(update(t_ann).where(t_ann.c.id == announcement_id).values(
                 status="approved", approver_id=approver_id, approved_at=now, comment=None,
                 story_id=story_id, updated_at=now))
-            join = getattr(self, "_join_same_page", None)
-            if ctx is not None and keys and join is not None:
+            if ctx is not None and keys:
                 # A feed's copy of this page that came first joins it: one page, one story,
                 # each place reached once (the merge keeps the gate's promises).
-                join(conn, story_id, [k[:2000] for k in keys], ctx, now)
+                self._join_same_page(conn, story_id, [k[:2000] for k in keys], ctx, now)
         return self.get_announcement(announcement_id)
 
     def cancel_announcement(self, announcement_id: int, now: datetime) -> Announcement:
