@@ -157,6 +157,9 @@ story_dates = Table(
     Column("what", String(32), primary_key=True),
     Column("day", Date, primary_key=True),
     Column("evidence", Text, nullable=False),
+    # When in the day and where, if the text says ("09:30–13:00", "the Brew House, Preston").
+    Column("at_time", String(32)),
+    Column("place", Text),
 )
 
 deliveries = Table(
@@ -322,4 +325,19 @@ login_attempts = Table(
     Column("first_failed_at", UTCDateTime),
     Column("last_failed_at", UTCDateTime),
     Column("locked_until", UTCDateTime),
+)
+
+# Comms' tag fixes, kept as labelled examples that `herald tags train` learns from: the story's
+# text as it was fixed, and the kind and domains a person chose (JSON list; NULL: not fixed).
+tag_examples = Table(
+    "tag_examples", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("kind", String(32)),
+    Column("domains", Text),
+    Column("fixed_by", String(320)),
+    Column("fixed_at", UTCDateTime, nullable=False),
+    Index(None, "story_id"),
 )
