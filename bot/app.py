@@ -23,6 +23,7 @@ from bot.clock import Clock, SystemClock
 from bot.collect import Collector, CollectStats
 from bot.config import HeraldConfig, RouteConfig, Settings
 from bot.dispatch import Dispatcher, DispatchStats
+from bot.pipeline.learned import load_tagger
 from bot.pipeline.similar import MergeConfig
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
 from bot.release import DIGEST
@@ -54,6 +55,13 @@ def digest_routes(cfg: HeraldConfig) -> tuple[RouteConfig, ...]:
         return routes
     return (*routes, RouteConfig(to=[DIGEST]))
 
+def taxonomy_for(settings: Settings) -> Taxonomy:
+    """The configured rules, with the learned model beside them unless ``[tagging] model``
+    is ``"off"``."""
+    rules = load_taxonomy(settings.taxonomy_path)
+    return rules if settings.tagger_off else rules.with_model(load_tagger(settings.tagger_path))
+
+
 class Herald:
     """One configured instance: store, taxonomy, channels, collector and dispatcher."""
 
@@ -66,7 +74,7 @@ class Herald:
         self.owner = worker_id()
         self.stop = threading.Event()
         self.store = store or Store.open(settings.database_url)
-        self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
+        self.taxonomy: Taxonomy = taxonomy_for(settings)
         self.channels = self._build_channels()
         cfg = settings.config
         m = cfg.merge

@@ -705,6 +705,11 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     out.print(f"database at {redact_url(settings.database_url)} is up to date")
 
 
+from bot.cli_tags import tags_app  # noqa: E402  (it builds on the helpers above)
+
+app.add_typer(tags_app, name="tags")
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     app()

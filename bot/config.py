@@ -31,6 +31,7 @@ from bot.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+DEFAULT_TAXONOMY = PROJECT_ROOT / "config" / "taxonomy.toml"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 NAME_HELP = "lowercase letters, digits, '-', '_' or '.', starting with a letter or digit"
 
@@ -240,6 +241,16 @@ class MergeSettings(_Strict):
     link_text_threshold: float = Field(default=0.3, gt=0, le=1)
 
 
+class TaggingConfig(_Strict):
+    """``[tagging]``: the learned tagger beside the rules (bot.pipeline.learned).
+
+    ``model``: ``"auto"`` (the weights ``herald tags train`` wrote to ``<var>/tagger.json``
+    if there are any, else the bundled ones), ``"bundled"``, ``"off"`` (rules only), or the
+    path of a weights file."""
+
+    model: str = "auto"
+
+
 class WebConfig(_Strict):
     """``[web]``: the comms web app (``herald serve``)."""
 
@@ -280,6 +291,7 @@ class HeraldConfig(_Strict):
     paths: PathsConfig = PathsConfig()
     digest: DigestConfig = DigestConfig()
     merge: MergeSettings = MergeSettings()
+    tagging: TaggingConfig = TaggingConfig()
     web: WebConfig = WebConfig()
 
 
@@ -321,6 +333,25 @@ class Settings:
     @property
     def taxonomy_path(self) -> Path:
         return self.resolve(self.config.paths.taxonomy)
+
+    @property
+    def trained_tagger_path(self) -> Path:
+        """Where ``herald tags train`` writes the weights it fits."""
+        return self.runtime_path(self.config.paths.var) / "tagger.json"
+
+    @property
+    def tagger_path(self) -> Path | None:
+        """The weights file the tagger applies; ``None``: the bundled weights. Raises
+        nothing: ``"off"`` is asked for with :attr:`tagger_off`."""
+        model = self.config.tagging.model
+        if model in ("auto", "bundled", "off"):
+            trained = self.trained_tagger_path
+            return trained if model == "auto" and trained.exists() else None
+        return self.resolve(model)
+
+    @property
+    def tagger_off(self) -> bool:
+        return self.config.tagging.model == "off"
 
     @property
     def outbox_dir(self) -> Path:

@@ -113,6 +113,9 @@ def make_settings(tmp_path: Path, data: dict[str, Any] | None = None,
                   "outbox": str(tmp_path / "outbox")},
         "targets": [{"name": "files", "type": "file"}],
         "routes": [{"to": ["files"]}],
+        # The rules alone: these tests state the tags the rules give. The learned model's
+        # own tests (test_learned_tagger, test_tags_cli, test_corpus) turn it on.
+        "tagging": {"model": "off"},
     }
     for key, value in (data or {}).items():
         base[key] = value

@@ -28,11 +28,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import ConfigError
 from bot.model import Tag, TagGroup
 from bot.pipeline._needles import NeedleSet, regex_needles, regex_needs_digit
+
+if TYPE_CHECKING:
+    from bot.pipeline.learned import LearnedTagger
 
 GROUPS = tuple(g.value for g in TagGroup)
 #: Text beyond this many characters is not read for tags: an announcement says what it is
@@ -92,6 +95,9 @@ class TagRule:
     terms: tuple[Term, ...]
     min_score: float = 1.0
     fallback: bool = False
+    #: With the learned model on, this tag is given whenever its rule fires (a kind: the
+    #: first decisive kind that fires), whatever the model says.
+    decisive: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,9 +207,15 @@ class _Text:
 
 
 class Taxonomy:
-    """The tag rules, in file order."""
+    """The tag rules, in file order, and the learned model beside them (if any)."""
 
-    def __init__(self, rules: list[TagRule]) -> None:
+    #: How the rules' and the model's verdicts combine (see :meth:`tag`): "combined" (as
+    #: the worker tags), "rules" (the model ignored) or "model" (decisive rules ignored).
+    kind_policy = "combined"
+    domain_policy = "combined"
+
+    def __init__(self, rules: list[TagRule], model: LearnedTagger | None = None) -> None:
+        self.model = model
         self.rules = tuple(rules)
         kinds = [r for r in rules if r.group is TagGroup.KIND]
         fallbacks = [r for r in kinds if r.fallback]
@@ -243,6 +255,10 @@ class Taxonomy:
                 self._common_memo[word] = known
         return known
 
+    def with_model(self, model: LearnedTagger | None) -> Taxonomy:
+        """The same rules, with ``model`` beside them (``None``: rules only)."""
+        return Taxonomy(list(self.rules), model)
+
     def slugs(self, group: str) -> list[str]:
         return [r.slug for r in self.rules if r.group.value == group]
 
@@ -276,14 +292,21 @@ class Taxonomy:
         return known
 
     def tag(self, title: str, text: str) -> TagResult:
-        """Score a story's title and text against every rule."""
+        """Score a story's title and text against every rule, and the model if there is one.
+
+        Programmes come from the rules alone (they are names). With a model, the model
+        gives the kind and the domains, reading the words and which rules fired; a rule
+        marked ``decisive`` that fires wins anyway. Each tag's reason names the rule's
+        words, the model's words, or both."""
         read = self._read(title, text)
         tags: list[Tag] = []
         kind: Tag | None = None
+        fired: list[str] = []
         for index, rule in enumerate(self.rules):
             score, found = self._scored(index, rule, read)
             if score < rule.min_score or not found:
                 continue
+            fired.append(f"{rule.group.value}:{rule.slug}")
             reason = ", ".join(found) + f" (score {score:g})"
             tag = Tag(rule.group, rule.slug, reason)
             if rule.group is TagGroup.KIND:
@@ -291,10 +314,45 @@ class Taxonomy:
                     kind = tag
             else:
                 tags.append(tag)
+        if self.model is not None and self.kind_policy != "rules":
+            kind, tags = self._with_model(title, text, fired, kind, tags)
         if kind is None:
             kind = Tag(TagGroup.KIND, self.fallback_kind, "no kind rule matched")
         return TagResult(tags=(kind, *tags), kind=kind.slug)
 
+    def fired(self, title: str, text: str) -> list[str]:
+        """Every rule that fires on a text, as ``"group:slug"`` (what the model reads of
+        the rules)."""
+        read = self._read(title, text)
+        return [f"{rule.group.value}:{rule.slug}" for index, rule in enumerate(self.rules)
+                if (s := self._scored(index, rule, read))[1] and s[0] >= rule.min_score]
+
+    def _with_model(self, title: str, text: str, fired: list[str], kind: Tag | None,
+                    tags: list[Tag]) -> tuple[Tag | None, list[Tag]]:
+        """The model decides the kind and the domains, having read which rules fired; a
+        ``decisive`` rule that fired still wins (comms' way to say "always")."""
+        assert self.model is not None
+        guess = self.model.predict(title, text, fired)
+        decisive = {r.slug for r in self.rules if r.decisive and f"{r.group.value}:{r.slug}"
+                    in fired}
+        rule_wins = (self.kind_policy != "model" and kind is not None
+                     and kind.slug in decisive)
+        if not rule_wins and guess.kind.slug in self.slugs("kind"):
+            reason = guess.kind.reason
+            if kind is not None and kind.slug == guess.kind.slug:
+                reason = f"{kind.reason}; {reason}"
+            kind = Tag(TagGroup.KIND, guess.kind.slug, reason)
+        by_rules = {t.slug: t for t in tags if t.group is TagGroup.DOMAIN}
+        domains = {s: t for s, t in by_rules.items()
+                   if self.domain_policy != "model" and s in decisive}
+        known = set(self.slugs("domain"))
+        for verdict in guess.given_domains():
+            if verdict.slug in known:
+                rule = by_rules.get(verdict.slug)
+                domains[verdict.slug] = Tag(TagGroup.DOMAIN, verdict.slug, (
+                    f"{rule.reason}; {verdict.reason}" if rule else verdict.reason))
+        others = [t for t in tags if t.group is not TagGroup.DOMAIN]
+        return kind, [domains[s] for s in self.slugs("domain") if s in domains] + others
 
     def matching(self, group: TagGroup, title: str, text: str) -> list[str]:
         """The slugs of one group's tags that a text earns (no kind fallback, no reasons)."""
@@ -364,10 +422,12 @@ def parse_taxonomy(data: dict[str, Any], file: str = "taxonomy.toml") -> Taxonom
         where = f"tag[{i}]" + (f" ({entry.get('slug')})" if isinstance(entry, dict) else "")
         if not isinstance(entry, dict):
             raise ConfigError("each [[tag]] must be a table", key=where, file=file)
-        extra = set(entry) - {"group", "slug", "label", "min_score", "fallback", "rules"}
+        extra = set(entry) - {"group", "slug", "label", "min_score", "fallback", "decisive",
+                              "rules"}
         if extra:
             raise ConfigError("unknown key; allowed: group, slug, label, min_score, "
-                              "fallback, rules", key=f"{where}.{sorted(extra)[0]}", file=file)
+                              "fallback, decisive, rules", key=f"{where}.{sorted(extra)[0]}",
+                              file=file)
         group = entry.get("group")
         if group not in GROUPS:
             raise ConfigError(f"group must be one of {', '.join(GROUPS)}; got {group!r}",
@@ -408,8 +468,12 @@ def parse_taxonomy(data: dict[str, Any], file: str = "taxonomy.toml") -> Taxonom
         if isinstance(min_score, bool) or not isinstance(min_score, int | float):
             raise ConfigError("min_score must be a number", key=f"{where}.min_score",
                               file=file)
+        decisive = entry.get("decisive", False)
+        if not isinstance(decisive, bool):
+            raise ConfigError("decisive must be true or false", key=f"{where}.decisive",
+                              file=file)
         rules.append(TagRule(TagGroup(group), slug, str(entry.get("label", slug)),
-                             tuple(terms), float(min_score), fallback))
+                             tuple(terms), float(min_score), fallback, decisive))
     return Taxonomy(rules)
 
 

@@ -1,12 +1,15 @@
 """Comms' corrections to collected stories: their tags, and whether they may be posted.
 
-Manual tags are kept in ``story_tags`` with ``manual`` set; in a group where comms chose
-tags, the rules' tags of that group are dropped at every recompose, so a later poll never
-undoes the fix. Holding a story keeps it out of every claim; releasing it routes it again.
+Manual tags are kept in ``story_tags`` with ``manual`` set, and each fix also in
+``tag_examples``, the labelled examples ``herald tags train`` learns from. In a group where
+comms chose tags, the rules' tags of that group are dropped at every recompose, so a later
+poll never undoes the fix. Holding a story keeps it out of every claim; releasing it routes
+it again.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +18,12 @@ from sqlalchemy.engine import Connection, Row
 
 from bot.errors import StoreError
 from bot.model import TagGroup
+from bot.pipeline.story import best_item
 from bot.store._fixes import FixesMixin
 from bot.store._ingest import NOT_ANNOUNCED, IngestStats, RoutingContext
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_tags as t_tags
+from bot.store.schema import tag_examples as t_examples
 
 
 class EditsMixin(FixesMixin):
@@ -48,7 +53,33 @@ class EditsMixin(FixesMixin):
             if rows:
                 conn.execute(t_tags.insert(), rows)
             self._recompose(conn, story_id, False, ctx, now, stats)
+            self._keep_example(conn, story_id, kind, domains, by, ctx, now)
         return stats
+
+    def _keep_example(self, conn: Connection, story_id: int, kind: str | None,
+                      domains: list[str], by: str, ctx: RoutingContext,
+                      now: datetime) -> None:
+        """Keep a fix as a labelled example for ``herald tags train``: the text the tagger
+        reads (the lead's title, every item's text) with what the person chose. A group the
+        person left to the rules (no kind; no domains) is stored as not labelled."""
+        _content, items = self._compose_stored(conn, story_id, ctx)
+        if not items:
+            return
+        lead = best_item(items)
+        text = "\n\n".join(i.text for i in (lead, *(i for i in items if i is not lead)))
+        conn.execute(t_examples.insert().values(
+            story_id=story_id, title=lead.title, text=text, kind=kind,
+            domains=json.dumps(sorted(set(domains))) if domains else None,
+            fixed_by=by, fixed_at=now))
+
+    def tag_examples(self) -> list[dict[str, Any]]:
+        """Every kept fix, oldest first: ``title``, ``text``, ``kind`` (or None),
+        ``domains`` (a list, or None), ``story_id``, ``fixed_by``, ``fixed_at``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t_examples).order_by(t_examples.c.id)).all()
+        return [{"id": r.id, "story_id": r.story_id, "title": r.title, "text": r.text,
+                 "kind": r.kind, "domains": json.loads(r.domains) if r.domains else None,
+                 "fixed_by": r.fixed_by, "fixed_at": r.fixed_at} for r in rows]
 
     def set_hold(self, story_id: int, hold: bool, ctx: RoutingContext,
                  now: datetime) -> IngestStats:
