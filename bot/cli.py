@@ -678,6 +678,9 @@ def config_check(config: ConfigOpt = None) -> None:
     out.print(f"[green]ok[/green]: {settings.file}")
     out.print(f"  database: {redact_url(settings.database_url)}")
     out.print(f"  taxonomy: {settings.taxonomy_path}")
+    out.print("  tagger: " + ("rules only" if settings.tagger_off else
+                              f"rules and {settings.tagger_path or 'the bundled model'}"),
+              markup=False)
     for s in cfg.sources:
         out.print(f"  source {s.name}: {redact_url(s.url)} every {format_duration(s.every)}"
                   + ("" if s.enabled else " (disabled)"))

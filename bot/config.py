@@ -517,6 +517,10 @@ def _cross_check(settings: Settings) -> None:
                               "enabled = false)", key=f"sources[{i}] ({source.name}).token_env",
                               file=file)
     taxonomy = load_taxonomy(settings.taxonomy_path)
+    if not settings.tagger_off:
+        from bot.pipeline.learned import load_tagger
+
+        load_tagger(settings.tagger_path)  # a missing or broken weights file stops here
     target_names = {t.name for t in cfg.targets}
     if "digest" in target_names:
         raise ConfigError("'digest' is the weekly digest's own name (routes and approvals "

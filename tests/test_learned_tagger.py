@@ -8,6 +8,7 @@ difference between a cohort call, an event and a job, not a measure of anything.
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -207,3 +208,16 @@ def test_weights_file_of_another_format_is_refused_naming_the_file(tmp_path) -> 
         load_tagger(bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_tagger(tmp_path / "missing.json")
+    good = {"format": 1, "kind": {"classes": ["news", "event"], "bias": [0, 0]},
+            "domain": {"classes": ["learning-capacity"], "bias": [0], "threshold": [0.5]},
+            "weights": {"cohort": [1, 0, 0.5]}}
+    for broken, says in [({"weights": {"cohort": [1, 0]}}, "one weight per kind"),
+                         ({"weights": {"cohort": [1, 0, "x"]}}, "finite number"),
+                         ({"kind": {"classes": ["news", "event"], "bias": [0]}}, "one bias"),
+                         ({"kind": {"classes": [], "bias": []}}, "no kinds")]:
+        bad.write_text(json.dumps({**good, **broken}).replace('"x"', "NaN"), encoding="utf-8")
+        with pytest.raises(ConfigError, match=says):
+            load_tagger(bad)
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_tagger(bad)

@@ -89,6 +89,10 @@ class Verdict:
         return f"model: {said} (p {self.probability:.2f})"
 
 
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
 @dataclass(frozen=True)
 class Prediction:
     kind: Verdict
@@ -117,9 +121,20 @@ class LearnedTagger:
         self.weights: dict[str, list[float]] = data["weights"]
         self.trained_on: dict[str, Any] = dict(data.get("trained_on", {}))
         width = len(self.kinds) + len(self.domains)
-        if any(len(w) != width for w in self.weights.values()):
-            raise ConfigError("weights file: every feature needs one weight per kind and "
-                              "per domain", file=origin or None)
+        problem = None
+        if not self.kinds:
+            problem = "no kinds"
+        elif len(self.kind_bias) != len(self.kinds) or len(self.domain_bias) != len(
+                self.domains) or len(self.thresholds) != len(self.domains):
+            problem = "each kind and domain needs one bias (and each domain a threshold)"
+        elif any(not isinstance(w, list) or len(w) != width for w in self.weights.values()):
+            problem = "every feature needs one weight per kind and per domain"
+        elif not all(_finite(x) for x in (*self.kind_bias, *self.domain_bias,
+                                          *self.thresholds)) or not all(
+                _finite(x) for w in self.weights.values() for x in w):
+            problem = "every weight, bias and threshold must be a finite number"
+        if problem:
+            raise ConfigError(f"weights file: {problem}", file=origin or None)
 
     def predict(self, title: str, text: str, fired: Iterable[str] = ()) -> Prediction:
         """The model's verdicts; ``fired``: the tag rules that fired (``"group:slug"``)."""
