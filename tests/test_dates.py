@@ -137,6 +137,11 @@ def test_event_takes_the_time_and_place_of_its_sentence_or_the_next() -> None:
     (kd,) = extract_dates("Coaching skills workshop\nThe workshop is on 1 October.\n"
                           "It runs 10am-12noon online via Zoom.", THU)
     assert (kd.at_time, kd.place) == ("10:00–12:00", "Online (Zoom)")
+    # However far along the sentence the place is, it is read whole.
+    (kd,) = extract_dates("Join our coaching workshop on Thursday 24 September, with coffee "
+                          "and a light lunch served throughout the day, at the Brew House, "
+                          "Preston.", THU)
+    assert kd.place == "the Brew House, Preston"
     # A sentence that is only the date takes the words before it as well.
     (kd,) = extract_dates("Our webinar on fair recruitment, on Microsoft Teams.\n"
                           "Weds 16 Sept, 12-1pm.", THU)

@@ -154,6 +154,7 @@ class _Found:
 
     date: KeyDate
     sentence: int  # its index in the text's sentences
+    # Both whole, not cut to a length: a cut could leave half a name ("Pres" of Preston).
     before: str  # the words since the previous date in the sentence
     after: str  # the words up to the next date in the sentence
     alone: bool  # the only date in its sentence
@@ -189,14 +190,15 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
                 continue
             # The words that belong to this date: those since the previous date, else
             # those up to the next one ("27 August is when applications open").
-            prefix = sentence[ordered[n - 1].end() if n else 0: match.start()][-160:]
+            before = sentence[ordered[n - 1].end() if n else 0: match.start()]
             after = sentence[match.end(): ordered[n + 1].start() if n + 1 < len(ordered)
-                             else len(sentence)][:80]
+                             else len(sentence)]
+            prefix = before[-160:]
             if "rel" in match.re.groupindex and match.group("bare"):
                 # "on Thursday": only with its cue just before, and not in a past story.
                 what = None if _PAST.search(sentence) else _cue(prefix, sentence)
             else:
-                what = _cue(prefix, sentence) or (_cue(after, sentence) if not n else None)
+                what = _cue(prefix, sentence) or (_cue(after[:80], sentence) if not n else None)
                 if what is None and "rel" in match.re.groupindex:
                     what = "event"  # "See you tmrw!", "this Friday, 12.30": the day it happens
             if what is None and not n and not prefix.strip() and "rel" not in match.re.groupindex:
@@ -205,7 +207,7 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
                 what = _cue(previous[-160:], previous + " " + sentence)
             if what:
                 found.append(_Found(KeyDate(what, when, " ".join(sentence.split())[:200]),
-                                    index, prefix, after, len(ordered) == 1))
+                                    index, before, after, len(ordered) == 1))
         previous = sentence
     return _without_repeats(_with_time_and_place(found, sentences, dated))
 
