@@ -118,7 +118,8 @@ class Herald:
         labels = {r.slug: r.label for r in self.taxonomy.rules}
         context = ChannelContext(outbox_dir=self.settings.outbox_dir,
                                  environ=dict(self.settings.environ), console=self.console,
-                                 timezone=self.settings.config.worker.timezone, labels=labels)
+                                 timezone=self.settings.config.worker.timezone, labels=labels,
+                                 clock=self.clock)
         built: dict[str, BaseChannel] = {}
         for target in self.settings.config.targets:
             if not target.enabled:

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -23,11 +23,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.clock import SystemClock
+from bot.clock import SystemClock, local_date
 from bot.config import NAME_PATTERN, Settings, load_config, redact_url
 from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError, HeraldError
-from bot.model import DeliveryStatus, Story
+from bot.model import DeliveryStatus, KeyDate, Story
 
 app = typer.Typer(help="Herald: collect, tag and republish a leadership academy's "
                        "announcements.", no_args_is_help=True, add_completion=False,
@@ -263,17 +263,26 @@ def feeds_remove(name: str, config: ConfigOpt = None) -> None:
 
 # ----------------------------------------------------------------------------- stories
 
-def story_json(story: Story) -> dict[str, Any]:
+def story_json(story: Story, today: date) -> dict[str, Any]:
+    """A story for ``--json``; a key date before ``today`` has ``"passed": true``."""
     return {
         "id": story.id, "title": story.title, "url": story.url, "summary": story.summary,
         "kind": story.kind, "revision": story.revision,
         "tags": [{"slug": t.slug, "group": t.group.value, "reason": t.reason,
                   "manual": t.manual} for t in story.tags],
-        "dates": [{"what": d.what, "date": d.date.isoformat()} for d in story.dates],
+        "dates": [{"what": d.what, "date": d.date.isoformat(), "at_time": d.at_time,
+                   "place": d.place, "passed": d.date < today} for d in story.dates],
         "items": [{"source": i.source, "url": i.url, "title": i.title,
                    "published_at": i.published_at.isoformat()} for i in story.items],
         "first_seen": story.first_seen.isoformat(), "updated_at": story.updated_at.isoformat(),
     }
+
+
+def _date_cell(kd: KeyDate, today: date) -> str:
+    """"event 2026-09-24 09:30–13:00 Preston", "applications-close 2026-09-07 (passed)"."""
+    parts = [kd.what, kd.date.isoformat(), kd.at_time, kd.place,
+             "(passed)" if kd.date < today else None]
+    return " ".join(p for p in parts if p)
 
 
 @stories_app.callback()
@@ -292,9 +301,11 @@ def stories(ctx: typer.Context, config: ConfigOpt = None,
             cutoff = SystemClock().now() - parse_duration(since)
         except ValueError as exc:
             raise fail(f"--since: {exc}", 2) from None
-    found = with_herald(config, lambda h: h.store.list_stories(since=cutoff, tag=tag))
+    found, today = with_herald(config, lambda h: (
+        h.store.list_stories(since=cutoff, tag=tag),
+        local_date(h.clock.now(), h.settings.config.worker.timezone)))
     if as_json:
-        print(json.dumps([story_json(s) for s in found], indent=2, ensure_ascii=False))
+        print(json.dumps([story_json(s, today) for s in found], indent=2, ensure_ascii=False))
         return
     table = Table(title=f"{len(found)} stories")
     for col in ("id", "title", "kind", "domains", "programmes", "key dates", "items"):
@@ -302,7 +313,8 @@ def stories(ctx: typer.Context, config: ConfigOpt = None,
     for s in found:
         table.add_row(str(s.id), _escape(s.title), s.kind, ", ".join(s.domains),
                       ", ".join(s.programmes),
-                      ", ".join(f"{d.what} {d.date}" for d in s.dates), str(len(s.items)))
+                      _escape(", ".join(_date_cell(d, today) for d in s.dates)),
+                      str(len(s.items)))
     out.print(table)
 
 

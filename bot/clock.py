@@ -6,8 +6,9 @@ Code deeper down takes a ``Clock`` (or a ``now`` value) instead of calling
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -44,3 +45,8 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def local_date(value: datetime, timezone: str) -> date:
+    """The calendar day ``value`` falls on in ``timezone`` (an IANA name)."""
+    return as_utc(value).astimezone(ZoneInfo(timezone)).date()

@@ -146,6 +146,8 @@ class SoonEntry:
     what: str
     title: str
     url: str | None
+    #: An event's time and place, when its text gave them: "09:30–13:00, Preston".
+    at: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,10 +213,11 @@ def build_digest(subscriber_domains: tuple[str, ...] | None,
         if not _wants(subscriber_domains, story):
             continue
         for kd in story.dates:
-            if kd.date >= today:
+            if kd.date >= today:  # a date gone by is not "soon", whatever it marks
+                at = ", ".join(part for part in (kd.at_time, kd.place) if part)
                 soon.append(SoonEntry(f"{kd.date:%a %-d %b}", kd.date,
                                       kd.what.replace("-", " ").capitalize(),
-                                      one_line(story.title), _link(story.url)))
+                                      one_line(story.title), _link(story.url), one_line(at)))
     soon.sort(key=lambda e: (e.day, e.title))
     return DigestContent(period, groups, tuple(soon[:OPENING_SOON_MAX]))
 

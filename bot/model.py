@@ -86,11 +86,16 @@ class Tag:
 
 @dataclass(frozen=True)
 class KeyDate:
-    """A date that matters to a reader, with what it marks (e.g. applications-open)."""
+    """A date that matters to a reader, with what it marks (e.g. applications-open), and for
+    an event, when in the day and where, if the text says: ``at_time`` "09:30–13:00" or
+    "14:00" (24-hour, local as written), ``place`` "the Brew House, Preston" or
+    "Online (Teams)". Both are read from untrusted text: escape them where shown."""
 
     what: str
     date: date
     evidence: str = ""
+    at_time: str | None = None
+    place: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ A channel class declares itself with class attributes (``name``, ``max_title``,
 ``max_text``, ``rate_per_sec``, ``format``) and an ``Options`` pydantic model for
 its target keys in config; option names ending in ``_env`` name environment
 variables that must be set when the target is enabled (secrets stay out of the
-file). ``render(story)`` is pure and returns a JSON-able payload;
+file). ``render(story)`` is pure (time comes from the context's clock: a key date
+before today is shown as passed) and returns a JSON-able payload;
 ``send(payload, delivery, reclaimed)`` does the I/O and returns a
 :class:`SendResult` or raises a :class:`bot.errors.ChannelError`.
 
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
+from bot.clock import Clock, SystemClock, local_date
 from bot.errors import ConfigError
 from bot.model import Delivery, Story
 
@@ -59,6 +62,12 @@ class ChannelContext:
     console: Console | None = None
     timezone: str = "Europe/London"
     labels: dict[str, str] = field(default_factory=dict)  # tag slug -> display label
+    #: Herald's clock: what "today" is when a story is rendered.
+    clock: Clock = field(default_factory=SystemClock)
+
+    def today(self) -> date:
+        """Today in the worker's timezone, by the injected clock."""
+        return local_date(self.clock.now(), self.timezone)
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ from rich.panel import Panel
 from bot.model import Delivery, Story, TagGroup
 from bot.text import truncate
 from channels import BaseChannel, SendResult
+from channels._text import date_line
 
 
 class ConsoleChannel(BaseChannel):
@@ -30,7 +31,7 @@ class ConsoleChannel(BaseChannel):
             "kind": self.label(story.kind),
             "domains": [self.label(s) for s in story.slugs(TagGroup.DOMAIN)],
             "programmes": [self.label(s) for s in story.slugs(TagGroup.PROGRAMME)],
-            "dates": [f"{d.what.replace('-', ' ')}: {d.date:%a %d %b %Y}" for d in story.dates],
+            "dates": [date_line(d, self.context.today()) for d in story.dates],
             "sources": list(story.sources),
         }
 

@@ -42,6 +42,7 @@ class FileChannel(BaseChannel):
         return base / self.target
 
     def render(self, story: Story) -> dict[str, Any]:
+        today = self.context.today()
         return {
             "story_id": story.id,
             "revision": story.revision,
@@ -51,7 +52,8 @@ class FileChannel(BaseChannel):
             "kind": story.kind,
             "tags": [{"slug": t.slug, "group": t.group.value, "reason": t.reason}
                      for t in story.tags],
-            "dates": [{"what": d.what, "date": d.date.isoformat()} for d in story.dates],
+            "dates": [{"what": d.what, "date": d.date.isoformat(), "at_time": d.at_time,
+                       "place": d.place, "passed": d.date < today} for d in story.dates],
             "items": [{"source": i.source, "url": i.url, "title": i.title,
                        "published_at": i.published_at.isoformat()} for i in story.items],
             "first_seen": story.first_seen.isoformat(),

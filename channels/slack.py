@@ -45,7 +45,7 @@ from bot.errors import (
 )
 from bot.model import Delivery, Story, TagGroup
 from channels import BaseChannel, SendResult
-from channels._text import date_line, fit, fit_escaped, tag_labels
+from channels._text import date_lines, fit, fit_escaped, tag_labels
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -156,8 +156,8 @@ class SlackChannel(BaseChannel):
         tags = tag_labels(story, self.context.labels, TagGroup.DOMAIN, TagGroup.PROGRAMME)
         if tags:
             context_bits.append(fit_escaped(" · ".join(tags), 900, escape_mrkdwn))
-        for kd in story.dates[:3]:
-            context_bits.append("*" + escape_mrkdwn(date_line(kd)) + "*")
+        for line in date_lines(story.dates, self.context.today(), 3):
+            context_bits.append("*" + fit_escaped(line, 300, escape_mrkdwn) + "*")
         context = fit("  |  ".join(context_bits), CONTEXT_MAX)
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}},

@@ -36,7 +36,7 @@ from bot.errors import PermanentSendError, RateLimited, TransientSendError
 from bot.model import Delivery, Story, TagGroup
 from bot.sources.fetch import parse_retry_after
 from channels import BaseChannel, SendResult
-from channels._text import date_line, fit, tag_labels
+from channels._text import date_lines, fit, tag_labels
 
 CARD_VERSION = "1.4"
 MAX_PAYLOAD_BYTES = 28 * 1024
@@ -119,8 +119,8 @@ class TeamsChannel(BaseChannel):
         if tags:
             facts.append({"title": "Tags", "value": escape_card_text(
                 fit(" · ".join(tags), FACT_MAX))})
-        for kd in story.dates[:3]:
-            facts.append({"title": "Key date", "value": escape_card_text(date_line(kd))})
+        for line in date_lines(story.dates, self.context.today(), 3):
+            facts.append({"title": "Key date", "value": escape_card_text(fit(line, FACT_MAX))})
         body: list[dict[str, Any]] = [
             {"type": "TextBlock", "text": escape_card_text(fit(story.title, TITLE_MAX))
              or "(untitled)", "size": "Large", "weight": "Bolder", "wrap": True},

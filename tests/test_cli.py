@@ -191,8 +191,9 @@ def test_stories_json_has_the_documented_shape(collected: tuple[Path, Path]) -> 
         kinds = [t["slug"] for t in story["tags"] if t["group"] == "kind"]
         assert kinds == [story["kind"]]
         for found in story["dates"]:
-            assert set(found) >= {"what", "date"}
+            assert set(found) >= {"what", "date", "at_time", "place", "passed"}
             date.fromisoformat(found["date"])
+            assert isinstance(found["passed"], bool)
         assert story["items"]
         for item in story["items"]:
             assert {"source", "url", "title", "published_at"} <= set(item)
@@ -205,6 +206,8 @@ def test_stories_json_has_the_documented_shape(collected: tuple[Path, Path]) -> 
     by_url = {s["url"]: s for s in stories}
     cohort = by_url["https://test-academy.example/news/new-cohort"]
     assert "2026-11-30" in [d["date"] for d in cohort["dates"]]
+    # The CLI runs on the real clock, and that date is behind it for good.
+    assert all(d["passed"] for d in cohort["dates"] if d["date"] == "2026-11-30")
     coaching = by_url["https://test-academy.example/news/coaching"]
     assert "individual-effectiveness" in [t["slug"] for t in coaching["tags"]]
 

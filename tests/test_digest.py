@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -435,6 +436,24 @@ def test_html_without_dates_ahead_has_no_opening_soon() -> None:
     assert "Opening soon" not in render(content).html
     assert "OPENING SOON" not in render(content).text
 
+
+
+def test_opening_soon_shows_an_events_time_and_place_and_never_a_passed_deadline() -> None:
+    when = utc(2026, 8, 18, 10)
+    event = replace(story(1, when, LC), title="Coaching workshop", dates=(
+        KeyDate("applications-close", TODAY - timedelta(days=1)),
+        KeyDate("event", date(2026, 9, 24), at_time="09:30–13:00",
+                place="the Brew House & <b>Bar</b>, Preston")))
+    content = build(None, [event])
+    assert content is not None
+    assert [(e.day, e.what, e.at) for e in content.opening_soon] == [
+        (date(2026, 9, 24), "Event", "09:30–13:00, the Brew House & <b>Bar</b>, Preston")]
+    rendered = render(content)
+    assert "Thu 24 Sep</strong>, 09:30–13:00, the Brew House &amp; &lt;b&gt;Bar&lt;/b&gt;, " \
+        "Preston · Event:" in rendered.html
+    assert "* Thu 24 Sep, 09:30–13:00, the Brew House & <b>Bar</b>, Preston - Event: " \
+        "Coaching workshop" in rendered.text
+    assert "Sun 23 Aug" not in rendered.html and "Sun 23 Aug" not in rendered.text
 
 def test_hostile_feed_text_is_only_ever_text_in_the_html() -> None:
     content = build(None, hostile_week())

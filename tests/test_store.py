@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import SourceConfig
 from bot.errors import ConfigError, SchemaOutOfDate, StoreError
-from bot.model import DeliveryStatus, Link
+from bot.model import DeliveryStatus, KeyDate, Link
 from bot.sources.fetch import Validators
 from bot.store import Store
 from bot.store.migrate import HEAD, REVISIONS, SchemaState, head_revision, script_revisions
@@ -360,3 +360,23 @@ def test_due_sources_and_poll_records(store: Store, clock) -> None:  # type: ign
                          next_poll_at=clock.now() + timedelta(minutes=15))
     src = store.get_source("news")
     assert (src.error_count, src.last_error) == (0, None)
+
+
+# -- key dates --------------------------------------------------------------------------
+
+def test_key_dates_keep_their_time_and_place(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    text = ("Join our coaching workshop on Thursday 24 September, 9.30am to 1pm, "
+            "at the Brew House, Preston.")
+    store.ingest([item(1, text=text)], ctx, clock.now())
+    (listed,) = store.list_stories()
+    expected = KeyDate("event", date(2026, 9, 24), text, "09:30–13:00",
+                       "the Brew House, Preston")
+    assert listed.dates == (expected,)
+    assert store.get_story(listed.id).dates == (expected,)
+    # An edit recomposes the story: the new time and place are written, not the old ones.
+    clock.advance(hours=1)
+    moved = text.replace("9.30am to 1pm", "2pm to 4pm").replace("the Brew House", "the Guild Hall")
+    store.ingest([item(1, text=moved)], ctx, clock.now())
+    (kd,) = store.get_story(listed.id).dates
+    assert (kd.at_time, kd.place) == ("14:00–16:00", "the Guild Hall, Preston")

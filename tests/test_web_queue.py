@@ -455,3 +455,23 @@ def test_api_validation_errors_are_json(web: Web) -> None:
         r = ed.api("POST", "/api/announcements", json=body)
         assert r.status_code == 422, body
         assert isinstance(r.json()["error"], str) and r.json()["error"]
+
+
+def test_an_announced_event_keeps_its_time_and_place(tmp_path: Path, clock: FixedClock) -> None:
+    web = make_web(tmp_path, clock, web={"approval": False})
+    try:
+        ed = web.staff(EDITOR)
+        ann_id = web.compose(ed, title="Coaching workshop in Preston",
+                             body="Join us on Thursday 24 September, 9.30am to 1pm, at the "
+                                  "Brew House, Preston.")
+        assert ed.post(f"/queue/{ann_id}/approve").status_code == 303
+        (story,) = web.store.list_stories()
+        assert [(d.what, d.at_time, d.place) for d in story.dates] == [
+            ("event", "09:30–13:00", "the Brew House, Preston")]
+        assert web.herald.dispatch().sent == 1
+        (sent,) = outbox_files(web)
+        assert sent["payload"]["dates"] == [
+            {"what": "event", "date": "2026-09-24", "at_time": "09:30–13:00",
+             "place": "the Brew House, Preston", "passed": False}]
+    finally:
+        web.close()

@@ -5,6 +5,7 @@ an injected resolver: no packet leaves 127.0.0.0/8); hostile feed text shown esc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -233,6 +234,33 @@ def test_hostile_announcement_text_is_shown_escaped(web: Web) -> None:
     digest = ed.get(f"/queue/{ann_id}/digest").text
     assert live_code(digest) == []
 
+
+
+WORKSHOP = (4, "Coaching workshop in Preston", "https://academy.example.org/news/workshop",
+            "Applications for the summer cohort closed on 14 August. Our next coaching "
+            "workshop is on Thursday 24 September, 9.30am to 1pm, at the Brew House, Preston.")
+HOSTILE_VENUE = (5, "Network meeting", "https://academy.example.org/news/network",
+                 "Join our network meeting on 1 October. "
+                 "Venue: &amp;lt;img src=x onerror=alert&amp;gt;")
+
+
+def test_story_page_shows_key_dates_with_time_place_and_passed(
+        tmp_path: Path, clock: FixedClock) -> None:
+    web = feed_web(tmp_path, clock, WORKSHOP, HOSTILE_VENUE)  # the clock says 20 August
+    try:
+        ed = web.staff(EDITOR)
+        detail = ed.get(f"/stories/{story_id(web, 'Coaching workshop')}").text
+        rows = re.findall(r"<tr><td>([^<]*)</td><td>(.*?)</td><td>([^<]*)</td><td>([^<]*)</td>"
+                          r"</tr>", detail[detail.index("Key dates"):detail.index("Tags")])
+        assert rows == [
+            ("Applications close", 'Fri 14 Aug 2026 <span class="badge badge-passed">passed'
+             "</span>", "", ""),
+            ("Event", "Thu 24 Sep 2026", "09:30–13:00", "the Brew House, Preston")]
+        hostile = ed.get(f"/stories/{story_id(web, 'Network meeting')}").text
+        assert live_code(hostile) == []
+        assert "&lt;img src=x onerror=alert&gt;" in hostile
+    finally:
+        web.close()
 
 # -- feeds ------------------------------------------------------------------------------------
 

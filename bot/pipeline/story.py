@@ -9,7 +9,7 @@ person replaces the rules' verdict for its group and slug.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.model import Item, KeyDate, Tag, TagGroup
 from bot.pipeline.dates import extract_dates
@@ -62,7 +62,11 @@ def compose(items: Sequence[Item], taxonomy: Taxonomy,
     dates: dict[tuple[str, object], KeyDate] = {}
     for item in (lead, *others):
         for kd in extract_dates(f"{item.title}\n{item.text}", item.published_at):
-            dates.setdefault((kd.what, kd.date), kd)
+            first = dates.setdefault((kd.what, kd.date), kd)
+            if first is not kd and (first.at_time is None or first.place is None):
+                # One copy may give the time and another the place.
+                dates[kd.what, kd.date] = replace(
+                    first, at_time=first.at_time or kd.at_time, place=first.place or kd.place)
     return StoryContent(title=lead.title, summary=summarize(lead),
                         url=lead.canonical_url or lead.url, kind=kind,
                         tags=tags, dates=tuple(sorted(dates.values(),

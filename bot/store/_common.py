@@ -9,7 +9,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
-from bot.model import Delivery, DeliveryStatus, Item, Link, RawRef
+from bot.model import Delivery, DeliveryStatus, Item, KeyDate, Link, RawRef
 
 
 def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]],
@@ -39,6 +39,16 @@ def links_to_json(links: tuple[Link, ...]) -> str:
 
 def links_from_json(text: str) -> tuple[Link, ...]:
     return tuple(Link(u, e, r) for u, e, r in json.loads(text or "[]"))
+
+
+def date_row(story_id: int, kd: KeyDate) -> dict[str, Any]:
+    """A ``story_dates`` row for a key date (every writer of the table goes through here)."""
+    return {"story_id": story_id, "what": kd.what, "day": kd.date, "evidence": kd.evidence,
+            "at_time": kd.at_time, "place": kd.place}
+
+
+def row_to_date(row: Row[Any]) -> KeyDate:
+    return KeyDate(row.what, row.day, row.evidence, row.at_time, row.place)
 
 
 def row_to_item(row: Row[Any]) -> Item:

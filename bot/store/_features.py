@@ -25,7 +25,9 @@ from bot.pipeline.tagging import Taxonomy
 
 #: Bump when :func:`bot.pipeline.similar.features` would give other features for the
 #: same item: every stored value is then recomputed when next compared.
-VERSION = 1
+#: 2: key dates read weekdays anew (#13): "this month" is no Monday, "on Thursday" is a
+#: date, "this Thursday 24 September" one date.
+VERSION = 2
 
 
 @lru_cache(maxsize=8)

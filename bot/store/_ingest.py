@@ -18,14 +18,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
 from bot.config import RouteConfig
-from bot.model import DeliveryStatus, Item, KeyDate, Tag, TagGroup
+from bot.model import DeliveryStatus, Item, Tag, TagGroup
 from bot.pipeline.dedupe import MatchKeys, content_changed, find_story, match_keys
 from bot.pipeline.route import route
 from bot.pipeline.similar import Features, MergeConfig, features, index_terms, same_announcement
 from bot.pipeline.story import StoryContent, compose
 from bot.pipeline.tagging import Taxonomy
 from bot.store import _features as stored_features
-from bot.store._common import insert_ignore, insert_many_ignore, links_to_json, row_to_item
+from bot.store._common import (
+    date_row,
+    insert_ignore,
+    insert_many_ignore,
+    links_to_json,
+    row_to_date,
+    row_to_item,
+)
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_terms as t_item_terms
 from bot.store.schema import item_urls as t_item_urls
@@ -540,8 +547,7 @@ class IngestMixin:
             tags += [{"story_id": story_id, "grp": t.group.value, "slug": t.slug,
                       "reason": t.reason[:2000], "manual": t.manual, "position": n}
                      for n, t in enumerate(content.tags)]
-            dates += [{"story_id": story_id, "what": d.what, "day": d.date,
-                       "evidence": d.evidence} for d in content.dates]
+            dates += [date_row(story_id, d) for d in content.dates]
             stats.new_stories.append(story_id)
             if story_id in quiet:
                 continue
@@ -613,7 +619,7 @@ class IngestMixin:
         sid = story.id
         tags = tuple(Tag(TagGroup(r.grp), r.slug, r.reason, r.manual) for r in conn.execute(
             select(t_tags).where(t_tags.c.story_id == sid).order_by(t_tags.c.position)))
-        dates = tuple(KeyDate(r.what, r.day, r.evidence) for r in conn.execute(
+        dates = tuple(row_to_date(r) for r in conn.execute(
             select(t_dates).where(t_dates.c.story_id == sid)
             .order_by(t_dates.c.day, t_dates.c.what)))
         return StoryContent(title=story.title, summary=story.summary, url=story.url,
@@ -633,6 +639,4 @@ class IngestMixin:
                 for n, t in enumerate(content.tags)])
         conn.execute(delete(t_dates).where(t_dates.c.story_id == story_id))
         if content.dates:
-            conn.execute(t_dates.insert(), [
-                {"story_id": story_id, "what": d.what, "day": d.date, "evidence": d.evidence}
-                for d in content.dates])
+            conn.execute(t_dates.insert(), [date_row(story_id, d) for d in content.dates])

@@ -24,7 +24,7 @@ from bot.model import Delivery, DeliveryStatus, Story
 from bot.pipeline.normalize import url_keys
 from bot.queue import Draft
 from bot.release import targets_json
-from bot.store._common import links_to_json, row_to_delivery
+from bot.store._common import date_row, links_to_json, row_to_delivery
 from bot.store._fixes import FixesMixin
 from bot.store._ingest import RoutingContext, _lock_ingests, file_item
 from bot.store.schema import announcements as t_ann
@@ -229,9 +229,7 @@ class QueueMixin(FixesMixin):
                      "reason": t.reason[:2000], "manual": True, "position": n}
                     for n, t in enumerate(story.tags)])
             if story.dates:
-                conn.execute(t_dates.insert(), [
-                    {"story_id": story_id, "what": d.what, "day": d.date,
-                     "evidence": d.evidence} for d in story.dates])
+                conn.execute(t_dates.insert(), [date_row(story_id, d) for d in story.dates])
             conn.execute(t_deliveries.insert(), [
                 {"story_id": story_id, "target": target, "status": _S.PENDING.value,
                  "attempts": 0, "next_attempt_at": due, "release_at": due,

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from bot.errors import StoreError
 from bot.model import Item, KeyDate, Story, Tag, TagGroup
 from bot.release import story_targets
-from bot.store._common import row_to_item
+from bot.store._common import row_to_date, row_to_item
 from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_dates as t_dates
@@ -51,7 +51,7 @@ class StoriesMixin:
                     tags[r.story_id].append(Tag(TagGroup(r.grp), r.slug, r.reason, r.manual))
                 for r in conn.execute(select(t_dates).where(t_dates.c.story_id.in_(chunk))
                                       .order_by(t_dates.c.day, t_dates.c.what)):
-                    dates[r.story_id].append(KeyDate(r.what, r.day, r.evidence))
+                    dates[r.story_id].append(row_to_date(r))
                 for r in conn.execute(select(t_items).where(t_items.c.story_id.in_(chunk))
                                       .order_by(t_items.c.published_at, t_items.c.id)):
                     items[r.story_id].append(row_to_item(r))

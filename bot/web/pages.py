@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from bot.clock import local_date
 from bot.config import NAME_PATTERN
 from bot.durations import format_duration, parse_duration
 from bot.errors import HeraldError, StoreError
@@ -337,8 +338,9 @@ def story(request: Request, story_id: RowId) -> Response:
     found = ctx.store.get_story(story_id)
     deliveries = ctx.store.deliveries_for([story_id]).get(story_id, [])
     routed = [d.target for d in deliveries if d.target != DIGEST] or list(ctx.herald.channels)
+    today = local_date(ctx.now(), ctx.herald.settings.config.worker.timezone)
     return ctx.render(request, "story.html.j2", session=session, story=found,
-                      deliveries=deliveries,
+                      deliveries=deliveries, today=today,
                       previews=previews(ctx.herald, found, routed), **_options(ctx))
 
 

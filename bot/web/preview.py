@@ -18,6 +18,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from bot.app import Herald
+from bot.clock import local_date
 from bot.digest import build_digest, last_complete_period, render_digest
 from bot.model import Story
 
@@ -83,7 +84,9 @@ def digest_html(herald: Herald, story: Story) -> str:
     labels = {r.slug: r.label for r in herald.taxonomy.rules}
     period = last_complete_period(story.first_seen + timedelta(days=7), cfg.schedule,
                                   cfg.timezone)
-    content = build_digest(None, [story], period, story.first_seen.date(), labels,
+    # "Opening soon" as of now: a date already gone is not shown as one to come.
+    today = local_date(max(story.first_seen, herald.clock.now()), cfg.timezone)
+    content = build_digest(None, [story], period, today, labels,
                            herald.taxonomy.slugs("domain"))
     if content is None:  # pragma: no cover - the period is chosen to hold the story
         return "<p>This story would not be in a digest.</p>"

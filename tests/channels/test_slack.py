@@ -54,7 +54,8 @@ def channel(fake: FakeSlack | None, tmp_path: Path, *, target: str = TARGET,
         opts["base_url"] = fake.base_url
     opts.update(options)
     ctx = ChannelContext(outbox_dir=tmp_path, environ={"SLACK_BOT_TOKEN": token},
-                         labels=labels or {"news": "News", "event": "Event"})
+                         labels=labels or {"news": "News", "event": "Event"},
+                         clock=FixedClock(WHEN))
     return SlackChannel(target, SlackOptions(**opts), ctx)
 
 
@@ -171,6 +172,41 @@ def test_button_only_for_web_urls(tmp_path: Path, url: str | None, button: bool)
         (el,) = actions[0]["elements"]
         assert el["type"] == "button" and el["url"] == url
 
+
+
+DATED = (KeyDate("applications-close", date(2026, 9, 7)),
+         KeyDate("event", date(2026, 9, 24), at_time="09:30–13:00",
+                 place="the Brew House, Preston"))
+
+
+def test_an_event_shows_its_time_and_place_and_a_passed_deadline_is_marked(
+        tmp_path: Path) -> None:
+    slack = channel(None, tmp_path)
+    text = blocks_of(slack.render(story(dates=DATED)), "context")[0]["elements"][0]["text"]
+    assert "*Applications close: Mon 07 Sep 2026*" in text
+    assert "*Event: Thu 24 Sep 2026, 09:30–13:00, the Brew House, Preston*" in text
+    # The same story rendered after the closing date: marked as gone, not as to come,
+    # and after the date still ahead.
+    slack.context.clock.advance(days=20)  # 9 September
+    text = blocks_of(slack.render(story(dates=DATED)), "context")[0]["elements"][0]["text"]
+    assert "Applications close:" not in text
+    closed = text.index("*Applications closed Mon 07 Sep 2026*")
+    assert text.index("*Event: Thu 24 Sep 2026") < closed
+
+
+def test_only_three_dates_and_those_to_come_first(tmp_path: Path) -> None:
+    gone = tuple(KeyDate("deadline", date(2026, 8, d)) for d in (1, 2, 3))
+    text = blocks_of(channel(None, tmp_path).render(story(dates=(*gone, *DATED))),
+                     "context")[0]["elements"][0]["text"]
+    assert "Applications close: Mon 07 Sep" in text and "Event: Thu 24 Sep" in text
+    assert text.count("Deadline passed") == 1 and "Sat 01 Aug" in text
+
+
+def test_a_hostile_place_is_escaped(tmp_path: Path) -> None:
+    kd = KeyDate("event", date(2026, 9, 24), place="<!channel> & <https://evil.example|here>")
+    text = blocks_of(channel(None, tmp_path).render(story(dates=(kd,))),
+                     "context")[0]["elements"][0]["text"]
+    assert "<" not in text and "&lt;!channel&gt; &amp; &lt;https://evil.example|here&gt;" in text
 
 def test_render_shows_sources_kind_tags_and_dates(tmp_path: Path) -> None:
     s = story(sources=("news", "blog"), kind="event",

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from bot.clock import FixedClock
 from bot.errors import PermanentSendError, RateLimited, TransientSendError
 from bot.model import Delivery, DeliveryStatus, KeyDate, Story, Tag, TagGroup
 from channels import ChannelContext, SendResult
@@ -53,7 +54,7 @@ def channel(tmp_path: Path, url: str | None = "https://example.invalid/hook?sig=
     environ = {"TEAMS_WEBHOOK_URL": url} if url is not None else {}
     return TeamsChannel("staff-teams", TeamsOptions(**options),
                         ChannelContext(outbox_dir=tmp_path, environ=environ,
-                                       labels=labels or {}))
+                                       labels=labels or {}, clock=FixedClock(WHEN)))
 
 
 def story(title: str = "Applications open for the leadership programme",
@@ -192,6 +193,27 @@ def test_full_card_has_facts_for_sources_kind_tags_and_dates(tmp_path: Path) -> 
         ("Key date", "Event: Mon 12 Oct 2026"),
     ]
 
+
+
+def test_an_event_shows_its_time_and_place_and_a_passed_deadline_is_marked(
+        tmp_path: Path) -> None:
+    dated = (KeyDate("applications-close", date(2026, 9, 7)),
+             KeyDate("event", date(2026, 9, 24), at_time="09:30–13:00",
+                     place="the *Brew* House, Preston [map](https://evil.example)"))
+    teams = channel(tmp_path)
+
+    def dates() -> list[str]:
+        (facts,) = [b["facts"] for b in card_of(teams.render(story(dates=dated)))["body"]
+                    if b["type"] == "FactSet"]
+        return [f["value"] for f in facts if f["title"] == "Key date"]
+
+    assert dates() == [
+        "Applications close: Mon 07 Sep 2026",
+        r"Event: Thu 24 Sep 2026, 09:30–13:00, the \*Brew\* House, Preston "
+        r"\[map\]\(https://evil.example\)"]
+    teams.context.clock.advance(days=20)  # 9 September: the closing date has gone
+    assert dates()[1] == "Applications closed Mon 07 Sep 2026"
+    assert dates()[0].startswith("Event: Thu 24 Sep 2026")
 
 # --- 28 KB, however long the story -------------------------------------------------------
 
