@@ -25,7 +25,7 @@ from bot.pipeline.tagging import Taxonomy
 
 #: Bump when :func:`bot.pipeline.similar.features` would give other features for the
 #: same item: every stored value is then recomputed when next compared.
-VERSION = 1
+VERSION = 2
 
 
 @lru_cache(maxsize=8)
@@ -43,6 +43,7 @@ def encode(feats: Features, key: str) -> str:
         key, sorted(feats.words), sorted(feats.years),
         sorted([what, day.isoformat()] for what, day in feats.dates),
         sorted(feats.own_urls), sorted(feats.links), sorted(feats.programmes),
+        feats.dated, feats.title,
     ], ensure_ascii=False, separators=(",", ":"))
 
 
@@ -57,13 +58,13 @@ def decode(stored: str | None, key: str) -> Features | None:
     if not stored:
         return None
     try:
-        k, words, years, dates, own, links, programmes = json.loads(stored)
+        k, words, years, dates, own, links, programmes, dated, title = json.loads(stored)
         if k != key:
             return None
         return Features(
             words=frozenset(words), years=frozenset(years),
             dates=frozenset((what, date.fromisoformat(day)) for what, day in dates),
             own_urls=frozenset(own), links=frozenset(links),
-            programmes=frozenset(programmes))
+            programmes=frozenset(programmes), dated=bool(dated), title=str(title))
     except (ValueError, TypeError):
         return None
