@@ -243,6 +243,11 @@ def veto(a: Features, b: Features) -> str | None:
     return None
 
 
+def links_to_page(a: Features, b: Features) -> bool:
+    """One item links to the page the other is (a tweet linking to the website post)."""
+    return bool(a.links & b.own_urls or b.links & a.own_urls)
+
+
 def same_announcement(a: Features, b: Features, cfg: MergeConfig,
                       apart: timedelta = timedelta(0)) -> tuple[bool, str]:
     """Whether two items announce the same thing, and the reason either way; ``apart`` is
@@ -253,7 +258,7 @@ def same_announcement(a: Features, b: Features, cfg: MergeConfig,
     why_not = veto(a, b)
     if why_not:
         return False, why_not
-    if a.links & b.own_urls or b.links & a.own_urls:
+    if links_to_page(a, b):
         return True, "one links to the other's page"
     score, shared = containment(a.words, b.words)
     same_date = bool(a.dates & b.dates) and score >= cfg.dated_text_threshold and shared >= 4

@@ -29,6 +29,7 @@ from bot.pipeline.similar import (
     containment,
     features,
     index_terms,
+    links_to_page,
     same_announcement,
 )
 from bot.pipeline.story import StoryContent, compose
@@ -288,18 +289,23 @@ def _story_size(conn: Connection, story_id: int) -> int:
 
 
 def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: Features,
-              ctx: RoutingContext) -> bool:
+              ctx: RoutingContext, page: bool = False) -> bool:
     """Whether a new item that announces the same thing as item ``matched`` of a story may
     join it: the story has room (under ``max_story_items``), and the item is the same
     announcement as one of the story's lead items (its first ``lead_items``), not only as
     something that joined it later. Every item of a story is then one step from a lead,
-    so likeness cannot chain from item to item into one story of unrelated ones."""
+    so likeness cannot chain from item to item into one story of unrelated ones. An item
+    that links to the matched item's own page (``page``), or whose page it links to, is
+    that item's copy by identity, not by likeness: it needs only room (comms' merges
+    make stories whose first items are not their announcement's)."""
     cfg = ctx.merge
     assert cfg is not None
     if _story_size(conn, story_id) >= cfg.max_story_items:
         log.info("story %d is full (%d items): %s %s does not join it", story_id,
                  cfg.max_story_items, item.source, item.source_item_id)
         return False
+    if page:
+        return True
     leads = list(conn.execute(_LEAD_IDS, {"sid": story_id, "n": cfg.lead_items}).scalars())
     if matched in leads:
         return True
@@ -557,7 +563,7 @@ class IngestMixin:
             return None
         linked = min(len(by_link), cfg.max_candidates)
         stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx)
-        joinable: dict[int, bool] = {}  # story -> may this item join it
+        joinable: dict[tuple[int, bool], bool] = {}  # (story, by its page) -> may it join
         alike: list[tuple[float, int, int]] = []  # word candidates that match: -score, rank
         seen: set[int] = set()
         by_page: list[int] = []  # stories of the items that link to the same page and match
@@ -574,9 +580,12 @@ class IngestMixin:
                 cand_story, published_at, known = found
             same, _why = same_announcement(feats, known, cfg,
                                            item.published_at - published_at)
-            if same and cand_story not in joinable:
-                joinable[cand_story] = _may_join(conn, cand_story, cand_id, item, feats, ctx)
-            same = same and joinable[cand_story]
+            if same:
+                page = links_to_page(feats, known)
+                if (cand_story, page) not in joinable:
+                    joinable[cand_story, page] = _may_join(conn, cand_story, cand_id, item,
+                                                           feats, ctx, page)
+                same = joinable[cand_story, page]
             if same and n >= linked:
                 alike.append((-containment(feats.words, known.words)[0], n, cand_story))
             elif same:
