@@ -61,6 +61,8 @@ class SourceConfig(_Strict):
     username: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{1,15}$")
     token_env: str = "X_BEARER_TOKEN"
     include_replies: bool = False
+    #: Others' posts reposted or quoted; reposts and quotes of the account's own posts
+    #: are always kept (they join their post's story).
     include_retweets: bool = False
     max_results: int = Field(default=100, ge=5, le=100)
     max_pages: int = Field(default=3, ge=1, le=20)

@@ -21,7 +21,9 @@ class Link:
     url: str
     expanded_url: str | None = None
     #: "about" when the item is about that page (a JSON Feed external_url, a tweet's
-    #: article link), "mention" when the link merely appears in the text.
+    #: article link), "repost" when the item reposts or quotes that post of the same
+    #: account (it joins that post's story, and is never announced on its own),
+    #: "mention" when the link merely appears in the text.
     rel: str = "mention"
 
     @property
@@ -55,6 +57,9 @@ class Item:
     links: tuple[Link, ...] = ()
     source_kind: str = "feed"
     raw: RawRef | None = field(default=None, compare=False, repr=False)
+    #: False when the source gave no publication date (``published_at`` is then the time
+    #: it was collected). Not a column: a stored item is undated when the two are equal.
+    dated: bool = field(default=True, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -3,6 +3,7 @@ next poll never undoes."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from bot.errors import StoreError
 from bot.model import Link
 from bot.pipeline.similar import MergeConfig, features, same_announcement, words_of
 from bot.store import Store
+from bot.store._ingest import RoutingContext
 from tests.builders import WHEN, item, routing
 
 WEB_SEACOLE = dict(
@@ -192,3 +194,85 @@ to = ["files"]
     bad = herald("stories", "merge", str(keep["id"]), str(keep["id"]))
     assert bad.returncode == 1 and "cannot be merged into itself" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+NAMES = "amber birch cedar delta ember fjord grove heron inlet juniper".split()
+
+
+def _words(block: str, n: int) -> str:
+    """``n`` made-up words of one block: blocks share none."""
+    return " ".join(f"{block}{name}" for name in NAMES[:n])
+
+
+def test_likeness_does_not_chain_from_item_to_item_into_one_story(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    """A story's later items are not what a new item must match: its leads are. Here each
+    item is like the one before and unlike those before that (A~B~C~D): C matches B, one
+    of the story's two leads, and joins; D matches only C and makes a story of its own."""
+    ctx = routing()
+    a = _words("p", 10)
+    b = " ".join([_words("p", 8), _words("q", 4)])
+    c = " ".join([_words("p", 2), _words("q", 4), _words("r", 6)])
+    d = " ".join([_words("q", 2), _words("r", 6), _words("s", 4)])
+    for n, text in enumerate((a, b, c, d), start=1):
+        store.ingest([item(n, source=f"site{n}", title="", text=text,
+                           published_at=WHEN + timedelta(hours=n))], ctx, clock.now())
+    stories = sorted(sorted(i.source for i in s.items) for s in store.list_stories())
+    assert stories == [["site1", "site2", "site3"], ["site4"]]
+
+
+def test_a_story_at_the_size_cap_takes_no_more_and_is_logged(store: Store, clock,  # type: ignore[no-untyped-def]
+                                                              caplog) -> None:
+    base = routing()
+    ctx = RoutingContext(base.taxonomy, base.routes, base.targets,
+                         MergeConfig(max_story_items=3))
+    text = "The Ready Now programme opens for applications; places are fully funded."
+    with caplog.at_level(logging.WARNING, logger="herald.ingest"):
+        for n in range(1, 6):  # the same words from five feeds: exact copies
+            store.ingest([item(n, source=f"site{n}", title="Ready Now opens", text=text)],
+                         ctx, clock.now())
+    sizes = sorted(len(s.items) for s in store.list_stories())
+    assert sizes == [2, 3]
+    full = next(s for s in store.list_stories() if len(s.items) == 3)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [warnings[0]] and f"story {full.id} reached 3 items" in warnings[0]
+
+
+PROGRAMME_PAGES = [
+    dict(title="Stepping Up: who the programme is for",
+         text="Stepping Up is our leadership development programme for aspiring senior "
+              "leaders from ethnic minority backgrounds working in health and care across "
+              "the region. The programme runs over six months with workshops, coaching "
+              "and action learning sets, and participants keep their current role.",
+         url="https://academy.example.org/stepping-up/who-it-is-for"),
+    dict(title="Stepping Up: how the programme is run",
+         text="Stepping Up runs over six months for aspiring senior leaders from ethnic "
+              "minority backgrounds in health and care: workshops, coaching and action "
+              "learning sets across the region, with participants keeping their current "
+              "role throughout the leadership development programme.",
+         url="https://academy.example.org/stepping-up/how-it-runs"),
+]
+
+
+def test_undated_pages_about_one_programme_need_more_than_similar_words(store: Store,  # type: ignore[no-untyped-def]
+                                                                        clock) -> None:
+    """A feed without dates: its entries' times are when they were collected, so the
+    window says nothing. Two pages about one programme stay apart on wording alone;
+    the same two pages with dates are close enough to merge, as before."""
+    ctx = routing()
+    first, second = PROGRAMME_PAGES
+    assert same_announcement(features(item(1, **first)), features(item(2, **second)),
+                             MergeConfig())[0]  # dated, the words are enough
+    store.ingest([item(1, source="pages", published_at=None, **first),
+                  item(2, source="pages", published_at=None, **second)], ctx, clock.now())
+    assert len(store.list_stories()) == 2
+
+
+def test_undated_copies_with_the_same_title_still_merge(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    ctx = routing()
+    first, second = PROGRAMME_PAGES
+    first = dict(first, title=first["title"] + " in health and care")
+    store.ingest([item(1, source="pages", published_at=None, **first),
+                  item(2, source="partner", published_at=None,
+                       **dict(second, title=first["title"]))],
+                 ctx, clock.now())
+    assert len(store.list_stories()) == 1

@@ -3,6 +3,7 @@ and the archive import."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -12,7 +13,7 @@ import responses
 
 from bot.config import SourceConfig
 from bot.errors import FetchError
-from bot.sources.x import XOptions, XSource, expand_text
+from bot.sources.x import XOptions, XSource, expand_text, tweet_to_item
 from bot.sources.x_archive import read_archive
 from bot.store import Store
 from tests.builders import routing
@@ -63,7 +64,8 @@ def test_first_poll_reads_one_page_and_makes_items(clock) -> None:  # type: igno
     calls = [c for c in responses.calls if "/tweets" in c.request.url]
     assert len(calls) == 1, "the first poll must not page through the whole history"
     q = query(calls[0])
-    assert q["exclude"] == ["replies,retweets"]
+    # Retweets are read: the account's reposts of its own posts are kept (others' dropped).
+    assert q["exclude"] == ["replies"]
     assert set(q["tweet.fields"][0].split(",")) >= {"created_at", "entities",
                                                     "referenced_tweets", "note_tweet"}
     assert calls[0].request.headers["Authorization"] == "Bearer AAAA-test-bearer"
@@ -290,6 +292,81 @@ def test_a_burst_longer_than_max_pages_is_finished_next_poll(clock) -> None:  # 
     responses.mock.reset()
     add_timeline(responses.mock, timeline([post(2), post(1)]), until_id="1003")
     second = src.poll(first.state, clock.now())
-    assert [i.source_item_id for i in second.items] == ["1002", "1001"]
+    assert [i.source_item_id for i in second.items] == ["1001", "1002"]  # oldest first
     assert query(responses.calls[0])["since_id"] == ["999"]
     assert second.state["since_id"] == "1012" and "until_id" not in second.state
+
+
+# The academy reposts its own post days later, when the tweet's words alone would be
+# too few to find it (the repost is cut short by X).
+OWN_REPOST = tweet("1829000000000000401",
+                   "RT @nwacademy: Fully-funded #SeacoleProg places for community pharmacy "
+                   "teams, with @cppeengland…", "2026-08-19T12:00:00.000Z",
+                   referenced_tweets=[{"type": "retweeted", "id": SEACOLE["id"]}])
+OTHERS_REPOST = tweet("1829000000000000402", "RT @cppeengland: Our pharmacy news",
+                      "2026-08-19T12:30:00.000Z",
+                      referenced_tweets=[{"type": "retweeted", "id": "77"}])
+OWN_QUOTE = tweet("1829000000000000403", "Last week to apply! https://t.co/Qu0te00001",
+                  "2026-08-19T13:00:00.000Z",
+                  urls=[{"url": "https://t.co/Qu0te00001", "expanded_url":
+                         f"https://twitter.com/{USERNAME}/status/{SEACOLE['id']}",
+                         "display_url": f"twitter.com/{USERNAME}/st…"}],
+                  referenced_tweets=[{"type": "quoted", "id": SEACOLE["id"]}])
+
+
+@responses.activate
+def test_reposts_and_quotes_of_our_own_posts_join_their_story(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    """They used to be dropped (retweets excluded at X, quotes here), so the academy's
+    reposts never joined their story. Now they are kept, point at the post they repeat,
+    join its story wherever they come in a poll, and add no second delivery."""
+    add_timeline(responses.mock, timeline([OWN_QUOTE, OTHERS_REPOST, OWN_REPOST, SEACOLE]))
+    found = source().poll({"user_id": x_api.USER_ID, "name": "A"}, clock.now())
+    assert [i.source_item_id for i in found.items] == [SEACOLE["id"], OWN_REPOST["id"],
+                                                       OWN_QUOTE["id"]]  # oldest first
+    original = f"https://x.com/{USERNAME}/status/{SEACOLE['id']}"
+    for post in found.items[1:]:
+        assert [lk.url for lk in post.links if lk.rel == "repost"] == [original]
+    store.ingest(list(reversed(found.items)), routing(), clock.now())
+    (story,) = store.list_stories()
+    assert len(story.items) == 3
+    assert [d.story_id for d in store.list_deliveries()] == [story.id]
+
+
+@responses.activate
+def test_a_repost_whose_post_is_not_stored_is_not_announced_on_its_own(store: Store,  # type: ignore[no-untyped-def]
+                                                                      clock) -> None:
+    add_timeline(responses.mock, timeline([OWN_REPOST]))
+    found = source().poll({"user_id": x_api.USER_ID, "name": "A"}, clock.now())
+    store.ingest(found.items, routing(), clock.now())
+    (story,) = store.list_stories()
+    assert story.targets == () and store.list_deliveries() == []
+    # The post itself, polled later (an older page), still is announced: with its repost.
+    store.ingest([tweet_to_item(SEACOLE, source="academy-x", username=USERNAME,
+                                author_name=None, collected_at=clock.now())],
+                 routing(), clock.now())
+    (story,) = store.list_stories()
+    assert len(story.items) == 2
+
+
+def test_archive_keeps_our_own_reposts_pointing_at_their_post(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    """An archive's repost gives no id: the post is the one whose text it repeats."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "account.js").write_text(
+        'window.YTD.account.part0 = [{"account": {"username": "nwacademy"}}]')
+    posts = [
+        {"id_str": "101", "created_at": "Tue Aug 18 08:30:00 +0000 2026",
+         "full_text": "Fully-funded places on the Mary Seacole Programme for community "
+                      "pharmacy teams: applications open on 27 August https://t.co/A1"},
+        {"id_str": "102", "created_at": "Tue Aug 18 15:05:00 +0000 2026",
+         "full_text": "RT @cppeengland: Big news for community pharmacy teams."},
+        {"id_str": "103", "created_at": "Mon Aug 24 09:00:00 +0000 2026",
+         "full_text": "RT @nwacademy: Fully-funded places on the Mary Seacole Programme for "
+                      "community pharmacy teams: applications open on 27…"},
+    ]
+    (data / "tweets.js").write_text(
+        "window.YTD.tweets.part0 = " + json.dumps([{"tweet": p} for p in posts]))
+    _, items = read_archive(tmp_path, collected_at=clock.now())
+    assert [i.source_item_id for i in items] == ["101", "103"]
+    assert [lk.url for lk in items[1].links if lk.rel == "repost"] == [
+        "https://x.com/nwacademy/status/101"]

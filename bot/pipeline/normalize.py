@@ -56,6 +56,7 @@ def make_item(*, source: str, source_item_id: str | None, url: str | None, title
         links=all_links,
         source_kind=source_kind,
         raw=raw,
+        dated=published_at is not None,
     )
 
 
@@ -80,8 +81,13 @@ def _hrefs(html: str) -> list[str]:
             if m.lower().startswith(("http://", "https://"))]
 
 
+#: When one URL comes twice with different relations, the stronger one is kept.
+_REL_RANK = {"mention": 0, "about": 1, "repost": 2}
+
+
 def _merge_links(links: Iterable[Link]) -> tuple[Link, ...]:
-    """One Link per written URL; an expansion or an 'about' relation wins over a bare one."""
+    """One Link per written URL; an expansion or an 'about' (or 'repost') relation wins
+    over a bare one."""
     merged: dict[str, Link] = {}
     for link in links:
         key = link.url
@@ -90,15 +96,16 @@ def _merge_links(links: Iterable[Link]) -> tuple[Link, ...]:
             merged[key] = link
         else:
             merged[key] = Link(key, old.expanded_url or link.expanded_url,
-                               "about" if "about" in (old.rel, link.rel) else old.rel)
+                               max(old.rel, link.rel, key=lambda r: _REL_RANK.get(r, 0)))
     return tuple(merged.values())
 
 
 def url_keys(item: Item) -> frozenset[str]:
-    """The canonical URLs that identify what an item is about (its own, and 'about' links)."""
+    """The canonical URLs that identify what an item is about (its own, its 'about' links,
+    and the post it reposts)."""
     keys = {item.canonical_url} if item.canonical_url else set()
     for link in item.links:
-        if link.rel == "about":
+        if link.rel in ("about", "repost"):
             c = canonical_url(link.target)
             if c:
                 keys.add(c)
@@ -113,3 +120,9 @@ def utc_from_struct(value: object) -> datetime | None:
         return datetime(*value[:6], tzinfo=UTC)  # type: ignore[index, misc]
     except (TypeError, ValueError):
         return None
+
+
+def is_repost(item: Item) -> bool:
+    """True for a repost or quote of the same account's own post: it belongs to that post's
+    story and is never announced on its own."""
+    return any(link.rel == "repost" for link in item.links)

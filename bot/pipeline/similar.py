@@ -7,7 +7,8 @@ announcements in one story are worse than a repeat, so every rule has a veto.
 An item is reduced to :class:`Features`: its content words (lowercased, stop
 words out, camel-case hashtags split, light plural folding), the years and key
 dates it names, the programmes it names, its own URLs and the links it carries
-(t.co links expanded, canonical, hub pages left out). Then, in this order:
+(t.co links expanded, canonical, hub pages left out), its title's words, and whether
+its source gave it a date. Then, in this order:
 
 1. **Vetoes** (never merge): both give a key date of the same kind (say
    applications-open) and the dates differ; both name years and share none;
@@ -17,10 +18,18 @@ dates it names, the programmes it names, its own URLs and the links it carries
    (a tweet whose t.co link expands to the website post) → same announcement.
 3. **Shared specific link and similar words**: both link to the same non-hub page
    (a booking page) and their word containment reaches ``link_text_threshold``.
-4. **Similar words**: containment (shared words over the smaller set) reaches
-   ``text_threshold`` with at least ``min_shared_words`` words in common; or
-   ``long_text_threshold`` with ``long_min_shared_words`` (two long paraphrases);
-   or the same key date of the same kind plus ``dated_text_threshold``.
+4. **Similar words**: the same key date of the same kind plus ``dated_text_threshold``;
+   or containment (shared words over the smaller set) reaches ``text_threshold`` with
+   at least ``min_shared_words`` words in common; or ``long_text_threshold`` with
+   ``long_min_shared_words`` (two long paraphrases). **Where neither item has a date**
+   (an undated feed: their times are only when they were collected, so the window
+   says nothing), similar words alone never merge: they must also have the same title
+   (rules 2, 3 and the same key date are evidence enough by themselves).
+
+This compares two items. Which items a new item is compared with is the store's
+part (``bot.store._ingest``): the story's own lead items, never whatever joined it
+later, so that similar-enough items cannot chain into one ever-growing story; and a
+story of ``max_story_items`` takes no more.
 
 Features are stored with each item (``bot.store._features``): a change here that gives an
 item other features (stop words, folding, hubs, ``TEXT_LIMIT``, the URL rules in
@@ -97,6 +106,17 @@ class MergeConfig:
     long_min_shared_words: int = 15
     #: Candidates looked at per new item (best term overlap first): bounds the cost.
     max_candidates: int = 40
+    #: A story's lead items: its first ones (the item that made it, and the first to
+    #: join it). A new item joins a story only if it is the same announcement as one of
+    #: these, not merely as some item that joined later: otherwise A~B, B~C, C~D… chains
+    #: unrelated items into one story, without limit, wherever wording is repetitive.
+    #: Two, not one: a terse tweet often comes first, and the website post that joins it
+    #: is what the partners' paraphrases and reminders resemble.
+    lead_items: int = 2
+    #: No announcement has this many copies (a post, its tweets, reminders and partners'
+    #: posts are a handful). A story that reaches it is logged and takes no more items:
+    #: they make stories of their own (a repeat, never a wrong merge).
+    max_story_items: int = 40
 
 
 @dataclass(frozen=True)
@@ -107,6 +127,11 @@ class Features:
     own_urls: frozenset[str]
     links: frozenset[str]
     programmes: frozenset[str]
+    #: The source gave a publication date (see ``Item.dated``).
+    dated: bool = True
+    #: The title's content words in order, when it is a real title (a feed entry's, with
+    #: at least ``MIN_TITLE_WORDS`` of them); "" otherwise (an X post's is its first line).
+    title: str = ""
 
 
 def _fold(word: str) -> str:
@@ -156,6 +181,19 @@ def is_hub(url: str) -> bool:
     return len(segments) == 1 and segments[0].lower() in hubs
 
 
+#: A title of fewer content words ("Newsletter", "Events") names no one announcement.
+MIN_TITLE_WORDS = 3
+
+
+def title_key(item: Item) -> str:
+    """The title's content words in order, or "" (see ``Features.title``)."""
+    if item.source_kind == "x":
+        return ""
+    text = unicodedata.normalize("NFKC", re.sub(r"https?://\S+", " ", item.title))
+    words = [w for token in _WORD.findall(text) for w in _token_words(token)]
+    return " ".join(words) if len(words) >= MIN_TITLE_WORDS else ""
+
+
 #: Only the start of a long text is compared: copies of an announcement share their opening,
 #: and the cost of a comparison stays bounded.
 TEXT_LIMIT = 6000
@@ -176,6 +214,8 @@ def features(item: Item, programmes: Iterable[str] = ()) -> Features:
         own_urls=frozenset(u for u in own if not is_hub(u)),
         links=frozenset(links - own),
         programmes=frozenset(programmes),
+        dated=item.dated,
+        title=title_key(item),
     )
 
 
@@ -203,6 +243,11 @@ def veto(a: Features, b: Features) -> str | None:
     return None
 
 
+def links_to_page(a: Features, b: Features) -> bool:
+    """One item links to the page the other is (a tweet linking to the website post)."""
+    return bool(a.links & b.own_urls or b.links & a.own_urls)
+
+
 def same_announcement(a: Features, b: Features, cfg: MergeConfig,
                       apart: timedelta = timedelta(0)) -> tuple[bool, str]:
     """Whether two items announce the same thing, and the reason either way; ``apart`` is
@@ -213,21 +258,29 @@ def same_announcement(a: Features, b: Features, cfg: MergeConfig,
     why_not = veto(a, b)
     if why_not:
         return False, why_not
-    if a.links & b.own_urls or b.links & a.own_urls:
+    if links_to_page(a, b):
         return True, "one links to the other's page"
     score, shared = containment(a.words, b.words)
+    same_date = bool(a.dates & b.dates) and score >= cfg.dated_text_threshold and shared >= 4
     if apart > cfg.window:
-        if a.dates & b.dates and score >= cfg.dated_text_threshold and shared >= 4:
+        if same_date:
             return True, f"same key date and similar words ({score:.2f}), weeks apart"
         return False, "weeks apart, and no link or key date in common"
     if a.links & b.links and score >= cfg.link_text_threshold and shared >= 3:
         return True, f"same link and similar words ({score:.2f})"
-    if shared >= cfg.min_shared_words and score >= cfg.text_threshold:
-        return True, f"similar words ({score:.2f}, {shared} shared)"
-    if shared >= cfg.long_min_shared_words and score >= cfg.long_text_threshold:
-        return True, f"many words in common ({score:.2f}, {shared} shared)"
-    if a.dates & b.dates and score >= cfg.dated_text_threshold and shared >= 4:
+    if same_date:
         return True, f"same key date and similar words ({score:.2f})"
+    similar = (shared >= cfg.min_shared_words and score >= cfg.text_threshold) or (
+        shared >= cfg.long_min_shared_words and score >= cfg.long_text_threshold)
+    if similar and not (a.dated or b.dated):
+        # Undated entries were "published" when collected: one poll of a feed gives them
+        # all the same time, so the window is no evidence, and two pages about one
+        # programme share most of their words.
+        if a.title and a.title == b.title:
+            return True, f"same title and similar words ({score:.2f}, {shared} shared), undated"
+        return False, "neither is dated, and similar words alone are not enough"
+    if similar:
+        return True, f"similar words ({score:.2f}, {shared} shared)"
     return False, f"not similar enough ({score:.2f}, {shared} shared)"
 
 

@@ -8,7 +8,7 @@ Config::
     username = "nhsnwla"
     token_env = "X_BEARER_TOKEN"    # the default
     include_replies = false         # the default
-    include_retweets = false        # retweets and quotes; the default
+    include_retweets = false        # others' posts reposted or quoted; the default
     max_results = 100               # posts per page (5-100)
     max_pages = 3                   # pages per poll
     every = "30m"
@@ -23,6 +23,13 @@ so a burst of posts is never skipped. Posts become Items: t.co links replaced by
 from ``note_tweet``, the expanded links kept for merging, with the post's URL,
 author and time.
 
+**Reposts and quotes of the account's own posts are kept**, whatever
+``include_retweets`` says: a repost (``RT @account: …``) or a quote of an earlier
+post of ours is the same announcement again, so it carries a ``repost`` link to
+that post's URL and joins its story (never announced on its own). So retweets are
+read (not excluded at X) and those of other accounts dropped here unless asked for:
+they cost a read each.
+
 A 429 backs this source off until ``x-rate-limit-reset`` while the other sources
 go on. 401 and 403 are permanent: the message says so, and names the plan
 problem when X says the app cannot read timelines.
@@ -36,8 +43,9 @@ have, would need the socket-level limits of bot.sources.deadline under requests.
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -92,9 +100,73 @@ def expand_text(text: str, urls: list[dict[str, Any]]) -> tuple[str, list[Link]]
     return " ".join(text.split()), links
 
 
+_RT = re.compile(r"RT @(\w{1,15}):\s*")
+_STATUS = re.compile(r"https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/(\w{1,15})/status(?:es)?/"
+                     r"(\d+)", re.IGNORECASE)
+
+
+def status_url(username: str, tweet_id: str) -> str:
+    """A post's own URL."""
+    return f"https://x.com/{username}/status/{tweet_id}"
+
+
+def own_status(url: str, username: str) -> str | None:
+    """The post id when ``url`` is a post of ``username``'s, else None."""
+    m = _STATUS.match(url or "")
+    return m.group(2) if m and m.group(1).lower() == username.lower() else None
+
+
+def retweeted_handle(text: str) -> str | None:
+    """The account a repost ("RT @account: …") reposts, or None when it is no repost."""
+    m = _RT.match(text)
+    return m.group(1) if m else None
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"https?://\S+", " ", text).casefold().split())
+
+
+def original_of(repost: str, posts: Sequence[tuple[str, str]]) -> str | None:
+    """The id of the post, among ``posts`` (id, text; oldest first), that the repost text
+    ``RT @account: …`` repeats: the latest whose text starts with the repost's (X cuts
+    a long repost and ends it with "…"). For reposts whose id X did not give (an
+    archive's); None when none matches or too little text is left to tell."""
+    m = _RT.match(repost)
+    if not m:
+        return None
+    body = repost[m.end():]
+    cut = body.rstrip().endswith("…")
+    body = _plain(body.rstrip().rstrip("…"))
+    if cut:
+        body = body.rsplit(" ", 1)[0]  # the last word may be cut too
+    if len(body) < 20:
+        return None
+    for post_id, text in reversed(posts):
+        if not _RT.match(text) and _plain(text).startswith(body):
+            return post_id
+    return None
+
+
+def reposted_id(tweet: Mapping[str, Any], username: str) -> str | None:
+    """The id of the account's own post that this post (API v2 JSON) reposts or quotes,
+    or None: a repost says ``RT @account:``; a quote links to the quoted post."""
+    refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
+    if "retweeted" in refs:
+        handle = retweeted_handle(tweet.get("text") or "")
+        return refs["retweeted"] if handle and handle.lower() == username.lower() else None
+    if "quoted" in refs:
+        for entry in (tweet.get("entities") or {}).get("urls") or []:
+            target = entry.get("unwound_url") or entry.get("expanded_url") or ""
+            if own_status(target, username) == refs["quoted"]:
+                return refs["quoted"]
+    return None
+
+
 def tweet_to_item(tweet: Mapping[str, Any], *, source: str, username: str,
-                  author_name: str | None, collected_at: datetime) -> Item:
-    """One post (API v2 JSON, or an archive entry reshaped to it) as an Item."""
+                  author_name: str | None, collected_at: datetime,
+                  repost_of: str | None = None) -> Item:
+    """One post (API v2 JSON, or an archive entry reshaped to it) as an Item;
+    ``repost_of``: the id of the account's own post it reposts or quotes."""
     note = tweet.get("note_tweet") or {}
     text = note.get("text") or tweet.get("text") or ""
     entities = (note.get("entities") if note.get("text") else None) or \
@@ -110,10 +182,12 @@ def tweet_to_item(tweet: Mapping[str, Any], *, source: str, username: str,
     elif isinstance(created, datetime):
         published = created
     tweet_id = str(tweet["id"])
+    if repost_of:
+        links.append(Link(status_url(username, repost_of), rel="repost"))
     author = f"{author_name} (@{username})" if author_name else f"@{username}"
     return make_item(
         source=source, source_item_id=tweet_id,
-        url=f"https://x.com/{username}/status/{tweet_id}", title=None, html=None, text=body,
+        url=status_url(username, tweet_id), title=None, html=None, text=body,
         author=author, published_at=published, collected_at=collected_at, links=links,
         source_kind="x", raw=RawRef("application/x.twitter+json",
                                     json.dumps(dict(tweet), default=str)[:20000]))
@@ -210,8 +284,8 @@ class XSource:
             # A poll that ran out of pages leaves a gap to finish first: posts newer than
             # since_id but older than until_id, the oldest one already read.
             until_id = state.get("until_id")
-            exclude = [kind for kind, wanted in (("replies", o.include_replies),
-                                                 ("retweets", o.include_retweets)) if not wanted]
+            # Retweets are read: the account's reposts of its own posts are kept.
+            exclude = [] if o.include_replies else ["replies"]
             pages = o.max_pages if since_id else 1
             tweets: list[dict[str, Any]] = []
             token = None
@@ -251,9 +325,14 @@ class XSource:
         else:
             known = [v for v in (newest, int(since_id) if since_id else None) if v]
             new_state["since_id"] = str(max(known)) if known else None
+        read = len(tweets)
+        own = {t["id"]: reposted_id(t, o.username) for t in tweets}
         if not o.include_retweets:
-            tweets = [t for t in tweets if not any(
+            tweets = [t for t in tweets if own[t["id"]] or not any(
                 r.get("type") in ("retweeted", "quoted") for r in t.get("referenced_tweets") or [])]
         items = [tweet_to_item(t, source=self.name, username=o.username,
-                               author_name=author_name, collected_at=now) for t in tweets]
-        return XPoll(items, new_state, read=len(tweets))
+                               author_name=author_name, collected_at=now,
+                               repost_of=own[t["id"]]) for t in tweets]
+        # Oldest first, as they were posted: a post is placed before its reposts.
+        items.sort(key=lambda i: (i.published_at, len(i.source_item_id), i.source_item_id))
+        return XPoll(items, new_state, read=read)

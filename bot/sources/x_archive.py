@@ -7,7 +7,10 @@ PATH is the unzipped archive folder (with ``data/tweets.js`` or, in older export
 ``tweets-part1.js`` and so on, which are read too. Posts become Items exactly as
 live API posts do (t.co links expanded from ``entities.urls``, media links
 dropped), so they merge and tag like any other. Replies to other accounts and
-retweets are left out unless asked for; replies to oneself (threads) are kept.
+retweets are left out unless asked for; replies to oneself (threads) are kept, and so
+are reposts and quotes of the account's own posts: they join the post's story, as
+from the live API (an archive's repost gives no id: the post is the one whose text
+the ``RT @account: …`` text repeats).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from bot.errors import ParseError
 from bot.model import Item
-from bot.sources.x import tweet_to_item
+from bot.sources.x import original_of, own_status, retweeted_handle, tweet_to_item
 
 _PREFIX = re.compile(r"^\s*window\.YTD\.[\w.]+\s*=\s*", re.DOTALL)
 
@@ -104,20 +107,47 @@ def read_archive(path: Path, *, source: str | None = None, include_replies: bool
     folder, files = _data_dir(path)
     account = read_account(folder)
     name = source or f"x-archive-{account.username.lower()}"[:64]
-    items: list[Item] = []
+    tweets = []
     for file in files:
         for entry in read_ytd(file):
             tweet = (entry or {}).get("tweet", entry) if isinstance(entry, dict) else None
-            if not isinstance(tweet, dict) or not (tweet.get("id_str") or tweet.get("id")):
-                continue
-            text = tweet.get("full_text") or tweet.get("text") or ""
-            if text.startswith("RT @") and not include_retweets:
-                continue
-            replying_to = tweet.get("in_reply_to_screen_name")
-            if replying_to and replying_to.lower() != account.username.lower() \
-                    and not include_replies:
-                continue
-            items.append(tweet_to_item(_to_v2(tweet), source=name, username=account.username,
-                                       author_name=account.name, collected_at=collected_at))
+            if isinstance(tweet, dict) and (tweet.get("id_str") or tweet.get("id")):
+                tweets.append(_to_v2(tweet) | {"_reply_to": tweet.get(
+                    "in_reply_to_screen_name")})
+    tweets.sort(key=lambda t: int(t["id"]))  # ids grow with time
+    posts = [(t["id"], t["text"]) for t in tweets]
+    items: list[Item] = []
+    for tweet in tweets:
+        replying_to = tweet.pop("_reply_to")
+        if replying_to and replying_to.lower() != account.username.lower() \
+                and not include_replies:
+            continue
+        repost_of = _own_repost(tweet, account.username, posts)
+        if not repost_of and not include_retweets and retweeted_handle(tweet["text"]):
+            continue
+        items.append(tweet_to_item(tweet, source=name, username=account.username,
+                                   author_name=account.name, collected_at=collected_at,
+                                   repost_of=repost_of))
     items.sort(key=lambda i: i.published_at)
     return account, items
+
+
+def _quotes(tweet: dict[str, Any]) -> list[str]:
+    """The posts a post links to (a quote links to the post it quotes)."""
+    return [u.get("expanded_url") or "" for u in tweet["entities"]["urls"]
+            if "/status/" in (u.get("expanded_url") or "")]
+
+
+def _own_repost(tweet: dict[str, Any], username: str,
+                posts: list[tuple[str, str]]) -> str | None:
+    """The id of the account's own post that an archive post reposts or quotes, or None."""
+    handle = retweeted_handle(tweet["text"])
+    if handle is not None:
+        earlier = [p for p in posts if int(p[0]) < int(tweet["id"])]
+        return original_of(tweet["text"], earlier) if handle.lower() == username.lower() \
+            else None
+    for url in _quotes(tweet):
+        quoted = own_status(url, username)
+        if quoted and quoted != tweet["id"]:
+            return quoted
+    return None

@@ -58,7 +58,9 @@ def row_to_item(row: Row[Any]) -> Item:
                 html=m["html"], author=m["author"], published_at=m["published_at"],
                 collected_at=m["collected_at"], links=links_from_json(m["links"]),
                 source_kind=m["source_kind"],
-                raw=RawRef(m["raw_type"], m["raw"]) if m["raw_type"] else None)
+                raw=RawRef(m["raw_type"], m["raw"]) if m["raw_type"] else None,
+                # make_item gives an undated entry its collect time (see Item.dated).
+                dated=m["published_at"] != m["collected_at"])
 
 
 def row_to_delivery(row: Row[Any]) -> Delivery:

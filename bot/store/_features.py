@@ -27,7 +27,9 @@ from bot.pipeline.tagging import Taxonomy
 #: same item: every stored value is then recomputed when next compared.
 #: 2: key dates read weekdays anew (#13): "this month" is no Monday, "on Thursday" is a
 #: date, "this Thursday 24 September" one date.
-VERSION = 2
+#: 3: features know whether their item is dated, and reposts link the post they repeat
+#: (#13, merging that holds on any text).
+VERSION = 3
 
 
 @lru_cache(maxsize=8)
@@ -45,6 +47,7 @@ def encode(feats: Features, key: str) -> str:
         key, sorted(feats.words), sorted(feats.years),
         sorted([what, day.isoformat()] for what, day in feats.dates),
         sorted(feats.own_urls), sorted(feats.links), sorted(feats.programmes),
+        feats.dated, feats.title,
     ], ensure_ascii=False, separators=(",", ":"))
 
 
@@ -59,13 +62,13 @@ def decode(stored: str | None, key: str) -> Features | None:
     if not stored:
         return None
     try:
-        k, words, years, dates, own, links, programmes = json.loads(stored)
+        k, words, years, dates, own, links, programmes, dated, title = json.loads(stored)
         if k != key:
             return None
         return Features(
             words=frozenset(words), years=frozenset(years),
             dates=frozenset((what, date.fromisoformat(day)) for what, day in dates),
             own_urls=frozenset(own), links=frozenset(links),
-            programmes=frozenset(programmes))
+            programmes=frozenset(programmes), dated=bool(dated), title=str(title))
     except (ValueError, TypeError):
         return None

@@ -8,6 +8,7 @@ or link changed); it is never delivered again to a target it already went to.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,8 +21,17 @@ from sqlalchemy.engine import Connection, Engine, Row
 from bot.config import RouteConfig
 from bot.model import DeliveryStatus, Item, Tag, TagGroup
 from bot.pipeline.dedupe import MatchKeys, content_changed, find_story, match_keys
+from bot.pipeline.normalize import is_repost
 from bot.pipeline.route import route
-from bot.pipeline.similar import Features, MergeConfig, features, index_terms, same_announcement
+from bot.pipeline.similar import (
+    Features,
+    MergeConfig,
+    containment,
+    features,
+    index_terms,
+    links_to_page,
+    same_announcement,
+)
 from bot.pipeline.story import StoryContent, compose
 from bot.pipeline.tagging import Taxonomy
 from bot.store import _features as stored_features
@@ -41,6 +51,8 @@ from bot.store.schema import stories as t_stories
 from bot.store.schema import story_dates as t_dates
 from bot.store.schema import story_tags as t_tags
 from bot.store.schema import term_counts as t_term_counts
+
+log = logging.getLogger("herald.ingest")
 
 #: The PostgreSQL advisory lock key that serialises ingests ("herald" in ASCII).
 INGEST_LOCK = 0x686572616C64
@@ -206,6 +218,10 @@ _CANDIDATES = (
 _i = t_items.c
 _STORED_FEATURES = select(_i.id, _i.story_id, _i.published_at, _i.features).where(
     _i.id.in_(bindparam("ids", expanding=True)))
+_STORY_SIZE = select(func.count()).select_from(t_items).where(
+    _i.story_id == bindparam("sid"))
+_LEAD_IDS = select(_i.id).where(_i.story_id == bindparam("sid")).order_by(_i.id).limit(
+    bindparam("n"))
 _COUNTS = select(t_term_counts.c.term, t_term_counts.c.n).where(
     t_term_counts.c.term.in_(bindparam("terms", expanding=True)))
 
@@ -275,6 +291,35 @@ def _stored_features(conn: Connection, ids: Collection[int],
     return found
 
 
+def _story_size(conn: Connection, story_id: int) -> int:
+    return int(conn.execute(_STORY_SIZE, {"sid": story_id}).scalar_one())
+
+
+def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: Features,
+              ctx: RoutingContext, page: bool = False) -> bool:
+    """Whether a new item that announces the same thing as item ``matched`` of a story may
+    join it: the story has room (under ``max_story_items``), and the item is the same
+    announcement as one of the story's lead items (its first ``lead_items``), not only as
+    something that joined it later. Every item of a story is then one step from a lead,
+    so likeness cannot chain from item to item into one story of unrelated ones. An item
+    that links to the matched item's own page (``page``), or whose page it links to, is
+    that item's copy by identity, not by likeness: it needs only room (comms' merges
+    make stories whose first items are not their announcement's)."""
+    cfg = ctx.merge
+    assert cfg is not None
+    if _story_size(conn, story_id) >= cfg.max_story_items:
+        log.info("story %d is full (%d items): %s %s does not join it", story_id,
+                 cfg.max_story_items, item.source, item.source_item_id)
+        return False
+    if page:
+        return True
+    leads = list(conn.execute(_LEAD_IDS, {"sid": story_id, "n": cfg.lead_items}).scalars())
+    if matched in leads:
+        return True
+    return any(same_announcement(feats, lead, cfg, item.published_at - published)[0]
+               for _story, published, lead in _stored_features(conn, leads, ctx).values())
+
+
 def _lock_ingests(conn: Connection) -> None:
     """On PostgreSQL, one ingest (or comms' merge or split) at a time across workers: two
     workers placing the article and the tweet about it at once would each miss the
@@ -298,10 +343,15 @@ class IngestMixin:
         ``backlog``: keys of items from a new source's first poll that are too old to
         announce. A story made only of them is stored, merged and tagged but reaches no
         target (its ``targets`` is the empty list, see :mod:`bot.release`) until comms
-        release it; it does not hold back a story they join.
+        release it; it does not hold back a story they join. Reposts and quotes of the
+        account's own posts (``is_repost``) are treated the same way: they join their
+        post's story, and one whose post is not stored is never announced on its own.
+        They are placed after the other items of the ingest, so a post that comes in the
+        same poll as its repost makes the story, not joins the repost's.
         """
         stats = IngestStats()
-        items = list(items)
+        items = sorted(items, key=is_repost)  # stable: reposts last
+        backlog = {*backlog, *(i.key for i in items if is_repost(i))}
         touched: dict[int, bool] = {}  # story id -> created in this ingest
         batch = _Batch()
         with self.engine.begin() as conn:
@@ -320,7 +370,7 @@ class IngestMixin:
                 self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
                                  batch, feats[n], terms[n])
             batch.flush(conn)
-            self._compose_created(conn, batch.created, ctx, now, stats, set(backlog))
+            self._compose_created(conn, batch.created, ctx, now, stats, backlog)
             for story_id, created in touched.items():
                 if not created:
                     self._recompose(conn, story_id, False, ctx, now, stats)
@@ -410,8 +460,14 @@ class IngestMixin:
             stats.updated_items += 1
             return
         story_id, _why = find_story(keys, batch.by_url, batch.by_fp)
+        if story_id is not None and ctx.merge is not None and _story_size(
+                conn, story_id) >= ctx.merge.max_story_items:
+            log.info("story %d is full (%d items): %s %s starts a story of its own",
+                     story_id, ctx.merge.max_story_items, item.source, item.source_item_id)
+            story_id = None
         if story_id is None and feats is not None and ctx.merge is not None:
             story_id = self._similar_story(conn, item, feats, terms, ctx, batch)
+        joined = story_id is not None
         if story_id is None:
             story_id = conn.execute(_INSERT_STORY, {
                 "title": item.title, "summary": "", "url": item.url, "kind": "news",
@@ -427,6 +483,11 @@ class IngestMixin:
             **_item_values(item, keys, now, self._encoded(feats, ctx))}).inserted_primary_key[0]
         if story_id in batch.created:
             batch.created[story_id].append(item)
+        if joined and ctx.merge is not None and _story_size(
+                conn, story_id) == ctx.merge.max_story_items:
+            log.warning("story %d reached %d items, more than any announcement has copies: "
+                        "it takes no more (check it for unrelated items: `herald stories "
+                        "split`)", story_id, ctx.merge.max_story_items)
         batch.new_keys.add(item.key)
         for url in sorted(keys.urls):
             batch.url_rows.append({"item_id": item_id, "url": url[:2000], "story_id": story_id})
@@ -456,7 +517,11 @@ class IngestMixin:
     @staticmethod
     def _similar_story(conn: Connection, item: Item, feats: Features, terms: list[str],
                        ctx: RoutingContext, batch: _Batch) -> int | None:
-        """The story of the most alike stored item that announces the same thing, if any.
+        """The story of the most alike stored item that announces the same thing, if any,
+        where the item may join that story (``_may_join``: it matches one of the story's
+        lead items, and the story is not full). Of the items found by a shared link, the
+        first that matches (comms' announcement's story first); of those found by words,
+        the one whose words are most alike, not merely the first that is alike enough.
 
         Candidates are items within the window sharing a link term, then items sharing at
         least two of the item's rarer terms (see ``LOOKUP_BUDGET``), each list best
@@ -505,6 +570,8 @@ class IngestMixin:
             return None
         linked = min(len(by_link), cfg.max_candidates)
         stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx)
+        joinable: dict[tuple[int, bool], bool] = {}  # (story, by its page) -> may it join
+        alike: list[tuple[float, int, int]] = []  # word candidates that match: -score, rank
         seen: set[int] = set()
         by_page: list[int] = []  # stories of the items that link to the same page and match
         for n, (cand_id, cand_story, known, published_at) in enumerate(ranked):
@@ -520,10 +587,18 @@ class IngestMixin:
                 cand_story, published_at, known = found
             same, _why = same_announcement(feats, known, cfg,
                                            item.published_at - published_at)
-            if same and n >= linked:
-                return cand_story
             if same:
+                page = links_to_page(feats, known)
+                if (cand_story, page) not in joinable:
+                    joinable[cand_story, page] = _may_join(conn, cand_story, cand_id, item,
+                                                           feats, ctx, page)
+                same = joinable[cand_story, page]
+            if same and n >= linked:
+                alike.append((-containment(feats.words, known.words)[0], n, cand_story))
+            elif same:
                 by_page.append(cand_story)
+        if alike:  # the story of the most alike item (ties: the better-ranked candidate)
+            return min(alike)[2]
         return _comms_first(conn, by_page)
 
     def _compose_created(self, conn: Connection, created: dict[int, list[Item]],
