@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import tempfile
 from collections import Counter
@@ -126,11 +127,17 @@ def jsonl_items(rows: list[dict[str, Any]]) -> tuple[list[list[Item]], dict[str,
             original = original_of(r["text"], mine)
             mine.append((tweet_id, r["text"]))
             links = [Link(status_url(handle, original), rel="repost")] if original else []
+            # X gives a post's links as entities; here they are the full URLs in its text.
+            links += [Link(u.rstrip(".,;:!?)"), u.rstrip(".,;:!?)"))
+                      for u in re.findall(r"https?://\S+", r["text"])]
             return make_item(source=f"{r['site']}-x", source_item_id=key,
                              url=status_url(handle, tweet_id), title=None, html=None,
                              text=r["text"], author=f"@{handle}", published_at=published,
                              collected_at=collected, links=links, source_kind="x")
-        return make_item(source=str(r["site"]), source_item_id=key, url=r.get("url"),
+        # ``link``: the entry's own address where the corpus gives one (a page holding
+        # several announcements is not any one entry's address).
+        return make_item(source=str(r["site"]), source_item_id=key,
+                         url=r["link"] if "link" in r else r.get("url"),
                          title=r.get("title") or None, html=None, text=r["text"],
                          author=None, published_at=published, collected_at=collected)
 

@@ -20,6 +20,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: Pairs of items two gatherers restated from the same page about the same announcement
+#: (same address, same facts): their groups are one.
+SAME_ANNOUNCEMENT = [("dn-024", "nw-086"), ("dn-026", "nw-096"), ("ed-059", "la-070"),
+                     ("la-116", "nb-110"), ("la-117", "nb-112"), ("la-118", "nb-111"),
+                     ("nb-020", "tr-011")]
 FIELDS = ("id", "site", "source", "url", "title", "text", "published", "group", "note")
 
 
@@ -73,14 +78,36 @@ def main(raw: Path) -> None:
                 row["kind"], row["domains"] = s["kind"], sorted(s["domains"])
                 row["settled"] = s["why"]
             rows.append(row)
-    # Two announcements restated from one page (a newsletter's sections) keep that page's
-    # address with a fragment each, as a feed's entries would; copies of one keep it whole.
-    first_group: dict[str, str] = {}
+    # Two gatherers restated the same page about the same announcement: one announcement.
+    by_id = {row["id"]: row for row in rows}
+    for first, second in SAME_ANNOUNCEMENT:
+        old, new = by_id[second]["group"], by_id[first]["group"]
+        for row in rows:
+            if row["group"] == old:
+                row["group"] = new
+    # ``link`` is what a feed entry would link to. A page that holds several announcements
+    # (a newsletter's sections, a category or calendar page) is where we read them, not
+    # each one's own address: each gets a made-up entry address of its own.
+    groups_of_page: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         if row["source"] != "x-post" and row["url"]:
-            owner = first_group.setdefault(row["url"], row["group"])
-            if owner != row["group"]:
-                row["url"] = f"{row['url'].split('#')[0]}#{row['id']}"
+            groups_of_page[row["url"]].add(row["group"])
+    for row in rows:
+        if row["source"] == "x-post":
+            row["link"] = None
+        elif len(groups_of_page[row["url"]]) > 1:
+            row["link"] = f"https://{row['site']}/corpus-entry/{row['group']}"
+        else:
+            row["link"] = row["url"]
+    # An X post has a time: a composed post without a date was posted with its page.
+    page_day: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: r["published"] or "9999"):
+        if row["source"] != "x-post" and row["published"]:
+            page_day.setdefault(row["group"], row["published"])
+    for row in rows:
+        if row["source"] == "x-post" and not row["published"] and row["group"] in page_day:
+            row["published"] = page_day[row["group"]]
+            row["published_from_page"] = True
     split_of = splits(rows)
     groups: dict[str, set[str]] = defaultdict(set)
     for row in rows:

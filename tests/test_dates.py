@@ -162,3 +162,16 @@ def test_time_and_place_go_to_the_event_they_are_said_of() -> None:
     (kd,) = extract_dates("Our workshop in Chester is on 3 October, and we meet in Leeds "
                           "the week after.", THU)
     assert kd.place is None
+
+
+def test_a_year_less_date_takes_the_year_of_the_date_after_it_in_its_sentence() -> None:
+    """"opens 9 June and closes 29 August 2025" is June 2025, whenever it is read; a date
+    in a later month than the one with the year belongs to the year before."""
+    read = datetime(2026, 1, 2, 9, tzinfo=UTC)
+    found = extract_dates("Recruitment for cohort 53 opens on 9 June and closes at 10am on "
+                          "29 August 2025.", read)
+    assert {d.date for d in found} == {date(2025, 6, 9), date(2025, 8, 29)}
+    across = extract_dates("Applications open 1 December and close 15 January 2027.", read)
+    assert {d.date for d in across} == {date(2026, 12, 1), date(2027, 1, 15)}
+    alone = extract_dates("Join us on 3 March.", read)
+    assert [d.date for d in alone] == [date(2026, 3, 3)]

@@ -116,15 +116,41 @@ def _relative(match: re.Match[str], published: date) -> date | None:
     return published + timedelta(days=ahead)
 
 
-def _to_date(match: re.Match[str], published: date) -> date | None:
+def _month(match: re.Match[str]) -> int | None:
+    text = match.group("month")
+    return int(text) if text.isdigit() else MONTHS.get(text.lower())
+
+
+def _year_later(matches: list[re.Match[str]], n: int) -> int | None:
+    """The year a year-less date at ``n`` takes from the next date of its sentence that
+    gives one ("opens 9 June and closes 29 August 2025": 2025), if it can be that year."""
+    month = _month(matches[n])
+    for later in matches[n + 1:]:
+        if "rel" in later.re.groupindex:
+            continue
+        if later.group("year"):
+            year = int(later.group("year"))
+            later_month = _month(later)
+            if month and later_month:
+                return year if month <= later_month else year - 1
+            return None
+    return None
+
+
+def _to_date(match: re.Match[str], published: date, year_hint: int | None = None
+             ) -> date | None:
     if "rel" in match.re.groupindex:
         return _relative(match, published)
-    month_text = match.group("month")
-    month = int(month_text) if month_text.isdigit() else MONTHS.get(month_text.lower())
+    month = _month(match)
     if not month:
         return None
     day = int(match.group("day"))
     year_text = match.group("year")
+    if not year_text and year_hint is not None:
+        try:
+            return date(year_hint, month, day)
+        except ValueError:
+            return None
     year = int(year_text) if year_text else published.year
     try:
         found = date(year, month, day)
@@ -185,7 +211,9 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
         if ordered:
             dated.add(index)
         for n, match in enumerate(ordered):
-            when = _to_date(match, published)
+            hint = (_year_later(ordered, n) if "rel" not in match.re.groupindex
+                    and not match.group("year") else None)
+            when = _to_date(match, published, hint)
             if when is None:
                 continue
             # The words that belong to this date: those since the previous date, else

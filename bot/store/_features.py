@@ -29,7 +29,8 @@ from bot.pipeline.tagging import Taxonomy
 #: date, "this Thursday 24 September" one date.
 #: 3: features know whether their item is dated, and reposts link the post they repeat
 #: (#13, merging that holds on any text).
-VERSION = 3
+#: 4: a year-less date takes the year of a later date in its sentence.
+VERSION = 4
 
 
 @lru_cache(maxsize=8)
