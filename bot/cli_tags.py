@@ -14,6 +14,10 @@ from bot.cli import ConfigOpt, JsonOpt, errors, fail, out, settings_for, stories
 from bot.tagdata import CORPUS, SPLITS, read_examples, score
 
 tags_app = typer.Typer(help="Measure and teach the tagger.", no_args_is_help=True)
+#: Fewer train items and fixes than this teach nothing worth writing.
+MIN_EXAMPLES = 10
+#: Weights that lose more than this on the dev split are not written without --force.
+WORSE = 0.02
 
 SplitOpt = Annotated[str | None, typer.Option(
     "--split", help=f"Only the items of this split ({', '.join(SPLITS)}).")]
@@ -45,7 +49,8 @@ def tags_eval(file: Annotated[Path, typer.Argument(help="Labelled JSON Lines (th
             if taxonomy.model is None and using == "model":
                 raise fail("no model: [tagging] model is \"off\"", 2)
             taxonomy.kind_policy = taxonomy.domain_policy = using
-        examples = read_examples(file, split)
+        examples = read_examples(file, split, kinds=taxonomy.slugs("kind"),
+                                 domains=taxonomy.slugs("domain"))
     if not examples:
         raise fail(f"no labelled items in {file}" + (f" (split {split})" if split else ""), 1)
     result = score(examples, _tagger(taxonomy), taxonomy.slugs("kind"),
@@ -66,28 +71,43 @@ def tags_train(config: ConfigOpt = None,
                                     "dev split reported).")] = CORPUS,
                dest: Annotated[Path | None, typer.Option(
                    "--out", help="Where to write the weights (default <var>/tagger.json, "
-                                 "which [tagging] model = \"auto\" uses).")] = None) -> None:
+                                 "which [tagging] model = \"auto\" uses).")] = None,
+               force: Annotated[bool, typer.Option(
+                   "--force", help="Write the weights even if the dev split scores worse "
+                                   "than the tagger in use.")] = False) -> None:
     """Learn from the corpus and comms' fixes; report the dev split before and after."""
     from bot.pipeline.learned import LearnedTagger
-    from bot.tagtrain import FIX_WEIGHT, Labelled, corpus_examples, dumps, fit
+    from bot.tagtrain import FIX_WEIGHT, Labelled, dumps, fit
 
     try:
         import sklearn  # noqa: F401
     except ImportError:
         raise fail("training needs scikit-learn: pip install 'herald[train]'", 2) from None
 
-    def go(h: Any) -> tuple[Any, Any, int, Path]:
+    def go(h: Any) -> tuple[Any, Any, int, Path | None]:
+        kinds, domains = h.taxonomy.slugs("kind"), h.taxonomy.slugs("domain")
         with errors():
-            dev = read_examples(corpus, "dev")
-            learned = corpus_examples(corpus, "train")
+            dev = read_examples(corpus, "dev", kinds=kinds, domains=domains)
+            learned = [Labelled(e.id, e.title, e.text, e.kind, e.domains) for e in
+                       read_examples(corpus, "train", kinds=kinds, domains=domains)]
+        if not dev:
+            raise fail(f"{corpus} has no dev split to report on", 2)
         fixes = [Labelled(f"fix-{f['id']:08d}", f["title"], f["text"], f["kind"],
                           frozenset(f["domains"]) if f["domains"] is not None else None,
                           FIX_WEIGHT) for f in h.store.tag_examples()]
-        kinds, domains = h.taxonomy.slugs("kind"), h.taxonomy.slugs("domain")
+        taught = learned + fixes
+        if len({e.kind for e in taught if e.kind}) < 2 or len(taught) < MIN_EXAMPLES:
+            raise fail(f"too little to learn from: {len(learned)} train items in {corpus} "
+                       f"and {len(fixes)} fixes, with {len({e.kind for e in taught})} kinds "
+                       f"(at least {MIN_EXAMPLES} items of two kinds)", 2)
         before = score(dev, _tagger(h.taxonomy), kinds, domains)
-        model = fit(learned + fixes, h.taxonomy)
+        model = fit(taught, h.taxonomy)
         after = score(dev, _tagger(h.taxonomy.with_model(LearnedTagger(model))), kinds,
                       domains)
+        worse = (after.accuracy < before.accuracy - WORSE
+                 or after.macro_f1 < before.macro_f1 - WORSE)
+        if worse and not force:
+            return before, after, len(fixes), None
         path = dest or h.settings.trained_tagger_path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dumps(model), encoding="utf-8")
@@ -101,6 +121,9 @@ def tags_train(config: ConfigOpt = None,
     for d in after.domains:
         out.print(f"  {d:26} {before.domain_prf(d)[2]:6.3f}  {after.domain_prf(d)[2]:6.3f}",
                   markup=False)
+    if path is None:
+        raise fail("not written: the new weights score worse on the dev split than the "
+                   "tagger in use (check the fixes; --force writes them anyway)", 1)
     out.print(f"wrote {path}", markup=False)
 
 

@@ -35,12 +35,14 @@ class Example:
     split: str = ""
 
 
-def read_examples(path: Path, split: str | None = None) -> list[Example]:
-    """The labelled examples of a file (those of one split, if given)."""
+def read_examples(path: Path, split: str | None = None, *, kinds: Sequence[str] = (),
+                  domains: Sequence[str] = ()) -> list[Example]:
+    """The labelled examples of a file (those of one split, if given). With ``kinds`` and
+    ``domains``, a label that is not one of them is an error naming its line."""
     if split is not None and split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise ConfigError("the labelled file does not exist", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -56,15 +58,24 @@ def read_examples(path: Path, split: str | None = None) -> list[Example]:
             raise ConfigError(f"line {n} is not JSON: {exc}", file=str(path)) from None
         if not isinstance(row, dict):
             raise ConfigError(f"line {n} is not a JSON object", file=str(path))
-        try:
-            ex = Example(str(row["id"]), str(row.get("title") or ""), str(row["text"]),
-                         str(row["kind"]), frozenset(map(str, row["domains"])),
-                         str(row.get("site") or ""), str(row.get("source") or ""),
-                         str(row.get("split") or ""))
-        except KeyError as exc:
-            raise ConfigError(f"{where}: missing {exc}", file=str(path)) from None
-        except TypeError:
-            raise ConfigError(f"{where}: 'domains' must be a list", file=str(path)) from None
+        missing = [k for k in ("id", "text", "kind", "domains") if k not in row]
+        if missing:
+            raise ConfigError(f"{where}: missing {missing[0]!r}", file=str(path))
+        if not isinstance(row["kind"], str) or not row["kind"]:
+            raise ConfigError(f"{where}: 'kind' must be one kind's name", file=str(path))
+        if not isinstance(row["domains"], list) or not all(
+                isinstance(d, str) for d in row["domains"]):
+            raise ConfigError(f"{where}: 'domains' must be a list of names", file=str(path))
+        if kinds and row["kind"] not in kinds:
+            raise ConfigError(f"{where}: kind {row['kind']!r} is not one of: "
+                              f"{', '.join(kinds)}", file=str(path))
+        unknown = [d for d in row["domains"] if domains and d not in domains]
+        if unknown:
+            raise ConfigError(f"{where}: domain {unknown[0]!r} is not one of: "
+                              f"{', '.join(domains)}", file=str(path))
+        ex = Example(str(row["id"]), str(row.get("title") or ""), str(row["text"]),
+                     row["kind"], frozenset(row["domains"]), str(row.get("site") or ""),
+                     str(row.get("source") or ""), str(row.get("split") or ""))
         if split is None or ex.split == split:
             out.append(ex)
     return out
@@ -95,9 +106,17 @@ class Scores:
         f = 2 * p * r / (p + r) if p + r else 0.0
         return p, r, f
 
+    def counted(self) -> list[str]:
+        """The domains macro-F1 averages: those the labels or the tagger give at least
+        once (a domain nobody gives has no F1 to speak of)."""
+        return [d for d in self.domains if any(self.counts.get(d, [0, 0, 0]))]
+
     @property
     def macro_f1(self) -> float:
-        return sum(self.domain_prf(d)[2] for d in self.domains) / len(self.domains)
+        counted = self.counted()
+        if not counted:
+            return 1.0
+        return sum(self.domain_prf(d)[2] for d in counted) / len(counted)
 
     def as_dict(self) -> dict[str, object]:
         return {"items": self.items, "kind_accuracy": round(self.accuracy, 4),
@@ -111,8 +130,10 @@ class Scores:
 
     def lines(self) -> list[str]:
         """The report as ``herald tags eval`` prints it."""
+        left = [d for d in self.domains if d not in self.counted()]
         out = [f"{self.items} items", f"kind accuracy     {self.accuracy:.3f}",
-               f"domain macro-F1   {self.macro_f1:.3f}", "",
+               f"domain macro-F1   {self.macro_f1:.3f}"
+               + (f" (not counted, given by nobody: {', '.join(left)})" if left else ""), "",
                f"{'domain':28} {'prec':>6} {'recall':>6} {'F1':>6} {'items':>6}"]
         for d in self.domains:
             p, r, f = self.domain_prf(d)

@@ -72,10 +72,15 @@ def fit(examples: Sequence[Labelled], taxonomy: Taxonomy) -> dict[str, Any]:
                    sample_weight=[rows[n].weight for n in with_kind])
     classes = [str(c) for c in kind_model.classes_]
     order = [k for k in kinds if k in classes] + [k for k in classes if k not in kinds]
-    coef = kind_model.coef_
+    coef, intercept = kind_model.coef_, kind_model.intercept_
+    if len(classes) == 2:
+        # Two kinds: scikit-learn keeps one row (for the second); half of it each way
+        # gives the same probabilities through a softmax.
+        coef = [-coef[0] / 2, coef[0] / 2]
+        intercept = [-intercept[0] / 2, intercept[0] / 2]
     for k in order:
         columns.append(list(coef[classes.index(k)]))
-    kind_bias = [float(kind_model.intercept_[classes.index(k)]) for k in order]
+    kind_bias = [float(intercept[classes.index(k)]) for k in order]
     domain_bias = []
     with_domains = [n for n, e in enumerate(rows) if e.domains is not None]
     for d in domains:

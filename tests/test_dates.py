@@ -175,3 +175,17 @@ def test_a_year_less_date_takes_the_year_of_the_date_after_it_in_its_sentence() 
     assert {d.date for d in across} == {date(2026, 12, 1), date(2027, 1, 15)}
     alone = extract_dates("Join us on 3 March.", read)
     assert [d.date for d in alone] == [date(2026, 3, 3)]
+
+
+def test_a_weekday_with_a_year_less_date_chooses_the_year_where_it_falls() -> None:
+    """"Thursday 24 September" read in late November 2026 is the Thursday just gone (2026),
+    not Friday 24 September 2027; "Friday 24 September" read in June 2026 is 2027's."""
+    late = extract_dates("Join us in Preston on Thursday 24 September.",
+                         datetime(2026, 11, 29, 9, tzinfo=UTC))
+    assert [d.date for d in late] == [date(2026, 9, 24)]
+    early = extract_dates("Join us in Preston on Friday 24 September.",
+                          datetime(2026, 6, 1, 9, tzinfo=UTC))
+    assert [d.date for d in early] == [date(2027, 9, 24)]
+    plain = extract_dates("Join us in Preston on 24 September.",
+                          datetime(2026, 11, 29, 9, tzinfo=UTC))
+    assert [d.date for d in plain] == [date(2027, 9, 24)]

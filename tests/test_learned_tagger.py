@@ -147,9 +147,12 @@ def test_a_decisive_rule_wins_over_the_model(model: LearnedTagger, tmp_path) -> 
     title, text = "Office move", "The team moves to the new building on the harbour in May."
     assert load_taxonomy(CONFIG_DIR / "taxonomy.toml").with_model(model).tag(
         title, text).kind != "vacancy"
-    # A small taxonomy of our own with one decisive kind and one decisive domain.
+    # A small taxonomy of our own: a kind rule first in file order that also fires, then a
+    # decisive kind (it wins all the same) and a decisive domain.
     small = tmp_path / "taxonomy.toml"
     small.write_text(
+        '[[tag]]\ngroup = "kind"\nslug = "coaching-offer"\n'
+        'rules = [ { match = ["team"] } ]\n'
         '[[tag]]\ngroup = "kind"\nslug = "vacancy"\ndecisive = true\n'
         'rules = [ { match = ["harbour"] } ]\n'
         '[[tag]]\ngroup = "kind"\nslug = "news"\nfallback = true\n'
@@ -212,7 +215,9 @@ def test_weights_file_of_another_format_is_refused_naming_the_file(tmp_path) -> 
             "domain": {"classes": ["learning-capacity"], "bias": [0], "threshold": [0.5]},
             "weights": {"cohort": [1, 0, 0.5]}}
     for broken, says in [({"weights": {"cohort": [1, 0]}}, "one weight per kind"),
-                         ({"weights": {"cohort": [1, 0, "x"]}}, "finite number"),
+                         ({"weights": {"cohort": [1, 0, "x"]}}, "a number within"),
+                         ({"weights": {"cohort": [1, 0, 1e308]}}, "a number within"),
+                         ({"weights": {}}, "no weights"),
                          ({"kind": {"classes": ["news", "event"], "bias": [0]}}, "one bias"),
                          ({"kind": {"classes": [], "bias": []}}, "no kinds")]:
         bad.write_text(json.dumps({**good, **broken}).replace('"x"', "NaN"), encoding="utf-8")
@@ -221,3 +226,11 @@ def test_weights_file_of_another_format_is_refused_naming_the_file(tmp_path) -> 
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="cannot read"):
         load_tagger(bad)
+    bad.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(ConfigError, match="JSON object"):
+        load_tagger(bad)
+    bad.write_text("[" * 200_000, encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_tagger(bad)
+    with pytest.raises(ConfigError, match="not a file"):
+        load_tagger(tmp_path)

@@ -132,21 +132,30 @@ def test_fixed_tags_survive_a_re_ingest_of_the_same_feed(dbweb: Web) -> None:
 
 def test_a_tag_fix_in_the_web_app_or_the_api_is_kept_as_a_labelled_example(
         dbweb: Web) -> None:
-    """``herald tags train`` learns from comms' fixes: each one is kept with the text the
-    tagger read and who made it; a refused fix keeps nothing."""
+    """``herald tags train`` learns from comms' fixes: a story's fixes are kept as one
+    example (the latest state, with the text the tagger read and who fixed it). A later fix
+    of one group keeps the earlier fix of the other; saving it again adds nothing; a
+    refused fix keeps nothing; a reset to the tagger leaves no example."""
     web = dbweb
     sid = story_id(web, "Coaching")
     ed = web.staff(EDITOR)
     ed.post(f"/stories/{sid}/tags", {"kind": "coaching-offer",
                                      "domains": ["individual-effectiveness"]})
-    ed.api("PUT", f"/api/stories/{sid}/tags", json={"kind": "news", "domains": []})
+    for _ in range(3):
+        ed.api("PUT", f"/api/stories/{sid}/tags", json={"kind": "news"})
     assert ed.post(f"/stories/{sid}/tags", {"kind": "no-such"}).status_code == 409
-    examples = web.store.tag_examples()
-    assert [(e["kind"], e["domains"], e["fixed_by"]) for e in examples] == [
-        ("coaching-offer", ["individual-effectiveness"], EDITOR), ("news", None, EDITOR)]
     story = web.store.get_story(sid)
-    assert all(e["story_id"] == sid and e["title"] == story.title for e in examples)
+    assert story.kind == "news"
+    assert {(t.group.value, t.slug) for t in story.tags if t.manual} == {
+        ("kind", "news"), ("domain", "individual-effectiveness")}
+    examples = web.store.tag_examples()
+    assert [(e["story_id"], e["kind"], e["domains"], e["fixed_by"]) for e in examples] == [
+        (sid, "news", ["individual-effectiveness"], EDITOR)]
+    assert examples[0]["title"] == story.title
     assert story.items[0].text in examples[0]["text"]
+    ed.api("PUT", f"/api/stories/{sid}/tags", json={})
+    assert not any(t.manual for t in web.store.get_story(sid).tags)
+    assert web.store.tag_examples() == []
 
 
 def test_hold_stops_a_story_and_release_lets_it_go(dbweb: Web) -> None:

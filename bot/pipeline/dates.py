@@ -38,7 +38,7 @@ _MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
 _MONTH = r"(?P<month>" + _MONTH_NAMES + r")\.?"
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?:,?\s+(?P<year>20\d\d))?"
-_WEEKDAY = r"(?:(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*,?\s+)?"
+_WEEKDAY = r"(?:(?P<dow>mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*,?\s+)?"
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: A weekday's name, whole or cut short; "this month" and "this satisfies" are no weekday.
 _WD = (r"(?:monday|mon|tuesday|tues|tue|wednesday|weds|wed|thursday|thurs|thur|thu|friday|"
@@ -161,6 +161,29 @@ def _to_date(match: re.Match[str], published: date, year_hint: int | None = None
             found = date(year + 1, month, day)
         except ValueError:
             return None
+    return _on_its_weekday(match, found, published) if not year_text else found
+
+
+#: How far from the post a weekday may move a year-less date (the weekday is often wrong).
+_WEEKDAY_REACH = (timedelta(days=180), timedelta(days=550))
+
+
+def _on_its_weekday(match: re.Match[str], found: date, published: date) -> date:
+    """A year-less date written with its weekday ("Thursday 24 September") is in the
+    year, of those next to the one guessed, where that day is that weekday, if that year
+    is near the post (else the weekday is a slip, and the guess stands)."""
+    dow = match.groupdict().get("dow")
+    if not dow:
+        return found
+    wanted = next(i for i, name in enumerate(_WEEKDAYS) if name.startswith(dow.lower()[:3]))
+    for year in (found.year, found.year - 1, found.year + 1):
+        try:
+            candidate = found.replace(year=year)
+        except ValueError:
+            continue
+        if candidate.weekday() == wanted and (
+                published - _WEEKDAY_REACH[0] <= candidate <= published + _WEEKDAY_REACH[1]):
+            return candidate
     return found
 
 

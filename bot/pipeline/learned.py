@@ -90,7 +90,8 @@ class Verdict:
 
 
 def _finite(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    return (isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            and abs(x) <= MAX_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class LearnedTagger:
         problem = None
         if not self.kinds:
             problem = "no kinds"
+        elif not self.weights:
+            problem = "no weights"
         elif len(self.kind_bias) != len(self.kinds) or len(self.domain_bias) != len(
                 self.domains) or len(self.thresholds) != len(self.domains):
             problem = "each kind and domain needs one bias (and each domain a threshold)"
@@ -132,7 +135,8 @@ class LearnedTagger:
         elif not all(_finite(x) for x in (*self.kind_bias, *self.domain_bias,
                                           *self.thresholds)) or not all(
                 _finite(x) for w in self.weights.values() for x in w):
-            problem = "every weight, bias and threshold must be a finite number"
+            problem = (f"every weight, bias and threshold must be a number within "
+                       f"±{MAX_WEIGHT:g}")
         if problem:
             raise ConfigError(f"weights file: {problem}", file=origin or None)
 
@@ -193,20 +197,36 @@ def _weighed(used: list[tuple[str, float, list[float]]], weight: Any, n: int = 3
     return tuple(name for push, name in pushes[:n] if push > 0)
 
 
+#: A weights file larger than this is refused unread (the bundled one is ~0.5 MB).
+MAX_BYTES = 20_000_000
+#: No weight, bias or threshold is this large in a real model; larger ones overflow.
+MAX_WEIGHT = 1000.0
+
+
 @lru_cache(maxsize=4)
 def _load(path: str, mtime: float) -> LearnedTagger:
+    file = Path(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not file.is_file():
+            raise ConfigError("the tagger weights are not a file", key="tagging.model",
+                              file=path)
+        if file.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"the tagger weights file is over {MAX_BYTES:,} bytes",
+                              key="tagging.model", file=path)
+        data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("the tagger weights file does not exist", key="tagging.model",
                           file=path) from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the tagger weights: {exc}", key="tagging.model",
-                          file=path) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"cannot read the tagger weights: {str(exc)[:200]}",
+                          key="tagging.model", file=path) from None
+    if not isinstance(data, dict):
+        raise ConfigError("the tagger weights file must hold a JSON object",
+                          key="tagging.model", file=path)
     try:
         return LearnedTagger(data, origin=path)
-    except (KeyError, TypeError) as exc:
-        raise ConfigError(f"weights file is missing {exc}", key="tagging.model",
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"weights file is missing or misshapes {exc}", key="tagging.model",
                           file=path) from None
 
 

@@ -300,7 +300,7 @@ class Taxonomy:
         words, the model's words, or both."""
         read = self._read(title, text)
         tags: list[Tag] = []
-        kind: Tag | None = None
+        kinds: list[Tag] = []
         fired: list[str] = []
         for index, rule in enumerate(self.rules):
             score, found = self._scored(index, rule, read)
@@ -309,13 +309,10 @@ class Taxonomy:
             fired.append(f"{rule.group.value}:{rule.slug}")
             reason = ", ".join(found) + f" (score {score:g})"
             tag = Tag(rule.group, rule.slug, reason)
-            if rule.group is TagGroup.KIND:
-                if kind is None:
-                    kind = tag
-            else:
-                tags.append(tag)
+            (kinds if rule.group is TagGroup.KIND else tags).append(tag)
+        kind = kinds[0] if kinds else None
         if self.model is not None and self.kind_policy != "rules":
-            kind, tags = self._with_model(title, text, fired, kind, tags)
+            kind, tags = self._with_model(title, text, fired, kinds, tags)
         if kind is None:
             kind = Tag(TagGroup.KIND, self.fallback_kind, "no kind rule matched")
         return TagResult(tags=(kind, *tags), kind=kind.slug)
@@ -327,7 +324,7 @@ class Taxonomy:
         return [f"{rule.group.value}:{rule.slug}" for index, rule in enumerate(self.rules)
                 if (s := self._scored(index, rule, read))[1] and s[0] >= rule.min_score]
 
-    def _with_model(self, title: str, text: str, fired: list[str], kind: Tag | None,
+    def _with_model(self, title: str, text: str, fired: list[str], kinds: list[Tag],
                     tags: list[Tag]) -> tuple[Tag | None, list[Tag]]:
         """The model decides the kind and the domains, having read which rules fired; a
         ``decisive`` rule that fired still wins (comms' way to say "always")."""
@@ -335,12 +332,13 @@ class Taxonomy:
         guess = self.model.predict(title, text, fired)
         decisive = {r.slug for r in self.rules if r.decisive and f"{r.group.value}:{r.slug}"
                     in fired}
-        rule_wins = (self.kind_policy != "model" and kind is not None
-                     and kind.slug in decisive)
-        if not rule_wins and guess.kind.slug in self.slugs("kind"):
-            reason = guess.kind.reason
-            if kind is not None and kind.slug == guess.kind.slug:
-                reason = f"{kind.reason}; {reason}"
+        kind = kinds[0] if kinds else None
+        sure = next((k for k in kinds if k.slug in decisive), None)
+        if sure is not None and self.kind_policy != "model":
+            kind = sure
+        elif guess.kind.slug in self.slugs("kind"):
+            kind = next((k for k in kinds if k.slug == guess.kind.slug), None)
+            reason = guess.kind.reason if kind is None else f"{kind.reason}; {guess.kind.reason}"
             kind = Tag(TagGroup.KIND, guess.kind.slug, reason)
         by_rules = {t.slug: t for t in tags if t.group is TagGroup.DOMAIN}
         domains = {s: t for s, t in by_rules.items()

@@ -29,8 +29,10 @@ from bot.store.schema import tag_examples as t_examples
 class EditsMixin(FixesMixin):
     def set_story_tags(self, story_id: int, *, kind: str | None, domains: list[str],
                        by: str, ctx: RoutingContext, now: datetime) -> IngestStats:
-        """Set a story's kind and domains by hand (they win over the rules from now on).
-        New routes that the tags open are queued; what was sent stays sent."""
+        """Set a story's kind, its domains, or both by hand (they win over the tagger from
+        now on; a group not given keeps what it had, a person's fix included). Neither
+        given: every tag goes back to the tagger. New routes that the tags open are
+        queued; what was sent stays sent."""
         known_kinds = ctx.taxonomy.slugs("kind")
         known_domains = ctx.taxonomy.slugs("domain")
         if kind is not None and kind not in known_kinds:
@@ -45,32 +47,45 @@ class EditsMixin(FixesMixin):
         if kind is not None:
             rows.append({"story_id": story_id, "grp": TagGroup.KIND.value, "slug": kind,
                          "reason": reason, "manual": True, "position": len(rows)})
+        replaced = {r["grp"] for r in rows}
         stats = IngestStats()
         with self.engine.begin() as conn:
             self._story_row(conn, story_id)
-            # Every tag goes; the recompose puts back the rules' tags of the other groups.
-            conn.execute(delete(t_tags).where(t_tags.c.story_id == story_id))
+            # The rules' tags go (the recompose puts back those of groups nobody fixed);
+            # a person's earlier fix stays in the groups not given now.
+            mine = t_tags.c.story_id == story_id
+            if rows:
+                conn.execute(delete(t_tags).where(
+                    mine, t_tags.c.manual.is_(False) | t_tags.c.grp.in_(replaced)))
+            else:
+                conn.execute(delete(t_tags).where(mine))
             if rows:
                 conn.execute(t_tags.insert(), rows)
             self._recompose(conn, story_id, False, ctx, now, stats)
-            self._keep_example(conn, story_id, kind, domains, by, ctx, now)
+            self._keep_example(conn, story_id, by, ctx, now)
         return stats
 
-    def _keep_example(self, conn: Connection, story_id: int, kind: str | None,
-                      domains: list[str], by: str, ctx: RoutingContext,
+    def _keep_example(self, conn: Connection, story_id: int, by: str, ctx: RoutingContext,
                       now: datetime) -> None:
-        """Keep a fix as a labelled example for ``herald tags train``: the text the tagger
-        reads (the lead's title, every item's text) with what the person chose. A group the
-        person left to the rules (no kind; no domains) is stored as not labelled."""
+        """Keep the story's fixes as one labelled example for ``herald tags train``: the
+        text the tagger reads (the lead's title, every item's text) with the kind and the
+        domains people chose (None where they left a group to the tagger). One example a
+        story, the latest: saving the same fix again adds nothing, and a story with no
+        fix left has none."""
+        conn.execute(delete(t_examples).where(t_examples.c.story_id == story_id))
+        manual = conn.execute(select(t_tags.c.grp, t_tags.c.slug).where(
+            t_tags.c.story_id == story_id, t_tags.c.manual.is_(True))
+            .order_by(t_tags.c.position)).all()
+        kinds = [r.slug for r in manual if r.grp == TagGroup.KIND.value]
+        domains = sorted(r.slug for r in manual if r.grp == TagGroup.DOMAIN.value)
         _content, items = self._compose_stored(conn, story_id, ctx)
-        if not items:
+        if not items or not (kinds or domains):
             return
         lead = best_item(items)
         text = "\n\n".join(i.text for i in (lead, *(i for i in items if i is not lead)))
         conn.execute(t_examples.insert().values(
-            story_id=story_id, title=lead.title, text=text, kind=kind,
-            domains=json.dumps(sorted(set(domains))) if domains else None,
-            fixed_by=by, fixed_at=now))
+            story_id=story_id, title=lead.title, text=text, kind=kinds[0] if kinds else None,
+            domains=json.dumps(domains) if domains else None, fixed_by=by, fixed_at=now))
 
     def tag_examples(self) -> list[dict[str, Any]]:
         """Every kept fix, oldest first: ``title``, ``text``, ``kind`` (or None),

@@ -30,7 +30,8 @@ from bot.pipeline.tagging import Taxonomy
 #: 3: features know whether their item is dated, and reposts link the post they repeat
 #: (#13, merging that holds on any text).
 #: 4: a year-less date takes the year of a later date in its sentence.
-VERSION = 4
+#: 5: a year-less date with its weekday takes the year where it falls on that weekday.
+VERSION = 5
 
 
 @lru_cache(maxsize=8)
