@@ -130,9 +130,11 @@ def jsonl_items(rows: list[dict[str, Any]]) -> tuple[list[list[Item]], dict[str,
             # X gives a post's links as entities; here they are the full URLs in its text.
             links += [Link(u.rstrip(".,;:!?)"), u.rstrip(".,;:!?)"))
                       for u in re.findall(r"https?://\S+", r["text"])]
+            # X dates every post: one the corpus has no day for was posted when polled.
             return make_item(source=f"{r['site']}-x", source_item_id=key,
                              url=status_url(handle, tweet_id), title=None, html=None,
-                             text=r["text"], author=f"@{handle}", published_at=published,
+                             text=r["text"], author=f"@{handle}",
+                             published_at=published or poll_time,
                              collected_at=collected, links=links, source_kind="x")
         # ``link``: the entry's own address where the corpus gives one (a page holding
         # several announcements is not any one entry's address).

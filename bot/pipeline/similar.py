@@ -272,13 +272,15 @@ def same_announcement(a: Features, b: Features, cfg: MergeConfig,
         return True, f"same key date and similar words ({score:.2f})"
     similar = (shared >= cfg.min_shared_words and score >= cfg.text_threshold) or (
         shared >= cfg.long_min_shared_words and score >= cfg.long_text_threshold)
-    if similar and not (a.dated or b.dated):
+    if similar and not (a.dated and b.dated):
         # Undated entries were "published" when collected: one poll of a feed gives them
         # all the same time, so the window is no evidence, and two pages about one
-        # programme share most of their words.
+        # programme share most of their words. With one side undated the window says as
+        # little (chosen on the corpus's dev split: precision 1.000 against 0.972 when
+        # only two undated items needed more).
         if a.title and a.title == b.title:
             return True, f"same title and similar words ({score:.2f}, {shared} shared), undated"
-        return False, "neither is dated, and similar words alone are not enough"
+        return False, "one is undated, and similar words alone are not enough"
     if similar:
         return True, f"similar words ({score:.2f}, {shared} shared)"
     return False, f"not similar enough ({score:.2f}, {shared} shared)"
