@@ -89,10 +89,21 @@ def read_jsonl(path: Path, split: str | None = None) -> list[dict[str, Any]]:
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{n}: not JSON ({exc})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{n}: not a JSON object")
         missing = {"id", "site", "source", "text", "group"} - row.keys()
         if missing:
             raise ValueError(f"{path}:{n}: no {', '.join(sorted(missing))}")
+        if row.get("published"):
+            try:
+                datetime.fromisoformat(str(row["published"]))
+            except ValueError:
+                raise ValueError(f"{path}:{n}: published must be YYYY-MM-DD, not "
+                                 f"{row['published']!r}") from None
         if split is None or row.get("split") == split:
             rows.append(row)
     return rows
@@ -190,7 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.split and args.path.suffix != ".jsonl":
         parser.error("--split needs a .jsonl corpus")
-    r = evaluate(args.path, args.split)
+    try:
+        r = evaluate(args.path, args.split)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if r.items < 2:
+        print(f"error: {r.items} items in {args.path}" + (f" (split {args.split})"
+              if args.split else "") + ": nothing to measure", file=sys.stderr)
+        return 2
     print(f"items {r.items} · pairs that should merge {r.true_pairs} · merged pairs "
           f"{r.predicted_pairs} · correct {r.correct_pairs} · largest story "
           f"{r.largest_story} items")

@@ -70,3 +70,19 @@ def test_low_vocabulary_corpus_does_not_chain_unrelated_items_into_stories(tmp_p
     assert result.items == 2000 and len({r["group"] for r in rows}) == 400
     assert result.precision >= 0.98, result.false_merges[:20]
     assert result.largest_story <= MergeConfig().max_story_items
+
+
+def test_merge_eval_refuses_an_empty_split_and_names_a_bad_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Zero items measure nothing (not precision and recall of 1); a bad date names its
+    line."""
+    from bench.merge_eval import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert main([str(empty)]) == 2
+    assert "nothing to measure" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "site": "s", "source": "news", "text": "t", "group": "g", '
+                   '"published": "1 December 2026"}\n', encoding="utf-8")
+    assert main([str(bad)]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err

@@ -237,6 +237,24 @@ def test_a_story_at_the_size_cap_takes_no_more_and_is_logged(store: Store, clock
     assert warnings == [warnings[0]] and f"story {full.id} reached 3 items" in warnings[0]
 
 
+def test_copies_past_the_size_cap_are_stored_but_never_announced_again(
+        store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    """A flood of copies of one announcement (a feed giving its entry a new id on every
+    poll) fills the story; copies past the cap make stories of their own that reach no
+    target, rather than posting the same announcement again on every poll."""
+    base = routing()
+    ctx = RoutingContext(base.taxonomy, base.routes, base.targets,
+                         MergeConfig(max_story_items=3))
+    text = "The Ready Now programme opens for applications; places are fully funded."
+    for n in range(1, 7):
+        store.ingest([item(n, source="news", title="Ready Now opens", text=text,
+                           url="https://academy.example.org/ready-now")], ctx, clock.now())
+    stories = store.list_stories()
+    announced = [s for s in stories if store.deliveries_for([s.id or 0]).get(s.id or 0)]
+    assert len(announced) == 1 and len(announced[0].items) == 3
+    assert sum(len(s.items) for s in stories) == 6
+
+
 PROGRAMME_PAGES = [
     dict(title="Stepping Up: who the programme is for",
          text="Stepping Up is our leadership development programme for aspiring senior "
@@ -276,3 +294,42 @@ def test_undated_copies_with_the_same_title_still_merge(store: Store, clock) -> 
                        **dict(second, title=first["title"]))],
                  ctx, clock.now())
     assert len(store.list_stories()) == 1
+
+
+def test_two_cohorts_that_share_a_deadline_stay_two_stories(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    """Same programme, same closing date, nearly the same words: cohort 17 and cohort 18
+    are two announcements. A copy of cohort 17 still joins cohort 17."""
+    ctx = routing()
+    text = ("Stepping Up cohort {n} opens for aspiring senior leaders in {place}. "
+            "Applications close 31 January 2027; places are fully funded.")
+    store.ingest([item(1, title="Stepping Up cohort 17 opens in Merseyside",
+                       text=text.format(n=17, place="Liverpool")),
+                  item(2, title="Stepping Up cohort 18 opens in Cheshire",
+                       text=text.format(n=18, place="Chester"))], ctx, clock.now())
+    store.ingest([item(3, source="partner", title="Stepping Up cohort 17 is open",
+                       text=text.format(n=17, place="Liverpool and the Wirral"))],
+                 ctx, clock.now())
+    stories = sorted(sorted(i.source_item_id for i in s.items) for s in store.list_stories())
+    assert stories == [["news-1", "partner-3"], ["news-2"]]
+
+
+def test_a_later_longer_copy_never_takes_the_headline_and_link(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    """The academy's page leads its story; a partner's longer page about the same
+    announcement joins it without rewriting the title, summary or link already out."""
+    ctx = routing()
+    page = item(1, title="Applications open for Stepping Up cohort 12 in Cumbria",
+                text="Applications open for Stepping Up cohort 12 in Cumbria, for aspiring "
+                     "senior leaders. Applications close on 15 December 2026.",
+                url="https://academy.example.org/stepping-up-12")
+    store.ingest([page], ctx, clock.now())
+    longer = item(2, source="partner",
+                  title="Stepping Up cohort 12 in Cumbria: applications paused, do not apply",
+                  text="Applications open for Stepping Up cohort 12 in Cumbria, for aspiring "
+                       "senior leaders. Applications close on 15 December 2026. " + "More words "
+                       "about it from the partner, and an address to write to instead. " * 8,
+                  url="https://partner.example.net/x",
+                  links=(Link("https://academy.example.org/stepping-up-12"),))
+    store.ingest([longer], ctx, clock.now())
+    (story,) = store.list_stories()
+    assert len(story.items) == 2
+    assert story.title == page.title and story.url == page.url and story.revision == 1

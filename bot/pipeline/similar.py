@@ -132,6 +132,35 @@ class Features:
     #: The title's content words in order, when it is a real title (a feed entry's, with
     #: at least ``MIN_TITLE_WORDS`` of them); "" otherwise (an X post's is its first line).
     title: str = ""
+    #: The cohorts, intakes or rounds it names ("cohort:17", "intake:3"): two that name
+    #: only different ones are different announcements, however alike their words.
+    cohorts: frozenset[str] = frozenset()
+
+
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+_ORDINALS = {w: str(n) for n, w in enumerate(
+    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh "
+    "twelfth".split())}
+_GROUP = r"(cohort|intake|round|wave)s?"
+_COHORTS = re.compile(
+    r"\b" + _GROUP + r"\s+(?:no\.?\s*)?(\d{1,3}|" + "|".join(_NUMBER_WORDS) + r")\b"
+    r"|\b(\d{1,3})(?:st|nd|rd|th)\s+" + _GROUP + r"\b"
+    r"|\b(" + "|".join(_ORDINALS) + r")\s+" + _GROUP + r"\b", re.IGNORECASE)
+
+
+def cohorts_of(text: str) -> frozenset[str]:
+    """"cohort 17", "Cohort Two", "the 15th cohort", "second intake" → {"cohort:17", …}."""
+    found = set()
+    for m in _COHORTS.finditer(text):
+        if m.group(1):
+            number = m.group(2).lower()
+            found.add(f"{m.group(1).lower()}:{_NUMBER_WORDS.get(number, number)}")
+        elif m.group(3):
+            found.add(f"{m.group(4).lower()}:{int(m.group(3))}")
+        else:
+            found.add(f"{m.group(6).lower()}:{_ORDINALS[m.group(5).lower()]}")
+    return frozenset(found)
 
 
 def _fold(word: str) -> str:
@@ -216,6 +245,7 @@ def features(item: Item, programmes: Iterable[str] = ()) -> Features:
         programmes=frozenset(programmes),
         dated=item.dated,
         title=title_key(item),
+        cohorts=cohorts_of(text),
     )
 
 
@@ -240,6 +270,8 @@ def veto(a: Features, b: Features) -> str | None:
         return "different years"
     if a.programmes and b.programmes and not a.programmes & b.programmes:
         return "different programmes"
+    if a.cohorts and b.cohorts and not a.cohorts & b.cohorts:
+        return "different cohorts"
     return None
 
 

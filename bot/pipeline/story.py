@@ -1,8 +1,8 @@
 """Compose a story from its items: title, summary, link, kind, tags, key dates.
 
 Pure: the same items and taxonomy give the same story. The best item leads: a
-website post beats a social post, a fuller text beats a shorter one, and the
-earlier item wins a tie. Tags are computed on all items' text; a tag set by a
+website post beats a social post, a post beats a repost of it, and the first the
+story got wins a tie. Tags are computed on all items' text; a tag set by a
 person replaces the rules' verdict for its group and slug.
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from bot.model import Item, KeyDate, Tag, TagGroup
 from bot.pipeline.dates import extract_dates
+from bot.pipeline.normalize import is_repost
 from bot.pipeline.tagging import Taxonomy
 from bot.text import truncate
 
@@ -35,10 +36,14 @@ class StoryContent:
 
 
 def best_item(items: Sequence[Item]) -> Item:
-    """The item whose title and link lead the story."""
-    return min(items, key=lambda i: (SOURCE_KIND_RANK.get(i.source_kind, 0),
-                                     0 if i.url else 1, -min(len(i.text), 2000),
-                                     i.published_at, i.source, i.source_item_id))
+    """The item whose title and link lead the story: comms' own announcement, else a
+    website post, else a social post; a repost never while its post is there; then the
+    first of them the story got (``items`` in the order they were stored). A later copy,
+    however long, never takes the headline and link of a story already out: a partner's
+    page rewritten to say something else would otherwise edit the academy's post."""
+    order = {id(i): n for n, i in enumerate(items)}
+    return min(items, key=lambda i: (SOURCE_KIND_RANK.get(i.source_kind, 0), is_repost(i),
+                                     0 if i.url else 1, order[id(i)]))
 
 
 def summarize(item: Item, limit: int = SUMMARY_LIMIT) -> str:

@@ -31,7 +31,8 @@ from bot.pipeline.tagging import Taxonomy
 #: (#13, merging that holds on any text).
 #: 4: a year-less date takes the year of a later date in its sentence.
 #: 5: a year-less date with its weekday takes the year where it falls on that weekday.
-VERSION = 5
+#: 6: features name the cohorts, intakes and rounds a text gives.
+VERSION = 6
 
 
 @lru_cache(maxsize=8)
@@ -49,7 +50,7 @@ def encode(feats: Features, key: str) -> str:
         key, sorted(feats.words), sorted(feats.years),
         sorted([what, day.isoformat()] for what, day in feats.dates),
         sorted(feats.own_urls), sorted(feats.links), sorted(feats.programmes),
-        feats.dated, feats.title,
+        feats.dated, feats.title, sorted(feats.cohorts),
     ], ensure_ascii=False, separators=(",", ":"))
 
 
@@ -64,13 +65,15 @@ def decode(stored: str | None, key: str) -> Features | None:
     if not stored:
         return None
     try:
-        k, words, years, dates, own, links, programmes, dated, title = json.loads(stored)
+        k, words, years, dates, own, links, programmes, dated, title, cohorts = json.loads(
+            stored)
         if k != key:
             return None
         return Features(
             words=frozenset(words), years=frozenset(years),
             dates=frozenset((what, date.fromisoformat(day)) for what, day in dates),
             own_urls=frozenset(own), links=frozenset(links),
-            programmes=frozenset(programmes), dated=bool(dated), title=str(title))
+            programmes=frozenset(programmes), dated=bool(dated), title=str(title),
+            cohorts=frozenset(cohorts))
     except (ValueError, TypeError):
         return None

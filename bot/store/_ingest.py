@@ -169,6 +169,9 @@ class _Batch:
     #: This ingest's changes to the stored counts, written with the term rows.
     count_delta: dict[str, int] = field(default_factory=dict)
     new_keys: set[tuple[str, str]] = field(default_factory=set)
+    #: Items that would have joined a full story: the stories they make are not announced
+    #: (a copy past the cap is a repeat, not news).
+    overflow: set[tuple[str, str]] = field(default_factory=set)
     #: Items of the stories this ingest created, in insertion order (their only items).
     created: dict[int, list[Item]] = field(default_factory=dict)
 
@@ -296,7 +299,8 @@ def _story_size(conn: Connection, story_id: int) -> int:
 
 
 def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: Features,
-              ctx: RoutingContext, page: bool = False) -> bool:
+              ctx: RoutingContext, page: bool = False,
+              overflow: set[tuple[str, str]] | None = None) -> bool:
     """Whether a new item that announces the same thing as item ``matched`` of a story may
     join it: the story has room (under ``max_story_items``), and the item is the same
     announcement as one of the story's lead items (its first ``lead_items``), not only as
@@ -310,6 +314,8 @@ def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: 
     if _story_size(conn, story_id) >= cfg.max_story_items:
         log.info("story %d is full (%d items): %s %s does not join it", story_id,
                  cfg.max_story_items, item.source, item.source_item_id)
+        if overflow is not None:
+            overflow.add(item.key)
         return False
     if page:
         return True
@@ -370,7 +376,8 @@ class IngestMixin:
                 self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
                                  batch, feats[n], terms[n])
             batch.flush(conn)
-            self._compose_created(conn, batch.created, ctx, now, stats, backlog)
+            self._compose_created(conn, batch.created, ctx, now, stats,
+                                  backlog | batch.overflow)
             for story_id, created in touched.items():
                 if not created:
                     self._recompose(conn, story_id, False, ctx, now, stats)
@@ -462,8 +469,10 @@ class IngestMixin:
         story_id, _why = find_story(keys, batch.by_url, batch.by_fp)
         if story_id is not None and ctx.merge is not None and _story_size(
                 conn, story_id) >= ctx.merge.max_story_items:
-            log.info("story %d is full (%d items): %s %s starts a story of its own",
-                     story_id, ctx.merge.max_story_items, item.source, item.source_item_id)
+            log.info("story %d is full (%d items): %s %s starts a story of its own, not "
+                     "announced", story_id, ctx.merge.max_story_items, item.source,
+                     item.source_item_id)
+            batch.overflow.add(item.key)
             story_id = None
         if story_id is None and feats is not None and ctx.merge is not None:
             story_id = self._similar_story(conn, item, feats, terms, ctx, batch)
@@ -591,7 +600,7 @@ class IngestMixin:
                 page = links_to_page(feats, known)
                 if (cand_story, page) not in joinable:
                     joinable[cand_story, page] = _may_join(conn, cand_story, cand_id, item,
-                                                           feats, ctx, page)
+                                                           feats, ctx, page, batch.overflow)
                 same = joinable[cand_story, page]
             if same and n >= linked:
                 alike.append((-containment(feats.words, known.words)[0], n, cand_story))
