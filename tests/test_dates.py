@@ -189,3 +189,20 @@ def test_a_weekday_with_a_year_less_date_chooses_the_year_where_it_falls() -> No
     plain = extract_dates("Join us in Preston on 24 September.",
                           datetime(2026, 11, 29, 9, tzinfo=UTC))
     assert [d.date for d in plain] == [date(2027, 9, 24)]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Oncology leaders' breakfast on Thursday 24 September, 8am to 9am, the Guild Hall, "
+     "Preston.", ("event", date(2026, 9, 24), "08:00–09:00")),
+    ("Surgery forum: Wed 10/03/2027, 10:00 to 12:00", ("event", date(2027, 3, 10),
+                                                       "10:00–12:00")),
+])
+def test_a_date_with_its_hours_is_an_event_without_a_cue_word(
+        text: str, expected: tuple[str, date, str]) -> None:
+    (found,) = extract_dates(text, datetime(2026, 9, 1, 9, tzinfo=UTC))
+    assert (found.what, found.date, found.at_time) == expected
+
+
+def test_a_past_report_with_a_time_is_no_event() -> None:
+    assert extract_dates("The report was published on 3 March 2026 at 10am.",
+                         datetime(2026, 9, 1, 9, tzinfo=UTC)) == ()

@@ -256,6 +256,11 @@ def extract_dates(text: str, published_at: datetime) -> tuple[KeyDate, ...]:
                 # "… our webinar on fairer recruitment. Weds 16 Sept, 12-1pm." — a sentence
                 # that is just the date takes its meaning from the one before.
                 what = _cue(previous[-160:], previous + " " + sentence)
+            if (what is None and "rel" not in match.re.groupindex and not _PAST.search(sentence)
+                    and find_time(after[:40]) is not None):
+                # "Breakfast on Thursday 24 September, 8am to 9am": a day with its hours is
+                # when something happens.
+                what = "event"
             if what:
                 found.append(_Found(KeyDate(what, when, " ".join(sentence.split())[:200]),
                                     index, before, after, len(ordered) == 1))

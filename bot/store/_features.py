@@ -32,7 +32,8 @@ from bot.pipeline.tagging import Taxonomy
 #: 4: a year-less date takes the year of a later date in its sentence.
 #: 5: a year-less date with its weekday takes the year where it falls on that weekday.
 #: 6: features name the cohorts, intakes and rounds a text gives.
-VERSION = 6
+#: 7: a date with its hours is an event without a cue word.
+VERSION = 7
 
 
 @lru_cache(maxsize=8)
