@@ -48,7 +48,7 @@ def tags_eval(file: Annotated[Path, typer.Argument(help="Labelled JSON Lines (th
         if using != "combined":
             if taxonomy.model is None and using == "model":
                 raise fail("no model: [tagging] model is \"off\"", 2)
-            taxonomy.kind_policy = taxonomy.domain_policy = using
+            taxonomy.policy = using
         examples = read_examples(file, split, kinds=taxonomy.slugs("kind"),
                                  domains=taxonomy.slugs("domain"))
     if not examples:

@@ -123,7 +123,7 @@ def test_pure_python_scores_equal_scikit_learns(model: LearnedTagger) -> None:
 
 def test_learned_path_reads_what_a_text_is_about(model: LearnedTagger) -> None:
     rules = load_taxonomy(CONFIG_DIR / "taxonomy.toml").with_model(model)
-    rules.kind_policy = rules.domain_policy = "model"
+    rules.policy = "model"
     result = rules.tag("Funded places for the autumn cohort",
                        "The next cohort of our programme is recruiting; places are limited.")
     assert result.kind == "cohort-opening"
@@ -162,7 +162,7 @@ def test_a_decisive_rule_wins_over_the_model(model: LearnedTagger, tmp_path) -> 
     result = rules.tag(title, text)
     assert result.kind == "vacancy" and "'harbour'" in result.tags[0].reason
     assert RC in [t.slug for t in result.tags if t.group is TagGroup.DOMAIN]
-    rules.kind_policy = rules.domain_policy = "model"
+    rules.policy = "model"
     assert rules.tag(title, text).kind != "vacancy"
 
 

@@ -60,12 +60,19 @@ def stem(word: str) -> str:
     return word
 
 
-def features(title: str, text: str, fired: Iterable[str] = ()) -> dict[str, float]:
+def _words(title: str, text: str) -> list[str]:
+    """The tokens of a title and the start of its text, as the model reads them."""
+    return _tokens(f"{title}\n{text[:TEXT_LIMIT]}")
+
+
+def features(title: str, text: str, fired: Iterable[str] = (),
+             words: list[str] | None = None) -> dict[str, float]:
     """What the model sees of a title and text: the stem of each word (not a stop word or a
     number) of the whole, the title's stems again marked ``t:``, each present or not and
     scaled so that the words of one text have unit length; and each tag rule that fired
-    (``rule:kind:event``), given as ``"group:slug"``, at :data:`RULE_WEIGHT`."""
-    found = {stem(w) for w in _tokens(f"{title}\n{text[:TEXT_LIMIT]}")
+    (``rule:kind:event``), given as ``"group:slug"``, at :data:`RULE_WEIGHT`. ``words``:
+    ``_words(title, text)``, when the caller has them already."""
+    found = {stem(w) for w in (words if words is not None else _words(title, text))
              if w not in STOP and w != "<n>"}
     found.update(f"t:{stem(w)}" for w in _tokens(title) if w not in STOP and w != "<n>")
     out = dict.fromkeys(sorted(found), 1.0 / math.sqrt(len(found))) if found else {}
@@ -142,7 +149,8 @@ class LearnedTagger:
 
     def predict(self, title: str, text: str, fired: Iterable[str] = ()) -> Prediction:
         """The model's verdicts; ``fired``: the tag rules that fired (``"group:slug"``)."""
-        feats = features(title, text, fired)
+        words = _words(title, text)
+        feats = features(title, text, fired, words)
         nk = len(self.kinds)
         width = nk + len(self.domains)
         totals = [*self.kind_bias, *self.domain_bias]
@@ -164,15 +172,15 @@ class LearnedTagger:
             j = nk + d
             p = 1.0 / (1.0 + math.exp(-max(min(totals[j], 50.0), -50.0)))
             domains.append(Verdict(slug, p, _weighed(used, lambda w, j=j: w[j])))
-        words = _spelled(title, text)
-        return Prediction(_spell(kind, words), tuple(_spell(d, words) for d in domains),
+        spelled = _spelled(words)
+        return Prediction(_spell(kind, spelled), tuple(_spell(d, spelled) for d in domains),
                           self.thresholds)
 
 
-def _spelled(title: str, text: str) -> dict[str, str]:
-    """Each stem of a text → the word the text first spells it with."""
+def _spelled(words: list[str]) -> dict[str, str]:
+    """Each stem of a text's words → the word the text first spells it with."""
     out: dict[str, str] = {}
-    for word in _tokens(f"{title}\n{text[:TEXT_LIMIT]}"):
+    for word in words:
         out.setdefault(stem(word), word)
     return out
 

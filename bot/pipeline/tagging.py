@@ -211,8 +211,7 @@ class Taxonomy:
 
     #: How the rules' and the model's verdicts combine (see :meth:`tag`): "combined" (as
     #: the worker tags), "rules" (the model ignored) or "model" (decisive rules ignored).
-    kind_policy = "combined"
-    domain_policy = "combined"
+    policy = "combined"
 
     def __init__(self, rules: list[TagRule], model: LearnedTagger | None = None) -> None:
         self.model = model
@@ -311,7 +310,7 @@ class Taxonomy:
             tag = Tag(rule.group, rule.slug, reason)
             (kinds if rule.group is TagGroup.KIND else tags).append(tag)
         kind = kinds[0] if kinds else None
-        if self.model is not None and self.kind_policy != "rules":
+        if self.model is not None and self.policy != "rules":
             kind, tags = self._with_model(title, text, fired, kinds, tags)
         if kind is None:
             kind = Tag(TagGroup.KIND, self.fallback_kind, "no kind rule matched")
@@ -334,7 +333,7 @@ class Taxonomy:
                     in fired}
         kind = kinds[0] if kinds else None
         sure = next((k for k in kinds if k.slug in decisive), None)
-        if sure is not None and self.kind_policy != "model":
+        if sure is not None and self.policy != "model":
             kind = sure
         elif guess.kind.slug in self.slugs("kind"):
             kind = next((k for k in kinds if k.slug == guess.kind.slug), None)
@@ -342,7 +341,7 @@ class Taxonomy:
             kind = Tag(TagGroup.KIND, guess.kind.slug, reason)
         by_rules = {t.slug: t for t in tags if t.group is TagGroup.DOMAIN}
         domains = {s: t for s, t in by_rules.items()
-                   if self.domain_policy != "model" and s in decisive}
+                   if self.policy != "model" and s in decisive}
         known = set(self.slugs("domain"))
         for verdict in guess.given_domains():
             if verdict.slug in known:
