@@ -53,14 +53,20 @@ def summarize(item: Item, limit: int = SUMMARY_LIMIT) -> str:
     return truncate(" ".join(text.split()), limit)
 
 
+def tagged_text(items: Sequence[Item]) -> tuple[Item, list[Item], str]:
+    """The lead, the other items, and the text the tagger reads: every item's text, the
+    lead's first (its title is the title the tagger reads)."""
+    lead = best_item(items)
+    others = [i for i in items if i is not lead]
+    return lead, others, "\n\n".join(i.text for i in (lead, *others))
+
+
 def compose(items: Sequence[Item], taxonomy: Taxonomy,
             manual_tags: Iterable[Tag] = ()) -> StoryContent:
     """The content of a story made of ``items`` (at least one)."""
     if not items:
         raise ValueError("a story needs at least one item")
-    lead = best_item(items)
-    others = [i for i in items if i is not lead]
-    text = "\n\n".join(i.text for i in (lead, *others))
+    lead, others, text = tagged_text(items)
     result = taxonomy.tag(lead.title, text)
     tags = _apply_manual(result.tags, tuple(manual_tags))
     kind = next(t.slug for t in tags if t.group is TagGroup.KIND)

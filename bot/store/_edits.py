@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Row
 
 from bot.errors import StoreError
 from bot.model import TagGroup
-from bot.pipeline.story import best_item
+from bot.pipeline.story import tagged_text
 from bot.store._fixes import FixesMixin
 from bot.store._ingest import NOT_ANNOUNCED, IngestStats, RoutingContext
 from bot.store.schema import stories as t_stories
@@ -62,10 +62,10 @@ class EditsMixin(FixesMixin):
             if rows:
                 conn.execute(t_tags.insert(), rows)
             self._recompose(conn, story_id, False, ctx, now, stats)
-            self._keep_example(conn, story_id, by, ctx, now)
+            self._keep_example(conn, story_id, by, now)
         return stats
 
-    def _keep_example(self, conn: Connection, story_id: int, by: str, ctx: RoutingContext,
+    def _keep_example(self, conn: Connection, story_id: int, by: str,
                       now: datetime) -> None:
         """Keep the story's fixes as one labelled example for ``herald tags train``: the
         text the tagger reads (the lead's title, every item's text) with the kind and the
@@ -78,11 +78,12 @@ class EditsMixin(FixesMixin):
             .order_by(t_tags.c.position)).all()
         kinds = [r.slug for r in manual if r.grp == TagGroup.KIND.value]
         domains = sorted(r.slug for r in manual if r.grp == TagGroup.DOMAIN.value)
-        _content, items = self._compose_stored(conn, story_id, ctx)
-        if not items or not (kinds or domains):
+        if not (kinds or domains):
             return
-        lead = best_item(items)
-        text = "\n\n".join(i.text for i in (lead, *(i for i in items if i is not lead)))
+        items = self._items_of(conn, story_id)
+        if not items:
+            return
+        lead, _others, text = tagged_text(items)
         conn.execute(t_examples.insert().values(
             story_id=story_id, title=lead.title, text=text, kind=kinds[0] if kinds else None,
             domains=json.dumps(domains) if domains else None, fixed_by=by, fixed_at=now))

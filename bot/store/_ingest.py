@@ -656,11 +656,16 @@ class IngestMixin:
             stats.deliveries += len(deliveries)
 
     @staticmethod
+    def _items_of(conn: Connection, story_id: int) -> list[Item]:
+        """A stored story's items, in the order they were stored."""
+        return [row_to_item(r) for r in conn.execute(
+            select(t_items).where(t_items.c.story_id == story_id).order_by(t_items.c.id))]
+
+    @staticmethod
     def _compose_stored(conn: Connection, story_id: int,
                         ctx: RoutingContext) -> tuple[StoryContent, list[Item]]:
         """A stored story composed from its items and comms' tags, with those items."""
-        items = [row_to_item(r) for r in conn.execute(
-            select(t_items).where(t_items.c.story_id == story_id).order_by(t_items.c.id))]
+        items = IngestMixin._items_of(conn, story_id)
         manual = [Tag(TagGroup(r.grp), r.slug, r.reason, True) for r in conn.execute(
             select(t_tags).where(t_tags.c.story_id == story_id, t_tags.c.manual.is_(True)))]
         return compose(items, ctx.taxonomy, manual), items
