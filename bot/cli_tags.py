@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli import ConfigOpt, JsonOpt, errors, fail, out, settings_for, stories_app, with_herald
-from bot.tagdata import CORPUS, SPLITS, read_examples, score
+from bot.tagdata import CORPUS, SPLITS, read_examples, score_taxonomy
 
 tags_app = typer.Typer(help="Measure and teach the tagger.", no_args_is_help=True)
 #: Fewer train items and fixes than this teach nothing worth writing.
@@ -21,13 +21,6 @@ WORSE = 0.02
 
 SplitOpt = Annotated[str | None, typer.Option(
     "--split", help=f"Only the items of this split ({', '.join(SPLITS)}).")]
-
-
-def _tagger(taxonomy: Any) -> Any:
-    def tag(title: str, text: str) -> tuple[str, list[str]]:
-        result = taxonomy.tag(title, text)
-        return result.kind, [t.slug for t in result.tags if t.group.value == "domain"]
-    return tag
 
 
 @tags_app.command("eval")
@@ -53,8 +46,7 @@ def tags_eval(file: Annotated[Path, typer.Argument(help="Labelled JSON Lines (th
                                  domains=taxonomy.slugs("domain"))
     if not examples:
         raise fail(f"no labelled items in {file}" + (f" (split {split})" if split else ""), 1)
-    result = score(examples, _tagger(taxonomy), taxonomy.slugs("kind"),
-                   taxonomy.slugs("domain"))
+    result = score_taxonomy(examples, taxonomy)
     if as_json:
         out.print_json(json.dumps(result.as_dict()))
         return
@@ -100,10 +92,9 @@ def tags_train(config: ConfigOpt = None,
             raise fail(f"too little to learn from: {len(learned)} train items in {corpus} "
                        f"and {len(fixes)} fixes, with {len({e.kind for e in taught})} kinds "
                        f"(at least {MIN_EXAMPLES} items of two kinds)", 2)
-        before = score(dev, _tagger(h.taxonomy), kinds, domains)
+        before = score_taxonomy(dev, h.taxonomy)
         model = fit(taught, h.taxonomy)
-        after = score(dev, _tagger(h.taxonomy.with_model(LearnedTagger(model))), kinds,
-                      domains)
+        after = score_taxonomy(dev, h.taxonomy.with_model(LearnedTagger(model)))
         worse = (after.accuracy < before.accuracy - WORSE
                  or after.macro_f1 < before.macro_f1 - WORSE)
         if worse and not force:

@@ -15,8 +15,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.pipeline.tagging import Taxonomy
 
 SPLITS = ("train", "dev", "test")
 #: The corpus in a checkout of Herald (not installed with the package).
@@ -175,3 +179,11 @@ def score(examples: Sequence[Example], tagger: Tagger, kinds: Sequence[str],
             elif d in ex.domains:
                 c[2] += 1
     return result
+
+
+def score_taxonomy(examples: Sequence[Example], taxonomy: Taxonomy) -> Scores:
+    """:func:`score` of a taxonomy's tagging (its rules, and its model if it has one)."""
+    def tag(title: str, text: str) -> tuple[str, list[str]]:
+        result = taxonomy.tag(title, text)
+        return result.kind, [t.slug for t in result.tags if t.group.value == "domain"]
+    return score(examples, tag, taxonomy.slugs("kind"), taxonomy.slugs("domain"))

@@ -90,18 +90,11 @@ def test_the_learned_tagger_does_no_worse_than_the_rules_on_the_test_split() -> 
     saw."""
     from bot.pipeline.learned import load_tagger
     from bot.pipeline.tagging import load_taxonomy
-    from bot.tagdata import score
+    from bot.tagdata import score_taxonomy
 
     rules = load_taxonomy(CONFIG_DIR / "taxonomy.toml")
-    both = rules.with_model(load_tagger())
     test = read_examples(CORPUS, "test")
-
-    def run(tax):  # type: ignore[no-untyped-def]
-        def tag(title: str, text: str) -> tuple[str, list[str]]:
-            r = tax.tag(title, text)
-            return r.kind, [t.slug for t in r.tags if t.group.value == "domain"]
-        return score(test, tag, rules.slugs("kind"), rules.slugs("domain"))
-
-    alone, learned = run(rules), run(both)
+    alone = score_taxonomy(test, rules)
+    learned = score_taxonomy(test, rules.with_model(load_tagger()))
     assert learned.accuracy >= alone.accuracy
     assert learned.macro_f1 >= alone.macro_f1
