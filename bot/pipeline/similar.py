@@ -12,7 +12,8 @@ its source gave it a date. Then, in this order:
 
 1. **Vetoes** (never merge): both give a key date of the same kind (say
    applications-open) and the dates differ; both name years and share none;
-   both name programmes and share none; further apart than ``strong_window``.
+   both name programmes and share none; both name cohorts, intakes or rounds and share
+   none ("cohort 17", "cohort 18"); further apart than ``strong_window``.
    Further apart than ``window``, only rule 2 or a shared key date (rule 4) merges.
 2. **Link to the other's own page**: one item links to the page the other *is*
    (a tweet whose t.co link expands to the website post) → same announcement.
@@ -21,9 +22,9 @@ its source gave it a date. Then, in this order:
 4. **Similar words**: the same key date of the same kind plus ``dated_text_threshold``;
    or containment (shared words over the smaller set) reaches ``text_threshold`` with
    at least ``min_shared_words`` words in common; or ``long_text_threshold`` with
-   ``long_min_shared_words`` (two long paraphrases). **Where neither item has a date**
-   (an undated feed: their times are only when they were collected, so the window
-   says nothing), similar words alone never merge: they must also have the same title
+   ``long_min_shared_words`` (two long paraphrases). **Where either item has no date**
+   (an undated entry's time is only when it was collected, so the window says
+   nothing), similar words alone never merge: they must also have the same title
    (rules 2, 3 and the same key date are evidence enough by themselves).
 
 This compares two items. Which items a new item is compared with is the store's
