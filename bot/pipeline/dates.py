@@ -100,6 +100,12 @@ _DIGIT = re.compile(r"\d")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z#@])|\n+")
 
 
+def _weekday(name: str) -> int:
+    """Monday 0 … Sunday 6, from a weekday's name whole or cut short ("Thurs")."""
+    start = name.lower()[:3]
+    return next(i for i, day in enumerate(_WEEKDAYS) if day.startswith(start))
+
+
 def _relative(match: re.Match[str], published: date) -> date | None:
     """"tomorrow", "this Friday", "on Thursday", "next Tuesday", from the day the post was
     published: never before it."""
@@ -108,8 +114,7 @@ def _relative(match: re.Match[str], published: date) -> date | None:
         return published
     if rel in ("tomorrow", "tmrw", "tmw"):
         return published + timedelta(days=1)
-    wd = (match.group("wd") or match.group("bare")).lower()[:3]
-    target = next(i for i, name in enumerate(_WEEKDAYS) if name.startswith(wd))
+    target = _weekday(match.group("wd") or match.group("bare"))
     ahead = (target - published.weekday()) % 7
     if ahead == 0 and (match.group("which") or "").lower() == "next":
         ahead = 7
@@ -175,7 +180,7 @@ def _on_its_weekday(match: re.Match[str], found: date, published: date) -> date:
     dow = match.groupdict().get("dow")
     if not dow:
         return found
-    wanted = next(i for i, name in enumerate(_WEEKDAYS) if name.startswith(dow.lower()[:3]))
+    wanted = _weekday(dow)
     for year in (found.year, found.year - 1, found.year + 1):
         try:
             candidate = found.replace(year=year)
