@@ -10,7 +10,16 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli import ConfigOpt, JsonOpt, errors, fail, out, settings_for, stories_app, with_herald
+from bot.cli._base import (
+    ConfigOpt,
+    JsonOpt,
+    errors,
+    fail,
+    out,
+    settings_for,
+    stories_app,
+    with_herald,
+)
 from bot.tagdata import CORPUS, SPLITS, read_examples, score_taxonomy
 
 tags_app = typer.Typer(help="Measure and teach the tagger.", no_args_is_help=True)

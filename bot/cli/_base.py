@@ -1,0 +1,139 @@
+"""What every ``herald`` command shares: the typer apps, the consoles, the ``--config`` and
+``--json`` options, and turning Herald's errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from bot.config import Settings, load_config, redact_url
+from bot.errors import ConfigError, HeraldError
+
+app = typer.Typer(help="Herald: collect, tag and republish a leadership academy's "
+                       "announcements.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+#: ``herald --config FILE COMMAND``: the config given before the command's name (a
+#: command's own ``--config`` wins over it).
+_global: dict[str, Path | None] = {"config": None}
+feeds_app = typer.Typer(help="List, add and remove feeds.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The delivery outbox.", invoke_without_command=True)
+subscribers_app = typer.Typer(help="Digest subscribers.", no_args_is_help=True)
+stories_app = typer.Typer(help="The collected stories (and fixing merges).",
+                          invoke_without_command=True)
+import_app = typer.Typer(help="Import posts from elsewhere.", no_args_is_help=True)
+digest_app = typer.Typer(help="The weekly digest email.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts for the web app.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(stories_app, name="stories")
+app.add_typer(import_app, name="import")
+app.add_typer(digest_app, name="digest")
+app.add_typer(users_app, name="users")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+CONFIG_HELP = "Config file (default: $HERALD_CONFIG, else the bundled default)."
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP,
+                                                show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+T = TypeVar("T")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=err, show_path=False)
+        level = logging.INFO if verbose else logging.WARNING
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
+        level = logging.INFO
+    handler.setLevel(level)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("apscheduler", "httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {_escape(message)}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn Herald's errors into one readable line and an exit code."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    except HeraldError as exc:
+        raise fail(str(exc), 1) from None
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise fail(f"database error: {redact_url(detail)}", 1) from None
+
+
+@app.callback()
+def _main(config: ConfigOpt = None) -> None:
+    """Herald: collect, tag and republish a leadership academy's announcements."""
+    _global["config"] = config
+
+
+def chosen_config(config: Path | None) -> Path | None:
+    """The command's ``--config``, else the one given before the command's name."""
+    return config if config is not None else _global["config"]
+
+
+def settings_for(config: Path | None) -> Settings:
+    with errors():
+        return load_config(chosen_config(config))
+
+
+def with_herald(config: Path | None, fn: Callable[[Any], T], *, prepare: bool = True,
+                console: Console | None = None) -> T:
+    from bot.app import Herald
+
+    settings = settings_for(config)
+    with errors():
+        herald = Herald(settings, console=console or out)
+        try:
+            if prepare:
+                herald.prepare()
+            return fn(herald)
+        finally:
+            with contextlib.suppress(Exception):
+                herald.close()
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else "—"

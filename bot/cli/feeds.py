@@ -1,0 +1,110 @@
+"""``herald feeds``: list, add and remove feeds."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bot.cli._base import (
+    ConfigOpt,
+    JsonOpt,
+    _escape,
+    _when,
+    errors,
+    fail,
+    feeds_app,
+    out,
+    settings_for,
+    with_herald,
+)
+from bot.clock import SystemClock
+from bot.config import NAME_PATTERN, redact_url
+from bot.durations import format_duration, parse_duration
+
+
+@feeds_app.command("list")
+def feeds_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Every source, from the config file and from `feeds add`, with its poll state."""
+    def show(herald: Any) -> None:
+        rows = herald.store.list_sources()
+        if as_json:
+            print(json.dumps([{
+                "name": r.name, "origin": r.origin, "type": r.kind, "url": redact_url(r.url),
+                "every": format_duration(r.every), "enabled": r.enabled,
+                "last_polled_at": r.last_polled_at.isoformat() if r.last_polled_at else None,
+                "last_ok_at": r.last_ok_at.isoformat() if r.last_ok_at else None,
+                "next_poll_at": r.next_poll_at.isoformat() if r.next_poll_at else None,
+                "last_error": r.last_error, "error_count": r.error_count} for r in rows],
+                indent=2))
+            return
+        table = Table(title="Feeds")
+        for col in ("name", "from", "url", "every", "last poll", "next poll", "errors",
+                    "last error"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r.name, "config file" if r.origin == "config" else "feeds add",
+                          redact_url(r.url), format_duration(r.every), _when(r.last_polled_at),
+                          _when(r.next_poll_at) if r.enabled else "paused",
+                          str(r.error_count), _escape(r.last_error or ""))
+        out.print(table)
+
+    with_herald(config, show)
+
+
+def _name_from(location: str) -> str:
+    from urllib.parse import urlsplit
+
+    base = urlsplit(location).hostname if "://" in location else Path(location).stem
+    slug = re.sub(r"[^a-z0-9]+", "-", (base or "feed").lower()).strip("-")[:60]
+    return slug or "feed"
+
+
+@feeds_app.command("add")
+def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")],
+              name: Annotated[str | None, typer.Option("--name")] = None,
+              every: Annotated[str, typer.Option("--every", help="Poll interval.")] = "15m",
+              announce_backlog: Annotated[bool, typer.Option(
+                  "--announce-backlog",
+                  help="Announce the entries its first poll finds that are older than "
+                       "worker.announce_since (by default they are stored, not announced)."
+              )] = False,
+              config: ConfigOpt = None) -> None:
+    """Add a feed (kept in the database). Its first poll is a backfill: older entries are
+    stored and tagged but not announced, unless --announce-backlog."""
+    try:
+        interval = parse_duration(every)
+    except ValueError as exc:
+        raise fail(f"--every: {exc}", 2) from None
+    name = name or _name_from(url)
+    if not re.match(NAME_PATTERN, name):
+        raise fail(f"--name: {name!r} is not a valid name (lowercase letters, digits, -, _)", 2)
+    if "://" not in url:
+        path = Path(url).expanduser()
+        if not path.exists():
+            raise fail(f"{url}: no such file", 2)
+        url = str(path.resolve())
+    elif not url.lower().startswith(("http://", "https://")):
+        raise fail(f"{url}: only http(s) URLs and local paths are supported", 2)
+    else:
+        from bot.sources.guard import UrlGuard
+
+        with errors():
+            UrlGuard(settings_for(config).config.http.allow_networks).check(url)
+    row = with_herald(config, lambda h: h.store.add_source(
+        name, url, interval, SystemClock().now(), announce_backlog=announce_backlog))
+    out.print(f"added feed [bold]{row.name}[/bold] ({redact_url(row.url)}), every "
+              f"{format_duration(row.every)}; "
+              + ("its old entries will be announced too" if row.announce_backlog else
+                 "its first poll announces only recent entries"))
+
+
+@feeds_app.command("remove")
+def feeds_remove(name: str, config: ConfigOpt = None) -> None:
+    """Remove a feed added with `feeds add` (its stories stay)."""
+    with_herald(config, lambda h: h.store.remove_source(name))
+    out.print(f"removed feed [bold]{name}[/bold]")

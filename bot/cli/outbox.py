@@ -1,0 +1,62 @@
+"""``herald outbox``: the deliveries, and queueing failed ones again."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli._base import (
+    ConfigOpt,
+    JsonOpt,
+    _escape,
+    _when,
+    fail,
+    out,
+    outbox_app,
+    with_herald,
+)
+from bot.clock import SystemClock
+from bot.model import DeliveryStatus
+
+
+@outbox_app.callback()
+def outbox(ctx: typer.Context, config: ConfigOpt = None,
+           status: Annotated[str | None, typer.Option(
+               "--status", help="pending, in_flight, sent, failed, dead, retracted "
+                                "(a merged-away story's message, deleted) or left (one that "
+                                "could not be)")] = None,
+           as_json: JsonOpt = False) -> None:
+    """The deliveries: where each story went or why it did not."""
+    if ctx.invoked_subcommand is not None:
+        return
+    allowed = tuple(s.value for s in DeliveryStatus)
+    if status and status not in allowed:
+        raise fail(f"--status must be one of {', '.join(allowed)}", 2)
+    rows = with_herald(config, lambda h: h.store.list_deliveries(status))
+    if as_json:
+        print(json.dumps([{
+            "id": d.id, "story_id": d.story_id, "target": d.target, "status": d.status.value,
+            "attempts": d.attempts, "next_attempt_at": d.next_attempt_at.isoformat()
+            if d.next_attempt_at else None, "external_id": d.external_id,
+            "last_error": d.last_error, "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+            "release_at": d.release_at.isoformat() if d.release_at else None,
+        } for d in rows], indent=2))
+        return
+    table = Table(title=f"Outbox ({len(rows)})")
+    for col in ("id", "story", "target", "status", "tries", "next try", "reason / id"):
+        table.add_column(col, overflow="fold")
+    for d in rows:
+        table.add_row(str(d.id), str(d.story_id), d.target, d.status.value, str(d.attempts),
+                      _when(d.next_attempt_at) if d.status.value in ("pending", "failed")
+                      else "", _escape(d.last_error or d.external_id or ""))
+    out.print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(delivery_id: int, config: ConfigOpt = None) -> None:
+    """Queue a failed or dead delivery again, now."""
+    d = with_herald(config, lambda h: h.store.retry_delivery(delivery_id, SystemClock().now()))
+    out.print(f"delivery {d.id} (story {d.story_id} → {d.target}) queued again")

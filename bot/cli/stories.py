@@ -1,0 +1,142 @@
+"""``herald stories`` (list, merge, split, announce) and ``herald import x-archive``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bot.cli._base import (
+    ConfigOpt,
+    JsonOpt,
+    _escape,
+    fail,
+    import_app,
+    out,
+    stories_app,
+    with_herald,
+)
+from bot.clock import SystemClock, local_date
+from bot.durations import parse_duration
+from bot.model import KeyDate, Story
+
+
+def story_json(story: Story, today: date) -> dict[str, Any]:
+    """A story for ``--json``; a key date before ``today`` has ``"passed": true``."""
+    return {
+        "id": story.id, "title": story.title, "url": story.url, "summary": story.summary,
+        "kind": story.kind, "revision": story.revision,
+        "tags": [{"slug": t.slug, "group": t.group.value, "reason": t.reason,
+                  "manual": t.manual} for t in story.tags],
+        "dates": [{"what": d.what, "date": d.date.isoformat(), "at_time": d.at_time,
+                   "place": d.place, "passed": d.date < today} for d in story.dates],
+        "items": [{"source": i.source, "url": i.url, "title": i.title,
+                   "published_at": i.published_at.isoformat()} for i in story.items],
+        "first_seen": story.first_seen.isoformat(), "updated_at": story.updated_at.isoformat(),
+    }
+
+
+def _date_cell(kd: KeyDate, today: date) -> str:
+    """"event 2026-09-24 09:30–13:00 Preston", "applications-close 2026-09-07 (passed)"."""
+    parts = [kd.what, kd.date.isoformat(), kd.at_time, kd.place,
+             "(passed)" if kd.date < today else None]
+    return " ".join(p for p in parts if p)
+
+
+@stories_app.callback()
+def stories(ctx: typer.Context, config: ConfigOpt = None,
+            since: Annotated[str | None, typer.Option(
+                "--since", help="Only stories first seen in this long, e.g. 7d.")] = None,
+            tag: Annotated[str | None, typer.Option("--tag", help="Only with this tag slug.")]
+            = None,
+            as_json: JsonOpt = False) -> None:
+    """The collected stories, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cutoff = None
+    if since:
+        try:
+            cutoff = SystemClock().now() - parse_duration(since)
+        except ValueError as exc:
+            raise fail(f"--since: {exc}", 2) from None
+    found, today = with_herald(config, lambda h: (
+        h.store.list_stories(since=cutoff, tag=tag),
+        local_date(h.clock.now(), h.settings.config.worker.timezone)))
+    if as_json:
+        print(json.dumps([story_json(s, today) for s in found], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found)} stories")
+    for col in ("id", "title", "kind", "domains", "programmes", "key dates", "items"):
+        table.add_column(col, overflow="fold")
+    for s in found:
+        table.add_row(str(s.id), _escape(s.title), s.kind, ", ".join(s.domains),
+                      ", ".join(s.programmes),
+                      _escape(", ".join(_date_cell(d, today) for d in s.dates)),
+                      str(len(s.items)))
+    out.print(table)
+
+
+@stories_app.command("merge")
+def stories_merge(keep: int, other: int, config: ConfigOpt = None) -> None:
+    """Merge story OTHER into story KEEP (they announce the same thing)."""
+    report = with_herald(config, lambda h: h.store.merge_stories(keep, other, h.routing,
+                                                                 h.clock.now()))
+    for line in report.lines():
+        out.print(_escape(line))
+
+
+@stories_app.command("announce")
+def stories_announce(story_id: int, config: ConfigOpt = None) -> None:
+    """Announce an old entry that a new feed's first poll stored but did not announce."""
+    def go(h: Any) -> tuple[Any, bool]:
+        stats = h.store.announce_story(story_id, h.routing, h.clock.now())
+        return stats, h.store.get_story(story_id).hold
+
+    stats, held = with_herald(config, go)
+    out.print(f"story {story_id} announced: {stats.deliveries} deliveries queued"
+              + ("; it is stopped, so nothing goes out until it is let go" if held else ""))
+
+
+@stories_app.command("split")
+def stories_split(story_id: int, item_url: str, config: ConfigOpt = None) -> None:
+    """Move the item at ITEM_URL out of STORY_ID into a story of its own."""
+    new_id, _ = with_herald(config, lambda h: h.store.split_item(story_id, item_url,
+                                                                 h.routing, h.clock.now()))
+    out.print(f"the item at {_escape(item_url)} is story {new_id} now")
+
+
+@import_app.command("x-archive")
+def import_x_archive(path: Path, config: ConfigOpt = None,
+                     source: Annotated[str | None, typer.Option(
+                         "--source", help="Source name (default x-archive-<username>).")]
+                     = None,
+                     include_replies: Annotated[bool, typer.Option("--include-replies")]
+                     = False,
+                     include_retweets: Annotated[bool, typer.Option("--include-retweets")]
+                     = False,
+                     post: Annotated[bool, typer.Option(
+                         "--post", help="Also send the imported stories to the targets "
+                         "(off: a backfill is stored and tagged, not announced again).")]
+                     = False) -> None:
+    """Import an X account's downloaded archive (folder or data/tweets.js)."""
+    from bot.sources.x_archive import read_archive
+    from bot.store._ingest import RoutingContext
+
+    def go(h: Any) -> tuple[Any, Any, int]:
+        account, items = read_archive(path, source=source, include_replies=include_replies,
+                                      include_retweets=include_retweets,
+                                      collected_at=h.clock.now())
+        ctx = h.routing if post else RoutingContext(h.taxonomy, (), (), h.routing.merge)
+        stats = h.store.ingest(items, ctx, h.clock.now())
+        return account, stats, len(items)
+
+    account, stats, count = with_herald(config, go)
+    out.print(f"@{account.username}: {count} posts read · {stats.new_items} new items · "
+              f"{len(stats.new_stories)} new stories · "
+              f"{stats.new_items - len(stats.new_stories)} joined existing stories"
+              + ("" if post else " (not posted: add --post to announce them)"),
+              soft_wrap=True)

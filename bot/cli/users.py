@@ -1,0 +1,106 @@
+"""``herald users``: staff accounts for the web app."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli._base import (
+    ConfigOpt,
+    JsonOpt,
+    errors,
+    fail,
+    out,
+    users_app,
+    with_herald,
+)
+from bot.clock import SystemClock
+
+
+def _read_password(password_env: str | None) -> str:
+    import getpass
+
+    if password_env:
+        value = os.environ.get(password_env)
+        if not value:
+            raise fail(f"--password-env: the environment variable {password_env} is not set", 2)
+        return value
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Again: ") != first:
+        raise fail("the two passwords differ", 2)
+    return first
+
+
+PasswordEnvOpt = Annotated[str | None, typer.Option(
+    "--password-env", help="Read the password from this environment variable (else it is "
+                           "asked for, or read from standard input).")]
+
+
+@users_app.command("add")
+def users_add(email: str, role: Annotated[str, typer.Option(
+                  "--role", help="editor, approver or admin.")] = "editor",
+              password_env: PasswordEnvOpt = None, config: ConfigOpt = None) -> None:
+    """Add a staff account for `herald serve`."""
+    from bot.passwords import hash_password
+    from bot.store import ROLES
+
+    if role not in ROLES:
+        raise fail(f"--role: must be one of {', '.join(ROLES)}; got {role!r}", 2)
+    with errors():
+        hashed = hash_password(_read_password(password_env))
+    user = with_herald(config, lambda h: h.store.add_user(email, role, hashed,
+                                                          SystemClock().now()))
+    out.print(f"added {user.email} ({user.role})")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Every staff account and its role."""
+    users = with_herald(config, lambda h: h.store.list_users())
+    rows = [{"email": u.email, "role": u.role, "disabled": u.disabled,
+             "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None}
+            for u in users]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Users ({len(users)})")
+    for col in ("email", "role", "state", "last sign-in"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["email"], r["role"], "disabled" if r["disabled"] else "active",
+                      r["last_login_at"] or "never")
+    out.print(table)
+
+
+@users_app.command("set")
+def users_set(email: str, role: Annotated[str | None, typer.Option("--role")] = None,
+              password: Annotated[bool, typer.Option(
+                  "--password", help="Set a new password (asked for).")] = False,
+              password_env: PasswordEnvOpt = None,
+              disable: Annotated[bool | None, typer.Option(
+                  "--disable/--enable", help="Disable or enable the account.")] = None,
+              config: ConfigOpt = None) -> None:
+    """Change a staff account's role, password or state (this ends its sessions)."""
+    from bot.passwords import hash_password
+
+    hashed = None
+    if password or password_env:
+        with errors():
+            hashed = hash_password(_read_password(password_env))
+    user = with_herald(config, lambda h: h.store.set_user(
+        email, role=role, password_hash=hashed, disabled=disable))
+    out.print(f"{user.email}: {user.role}, {'disabled' if user.disabled else 'active'}")
+
+
+@users_app.command("remove")
+def users_remove(email: str, config: ConfigOpt = None) -> None:
+    """Remove a staff account (their announcements stay)."""
+    with_herald(config, lambda h: h.store.remove_user(email))
+    out.print(f"removed {email}")
