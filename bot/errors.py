@@ -13,7 +13,8 @@
     └── ChannelError(target)              a send did not go through
         ├── RateLimited(retry_after)      the target asked us to slow down
         ├── TransientSendError            worth another try later
-        └── PermanentSendError            never retried (bad token, unknown channel)
+        └── PermanentSendError            never retried (unknown channel, refused message)
+            └── TargetAuthError           no or bad credentials: the *target* pauses
 
 Every error has a default message and identifying attributes; ``str()`` joins them.
 """
@@ -138,3 +139,11 @@ class PermanentSendError(ChannelError):
     """A failure that another try cannot fix (bad token, unknown channel)."""
 
     default_message = "permanent failure"
+
+
+class TargetAuthError(PermanentSendError):
+    """The target has no credentials, or refused them (a missing or revoked token, a wrong
+    SMTP password). No delivery to it can go through until someone fixes that, so the
+    target pauses instead of each delivery dying on its first try."""
+
+    default_message = "the target refused Herald's credentials"
