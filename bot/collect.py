@@ -33,6 +33,9 @@ from bot.sources.fetch import Validators, fetch, is_remote
 from bot.store import IngestStats, SourceRow, Store
 from bot.store._ingest import RoutingContext
 
+#: Jitter for back-offs (not a secret: any generator will do).
+_JITTER = random.Random()
+
 if TYPE_CHECKING:  # tweepy (and requests) load only where X sources are configured
     from bot.sources.x import XSource
 
@@ -62,7 +65,7 @@ def source_backoff(every: timedelta, error_count: int, cap: timedelta,
                    retry_after: float | None = None, rng: random.Random | None = None
                    ) -> timedelta:
     """Delay before polling a failing source again (``error_count`` counts this failure)."""
-    rng = rng or random
+    rng = rng or _JITTER
     base = min(cap.total_seconds(), max(60.0, every.total_seconds() / 4)
                * (2 ** max(0, error_count - 1)))
     delay = base * (0.8 + 0.4 * rng.random())

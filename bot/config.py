@@ -464,7 +464,10 @@ def _config_error(exc: ValidationError, data: dict[str, Any], file: Path | None)
 
 def _duplicates(names: list[str]) -> list[str]:
     seen: set[str] = set()
-    return sorted({n for n in names if n in seen or seen.add(n)})
+    repeated: set[str] = set()
+    for name in names:
+        (repeated if name in seen else seen).add(name)
+    return sorted(repeated)
 
 
 def _cross_check(settings: Settings) -> None:
@@ -540,11 +543,11 @@ def _cross_check(settings: Settings) -> None:
                 raise ConfigError(
                     f"unknown target {name!r}; defined targets: "
                     f"{', '.join(sorted(target_names)) or 'none'}", key=f"{key}.to", file=file)
-        for field_name, allowed in known.items():
+        for field_name, slugs in known.items():
             for slug in getattr(route, field_name) or []:
-                if slug not in allowed:
+                if slug not in slugs:
                     raise ConfigError(f"unknown {field_name[:-1]} {slug!r}; allowed: "
-                                      f"{', '.join(sorted(allowed))}",
+                                      f"{', '.join(sorted(slugs))}",
                                       key=f"{key}.{field_name}", file=file)
         for name in route.sources or []:
             # Feeds added with `herald feeds add` live in the database; allow any name

@@ -85,7 +85,7 @@ class Dispatcher:
             if not claims:
                 break
             stories = {s.id: s for s in self.store.list_stories(
-                ids=sorted({c.delivery.story_id for c in claims}))}
+                ids=sorted({c.delivery.story_id for c in claims})) if s.id is not None}
             for n, claim in enumerate(claims):
                 if self.stop.is_set():
                     self.store.release(self.owner, [c.delivery.id for c in claims[n:]],

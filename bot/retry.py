@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 
 from bot.errors import PermanentSendError, RateLimited
 
+#: Jitter for back-offs (not a secret: any generator will do).
+_JITTER = random.Random()
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -24,7 +27,7 @@ class RetryPolicy:
 
     def backoff(self, attempts: int, rng: random.Random | None = None) -> timedelta:
         """Delay after the ``attempts``-th failure (1-based), with equal jitter."""
-        rng = rng or random
+        rng = rng or _JITTER
         exp = self.base.total_seconds() * (2 ** max(0, attempts - 1))
         delay = min(self.cap.total_seconds(), exp)
         return timedelta(seconds=delay / 2 + rng.uniform(0, delay / 2))
@@ -35,6 +38,6 @@ class RetryPolicy:
         if isinstance(error, PermanentSendError) or attempts >= self.max_attempts:
             return None
         if isinstance(error, RateLimited) and error.retry_after is not None:
-            jitter = (rng or random).uniform(0, 1.0)
+            jitter = (rng or _JITTER).uniform(0, 1.0)
             return now + timedelta(seconds=max(0.0, error.retry_after) + jitter)
         return now + self.backoff(attempts, rng)

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -173,7 +174,7 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
         scheduler.add_job(digest, id="digest-catch-up", next_run_time=now)
         scheduler.add_job(digest, "interval", minutes=15, id="digest-retry")
 
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
         def handle(signum: int, _frame: FrameType | None) -> None:
             log.info("received %s, stopping", signal.Signals(signum).name)
@@ -191,7 +192,7 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
     finally:
         scheduler.shutdown(wait=True)  # the dispatcher gives back what it had not started
         for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)
         try:
             herald.store.forget_worker(herald.owner)
         except Exception:  # pragma: no cover - the database went away first

@@ -118,6 +118,15 @@ class BaseChannel:
         """A form of the target that is safe to show (no secrets)."""
         return self.identity()
 
+    def render(self, story: Story) -> dict[str, Any]:
+        """The payload this channel sends for ``story`` (each channel renders its own)."""
+        raise NotImplementedError(f"{self.name} does not render stories")
+
+    def send(self, payload: dict[str, Any], *, delivery: Delivery,
+             reclaimed: bool = False) -> SendResult:
+        """Send a rendered payload (each channel sends its own way)."""
+        raise NotImplementedError(f"{self.name} does not send")
+
     def update(self, payload: dict[str, Any], *, delivery: Delivery) -> SendResult:
         """Show a story's change on the message already sent (when supports_update)."""
         raise NotImplementedError(f"{self.name} cannot update a sent message")

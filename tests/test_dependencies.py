@@ -42,7 +42,7 @@ def test_every_dependency_has_a_lower_and_an_upper_bound(where: str, req: Requir
 
 def test_the_test_extra_has_the_tools_ci_runs() -> None:
     test_extra = {r.name for w, r in requirements() if w == "optional-dependencies.test"}
-    assert {"pytest", "ruff", "pip-audit"} <= test_extra
+    assert {"pytest", "ruff", "mypy", "pip-audit"} <= test_extra
 
 
 def test_pip_audit_finds_no_known_vulnerability() -> None:

@@ -27,7 +27,7 @@ def config_check(config: ConfigOpt = None) -> None:
                               f"rules and {settings.tagger_path or 'the bundled model'}"),
               markup=False)
     for s in cfg.sources:
-        out.print(f"  source {s.name}: {redact_url(s.url)} every {format_duration(s.every)}"
+        out.print(f"  source {s.name}: {redact_url(s.location)} every {format_duration(s.every)}"
                   + ("" if s.enabled else " (disabled)"))
     for t in cfg.targets:
         out.print(f"  target {t.name}: {t.type}" + ("" if t.enabled else " (disabled)"))

@@ -24,14 +24,14 @@ from typing import Any
 
 def _trie_pattern(needles: Iterable[str]) -> str:
     """A regex matching exactly the needles, longest first at any position."""
-    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    trie: dict[str, dict[str, Any]] = {}
     for needle in needles:
         node = trie
         for ch in needle:
             node = node.setdefault(ch, {})
         node[""] = {}  # a needle ends here
 
-    def emit(node: dict) -> str:  # type: ignore[type-arg]
+    def emit(node: dict[str, Any]) -> str:
         branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
         if not branches:
             return ""

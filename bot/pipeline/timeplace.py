@@ -136,7 +136,8 @@ IN_AFTER = frozenset("""
 
 
 def _is_town(name: str | None) -> bool:
-    return bool(name) and not any(w.casefold() in NOT_TOWNS for w in re.split(r"[\s-]+", name))
+    return bool(name) and not any(w.casefold() in NOT_TOWNS
+                                  for w in re.split(r"[\s-]+", name or ""))
 
 
 def _after_capital(text: str, start: int) -> bool:

@@ -175,7 +175,7 @@ def parse_json_feed(body: bytes, *, source: str, url: str,
 
 def _authors(obj: dict[str, Any]) -> list[str]:
     found = []
-    candidates = obj.get("authors") if isinstance(obj.get("authors"), list) else []
+    candidates: list[Any] = obj["authors"] if isinstance(obj.get("authors"), list) else []
     if isinstance(obj.get("author"), dict):
         candidates = [obj["author"], *candidates]
     for author in candidates:

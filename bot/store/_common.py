@@ -7,9 +7,17 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, CursorResult, Row
 
 from bot.model import Delivery, DeliveryStatus, Item, KeyDate, Link, RawRef
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key an INSERT of one row gave it."""
+    key = result.inserted_primary_key
+    if key is None:  # only for an INSERT that was not one row
+        raise ValueError("the INSERT returned no primary key")
+    return int(key[0])
 
 
 def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]],

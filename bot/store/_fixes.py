@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from bot.errors import StoreError
 from bot.model import DeliveryStatus
 from bot.release import DIGEST, story_targets, targets_json
+from bot.store._common import inserted_id
 from bot.store._ingest import IngestMixin, IngestStats, RoutingContext, _lock_ingests, _targets
 from bot.store.schema import announcements as t_ann
 from bot.store.schema import deliveries as t_deliveries
@@ -339,11 +340,11 @@ class FixesMixin(IngestMixin):
                 raise StoreError("that item is comms' own approved announcement: it cannot be "
                                  "split off its story (split the other items off instead, "
                                  "or cancel the announcement)")
-            new_id = conn.execute(t_stories.insert().values(
+            new_id = inserted_id(conn.execute(t_stories.insert().values(
                 title=item.title, summary="", url=item.url, kind="news", first_seen=now,
                 updated_at=now, revision=1, hold=story.hold,
                 targets=story.targets if story_targets(story.targets) == () else None,
-            )).inserted_primary_key[0]
+            )))
             for table in (t_items, t_item_urls):
                 key = table.c.id if table is t_items else table.c.item_id
                 conn.execute(update(table).where(key == item.id).values(story_id=new_id))

@@ -39,6 +39,7 @@ from bot.store._common import (
     date_row,
     insert_ignore,
     insert_many_ignore,
+    inserted_id,
     links_to_json,
     row_to_date,
     row_to_item,
@@ -478,18 +479,18 @@ class IngestMixin:
             story_id = self._similar_story(conn, item, feats, terms, ctx, batch)
         joined = story_id is not None
         if story_id is None:
-            story_id = conn.execute(_INSERT_STORY, {
+            story_id = inserted_id(conn.execute(_INSERT_STORY, {
                 "title": item.title, "summary": "", "url": item.url, "kind": "news",
                 "first_seen": now, "updated_at": now, "revision": 1, "hold": False,
-            }).inserted_primary_key[0]
+            }))
             touched[story_id] = True
             batch.created[story_id] = []
         else:
             touched.setdefault(story_id, False)
-        item_id = conn.execute(_INSERT_ITEM, {
+        item_id = inserted_id(conn.execute(_INSERT_ITEM, {
             "source": item.source, "source_item_id": item.source_item_id,
             "story_id": story_id, "collected_at": item.collected_at,
-            **_item_values(item, keys, now, self._encoded(feats, ctx))}).inserted_primary_key[0]
+            **_item_values(item, keys, now, self._encoded(feats, ctx))}))
         if story_id in batch.created:
             batch.created[story_id].append(item)
         if joined and ctx.merge is not None and _story_size(

@@ -66,7 +66,7 @@ class LoginsMixin:
                                   ["address"])
                     continue
                 if row.locked_until is not None and row.locked_until > now:
-                    return row.locked_until  # type: ignore[no-any-return]
+                    return row.locked_until
                 failures = row.failures + 1
                 wait = wait_after(failures)
                 done = conn.execute(update(t_logins).where(

@@ -70,7 +70,7 @@ class OpsMixin:
     def counts(self, now: datetime) -> Counts:
         c = t_deliveries.c
         with self.engine.connect() as conn:
-            items = dict(conn.execute(select(t_items.c.source, func.count())
+            items: dict[str, int] = dict(conn.execute(select(t_items.c.source, func.count())
                                       .group_by(t_items.c.source)).all())
             stories = conn.execute(select(func.count()).select_from(t_stories)
                                    .where(t_stories.c.merged_into.is_(None))).scalar_one()

@@ -24,7 +24,7 @@ from bot.model import Delivery, DeliveryStatus, Story
 from bot.pipeline.normalize import url_keys
 from bot.queue import Draft
 from bot.release import targets_json
-from bot.store._common import date_row, links_to_json, row_to_delivery
+from bot.store._common import date_row, inserted_id, links_to_json, row_to_delivery
 from bot.store._fixes import FixesMixin
 from bot.store._ingest import RoutingContext, _lock_ingests, file_item
 from bot.store.schema import announcements as t_ann
@@ -98,9 +98,9 @@ class QueueMixin(FixesMixin):
     def create_announcement(self, draft: Draft, author_id: int, now: datetime,
                             timezone: str = "Europe/London") -> Announcement:
         with self.engine.begin() as conn:
-            new_id = conn.execute(t_ann.insert().values(
+            new_id = inserted_id(conn.execute(t_ann.insert().values(
                 status="draft", author_id=author_id, created_at=now, updated_at=now,
-                **_draft_values(draft, timezone))).inserted_primary_key[0]
+                **_draft_values(draft, timezone))))
         return self.get_announcement(int(new_id))
 
     def list_announcements(self, ids: list[int] | None = None) -> list[Announcement]:
@@ -202,19 +202,19 @@ class QueueMixin(FixesMixin):
             due = max(row.send_at, now) if row.send_at else now
             item = story.items[0]
             targets = json.loads(row.targets)
-            story_id = conn.execute(t_stories.insert().values(
+            story_id = inserted_id(conn.execute(t_stories.insert().values(
                 title=story.title, summary=story.summary, url=story.url, kind=story.kind,
                 first_seen=now, updated_at=now, revision=1, hold=False,
                 image_url=story.image_url, targets=targets_json(targets)
-            )).inserted_primary_key[0]
-            item_id = conn.execute(t_items.insert().values(
+            )))
+            item_id = inserted_id(conn.execute(t_items.insert().values(
                 source=item.source, source_item_id=f"announcement-{announcement_id}",
                 story_id=story_id, source_kind=item.source_kind, url=item.url,
                 canonical_url=item.canonical_url,
                 fingerprint=fingerprint(item.title, item.text), title=item.title,
                 text=item.text, html=item.html, author=item.author,
                 links=links_to_json(item.links), published_at=due, collected_at=now,
-                updated_at=now)).inserted_primary_key[0]
+                updated_at=now)))
             # Its URL is known: a feed's copy of the same announcement joins this story
             # rather than being posted again.
             keys = sorted(url_keys(item))

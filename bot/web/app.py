@@ -105,7 +105,7 @@ class WebContext:
 
 def ctx_of(request: Request) -> WebContext:
     """The app's WebContext (every router reads it from here)."""
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return request.app.state.ctx
 
 
 def _templates() -> Environment:
