@@ -326,6 +326,7 @@ def test_check_add_pause_resume_and_remove_a_feed(loopback_web: Web, feed_server
     assert web.store.list_sources() == []  # checking adds nothing
     r = ap.post("/feeds", {"url": url, "name": "academy-news", "every": "30m"})
     assert r.status_code == 303 and r.headers["location"] == "/feeds?done=feed-added"
+    assert feed_server.hits("/news.xml") == 2  # adding fetches it again (as the CLI does)
     (source,) = web.store.list_sources()
     assert source.name == "academy-news" and source.url == url
     assert source.every.total_seconds() == 1800
@@ -341,7 +342,7 @@ def test_check_add_pause_resume_and_remove_a_feed(loopback_web: Web, feed_server
     assert not web.store.get_source("academy-news").paused
     # The worker polls it: its last poll shows.
     web.herald.collect(all_enabled=True)
-    assert feed_server.hits("/news.xml") == 2
+    assert feed_server.hits("/news.xml") == 3
     assert web.store.get_source("academy-news").last_polled_at is not None
     r = ap.post("/feeds/academy-news/remove")
     assert r.status_code == 303 and web.store.list_sources() == []

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,16 +13,13 @@ from bot.cli._base import (
     JsonOpt,
     _escape,
     _when,
-    errors,
     fail,
     feeds_app,
     out,
-    settings_for,
     with_herald,
 )
-from bot.clock import SystemClock
-from bot.config import NAME_PATTERN, redact_url
-from bot.durations import format_duration, parse_duration
+from bot.config import redact_url
+from bot.durations import format_duration
 
 
 @feeds_app.command("list")
@@ -56,14 +51,6 @@ def feeds_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     with_herald(config, show)
 
 
-def _name_from(location: str) -> str:
-    from urllib.parse import urlsplit
-
-    base = urlsplit(location).hostname if "://" in location else Path(location).stem
-    slug = re.sub(r"[^a-z0-9]+", "-", (base or "feed").lower()).strip("-")[:60]
-    return slug or "feed"
-
-
 @feeds_app.command("add")
 def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")],
               name: Annotated[str | None, typer.Option("--name")] = None,
@@ -74,33 +61,23 @@ def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")
                        "worker.announce_since (by default they are stored, not announced)."
               )] = False,
               config: ConfigOpt = None) -> None:
-    """Add a feed (kept in the database). Its first poll is a backfill: older entries are
-    stored and tagged but not announced, unless --announce-backlog."""
-    try:
-        interval = parse_duration(every)
-    except ValueError as exc:
-        raise fail(f"--every: {exc}", 2) from None
-    name = name or _name_from(url)
-    if not re.match(NAME_PATTERN, name):
-        raise fail(f"--name: {name!r} is not a valid name (lowercase letters, digits, -, _)", 2)
-    if "://" not in url:
-        path = Path(url).expanduser()
-        if not path.exists():
-            raise fail(f"{url}: no such file", 2)
-        url = str(path.resolve())
-    elif not url.lower().startswith(("http://", "https://")):
-        raise fail(f"{url}: only http(s) URLs and local paths are supported", 2)
-    else:
-        from bot.sources.guard import UrlGuard
+    """Add a feed (kept in the database), after one fetch through the SSRF guard shows it
+    is a feed and not one already there (as the web app's feed form does). Its first poll
+    is a backfill: older entries are stored and tagged but not announced, unless
+    --announce-backlog."""
+    from bot.usecases.feeds import FeedRefused, add_feed, new_feed
 
-        with errors():
-            UrlGuard(settings_for(config).config.http.allow_networks).check(url)
-    row = with_herald(config, lambda h: h.store.add_source(
-        name, url, interval, SystemClock().now(), announce_backlog=announce_backlog))
-    out.print(f"added feed [bold]{row.name}[/bold] ({redact_url(row.url)}), every "
-              f"{format_duration(row.every)}; "
+    try:
+        feed = new_feed(url, name, every, allow_local=True)
+    except FeedRefused as exc:
+        where = {"name": "--name: ", "every": "--every: "}.get(exc.field, "")
+        raise fail(f"{where}{exc}", 2) from None
+    row, check = with_herald(config, lambda h: add_feed(h, feed,
+                                                        announce_backlog=announce_backlog))
+    out.print(f"added feed [bold]{row.name}[/bold] ({_escape(redact_url(row.url))}), every "
+              f"{format_duration(row.every)}, {check.count} entries found; "
               + ("its old entries will be announced too" if row.announce_backlog else
-                 "its first poll announces only recent entries"))
+                 "its first poll announces only recent entries"), soft_wrap=True)
 
 
 @feeds_app.command("remove")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -14,13 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from bot.clock import local_date
-from bot.config import NAME_PATTERN
-from bot.durations import format_duration, parse_duration
+from bot.durations import format_duration
 from bot.errors import HeraldError, StoreError
 from bot.passwords import hash_password, verify_password
 from bot.queue import Draft
 from bot.release import DIGEST
 from bot.store import ROLES, Session
+from bot.usecases.feeds import FeedCheck, NewFeed, add_checked, check_feed, new_feed
 from bot.web import actions
 from bot.web.app import InvalidInput, RowId, WebContext, ctx_of
 from bot.web.blocking import FormBody, run_bounded
@@ -389,27 +388,20 @@ def story_split(request: Request, form: FormBody, story_id: RowId) -> Response:
 
 # -- feeds ----------------------------------------------------------------------------------
 
-def _feed_form(form: FormData) -> tuple[str, str, timedelta]:
-    url = _str(form, "url").strip()
-    if not url.lower().startswith(("http://", "https://")):
-        raise StoreError("a feed address must start with http:// or https://")
-    name = _str(form, "name").strip().lower() or _name_from(url)
-    if not re.match(NAME_PATTERN, name):
-        raise StoreError(f"{name!r} is not a valid name: lowercase letters, digits, - and _")
-    try:
-        every = parse_duration(_str(form, "every") or "15m")
-    except ValueError as exc:
-        raise StoreError(f"poll interval: {exc}") from None
-    if every < timedelta(minutes=1):
-        raise StoreError("poll a feed at most once a minute")
-    return name, url, every
+def _feed_form(form: FormData) -> NewFeed:
+    """The form's new feed, checked as ``herald feeds add`` checks it (no local files)."""
+    return new_feed(_str(form, "url"), _str(form, "name"), _str(form, "every"))
 
 
-def _name_from(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "feed").removeprefix("www.")
-    return re.sub(r"[^a-z0-9_-]+", "-", host.lower()).strip("-")[:60] or "feed"
+async def _checked(ctx: WebContext, feed: NewFeed) -> FeedCheck:
+    """``check_feed`` in a thread of the feed-check gate, with ``[http] timeout`` as the
+    deadline of the whole check."""
+    timeout = ctx.herald.settings.config.http.timeout
+    return await run_bounded(
+        partial(check_feed, ctx.herald, feed), gate=ctx.feed_checks,
+        deadline=timeout.total_seconds(),
+        busy="too many feed checks are running: try again in a minute",
+        late=f"the feed did not answer within {format_duration(timeout)}")
 
 
 @router.get("/feeds", response_class=HTMLResponse)
@@ -429,17 +421,12 @@ async def feed_check(request: Request, form: FormBody) -> Response:
     deadline for the whole check: a slow feed server holds up this page, nothing else."""
     ctx, session, _form = await run_in_threadpool(posted, request, form, "approver")
     echo = {"url": _str(form, "url"), "name": _str(form, "name"), "every": _str(form, "every")}
-    check: dict[str, Any] | None = None
+    check: FeedCheck | None = None
     error = None
     try:
-        name, url, every = _feed_form(form)
-        echo.update(name=name, every=format_duration(every))
-        timeout = ctx.herald.settings.config.http.timeout
-        check = await run_bounded(
-            partial(_check_feed, ctx, name, url), gate=ctx.feed_checks,
-            deadline=timeout.total_seconds(),
-            busy="too many feed checks are running: try again in a minute",
-            late=f"the feed did not answer within {format_duration(timeout)}")
+        feed = _feed_form(form)
+        echo.update(name=feed.name, every=format_duration(feed.every))
+        check = await _checked(ctx, feed)
     except HeraldError as exc:
         error = str(exc)
     sources = await run_in_threadpool(ctx.store.list_sources)
@@ -450,26 +437,14 @@ async def feed_check(request: Request, form: FormBody) -> Response:
                       format_duration=format_duration, status_code=200 if check else 422)
 
 
-def _check_feed(ctx: WebContext, name: str, url: str) -> dict[str, Any]:
-    """What the feed check shows (blocking: the network; run in a thread)."""
-    from bot.sources.feed import parse_feed
-    from bot.sources.fetch import Validators, fetch
-
-    cfg = ctx.herald.settings.config.http
-    got = fetch(url, client=ctx.herald.client, validators=Validators(None, None, None),
-                max_body=cfg.max_body)
-    items = parse_feed(got.body, source=name, url=got.final_url, collected_at=ctx.now(),
-                       content_type=got.content_type, headers=got.headers)
-    return {"count": len(items), "final_url": got.final_url, "items": items[:10]}
-
-
 @router.post("/feeds")
-def feed_add(request: Request, form: FormBody) -> Response:
-    ctx, _session, form = posted(request, form, "approver")
-    name, url, every = _feed_form(form)
-    ctx.herald.guard.check(url)
-    ctx.store.add_source(name, url, every, ctx.now(),
-                         announce_backlog=_str(form, "announce_backlog") == "1")
+async def feed_add(request: Request, form: FormBody) -> Response:
+    """Add the feed, checked again as the check page checked it (and as ``herald feeds
+    add`` does): a post that skipped the check page gets no less."""
+    ctx, _session, form = await run_in_threadpool(posted, request, form, "approver")
+    check = await _checked(ctx, _feed_form(form))
+    await run_in_threadpool(partial(add_checked, ctx.herald, check,
+                                    announce_backlog=_str(form, "announce_backlog") == "1"))
     return back("/feeds", "feed-added")
 
 
