@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +19,7 @@ from bot.cli._base import (
 )
 from bot.config import redact_url
 from bot.durations import format_duration
+from bot.shapes import FeedOut, dump
 
 
 @feeds_app.command("list")
@@ -28,14 +28,7 @@ def feeds_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     def show(herald: Any) -> None:
         rows = herald.store.list_sources()
         if as_json:
-            print(json.dumps([{
-                "name": r.name, "origin": r.origin, "type": r.kind, "url": redact_url(r.url),
-                "every": format_duration(r.every), "enabled": r.enabled,
-                "last_polled_at": r.last_polled_at.isoformat() if r.last_polled_at else None,
-                "last_ok_at": r.last_ok_at.isoformat() if r.last_ok_at else None,
-                "next_poll_at": r.next_poll_at.isoformat() if r.next_poll_at else None,
-                "last_error": r.last_error, "error_count": r.error_count} for r in rows],
-                indent=2))
+            print(dump(FeedOut.of(r) for r in rows))
             return
         table = Table(title="Feeds")
         for col in ("name", "from", "url", "every", "last poll", "next poll", "errors",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -20,6 +19,7 @@ from bot.cli._base import (
 )
 from bot.clock import SystemClock
 from bot.model import DeliveryStatus
+from bot.shapes import DeliveryOut, dump
 
 
 @outbox_app.callback()
@@ -37,13 +37,7 @@ def outbox(ctx: typer.Context, config: ConfigOpt = None,
         raise fail(f"--status must be one of {', '.join(allowed)}", 2)
     rows = with_herald(config, lambda h: h.store.list_deliveries(status))
     if as_json:
-        print(json.dumps([{
-            "id": d.id, "story_id": d.story_id, "target": d.target, "status": d.status.value,
-            "attempts": d.attempts, "next_attempt_at": d.next_attempt_at.isoformat()
-            if d.next_attempt_at else None, "external_id": d.external_id,
-            "last_error": d.last_error, "sent_at": d.sent_at.isoformat() if d.sent_at else None,
-            "release_at": d.release_at.isoformat() if d.release_at else None,
-        } for d in rows], indent=2))
+        print(dump(DeliveryOut.of(d) for d in rows))
         return
     table = Table(title=f"Outbox ({len(rows)})")
     for col in ("id", "story", "target", "status", "tries", "next try", "reason / id"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,22 +21,8 @@ from bot.cli._base import (
 )
 from bot.clock import SystemClock, local_date
 from bot.durations import parse_duration
-from bot.model import KeyDate, Story
-
-
-def story_json(story: Story, today: date) -> dict[str, Any]:
-    """A story for ``--json``; a key date before ``today`` has ``"passed": true``."""
-    return {
-        "id": story.id, "title": story.title, "url": story.url, "summary": story.summary,
-        "kind": story.kind, "revision": story.revision,
-        "tags": [{"slug": t.slug, "group": t.group.value, "reason": t.reason,
-                  "manual": t.manual} for t in story.tags],
-        "dates": [{"what": d.what, "date": d.date.isoformat(), "at_time": d.at_time,
-                   "place": d.place, "passed": d.date < today} for d in story.dates],
-        "items": [{"source": i.source, "url": i.url, "title": i.title,
-                   "published_at": i.published_at.isoformat()} for i in story.items],
-        "first_seen": story.first_seen.isoformat(), "updated_at": story.updated_at.isoformat(),
-    }
+from bot.model import Delivery, KeyDate, Story
+from bot.shapes import dump, stories_out
 
 
 def _date_cell(kd: KeyDate, today: date) -> str:
@@ -63,11 +48,14 @@ def stories(ctx: typer.Context, config: ConfigOpt = None,
             cutoff = SystemClock().now() - parse_duration(since)
         except ValueError as exc:
             raise fail(f"--since: {exc}", 2) from None
-    found, today = with_herald(config, lambda h: (
-        h.store.list_stories(since=cutoff, tag=tag),
-        local_date(h.clock.now(), h.settings.config.worker.timezone)))
+    def read(h: Any) -> tuple[list[Story], dict[int, list[Delivery]], date]:
+        found = h.store.list_stories(since=cutoff, tag=tag)
+        sent = h.store.deliveries_for([s.id for s in found]) if as_json else {}
+        return found, sent, local_date(h.clock.now(), h.settings.config.worker.timezone)
+
+    found, sent, today = with_herald(config, read)
     if as_json:
-        print(json.dumps([story_json(s, today) for s in found], indent=2, ensure_ascii=False))
+        print(dump(stories_out(found, sent, today)))
         return
     table = Table(title=f"{len(found)} stories")
     for col in ("id", "title", "kind", "domains", "programmes", "key dates", "items"):

@@ -8,15 +8,16 @@ Errors are JSON: ``{"error": "what was wrong"}``. The schema is at /api/openapi.
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from bot.model import Delivery, Story
+from bot.clock import local_date
 from bot.queue import Draft
+from bot.shapes import DeliveryOut, StoryOut, stories_out
 from bot.store import Announcement, Session
 from bot.web import actions
 from bot.web.app import RowId, WebContext, ctx_of
@@ -61,23 +62,7 @@ def writer(request: Request, role: str = "editor") -> tuple[WebContext, Session]
     return ctx, session
 
 
-# -- models ---------------------------------------------------------------------------------
-
-class DeliveryOut(BaseModel):
-    id: int
-    target: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime | None
-    sent_at: datetime | None
-    last_error: str | None
-
-    @classmethod
-    def of(cls, d: Delivery) -> DeliveryOut:
-        return cls(id=d.id, target=d.target, status=d.status.value, attempts=d.attempts,
-                   next_attempt_at=d.next_attempt_at, sent_at=d.sent_at,
-                   last_error=d.last_error)
-
+# -- models (stories and deliveries: bot/shapes.py, shared with the CLI's --json) ----------
 
 class AnnouncementOut(BaseModel):
     id: int
@@ -109,44 +94,6 @@ class AnnouncementOut(BaseModel):
                    approver=a.approver, comment=a.comment, story_id=a.story_id,
                    created_at=a.created_at, updated_at=a.updated_at,
                    deliveries=[DeliveryOut.of(x) for x in a.deliveries])
-
-
-class TagOut(BaseModel):
-    group: str
-    slug: str
-    reason: str
-    manual: bool
-
-
-class ItemOut(BaseModel):
-    source: str
-    url: str | None
-    title: str
-    published_at: datetime
-
-
-class StoryOut(BaseModel):
-    id: int
-    title: str
-    summary: str
-    url: str | None
-    kind: str
-    held: bool
-    revision: int
-    first_seen: datetime
-    tags: list[TagOut]
-    items: list[ItemOut]
-    deliveries: list[DeliveryOut]
-
-    @classmethod
-    def of(cls, s: Story, deliveries: list[Delivery]) -> StoryOut:
-        return cls(id=s.id or 0, title=s.title, summary=s.summary, url=s.url, kind=s.kind,
-                   held=s.hold, revision=s.revision, first_seen=s.first_seen,
-                   tags=[TagOut(group=t.group.value, slug=t.slug, reason=t.reason,
-                                manual=t.manual) for t in s.tags],
-                   items=[ItemOut(source=i.source, url=i.url, title=i.title,
-                                  published_at=i.published_at) for i in s.items],
-                   deliveries=[DeliveryOut.of(d) for d in deliveries])
 
 
 class SessionOut(BaseModel):
@@ -257,14 +204,20 @@ def list_stories(request: Request, tag: str | None = None,
     ctx, _session = reader(request)
     found = ctx.store.list_stories(tag=tag, limit=max(1, min(limit, 500)))
     sent = ctx.store.deliveries_for([s.id for s in found if s.id is not None])
-    return [StoryOut.of(s, sent.get(s.id or 0, [])) for s in found]
+    return stories_out(found, sent, _today(ctx))
 
 
 @router.get("/stories/{story_id}", response_model=StoryOut)
 def get_story(request: Request, story_id: RowId) -> StoryOut:
     ctx, _session = reader(request)
     story = ctx.store.get_story(story_id)
-    return StoryOut.of(story, ctx.store.deliveries_for([story_id]).get(story_id, []))
+    return StoryOut.of(story, ctx.store.deliveries_for([story_id]).get(story_id, []),
+                       _today(ctx))
+
+
+def _today(ctx: WebContext) -> date:
+    """The day key dates are measured against (the worker's timezone)."""
+    return local_date(ctx.now(), ctx.herald.settings.config.worker.timezone)
 
 
 class HoldIn(BaseModel):

@@ -1,0 +1,132 @@
+"""The JSON shapes of what Herald shows scripts: one model per thing, used by the web app's
+JSON API (its response models, so the OpenAPI schema) and by the command line's ``--json``
+(``dump``). A story, a delivery or a feed reads the same from either face.
+
+Times are ISO 8601 in UTC (``2026-08-20T09:00:00Z``); a feed's address is redacted (no
+password, no secret query value).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from bot.config import redact_url
+from bot.durations import format_duration
+from bot.model import Delivery, Story
+
+if TYPE_CHECKING:
+    from bot.store import SourceRow
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    story_id: int
+    target: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+    external_id: str | None = Field(description="the message's id at the target (Slack: "
+                                                 "channel:ts), once sent")
+    release_at: datetime | None = Field(description="not sent before this time")
+
+    @classmethod
+    def of(cls, d: Delivery) -> DeliveryOut:
+        return cls(id=d.id, story_id=d.story_id, target=d.target, status=d.status.value,
+                   attempts=d.attempts, next_attempt_at=d.next_attempt_at, sent_at=d.sent_at,
+                   last_error=d.last_error, external_id=d.external_id,
+                   release_at=d.release_at)
+
+
+class TagOut(BaseModel):
+    group: str
+    slug: str
+    reason: str
+    manual: bool
+
+
+class KeyDateOut(BaseModel):
+    what: str
+    date: date
+    at_time: str | None
+    place: str | None
+    passed: bool = Field(description="the date is before today (in the worker's timezone)")
+
+
+class ItemOut(BaseModel):
+    source: str
+    url: str | None
+    title: str
+    published_at: datetime
+
+
+class StoryOut(BaseModel):
+    id: int
+    title: str
+    summary: str
+    url: str | None
+    kind: str
+    held: bool
+    revision: int
+    first_seen: datetime
+    updated_at: datetime
+    tags: list[TagOut]
+    dates: list[KeyDateOut]
+    items: list[ItemOut]
+    deliveries: list[DeliveryOut]
+
+    @classmethod
+    def of(cls, s: Story, deliveries: Iterable[Delivery], today: date) -> StoryOut:
+        """``today`` decides which key dates have passed."""
+        return cls(id=s.id or 0, title=s.title, summary=s.summary, url=s.url, kind=s.kind,
+                   held=s.hold, revision=s.revision, first_seen=s.first_seen,
+                   updated_at=s.updated_at,
+                   tags=[TagOut(group=t.group.value, slug=t.slug, reason=t.reason,
+                                manual=t.manual) for t in s.tags],
+                   dates=[KeyDateOut(what=d.what, date=d.date, at_time=d.at_time,
+                                     place=d.place, passed=d.date < today) for d in s.dates],
+                   items=[ItemOut(source=i.source, url=i.url, title=i.title,
+                                  published_at=i.published_at) for i in s.items],
+                   deliveries=[DeliveryOut.of(d) for d in deliveries])
+
+
+def stories_out(stories: Sequence[Story], deliveries: Mapping[int, list[Delivery]],
+                today: date) -> list[StoryOut]:
+    """Stories with their deliveries (``Store.deliveries_for``)."""
+    return [StoryOut.of(s, deliveries.get(s.id or 0, []), today) for s in stories]
+
+
+class FeedOut(BaseModel):
+    name: str
+    origin: str = Field(description="config (the config file) or database (feeds add, "
+                                    "the web app)")
+    type: str
+    url: str = Field(description="redacted: no password or secret query value")
+    every: str
+    enabled: bool
+    paused: bool
+    last_polled_at: datetime | None
+    last_ok_at: datetime | None
+    next_poll_at: datetime | None
+    last_error: str | None
+    error_count: int
+
+    @classmethod
+    def of(cls, r: SourceRow) -> FeedOut:
+        return cls(name=r.name, origin=r.origin, type=r.kind, url=redact_url(r.url),
+                   every=format_duration(r.every), enabled=r.enabled, paused=r.paused,
+                   last_polled_at=r.last_polled_at, last_ok_at=r.last_ok_at,
+                   next_poll_at=r.next_poll_at, last_error=r.last_error,
+                   error_count=r.error_count)
+
+
+def dump(shapes: Iterable[BaseModel]) -> str:
+    """A list of shapes as the command line's ``--json`` prints it."""
+    return json.dumps([s.model_dump(mode="json") for s in shapes], indent=2,
+                      ensure_ascii=False)
