@@ -46,7 +46,9 @@ def feeds_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
 @feeds_app.command("add")
 def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")],
-              name: Annotated[str | None, typer.Option("--name")] = None,
+              name: Annotated[str | None, typer.Option(
+                  "--name", help="Its name in Herald (default: from the URL or file).")]
+              = None,
               every: Annotated[str, typer.Option("--every", help="Poll interval.")] = "15m",
               announce_backlog: Annotated[bool, typer.Option(
                   "--announce-backlog",
@@ -74,7 +76,8 @@ def feeds_add(url: Annotated[str, typer.Argument(help="Feed URL or local path.")
 
 
 @feeds_app.command("remove")
-def feeds_remove(name: str, config: ConfigOpt = None) -> None:
+def feeds_remove(name: Annotated[str, typer.Argument(help="The feed's name.")],
+                 config: ConfigOpt = None) -> None:
     """Remove a feed added with `feeds add` (its stories stay)."""
     with_herald(config, lambda h: h.store.remove_source(name))
     out.print(f"removed feed [bold]{name}[/bold]")

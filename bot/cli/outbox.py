@@ -50,7 +50,9 @@ def outbox(ctx: typer.Context, config: ConfigOpt = None,
 
 
 @outbox_app.command("retry")
-def outbox_retry(delivery_id: int, config: ConfigOpt = None) -> None:
+def outbox_retry(delivery_id: Annotated[int, typer.Argument(
+                     help="The delivery's id (the first column of `herald outbox`).")],
+                 config: ConfigOpt = None) -> None:
     """Queue a failed or dead delivery again, now."""
     d = with_herald(config, lambda h: h.store.retry_delivery(delivery_id, SystemClock().now()))
     out.print(f"delivery {d.id} (story {d.story_id} → {d.target}) queued again")

@@ -33,7 +33,8 @@ def _domains_option(value: str | None, herald: Any) -> list[str] | None:
 
 
 @subscribers_app.command("add")
-def subscribers_add(email: str, config: ConfigOpt = None,
+def subscribers_add(email: Annotated[str, typer.Argument(help="Their email address.")],
+                    config: ConfigOpt = None,
                     domains: Annotated[str | None, typer.Option(
                         "--domains", help="Comma-separated domain slugs, or 'all'.")] = None
                     ) -> None:
@@ -85,7 +86,8 @@ def subscribers_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None
 
 
 @subscribers_app.command("remove")
-def subscribers_remove(email: str, config: ConfigOpt = None) -> None:
+def subscribers_remove(email: Annotated[str, typer.Argument(help="Their email address.")],
+                       config: ConfigOpt = None) -> None:
     """Unsubscribe someone (kept on record as unsubscribed)."""
     sub = with_herald(config, lambda h: h.store.unsubscribe(email, SystemClock().now()))
     out.print(f"unsubscribed {sub.email}")

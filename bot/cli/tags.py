@@ -128,8 +128,10 @@ def tags_train(config: ConfigOpt = None,
 
 
 @stories_app.command("tag")
-def stories_tag(story_id: int, config: ConfigOpt = None,
-                kind: Annotated[str | None, typer.Option("--kind")] = None,
+def stories_tag(story_id: Annotated[int, typer.Argument(help="The story's id.")],
+                config: ConfigOpt = None,
+                kind: Annotated[str | None, typer.Option(
+                    "--kind", help="Its one kind, e.g. cohort-opening.")] = None,
                 domains: Annotated[str | None, typer.Option(
                     "--domains", help="Comma-separated domains.")] = None,
                 by: Annotated[str, typer.Option("--by", help="Who is fixing it.")]

@@ -38,13 +38,14 @@ def _read_password(password_env: str | None) -> str:
     return first
 
 
+EmailArg = Annotated[str, typer.Argument(help="Their email address (the sign-in name).")]
 PasswordEnvOpt = Annotated[str | None, typer.Option(
     "--password-env", help="Read the password from this environment variable (else it is "
                            "asked for, or read from standard input).")]
 
 
 @users_app.command("add")
-def users_add(email: str, role: Annotated[str, typer.Option(
+def users_add(email: EmailArg, role: Annotated[str, typer.Option(
                   "--role", help="editor, approver or admin.")] = "editor",
               password_env: PasswordEnvOpt = None, config: ConfigOpt = None) -> None:
     """Add a staff account for `herald serve`."""
@@ -80,7 +81,8 @@ def users_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @users_app.command("set")
-def users_set(email: str, role: Annotated[str | None, typer.Option("--role")] = None,
+def users_set(email: EmailArg, role: Annotated[str | None, typer.Option(
+                  "--role", help="editor, approver or admin.")] = None,
               password: Annotated[bool, typer.Option(
                   "--password", help="Set a new password (asked for).")] = False,
               password_env: PasswordEnvOpt = None,
@@ -100,7 +102,7 @@ def users_set(email: str, role: Annotated[str | None, typer.Option("--role")] = 
 
 
 @users_app.command("remove")
-def users_remove(email: str, config: ConfigOpt = None) -> None:
+def users_remove(email: EmailArg, config: ConfigOpt = None) -> None:
     """Remove a staff account (their announcements stay)."""
     with_herald(config, lambda h: h.store.remove_user(email))
     out.print(f"removed {email}")
