@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
+from bot.durations import humanize
 from bot.errors import ChannelError, HeraldError, RateLimited, TransientSendError
 from bot.model import Story
 from bot.retry import RetryPolicy
@@ -162,8 +163,8 @@ class Dispatcher:
                 stats.updated += 1
             else:
                 stats.sent += 1
-            log.info("%s story %s to %s in %.0f ms%s", "updated" if claim.update else "sent",
-                     delivery.story_id, channel.redacted(), (time.monotonic() - started) * 1000,
+            log.info("%s story %s to %s in %s%s", "updated" if claim.update else "sent",
+                     delivery.story_id, channel.redacted(), humanize(time.monotonic() - started),
                      f" ({result.detail})" if result.detail else "")
 
     def _retract(self, claim: Claim, channel: BaseChannel, stats: DispatchStats) -> None:
@@ -198,8 +199,8 @@ class Dispatcher:
                 self.owner, [delivery.id], until, now=now,
                 reason=f"waiting: {delivery.target} rate-limited us ({error}) until "
                        f"{until:%Y-%m-%d %H:%M:%S}Z")
-            log.info("delivery %s to %s: rate-limited, due again %s", delivery.id,
-                     delivery.target, f"{until:%H:%M:%S}Z")
+            log.info("delivery %s to %s: rate-limited, due again in %s (%s)", delivery.id,
+                     delivery.target, humanize(until - now), f"{until:%H:%M:%S}Z")
             return
         retry_at = self.policy.decide(error, delivery.attempts, now)
         reason = f"{type(error).__name__}: {error}"

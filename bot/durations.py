@@ -1,4 +1,5 @@
-"""Human durations and sizes in config: ``"15m"``, ``"1h30m"``, ``"10MB"``."""
+"""Human durations and sizes: ``"15m"``, ``"1h30m"``, ``"10MB"`` in config, and
+``humanize`` for messages (``"3.2 s"``, ``"2 min"``, ``"1 h 5 min"``)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,29 @@ def format_duration(value: timedelta) -> str:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
     return "".join(parts) or "0s"
+
+
+def humanize(value: timedelta | float) -> str:
+    """A duration (or a number of seconds) for people to read in a message: "340 ms",
+    "3.2 s", "42 s", "2 min", "1 h 5 min", "3 d 4 h": seconds below a minute (tenths
+    below ten), then whole minutes, hours and minutes, or days and hours."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        return "-" + humanize(-seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms" if seconds < 0.9995 else "1 s"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    days, hours = divmod(round(seconds / 3600), 24)
+    return f"{days} d" + (f" {hours} h" if hours else "")
 
 
 def parse_size(text: str | int) -> int:

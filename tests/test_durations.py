@@ -1,4 +1,5 @@
-"""Durations ("1h30m") and sizes ("10MB") as written in the config file."""
+"""Durations ("1h30m") and sizes ("10MB") as written in the config file, and durations as
+messages show them ("2 min")."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.durations import format_duration, parse_duration, parse_size
+from bot.durations import format_duration, humanize, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -127,3 +128,22 @@ def test_parse_size_rejects_zero_and_negative(bad: str | int) -> None:
 def test_parse_size_rejects_booleans(flag: bool) -> None:
     with pytest.raises(ValueError, match="expected a size"):
         parse_size(flag)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.34, "340 ms"),
+    (3.24, "3.2 s"),
+    (42, "42 s"),
+    (59.6, "1 min"),
+    # What a log line used to show as 0:02:10.297289.
+    (timedelta(minutes=2, seconds=10, microseconds=297289), "2 min"),
+    (timedelta(minutes=59, seconds=50), "1 h"),
+    (timedelta(hours=1, minutes=5), "1 h 5 min"),
+    (timedelta(hours=23, minutes=59), "23 h 59 min"),
+    (timedelta(days=1), "1 d"),
+    (timedelta(days=3, hours=4, minutes=10), "3 d 4 h"),
+    (-5, "-5.0 s"),
+])
+def test_humanize_writes_durations_as_people_read_them(value: timedelta | float, text: str
+                                                       ) -> None:
+    assert humanize(value) == text
