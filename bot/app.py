@@ -8,10 +8,12 @@ go through it, so they behave the same.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from bot.dispatch import Dispatcher, DispatchStats
 from bot.pipeline.learned import load_tagger
 from bot.pipeline.similar import MergeConfig
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
+from bot.progress import SILENT, Progress
 from bot.release import DIGEST
 from bot.retry import RetryPolicy
 from bot.sources.fetch import make_client
@@ -162,17 +165,25 @@ class Herald:
                           owner=self.owner, lease_seconds=w.lease.total_seconds(),
                           stop=self.stop)
 
-    def collect(self, *, all_enabled: bool = False) -> CollectStats:
-        return self.collector().run_once(all_enabled=all_enabled)
+    def collect(self, *, all_enabled: bool = False, progress: Progress = SILENT
+                ) -> CollectStats:
+        return self.collector().run_once(all_enabled=all_enabled, progress=progress)
 
     def dispatch(self) -> DispatchStats:
         return self.dispatcher().run_once()
 
-    def cycle(self) -> CycleStats:
-        """One full cycle: poll every enabled source, process, dispatch the outbox."""
+    def cycle(self, *, collecting: AbstractContextManager[Progress] | None = None,
+              dispatching: AbstractContextManager[object] | None = None) -> CycleStats:
+        """One full cycle: poll every enabled source, process, dispatch the outbox.
+        ``collecting`` is entered around the collection and gives its progress (a bar on
+        a terminal); ``dispatching`` around the dispatch (``herald run --once`` holds its
+        log lines back there while the console channel prints panels)."""
         self.worker_lock.acquire()
-        collected = self.collect(all_enabled=True)
-        return CycleStats(collected, self.dispatch())
+        with collecting or contextlib.nullcontext(SILENT) as progress:
+            collected = self.collect(all_enabled=True, progress=progress)
+        with dispatching or contextlib.nullcontext():
+            dispatched = self.dispatch()
+        return CycleStats(collected, dispatched)
 
     def close(self) -> None:
         self.worker_lock.release()

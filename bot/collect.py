@@ -25,9 +25,10 @@ import httpx
 from sqlalchemy.exc import DBAPIError
 
 from bot.clock import Clock
-from bot.durations import format_duration
+from bot.durations import humanize
 from bot.errors import FetchError, HeraldError, NotModified
 from bot.model import Item
+from bot.progress import SILENT, Progress
 from bot.sources.feed import parse_feed
 from bot.sources.fetch import Validators, fetch, is_remote
 from bot.store import IngestStats, SourceRow, Store
@@ -116,8 +117,10 @@ class Collector:
         self._hosts: dict[str, threading.Semaphore] = {}
         self._hosts_lock = threading.Lock()
 
-    def run_once(self, *, all_enabled: bool = False) -> CollectStats:
-        """Poll every due source (or every enabled one) once, in claimed batches."""
+    def run_once(self, *, all_enabled: bool = False, progress: Progress = SILENT
+                 ) -> CollectStats:
+        """Poll every due source (or every enabled one) once, in claimed batches;
+        ``progress`` counts the sources claimed and the ones done."""
         stats = CollectStats()
         started = self.clock.now()
         while not self.stop.is_set():
@@ -126,10 +129,12 @@ class Collector:
                                                not_polled_since=started)
             if not sources:
                 break
-            self._run_batch(sources, stats)
+            progress.add_total(len(sources))
+            self._run_batch(sources, stats, progress)
         return stats
 
-    def _run_batch(self, sources: list[SourceRow], stats: CollectStats) -> None:
+    def _run_batch(self, sources: list[SourceRow], stats: CollectStats,
+                   progress: Progress = SILENT) -> None:
         """Read the batch in the pool and store each read as it completes. At most twice
         as many reads as threads are under way or waiting to be stored, so what was read
         but not stored yet stays a few feeds, however large the batch."""
@@ -151,6 +156,7 @@ class Collector:
                     if self.stop.is_set():
                         break
                     pending.discard(source.name)
+                    progress.advance()
                     read = future.result()
                     if read.items is None and read.error is None:
                         unchanged.append((source.name, self.clock.now() + source.every))
@@ -229,7 +235,7 @@ class Collector:
         if old:
             log.info("first poll of %s: %d of %d entries are older than %s (or undated) "
                      "and are not announced", source.name, len(old), len(items),
-                     format_duration(self.announce_since))
+                     humanize(self.announce_since))
         return old
 
     def _store(self, source: SourceRow, read: _Read, into: IngestStats | None) -> PollResult:
@@ -277,6 +283,6 @@ class Collector:
         self.store.record_poll_error(source.name, error=message, now=now,
                                      next_poll_at=now + delay)
         log.warning("source %s failed (%d in a row): %s; next poll in %s", source.name,
-                    source.error_count + 1, message, delay)
+                    source.error_count + 1, message, humanize(delay))
         return PollResult(source.name, "error", error=message,
                           seconds=time.monotonic() - started)

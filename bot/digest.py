@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import email.policy
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
@@ -42,6 +42,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from bot.config import DigestConfig, parse_schedule
 from bot.errors import ChannelError, ConfigError, HeraldError
 from bot.model import Story, TagGroup
+from bot.progress import SILENT, Progress
 from bot.retry import RetryPolicy
 from bot.store import DigestRow, Subscriber
 from bot.store._subscribers import mail_address
@@ -322,6 +323,13 @@ def mail_sender(herald: Herald) -> Any:
     return SmtpSender(parse_smtp_url(url), ca_file=ca)
 
 
+def _counted(rows: Iterable[DigestRow], progress: Progress) -> Iterator[DigestRow]:
+    """``rows``, each counted done when the loop moves past it."""
+    for row in rows:
+        yield row
+        progress.advance()
+
+
 class DigestJob:
     """Builds and sends one period's digests for a configured Herald."""
 
@@ -385,8 +393,10 @@ class DigestJob:
     def sender(self) -> Any:
         return mail_sender(self.herald)
 
-    def run(self, period: Period, now: datetime) -> DigestStats:
-        """Send ``period``'s digests that are not sent yet; safe to run again at any time."""
+    def run(self, period: Period, now: datetime, *, progress: Progress = SILENT
+            ) -> DigestStats:
+        """Send ``period``'s digests that are not sent yet; safe to run again at any time.
+        ``progress`` counts the subscribers claimed and the ones done."""
         store = self.herald.store
         owner = self.herald.owner
         stats = DigestStats(period=period.key)
@@ -395,11 +405,12 @@ class DigestJob:
         claims = store.claim_digests(period.key, owner, now, lease)
         if not claims:
             return stats
+        progress.add_total(len(claims))
         stories = self.stories_for(period, now, assign=True)
         subs = {s.id: s for s in store.list_subscribers()}
         policy = RetryPolicy(timedelta(minutes=5), timedelta(hours=6), self.cfg.max_attempts)
         with self.sender() as sender:
-            for n, row in enumerate(claims):
+            for n, row in enumerate(_counted(claims, progress)):
                 sub = subs.get(row.subscriber_id)
                 if sub is None or not sub.active:
                     if store.finish_digest(row.id, owner=owner, status="empty", now=now,

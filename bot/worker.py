@@ -16,6 +16,12 @@ Besides its heartbeat, the worker records when it last finished a collect cycle
 (``heartbeats.collected_at``): /healthz reports a collector that has not finished one
 within ``[web] collector_stale``, though the worker still beats.
 
+Each job runs one at a time, and a tick that comes while the job is still running is
+skipped in silence (one line says when a job outruns its interval, and one when it ends),
+rather than through APScheduler's "maximum number of running instances reached" warning
+every tick; a tick the scheduler could only start late (the machine slept) still runs,
+once, rather than being dropped with "was missed by 0:02:10.297289".
+
 A job that meets a database error (PostgreSQL restarted, the network cut, SQLite
 still locked after its busy timeout) logs one line saying so and ends that run; the
 next tick tries again on a fresh connection (``pool_pre_ping`` on PostgreSQL). Nothing
@@ -28,7 +34,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -40,6 +48,8 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.app import Herald
 from bot.config import WEEKDAYS, parse_schedule, redact_url
+from bot.durations import humanize
+from bot.progress import SILENT, Progress
 
 log = logging.getLogger("herald.worker")
 
@@ -59,10 +69,33 @@ def database_trouble(exc: DBAPIError) -> str:
 def guarded(name: str, job: Callable[[], None]) -> Callable[[], None]:
     """``job`` with database errors logged as one line rather than raised: the worker goes
     on, and the next tick of the job tries again. Other errors still reach APScheduler,
-    which logs them with their traceback (a bug should be seen)."""
+    which logs them with their traceback (a bug should be seen).
+
+    One run at a time: a call while a run is under way returns at once; the first such
+    call says so in one line (how long the run has taken so far), and the run's end says
+    how long it took."""
     failing = threading.Event()
+    running = threading.Lock()
+    started = [0.0]
+    overran = threading.Event()
 
     def run() -> None:
+        if not running.acquire(blocking=False):
+            if not overran.is_set():
+                overran.set()
+                log.info("%s still running after %s; skipping its ticks until it ends",
+                         name, humanize(time.monotonic() - started[0]))
+            return
+        started[0] = time.monotonic()
+        try:
+            attempt()
+        finally:
+            if overran.is_set():
+                overran.clear()
+                log.info("%s finished in %s", name, humanize(time.monotonic() - started[0]))
+            running.release()
+
+    def attempt() -> None:
         try:
             job()
         except DBAPIError as exc:
@@ -77,20 +110,40 @@ def guarded(name: str, job: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
+def _no_progress() -> AbstractContextManager[Progress]:
+    from contextlib import nullcontext
+
+    return nullcontext(SILENT)
+
+
 def run_worker(herald: Herald, *, install_signals: bool = True,
-               on_started: Callable[[], None] | None = None) -> None:
-    """Run until ``herald.stop`` is set (by a signal or by the caller)."""
+               on_started: Callable[[], None] | None = None,
+               on_prepared: Callable[[], None] | None = None,
+               first_collection: Callable[[], AbstractContextManager[Progress]] | None = None
+               ) -> None:
+    """Run until ``herald.stop`` is set (by a signal or by the caller). ``on_prepared`` is
+    called once the database is ready, before any job (the start-up summary);
+    ``first_collection`` gives the progress of the first collect cycle (a bar on a
+    terminal)."""
     herald.worker_lock.acquire()
     herald.prepare()
+    if on_prepared:
+        on_prepared()
     w = herald.settings.config.worker
     scheduler = BackgroundScheduler(
-        # collect, dispatch, heartbeat, outmail
-        executors={"default": ThreadPoolExecutor(4)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        # collect, dispatch, heartbeat, outmail and the digest's; a tick that finds its
+        # job still running returns at once (guarded), so two instances are allowed for
+        # that moment and APScheduler never skips a tick with a warning. A late tick
+        # still runs (once: coalesce), however late.
+        executors={"default": ThreadPoolExecutor(8)},
+        job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None},
         timezone=w.timezone)
+    first = [first_collection]
 
     def collect() -> None:
-        stats = herald.collect()
+        shown, first[0] = first[0], None
+        with shown() if shown else _no_progress() as progress:
+            stats = herald.collect(progress=progress)
         if not herald.stop.is_set():  # a cycle cut short by a stop did not finish
             herald.store.collected(herald.owner, herald.clock.now())
         if stats.polled:

@@ -1171,3 +1171,16 @@ def test_cli_digest_preview_and_send(tmp_path: Path) -> None:
 
     bad = cli(tmp_path, "digest", "send", "--period", "someday", "--config", config, code=2)
     assert "--period" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_digest_run_counts_each_subscriber_done(tmp_path: Path, heralds: MakeHerald) -> None:
+    """``herald digest send`` draws its progress bar from these counts."""
+    from tests.test_progress import Counted
+
+    herald = heralds(tmp_path, FixedClock(SENT_AT))  # no SMTP_URL: .eml files
+    ingest_sample(herald)
+    subscribe(herald, (LEARNER, [LC]), (EVERYONE, None), (IMPROVER, [II]))
+    progress = Counted()
+    stats = DigestJob(herald).run(AUG17, SENT_AT, progress=progress)
+    assert stats.sent + stats.empty == 3
+    assert (progress.total, progress.done) == (3, 3)

@@ -1,20 +1,21 @@
-"""What every ``herald`` command shares: the typer apps, the consoles, the ``--config`` and
-``--json`` options, and turning Herald's errors into one line and an exit code."""
+"""What every ``herald`` command shares: the typer apps, the consoles, the global options
+(``--config``, ``--log-format``, ``--version``), ``--json``, and turning Herald's errors
+into one line and an exit code."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from bot import logs, version
 from bot.config import Settings, load_config, redact_url
 from bot.errors import ConfigError, HeraldError
 
@@ -22,8 +23,8 @@ app = typer.Typer(help="Herald: collect, tag and republish a leadership academy'
                        "announcements.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
 #: ``herald --config FILE COMMAND``: the config given before the command's name (a
-#: command's own ``--config`` wins over it).
-_global: dict[str, Path | None] = {"config": None}
+#: command's own ``--config`` wins over it); ``--log-format``.
+_global: dict[str, Any] = {"config": None, "log_format": "auto"}
 feeds_app = typer.Typer(help="List, add and remove feeds.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
@@ -55,25 +56,28 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 T = TypeVar("T")
 
 
-def setup_logging(verbose: bool = False) -> None:
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    if sys.stderr.isatty():
-        from rich.logging import RichHandler
+class LogFormat(StrEnum):
+    auto = "auto"
+    text = "text"
+    json = "json"
 
-        handler: logging.Handler = RichHandler(console=err, show_path=False)
-        level = logging.INFO if verbose else logging.WARNING
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
-        level = logging.INFO
-    handler.setLevel(level)
-    root.addHandler(handler)
-    root.setLevel(level)
-    for noisy in ("apscheduler", "httpx", "httpcore", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+LogFormatOpt = Annotated[LogFormat, typer.Option(
+    "--log-format", envvar="HERALD_LOG_FORMAT", case_sensitive=False,
+    help="Log lines on stderr: auto (rich on a terminal, plain text elsewhere), text, or "
+         "json (one object a line).")]
+
+
+def setup_logging(verbose: bool = False, *, level: int | None = None) -> str:
+    """Log in the form ``--log-format`` chose (see :mod:`bot.logs`); ``level``: the lowest
+    shown (default WARNING on a terminal, INFO elsewhere or with ``verbose``)."""
+    return logs.configure(_global["log_format"], verbose=verbose, level=level, console=err)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"herald {version()}")
+        raise typer.Exit()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -104,9 +108,14 @@ def errors() -> Iterator[None]:
 
 
 @app.callback()
-def _main(config: ConfigOpt = None) -> None:
+def _main(config: ConfigOpt = None, log_format: LogFormatOpt = LogFormat.auto,
+          _version: Annotated[bool, typer.Option(
+              "--version", "-V", callback=_print_version, is_eager=True,
+              help="Print Herald's version and exit.")] = False) -> None:
     """Herald: collect, tag and republish a leadership academy's announcements."""
     _global["config"] = config
+    _global["log_format"] = log_format.value
+    setup_logging()
 
 
 def chosen_config(config: Path | None) -> Path | None:

@@ -14,6 +14,7 @@ from bot.cli._base import (
     out,
     with_herald,
 )
+from bot.cli._show import progress_bar
 
 PeriodOpt = Annotated[str, typer.Option(
     "--period", help="'last' (the last complete week), 'current', or its start date.")]
@@ -28,7 +29,8 @@ def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
         cfg = h.settings.config.digest
         now = h.clock.now()
         chosen = parse_period(period, cfg.schedule, cfg.timezone, now)
-        stats = DigestJob(h).run(chosen, now)
+        with progress_bar(f"digest {chosen.label}") as progress:
+            stats = DigestJob(h).run(chosen, now, progress=progress)
         waiting = [r.next_attempt_at for r in h.store.list_digests(chosen.key)
                    if r.status in ("pending", "failed") and r.next_attempt_at is not None
                    and r.next_attempt_at > now]
@@ -58,7 +60,8 @@ def digest_preview(config: ConfigOpt = None,
                        "--subscriber", help="Whose digest (default: someone taking every "
                        "domain).")] = None,
                    period: PeriodOpt = "current",
-                   output: Annotated[Path, typer.Option("--out", help="File or folder.")]
+                   output: Annotated[Path, typer.Option(
+                       "--out", help="Where to write the HTML: a file, or a folder.")]
                    = Path("var/digest-preview.html")) -> None:
     """Write one digest's HTML to look at, without sending anything."""
     from bot.digest import DigestJob, parse_period

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import typer
@@ -14,21 +15,48 @@ from bot.cli._base import (
     setup_logging,
     with_herald,
 )
+from bot.cli._show import progress_bar, show_startup
 
 
 def _once(herald: Any) -> tuple[Any, Any]:
-    """One cycle, then the web app's queued emails (``bot.outmail``), as the worker would."""
+    """One cycle, then the web app's queued emails (``bot.outmail``), as the worker would.
+
+    Log lines go to stderr, panels and the summary to stdout; while the console channel
+    prints its panels, log lines wait and follow them, so the two never interleave."""
+    from bot import logs
     from bot.outmail import send_outmail
 
-    return herald.cycle(), send_outmail(herald)
+    show_startup(herald, "run --once")
+    panels = any(ch.name == "console" for ch in herald.channels.values())
+    stats = herald.cycle(collecting=progress_bar("collecting"),
+                         dispatching=logs.held() if panels else None)
+    return stats, send_outmail(herald)
+
+
+def _worker(herald: Any) -> None:
+    from bot.worker import run_worker
+
+    run_worker(herald, on_prepared=lambda: show_startup(herald, "worker"),
+               first_collection=lambda: progress_bar("first collection"))
 
 
 @app.command()
 def run(config: ConfigOpt = None,
-        once: Annotated[bool, typer.Option("--once", help="One full cycle, then exit.")] = False,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    """Run the worker: poll sources on their intervals and dispatch the outbox."""
-    setup_logging(verbose)
+        once: Annotated[bool, typer.Option(
+            "--once", help="One full cycle (every enabled source, then the outbox), a "
+                           "summary, then exit.")] = False,
+        verbose: Annotated[bool, typer.Option(
+            "--verbose", "-v", help="More log lines: Herald's INFO lines on a terminal "
+                                    "too, with the logger's name.")] = False) -> None:
+    """Run the worker: poll sources on their intervals and dispatch the outbox.
+
+    Without --once it runs until SIGINT or SIGTERM. With --once it polls every enabled
+    source once, sends what is due, prints each new story (console targets) and a summary
+    line on stdout, and exits; log lines go to stderr (on a terminal only warnings,
+    unless --verbose).
+    """
+    # On a terminal the worker's INFO lines are its news; run --once has its summary.
+    setup_logging(verbose, level=None if once else logging.INFO)
     if once:
         stats, mail = with_herald(config, _once)
         c, d = stats.collect, stats.dispatch
@@ -49,6 +77,4 @@ def run(config: ConfigOpt = None,
             out.print(f"{mail.sent} emails sent, {mail.failed + mail.dead} failed "
                       "(confirmations from the web app)", soft_wrap=True)
         return
-    from bot.worker import run_worker
-
-    with_herald(config, run_worker, prepare=False)
+    with_herald(config, _worker, prepare=False)

@@ -19,10 +19,16 @@ from bot.cli._base import (
     stories_app,
     with_herald,
 )
+from bot.cli._show import progress_bar
 from bot.clock import SystemClock, local_date
 from bot.durations import parse_duration
 from bot.model import Delivery, KeyDate, Story
 from bot.shapes import dump, stories_out
+
+StoryArg = Annotated[int, typer.Argument(metavar="STORY_ID", help="The story's id.")]
+
+#: Posts stored per transaction by ``import x-archive`` (the progress bar moves by these).
+IMPORT_CHUNK = 200
 
 
 def _date_cell(kd: KeyDate, today: date) -> str:
@@ -69,7 +75,9 @@ def stories(ctx: typer.Context, config: ConfigOpt = None,
 
 
 @stories_app.command("merge")
-def stories_merge(keep: int, other: int, config: ConfigOpt = None) -> None:
+def stories_merge(keep: Annotated[int, typer.Argument(help="The story that stays.")],
+                  other: Annotated[int, typer.Argument(help="The story merged into it.")],
+                  config: ConfigOpt = None) -> None:
     """Merge story OTHER into story KEEP (they announce the same thing)."""
     report = with_herald(config, lambda h: h.store.merge_stories(keep, other, h.routing,
                                                                  h.clock.now()))
@@ -78,7 +86,7 @@ def stories_merge(keep: int, other: int, config: ConfigOpt = None) -> None:
 
 
 @stories_app.command("announce")
-def stories_announce(story_id: int, config: ConfigOpt = None) -> None:
+def stories_announce(story_id: StoryArg, config: ConfigOpt = None) -> None:
     """Announce an old entry that a new feed's first poll stored but did not announce."""
     def go(h: Any) -> tuple[Any, bool]:
         stats = h.store.announce_story(story_id, h.routing, h.clock.now())
@@ -90,7 +98,10 @@ def stories_announce(story_id: int, config: ConfigOpt = None) -> None:
 
 
 @stories_app.command("split")
-def stories_split(story_id: int, item_url: str, config: ConfigOpt = None) -> None:
+def stories_split(story_id: StoryArg,
+                  item_url: Annotated[str, typer.Argument(
+                      help="The URL of the item to move out (see `stories --json`).")],
+                  config: ConfigOpt = None) -> None:
     """Move the item at ITEM_URL out of STORY_ID into a story of its own."""
     new_id, _ = with_herald(config, lambda h: h.store.split_item(story_id, item_url,
                                                                  h.routing, h.clock.now()))
@@ -98,28 +109,44 @@ def stories_split(story_id: int, item_url: str, config: ConfigOpt = None) -> Non
 
 
 @import_app.command("x-archive")
-def import_x_archive(path: Path, config: ConfigOpt = None,
+def import_x_archive(path: Annotated[Path, typer.Argument(
+                         help="The unzipped archive's folder, or its data/tweets.js.")],
+                     config: ConfigOpt = None,
                      source: Annotated[str | None, typer.Option(
                          "--source", help="Source name (default x-archive-<username>).")]
                      = None,
-                     include_replies: Annotated[bool, typer.Option("--include-replies")]
+                     include_replies: Annotated[bool, typer.Option(
+                         "--include-replies", help="Also replies to other accounts.")]
                      = False,
-                     include_retweets: Annotated[bool, typer.Option("--include-retweets")]
+                     include_retweets: Annotated[bool, typer.Option(
+                         "--include-retweets", help="Also retweets of other accounts.")]
                      = False,
                      post: Annotated[bool, typer.Option(
                          "--post", help="Also send the imported stories to the targets "
                          "(off: a backfill is stored and tagged, not announced again).")]
                      = False) -> None:
     """Import an X account's downloaded archive (folder or data/tweets.js)."""
+    from bot.pipeline.normalize import is_repost
     from bot.sources.x_archive import read_archive
+    from bot.store import IngestStats
     from bot.store._ingest import RoutingContext
 
     def go(h: Any) -> tuple[Any, Any, int]:
-        account, items = read_archive(path, source=source, include_replies=include_replies,
-                                      include_retweets=include_retweets,
-                                      collected_at=h.clock.now())
-        ctx = h.routing if post else RoutingContext(h.taxonomy, (), (), h.routing.merge)
-        stats = h.store.ingest(items, ctx, h.clock.now())
+        with progress_bar("importing posts") as progress:
+            now = h.clock.now()
+            account, items = read_archive(path, source=source,
+                                          include_replies=include_replies,
+                                          include_retweets=include_retweets, collected_at=now)
+            progress.add_total(len(items))
+            ctx = h.routing if post else RoutingContext(h.taxonomy, (), (), h.routing.merge)
+            # Stored in chunks, in the order one ingest would place them (reposts last, so
+            # that each joins its post's story): the same stories, a moving bar.
+            ordered = sorted(items, key=is_repost)
+            stats = IngestStats()
+            for start in range(0, len(ordered), IMPORT_CHUNK):
+                chunk = ordered[start:start + IMPORT_CHUNK]
+                stats.add(h.store.ingest(chunk, ctx, now))
+                progress.advance(len(chunk))
         return account, stats, len(items)
 
     account, stats, count = with_herald(config, go)
