@@ -174,11 +174,13 @@ class Herald:
 
     def cycle(self, *, collecting: AbstractContextManager[Progress] | None = None,
               dispatching: AbstractContextManager[object] | None = None) -> CycleStats:
-        """One full cycle: poll every enabled source, process, dispatch the outbox.
+        """One full cycle: poll every enabled source, process, dispatch the outbox (a
+        paused target is tried once: its secret may have been fixed meanwhile).
         ``collecting`` is entered around the collection and gives its progress (a bar on
         a terminal); ``dispatching`` around the dispatch (``herald run --once`` holds its
         log lines back there while the console channel prints panels)."""
         self.worker_lock.acquire()
+        self.store.probe_paused_now(self.clock.now())
         with collecting or contextlib.nullcontext(SILENT) as progress:
             collected = self.collect(all_enabled=True, progress=progress)
         with dispatching or contextlib.nullcontext():

@@ -40,9 +40,11 @@ import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from bot.config import DigestConfig, parse_schedule
-from bot.errors import ChannelError, ConfigError, HeraldError
+from bot.errors import ChannelError, ConfigError, HeraldError, TargetAuthError
 from bot.model import Story, TagGroup
+from bot.pause import Gate, gate, refused
 from bot.progress import SILENT, Progress
+from bot.release import DIGEST
 from bot.retry import RetryPolicy
 from bot.store import DigestRow, Subscriber
 from bot.store._subscribers import mail_address
@@ -307,6 +309,8 @@ class DigestStats:
     failed: int = 0
     #: Claimed but given back untried (the mail server could not be reached).
     deferred: int = 0
+    #: Due, but the email target is paused (the mail server refused Herald's login).
+    held: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -393,15 +397,27 @@ class DigestJob:
     def sender(self) -> Any:
         return mail_sender(self.herald)
 
-    def run(self, period: Period, now: datetime, *, progress: Progress = SILENT
-            ) -> DigestStats:
+    def run(self, period: Period, now: datetime, *, progress: Progress = SILENT,
+            force: bool = False) -> DigestStats:
         """Send ``period``'s digests that are not sent yet; safe to run again at any time.
-        ``progress`` counts the subscribers claimed and the ones done."""
+        ``progress`` counts the subscribers claimed and the ones done. While the mail
+        server's refusal of our login pauses the ``digest`` target, only a due probe (or
+        ``force``: a person asked) tries; a refusal gives every claim back untried
+        (:mod:`bot.pause`)."""
         store = self.herald.store
         owner = self.herald.owner
         stats = DigestStats(period=period.key)
         stats.planned = store.plan_digests(period.key, now)
         lease = self.herald.settings.config.worker.lease
+        state = Gate.OPEN
+        if DIGEST in store.paused_targets():
+            due = store.count_due_digests(period.key, now)
+            if not due:
+                return stats
+            state = gate(store, DIGEST, now, force=force)
+            if state is Gate.PAUSED:
+                stats.held = due
+                return stats
         claims = store.claim_digests(period.key, owner, now, lease)
         if not claims:
             return stats
@@ -427,6 +443,15 @@ class DigestJob:
                         continue
                     message, count = composed
                     message_id = sender.send(message)
+                except TargetAuthError as exc:
+                    # The server refused our login: no digest can go. The target pauses;
+                    # this digest and the rest go back untried and uncounted.
+                    refused(store, DIGEST, f"{type(exc).__name__}: {exc}", now,
+                            probing=state is Gate.PROBE)
+                    stats.held += sum(store.release_digest(r.id, owner=owner, retry_at=now)
+                                      for r in claims[n:])
+                    stats.errors.append(f"target {DIGEST} paused: {exc}")
+                    break
                 except SmtpConnectionError as exc:
                     # The server, not the recipient: this digest failed; the rest were
                     # never tried, so they go back as they were, for later.
@@ -453,6 +478,9 @@ class DigestJob:
                     log.warning("digest %d was sent, but this run's lease on it had run out",
                                 row.id)
                 stats.sent += 1
+                if state is Gate.PROBE:  # the server took our login again
+                    store.resume_target(DIGEST, self.herald.clock.now())
+                    state = Gate.OPEN
         return stats
 
     def _failed(self, stats: DigestStats, row: DigestRow, sub: Subscriber, exc: Exception,

@@ -18,6 +18,11 @@ What may go is the release gate's answer (:mod:`bot.release`), asked by the clai
 by the lease renewal just before each send. Claims marked ``retract`` take back a
 merged-away story's message: deleted where the channel can (``chat.delete``), otherwise
 recorded as ``left`` with the reason, for ``herald outbox`` to show.
+
+A target that refuses Herald's credentials (``TargetAuthError``) pauses (:mod:`bot.pause`):
+the claim goes back uncounted, its other claims too, and no run sends to it while it is
+paused, save one probe delivery when its probe is due; a probe that gets through resumes
+it. ``held`` in the stats counts the deliveries that were due but wait for a paused target.
 """
 
 from __future__ import annotations
@@ -31,8 +36,15 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.durations import humanize
-from bot.errors import ChannelError, HeraldError, RateLimited, TransientSendError
+from bot.errors import (
+    ChannelError,
+    HeraldError,
+    RateLimited,
+    TargetAuthError,
+    TransientSendError,
+)
 from bot.model import Story
+from bot.pause import PROBE_HOLD, refused, waiting_reason
 from bot.retry import RetryPolicy
 from bot.store import Store
 from bot.store._outbox import Claim
@@ -50,7 +62,10 @@ class DispatchStats:
     deferred: int = 0  # not tried, or rate-limited: their target asked us to wait
     retracted: int = 0  # merged-away stories' messages taken back
     left: int = 0  # ... that their target could not take back
+    held: int = 0  # due, but their target is paused (it refused Herald's credentials)
     errors: list[str] = field(default_factory=list)
+    #: Targets paused at the end of the run, and why.
+    paused: dict[str, str] = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -70,14 +85,24 @@ class Dispatcher:
         self.stop = stop or threading.Event()
         self._last_send: dict[str, float] = {}
         self._paused: dict[str, datetime] = {}  # target -> until when it asked us to wait
+        #: Targets paused for refused credentials: target -> (reason, next probe).
+        self._held: dict[str, tuple[str, datetime | None]] = {}
+        self._probing: set[str] = set()
 
     def run_once(self, batch: int = 20) -> DispatchStats:
         """Claim and send due deliveries until none are left (or a stop is asked). Claims
         come in small batches, and each lease is renewed just before its send."""
         stats = DispatchStats()
         self._paused = {}
+        self._held = {name: (p.reason, p.next_probe_at)
+                      for name, p in self.store.paused_targets().items()
+                      if name in self.channels}
+        for name in list(self._held):
+            if not self.stop.is_set():
+                self._probe(name, stats)
         while not self.stop.is_set():
-            targets = [t for t in self.channels if t not in self._paused]
+            targets = [t for t in self.channels
+                       if t not in self._paused and t not in self._held]
             if not targets:
                 break
             claims = self.store.claim_deliveries(
@@ -92,6 +117,12 @@ class Dispatcher:
                     self.store.release(self.owner, [c.delivery.id for c in claims[n:]],
                                        now=self.clock.now())
                     break
+                held = self._held.get(claim.delivery.target)
+                if held is not None:  # paused by an earlier claim of this batch
+                    self.store.defer(self.owner, [claim.delivery.id], self.clock.now(),
+                                     now=self.clock.now(), reason=waiting_reason(
+                                         claim.delivery.target, *held))
+                    continue
                 until = self._paused.get(claim.delivery.target)
                 if until is not None:
                     stats.deferred += self.store.defer(
@@ -103,7 +134,32 @@ class Dispatcher:
         if stats.deferred:
             log.info("%d deliveries wait for rate limits to end: %s", stats.deferred,
                      ", ".join(f"{t} until {u:%H:%M:%S}Z" for t, u in self._paused.items()))
+        stats.paused = {t: reason for t, (reason, _at) in self._held.items()}
+        stats.held = self.store.count_due(self.clock.now(), sorted(self._held))
         return stats
+
+    def _probe(self, target: str, stats: DispatchStats) -> None:
+        """Try one delivery to a paused target when its probe is due (one worker wins it):
+        through, the target resumes; refused again, the next probe waits longer."""
+        now = self.clock.now()
+        if not self.store.claim_probe(target, now, PROBE_HOLD):
+            return
+        claims = self.store.claim_deliveries(
+            self.owner, now, timedelta(seconds=self.lease_seconds), limit=1,
+            targets=[target], updatable=self.updatable)
+        if not claims:
+            return  # nothing to try it with: the next run that has something probes
+        stories = {s.id: s for s in self.store.list_stories(ids=[claims[0].delivery.story_id])
+                   if s.id is not None}
+        self._probing.add(target)
+        try:
+            done = self._send_one(claims[0], stories, stats)
+        finally:
+            self._probing.discard(target)
+        if done:
+            self.store.resume_target(target, self.clock.now())
+            self._held.pop(target, None)
+            log.info("target %s answered again: resumed", target)
 
     @property
     def updatable(self) -> list[str]:
@@ -122,7 +178,8 @@ class Dispatcher:
         self._last_send[target] = time.monotonic()
 
     def _send_one(self, claim: Claim, stories: Mapping[int, Story],
-                  stats: DispatchStats) -> None:
+                  stats: DispatchStats) -> bool:
+        """Send one claim; True when it went through (sent, updated or retracted)."""
         delivery = claim.delivery
         channel = self.channels[delivery.target]
         story = stories.get(delivery.story_id)
@@ -138,23 +195,26 @@ class Dispatcher:
                 log.warning("delivery %s may no longer go (lease ran out, or held, merged "
                             "or embargoed since its claim)", delivery.id)
                 self.store.release(self.owner, [delivery.id], now=self.clock.now())
-                return
+                return False
             if claim.retract:
                 self._retract(claim, channel, stats)
-                return
+                return True
             if claim.update and channel.supports_update:
                 result = channel.update(payload, delivery=delivery)
             else:
                 result = channel.send(payload, delivery=delivery, reclaimed=claim.reclaimed)
         except ChannelError as exc:
             self._failed(claim, exc, stats, story)
+            return False
         except HeraldError as exc:
             self._failed(claim, TransientSendError(str(exc), target=delivery.target), stats,
                          story)
+            return False
         except Exception as exc:  # a bug in a channel must not stop the other targets
             log.exception("channel %s crashed on delivery %s", channel.identity(), delivery.id)
             self._failed(claim, TransientSendError(f"{type(exc).__name__}: {exc}",
                                                    target=delivery.target), stats, story)
+            return False
         else:
             shown = result.revision if result.revision is not None else story.revision
             self.store.mark_sent(delivery.id, external_id=result.external_id,
@@ -166,6 +226,7 @@ class Dispatcher:
             log.info("%s story %s to %s in %s%s", "updated" if claim.update else "sent",
                      delivery.story_id, channel.redacted(), humanize(time.monotonic() - started),
                      f" ({result.detail})" if result.detail else "")
+            return True
 
     def _retract(self, claim: Claim, channel: BaseChannel, stats: DispatchStats) -> None:
         """Take back a merged-away story's message, or record that its target cannot."""
@@ -189,6 +250,18 @@ class Dispatcher:
                 story: Story | None) -> None:
         delivery = claim.delivery
         now = self.clock.now()
+        if isinstance(error, TargetAuthError):
+            # The target refused our credentials: it pauses, and this delivery waits with
+            # its attempt not counted (it did nothing wrong; a long pause must not use up
+            # its tries). It is due at once for when the target resumes.
+            reason = f"{type(error).__name__}: {error}"
+            at = refused(self.store, delivery.target, reason, now,
+                         probing=delivery.target in self._probing)
+            self._held[delivery.target] = (reason, at)
+            self.store.defer(self.owner, [delivery.id], now, now=now,
+                             reason=waiting_reason(delivery.target, reason, at))
+            stats.errors.append(f"target {delivery.target} paused: {reason}")
+            return
         if isinstance(error, RateLimited):
             # Being told to wait is not a failed attempt: give the claim back, due when
             # the limit ends, and send nothing more to this target in this run.

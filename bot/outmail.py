@@ -6,7 +6,9 @@ The worker's outmail job (``send_outmail``) claims due rows with a lease and sen
 through the digest's sender (SMTP from ``[digest] smtp_env``, or files under
 ``var/outbox/digest/``). A message the server could not take now is tried again with the
 worker's backoff; one it refused for good (5xx) is dead. When the server cannot be
-reached at all, the batch stops and gives the rest back untried.
+reached at all, the batch stops and gives the rest back untried. When it refuses Herald's
+login, the email target (``digest``) pauses (:mod:`bot.pause`): the messages wait, untried
+and uncounted, until a probe gets through or someone runs ``herald outbox resume digest``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING
 
-from bot.errors import ChannelError, HeraldError
+from bot.errors import ChannelError, HeraldError, TargetAuthError
+from bot.pause import Gate, gate, refused
+from bot.release import DIGEST
 from bot.retry import RetryPolicy
 from bot.store import OutMail
 from bot.store._subscribers import normalize_email
@@ -65,6 +69,8 @@ class OutmailStats:
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    #: Due, but the email target is paused (the mail server refused Herald's login).
+    held: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -78,7 +84,17 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
     now = now or herald.clock.now()
     w = herald.settings.config.worker
     stats = OutmailStats()
-    claims = store.claim_outmail(herald.owner, now, w.lease, BATCH)
+    state = Gate.OPEN
+    if DIGEST in store.paused_targets():  # the mail server refused our login
+        due = store.count_due_outmail(now)
+        if not due:
+            return stats
+        state = gate(store, DIGEST, now)
+        if state is Gate.PAUSED:
+            stats.held = due
+            return stats
+    claims = store.claim_outmail(herald.owner, now, w.lease,
+                                 1 if state is Gate.PROBE else BATCH)
     if not claims:
         return stats
     policy = RetryPolicy(w.backoff_base, w.backoff_cap, w.max_attempts)
@@ -92,6 +108,15 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
                 continue  # another run has it now
             try:
                 sender.send(parse_mail(row.message))
+            except TargetAuthError as exc:
+                # The server refused our login: not this message. The target pauses;
+                # this message and the rest go back untried, due when it resumes.
+                refused(store, DIGEST, f"{type(exc).__name__}: {exc}", now,
+                        probing=state is Gate.PROBE)
+                _give_back(herald, claims[n:], now)
+                stats.held += store.count_due_outmail(now)
+                stats.errors.append(f"target {DIGEST} paused: {exc}")
+                break
             except SmtpConnectionError as exc:
                 # The server, not this message: try it later, and the rest untried.
                 error = f"{type(exc).__name__}: {exc}"
@@ -117,6 +142,9 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
                 continue
             store.finish_outmail(row.id, herald.owner, now, sent=True)
             stats.sent += 1
+            if state is Gate.PROBE:  # the server took our login again
+                store.resume_target(DIGEST, herald.clock.now())
+                state = Gate.OPEN
     return stats
 
 

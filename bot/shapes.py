@@ -20,7 +20,15 @@ from bot.durations import format_duration
 from bot.model import Delivery, Story
 
 if TYPE_CHECKING:
-    from bot.store import SourceRow
+    from bot.store import SourceRow, TargetPause
+
+
+class TargetPausedOut(BaseModel):
+    """A target paused because it refused Herald's credentials (``bot.pause``)."""
+
+    since: datetime
+    reason: str
+    next_try: datetime | None = Field(description="when the worker tries one delivery again")
 
 
 class DeliveryOut(BaseModel):
@@ -35,13 +43,19 @@ class DeliveryOut(BaseModel):
     external_id: str | None = Field(description="the message's id at the target (Slack: "
                                                  "channel:ts), once sent")
     release_at: datetime | None = Field(description="not sent before this time")
+    target_paused: TargetPausedOut | None = Field(
+        default=None, description="set while the delivery's target is paused (it refused "
+                                  "Herald's credentials)")
 
     @classmethod
-    def of(cls, d: Delivery) -> DeliveryOut:
+    def of(cls, d: Delivery, paused: TargetPause | None = None) -> DeliveryOut:
         return cls(id=d.id, story_id=d.story_id, target=d.target, status=d.status.value,
                    attempts=d.attempts, next_attempt_at=d.next_attempt_at, sent_at=d.sent_at,
                    last_error=d.last_error, external_id=d.external_id,
-                   release_at=d.release_at)
+                   release_at=d.release_at,
+                   target_paused=TargetPausedOut(since=paused.paused_at, reason=paused.reason,
+                                                 next_try=paused.next_probe_at)
+                   if paused else None)
 
 
 class TagOut(BaseModel):

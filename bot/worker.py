@@ -179,6 +179,8 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
     # The start counts as a finished collect cycle: a worker has [web] collector_stale to
     # finish its first before /healthz reports its collector stuck.
     herald.store.collected(herald.owner, herald.clock.now())
+    # A paused target is tried again at start: its secret usually comes with a restart.
+    herald.store.probe_paused_now(herald.clock.now())
     now = datetime.now(scheduler.timezone)
     scheduler.add_job(guarded("heartbeat", heartbeat), "interval", seconds=HEARTBEAT_EVERY,
                       id="heartbeat", next_run_time=now)

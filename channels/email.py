@@ -10,9 +10,11 @@ One connection serves a whole batch; a refusal for one recipient is reported for
 that message and the batch goes on. So is an address the server cannot take: one
 with a non-ASCII local part (``zoë@example.org``) needs the server's SMTPUTF8
 extension, and without it that message fails (``AddressNotSupported``) before
-anything is sent. Without ``SMTP_URL`` the messages are written
-under ``var/outbox/digest/`` as ``.eml`` (the whole message) and ``.html`` (open it
-in a browser to look at the digest).
+anything is sent. A login the server refuses (535 and the like) raises
+:class:`SmtpLoginRefused`, a ``TargetAuthError``: the email target (``digest``) pauses
+(:mod:`bot.pause`) rather than failing each message. Without ``SMTP_URL`` the messages are
+written under ``var/outbox/digest/`` as ``.eml`` (the whole message) and ``.html`` (open
+it in a browser to look at the digest).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from bot.errors import ConfigError, PermanentSendError, TransientSendError
+from bot.errors import ConfigError, PermanentSendError, TargetAuthError, TransientSendError
 from channels._files import atomic_write, sweep_stale
 
 
@@ -72,6 +74,16 @@ class SmtpConnectionError(TransientSendError):
     Not the recipient's fault: a batch stops at once and gives its messages back, to be
     tried when the connection works again, rather than failing every recipient in turn.
     """
+
+
+#: Replies that refuse Herald's login or ask for one (authentication required, mechanism
+#: too weak, credentials invalid), wherever they come.
+AUTH_CODES = frozenset({530, 534, 535})
+
+
+class SmtpLoginRefused(TargetAuthError):
+    """The server refused Herald's login (535 and the like): no message can go until the
+    password in ``SMTP_URL`` is fixed, so the email target pauses (``bot.pause``)."""
 
 
 class AddressNotSupported(PermanentSendError):
@@ -121,8 +133,10 @@ class SmtpSender:
             if s.username:
                 smtp.login(s.username, s.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise SmtpConnectionError(f"SMTP login refused by {s.redacted()}: "
-                                      f"{exc.smtp_code}") from None
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.close()
+            raise SmtpLoginRefused(f"SMTP login refused by {s.redacted()}: "
+                                   f"{exc.smtp_code}", target="digest") from None
         except (smtplib.SMTPException, OSError) as exc:
             raise SmtpConnectionError(f"cannot reach {s.redacted()}: {type(exc).__name__}: "
                                      f"{exc}") from None
@@ -159,6 +173,8 @@ class SmtpSender:
     def _classify(code: int, text: bytes | str) -> Exception:
         detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
         message = f"SMTP {code} {detail}".strip()
+        if code in AUTH_CODES:  # the server wants a login it has not had: not this message
+            return SmtpLoginRefused(message, target="digest")
         return PermanentSendError(message) if 500 <= code < 600 else TransientSendError(message)
 
     def close(self) -> None:

@@ -27,8 +27,10 @@ is recorded at the revision it really shows and edited to the current one after.
 that changes later is edited in place (``chat.update``) or followed by a reply in its
 thread; it is never posted again. A story merged into another has its message deleted
 (``chat.delete``; the bot can delete its own messages with ``chat:write``).
-429 is retried after Retry-After; invalid_auth, channel_not_found, not_in_channel
-and the like are permanent; 5xx, timeouts and dropped connections are transient.
+429 is retried after Retry-After; invalid_auth, not_authed, token_revoked, token_expired
+and account_inactive refuse the token, which pauses the target (``TargetAuthError``,
+:mod:`bot.pause`); channel_not_found, not_in_channel and the like are permanent; 5xx,
+timeouts and dropped connections are transient.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.errors import (
     PermanentSendError,
     RateLimited,
+    TargetAuthError,
     TransientSendError,
 )
 from bot.model import Delivery, Story, TagGroup
@@ -73,6 +76,12 @@ PERMANENT_ERRORS = frozenset({
     "invalid_metadata_format", "invalid_metadata_schema", "too_many_attachments",
     "message_not_found", "cant_update_message", "edit_window_closed", "invalid_arguments",
     "team_access_not_granted", "org_login_required",
+})
+
+#: Of those, the ones that refuse the token itself: no send to the target can go through
+#: until someone fixes it, so the target pauses (bot.pause) rather than each delivery dying.
+AUTH_ERRORS = frozenset({
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
 })
 
 _MENTION_WORDS = re.compile(r"@(?=(channel|here|everyone)\b)", re.IGNORECASE)
@@ -215,6 +224,8 @@ class SlackChannel(BaseChannel):
                 retry_after = None
             return RateLimited("Slack rate limit (429)", target=self.target,
                                retry_after=retry_after)
+        if error in AUTH_ERRORS:
+            return TargetAuthError(f"Slack said {error}", target=self.target)
         if error in PERMANENT_ERRORS:
             return PermanentSendError(f"Slack said {error}", target=self.target)
         if status is not None and status >= 500:

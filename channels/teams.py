@@ -17,7 +17,8 @@ the story. TextBlock and Fact text is read as Markdown by Teams, so feed text is
 escaped: it cannot make links, emphasis, lists or ``{{DATE()}}`` functions.
 
 The webhook answers 202 with an empty body: any 2xx is sent. 429 and 5xx are
-retried with backoff (Retry-After honoured); other 4xx are permanent. A webhook
+retried with backoff (Retry-After honoured); 401 and 403 (a wrong or withdrawn signature)
+pause the target (``TargetAuthError``, :mod:`bot.pause`); other 4xx are permanent. A webhook
 cannot edit what it posted, so a story that changes later is not posted again.
 """
 
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.errors import PermanentSendError, RateLimited, TransientSendError
+from bot.errors import PermanentSendError, RateLimited, TargetAuthError, TransientSendError
 from bot.model import Delivery, Story, TagGroup
 from bot.sources.fetch import parse_retry_after
 from channels import BaseChannel, SendResult
@@ -175,4 +176,6 @@ class TeamsChannel(BaseChannel):
                               retry_after=parse_retry_after(response.headers.get("Retry-After")))
         if status >= 500 or status == 408:
             raise TransientSendError(message, target=self.target)
+        if status in (401, 403):
+            raise TargetAuthError(message, target=self.target)
         raise PermanentSendError(message, target=self.target)

@@ -31,7 +31,7 @@ from tests.web_helpers import (
 )
 
 PUBLIC = {"/login", "/subscribe", "/confirm/{token}", "/preferences/{token}",
-          "/unsubscribe/{token}", "/healthz",
+          "/unsubscribe/{token}", "/healthz", "/readyz",
           "/setup/{token}"}  # the first-run page: gone once an account exists
 
 

@@ -1,4 +1,4 @@
-"""Operations and accounts around the web app: /healthz, /metrics, `herald users` on the
+"""Operations and accounts around the web app: /healthz, /readyz, /metrics, `herald users` on the
 command line (argon2 hashes, never the password), the first-run setup link, and secrets
 that never appear in any page."""
 
@@ -47,48 +47,81 @@ def web(tmp_path: Path, clock: FixedClock) -> Iterator[Web]:
 
 # -- /healthz ---------------------------------------------------------------------------------
 
-def test_healthz_needs_a_recent_heartbeat(web: Web) -> None:
+def test_healthz_is_liveness_and_readyz_needs_a_recent_heartbeat(web: Web) -> None:
+    """Issue #14: /healthz answered 503 with no worker beating, so an orchestrator probing
+    the web process restarted it because the *worker* was down. /healthz is liveness now
+    (200, saying plainly that no worker beats); /readyz carries the old verdict."""
     c = web.client()
     r = c.get("/healthz")
-    assert r.status_code == 503
-    assert r.json() == {"status": "degraded", "database": "ok",
-                        "worker_heartbeat_age_seconds": None, "collector": "stale",
-                        "collector_cycle_age_seconds": None}
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "degraded" and body["database"] == "ok"
+    assert body["worker"] == "not beating" and body["worker_heartbeat_age_seconds"] is None
+    assert body["collector"] == "stale" and body["collector_cycle_age_seconds"] is None
+    assert any("no worker is beating" in p for p in body["problems"])
+    ready = c.get("/readyz")
+    assert ready.status_code == 503 and ready.json() == body
     web.store.beat("worker-1", web.clock.now())
     web.store.collected("worker-1", web.clock.now())
     web.clock.advance(seconds=30)
-    r = c.get("/healthz")
-    assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "ok", "worker_heartbeat_age_seconds": 30.0,
-                        "collector": "ok", "collector_cycle_age_seconds": 30.0}
+    for path in ("/healthz", "/readyz"):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        assert r.json() == {"status": "ok", "database": "ok", "worker": "beating",
+                            "worker_heartbeat_age_seconds": 30.0, "collector": "ok",
+                            "collector_cycle_age_seconds": 30.0, "paused_targets": [],
+                            "problems": []}
     web.clock.advance(minutes=2)  # [web] heartbeat_stale = 2 minutes
     r = c.get("/healthz")
-    assert r.status_code == 503 and r.json()["status"] == "degraded"
+    assert r.status_code == 200 and r.json()["worker"] == "not beating"
     assert r.json()["worker_heartbeat_age_seconds"] == 150.0
+    assert "the last beat was 150 s ago" in r.json()["problems"][0]
+    r = c.get("/readyz")
+    assert r.status_code == 503 and r.json()["status"] == "degraded"
 
 
 def test_healthz_reports_a_collector_stuck_while_its_worker_still_beats(web: Web) -> None:
     # Defect 11 of issue #12: a worker whose collect cycle never ends (a feed server
-    # trickling its headers) kept beating, and /healthz stayed green.
+    # trickling its headers) kept beating, and the health check stayed green.
     c = web.client()
     web.store.collected("worker-1", web.clock.now())
     for _ in range(11):  # the worker beats on; its cycle never finishes
         web.clock.advance(minutes=1)
         web.store.beat("worker-1", web.clock.now())
-    r = c.get("/healthz")
+    r = c.get("/readyz")
     assert r.status_code == 503  # default [web] collector_stale: 10 minutes
-    assert r.json() == {"status": "degraded", "database": "ok",
-                        "worker_heartbeat_age_seconds": 0.0, "collector": "stale",
-                        "collector_cycle_age_seconds": 660.0}
+    body = r.json()
+    assert (body["status"], body["worker"], body["collector"]) == ("degraded", "beating",
+                                                                   "stale")
+    assert body["worker_heartbeat_age_seconds"] == 0.0
+    assert body["collector_cycle_age_seconds"] == 660.0
+    assert body["problems"] == ["the collector is stuck: no collect cycle finished in 600 s"]
+    assert c.get("/healthz").status_code == 200  # the web process itself is fine
     web.store.collected("worker-1", web.clock.now())  # a cycle finishes
-    r = c.get("/healthz")
+    r = c.get("/readyz")
     assert r.status_code == 200 and r.json()["collector"] == "ok"
     # Another worker's finished cycle counts too, like its heartbeat.
     web.clock.advance(minutes=11)
     web.store.beat("worker-2", web.clock.now())
     web.store.collected("worker-2", web.clock.now() - timedelta(minutes=1))
-    r = c.get("/healthz")
+    r = c.get("/readyz")
     assert r.status_code == 200 and r.json()["collector_cycle_age_seconds"] == 60.0
+
+
+def test_a_paused_target_shows_in_health_and_metrics_without_failing_readiness(
+        web: Web) -> None:
+    web.store.beat("worker-1", web.clock.now())
+    web.store.collected("worker-1", web.clock.now())
+    web.store.pause_target("files", "TargetAuthError: refused", web.clock.now())
+    r = web.client().get("/readyz")
+    assert r.status_code == 200  # the worker is fine: a person must fix a secret
+    assert r.json()["paused_targets"] == ["files"]
+    assert r.json()["problems"] == ["target files is paused: TargetAuthError: refused"]
+    metrics = web.client().get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert 'herald_target_paused{target="files"} 1' in metrics.text
+    web.store.resume_target("files", web.clock.now())
+    metrics = web.client().get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert 'herald_target_paused{target="files"} 0' in metrics.text
 
 
 def test_collector_stale_is_configurable_and_follows_the_collect_tick(tmp_path: Path) -> None:
@@ -108,10 +141,12 @@ def test_healthz_when_the_database_is_unreachable(web: Web) -> None:
     web.store.engine = create_engine("postgresql+psycopg://herald:pw-SECRET@127.0.0.1:9/x",
                                      connect_args={"connect_timeout": 2})
     try:
-        r = web.client().get("/healthz")
-        assert r.status_code == 503
-        assert r.json() == {"status": "fail", "database": "unreachable"}
-        assert "pw-SECRET" not in r.text
+        for path in ("/healthz", "/readyz"):
+            r = web.client().get(path)
+            assert r.status_code == 503
+            assert r.json() == {"status": "fail", "database": "unreachable",
+                                "problems": ["the database does not answer"]}
+            assert "pw-SECRET" not in r.text
     finally:
         web.store.engine.dispose()
         web.store.engine = working
@@ -123,7 +158,7 @@ def test_healthz_when_the_database_is_unreachable(web: Web) -> None:
 METRIC_NAMES = ("herald_items_collected", "herald_stories", "herald_stories_held",
                 "herald_deliveries", "herald_queue_depth", "herald_poll_errors",
                 "herald_sources_failing", "herald_worker_heartbeat_age_seconds",
-                "herald_collector_cycle_age_seconds")
+                "herald_collector_cycle_age_seconds", "herald_target_paused")
 
 
 def test_metrics_are_refused_signed_out_and_to_editors(web: Web) -> None:

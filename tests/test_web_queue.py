@@ -295,11 +295,12 @@ def test_an_approved_announcement_reaches_file_and_slack_exactly_once(
 
 def test_a_failed_delivery_shows_its_reason_and_retry_sends_it(
         tmp_path: Path, clock: FixedClock, slack: FakeSlack) -> None:
-    web = slack_web(tmp_path, clock, slack, token="xoxb-revoked")
+    web = slack_web(tmp_path, clock, slack)
     try:
         ann_id = submitted(web, EDITOR, targets=["files", "news-slack"])
         ap = web.staff(APPROVER)
         assert ap.post(f"/queue/{ann_id}/approve").status_code == 303
+        slack.fail_next.append((200, {"ok": False, "error": "channel_not_found"}, {}))
         stats = web.herald.dispatch()
         assert stats.sent == 1
         ann = web.store.get_announcement(ann_id)
@@ -309,14 +310,13 @@ def test_a_failed_delivery_shows_its_reason_and_retry_sends_it(
         queue = ap.get("/queue").text
         assert "failed" in queue
         page = ap.get(f"/queue/{ann_id}").text
-        assert "invalid_auth" in page
+        assert "channel_not_found" in page
         assert f'action="/deliveries/{failed.id}/retry"' in page
         sent = next(d for d in ann.deliveries if d.target == "files")
         assert f'action="/deliveries/{sent.id}/retry"' not in page  # only failed ones
         # Retrying a sent delivery is refused.
         assert ap.post(f"/deliveries/{sent.id}/retry", {"back": "/queue"}).status_code == 409
-        # The token is fixed; retry, and it goes out once.
-        slack.valid_tokens.add("xoxb-revoked")
+        # The channel is fixed; retry, and it goes out once.
         r = ap.post(f"/deliveries/{failed.id}/retry", {"back": f"/queue/{ann_id}"})
         assert r.status_code == 303 and r.headers["location"] == f"/queue/{ann_id}?done=retry"
         assert web.herald.dispatch().sent == 1
@@ -326,17 +326,55 @@ def test_a_failed_delivery_shows_its_reason_and_retry_sends_it(
         web.close()
 
 
-def test_retry_through_the_api(tmp_path: Path, clock: FixedClock, slack: FakeSlack) -> None:
+def test_a_revoked_token_pauses_the_target_and_the_queue_says_so(
+        tmp_path: Path, clock: FixedClock, slack: FakeSlack) -> None:
+    """Issue #14: a wrong token made each delivery dead on its first try. Now the target
+    pauses, its posts wait (their try not counted), the queue page names the pause, and
+    once the token is fixed and the target resumed the post goes out once."""
     web = slack_web(tmp_path, clock, slack, token="xoxb-revoked")
+    try:
+        ann_id = submitted(web, EDITOR, targets=["files", "news-slack"])
+        ap = web.staff(APPROVER)
+        assert ap.post(f"/queue/{ann_id}/approve").status_code == 303
+        stats = web.herald.dispatch()
+        assert (stats.sent, stats.dead, stats.failed, stats.held) == (1, 0, 0, 1)
+        assert list(stats.paused) == ["news-slack"]
+        waiting = next(d for d in web.store.get_announcement(ann_id).deliveries
+                       if d.target == "news-slack")
+        assert waiting.status.value == "pending" and waiting.attempts == 0
+        assert "paused" in (waiting.last_error or "") and "invalid_auth" in waiting.last_error
+        queue = ap.get("/queue").text
+        assert "Paused: <strong>news-slack</strong>" in queue and "invalid_auth" in queue
+        assert "xoxb-revoked" not in queue
+        assert web.store.get_announcement(ann_id).state != "failed"
+        # Paused: the next dispatches do not call Slack at all.
+        calls = len(slack.calls_to("chat.postMessage"))
+        assert web.herald.dispatch().held == 1
+        assert len(slack.calls_to("chat.postMessage")) == calls
+        # The token is fixed and the target resumed: it goes out once.
+        slack.valid_tokens.add("xoxb-revoked")
+        assert web.store.resume_target("news-slack", clock.now()) == ["news-slack"]
+        assert web.herald.dispatch().sent == 1
+        assert len(slack.posted()) == 1
+        assert web.store.get_announcement(ann_id).state == "sent"
+        assert "Paused:" not in ap.get("/queue").text
+    finally:
+        web.close()
+
+
+def test_retry_through_the_api(tmp_path: Path, clock: FixedClock, slack: FakeSlack) -> None:
+    web = slack_web(tmp_path, clock, slack)
     try:
         ann_id = submitted(web, EDITOR, targets=["news-slack"])
         ap = web.staff(APPROVER)
         assert ap.post(f"/queue/{ann_id}/approve").status_code == 303
+        slack.fail_next.append((200, {"ok": False, "error": "channel_not_found"}, {}))
         web.herald.dispatch()
         (d,) = web.store.get_announcement(ann_id).deliveries
-        assert d.last_error and "invalid_auth" in d.last_error
+        assert d.last_error and "channel_not_found" in d.last_error
         got = ap.api("GET", f"/api/announcements/{ann_id}").json()
-        assert got["state"] == "failed" and "invalid_auth" in got["deliveries"][0]["last_error"]
+        assert got["state"] == "failed" and "channel_not_found" in \
+            got["deliveries"][0]["last_error"]
         r = ap.api("POST", f"/api/deliveries/{d.id}/retry")
         assert r.status_code == 200 and r.json()["status"] == "pending"
         assert ap.api("POST", "/api/deliveries/999/retry").status_code == 404

@@ -15,14 +15,18 @@ from bot.cli._base import (
     with_herald,
 )
 from bot.cli._show import progress_bar
+from bot.cli.run import EXIT_DELIVERIES
 
 PeriodOpt = Annotated[str, typer.Option(
     "--period", help="'last' (the last complete week), 'current', or its start date.")]
 
 
-@digest_app.command("send")
+@digest_app.command("send", epilog="Exit codes: 0 all sent (or nothing to send); 1 Herald "
+                    "could not run; 2 usage or config error; 4 a digest failed, or waits "
+                    "(the mail server could not be reached, or refused Herald's login).")
 def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
-    """Send a period's digests now (each subscriber gets each period once)."""
+    """Send a period's digests now (each subscriber gets each period once). Tries even while
+    the mail server's refusal pauses the email target; getting through resumes it."""
     from bot.digest import DigestJob, parse_period
 
     def go(h: Any) -> Any:
@@ -30,7 +34,8 @@ def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
         now = h.clock.now()
         chosen = parse_period(period, cfg.schedule, cfg.timezone, now)
         with progress_bar(f"digest {chosen.label}") as progress:
-            stats = DigestJob(h).run(chosen, now, progress=progress)
+            stats = DigestJob(h).run(chosen, now, progress=progress,
+                                      force=True)
         waiting = [r.next_attempt_at for r in h.store.list_digests(chosen.key)
                    if r.status in ("pending", "failed") and r.next_attempt_at is not None
                    and r.next_attempt_at > now]
@@ -46,12 +51,14 @@ def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
                     else ", or the worker tries them again then"))
     out.print(f"digest {chosen.label}: {stats.sent} sent, {stats.empty} with nothing new, "
               f"{stats.failed} failed"
-              + (f", {stats.deferred} left for later" if stats.deferred else "") + later,
+              + (f", {stats.deferred} left for later" if stats.deferred else "")
+              + (f", {stats.held} waiting: the mail server refused Herald's login (fix "
+                 "SMTP_URL, then send again)" if stats.held else "") + later,
               soft_wrap=True)
     for line in stats.errors[:20]:
         out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
-    if stats.failed or stats.deferred:
-        raise typer.Exit(1)
+    if stats.failed or stats.deferred or stats.held:
+        raise typer.Exit(EXIT_DELIVERIES)
 
 
 @digest_app.command("preview")

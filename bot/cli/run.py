@@ -1,4 +1,5 @@
-"""``herald run``: the worker, or one full cycle with ``--once``."""
+"""``herald run``: the worker, or one full cycle with ``--once`` and an exit code that
+says how it went (:data:`EXIT_CODES`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,29 @@ from bot.cli._base import (
     with_herald,
 )
 from bot.cli._show import progress_bar, show_startup
+
+#: ``herald run --once``'s exit codes (README, "Exit codes"; ``herald digest send`` uses
+#: 0, 1, 2 and 4 the same way).
+EXIT_OK = 0
+EXIT_HERALD = 1  # Herald could not run: the database, an unexpected error
+EXIT_USAGE = 2  # a usage or config error
+EXIT_SOURCES = 3  # at least one source failed in this cycle
+EXIT_DELIVERIES = 4  # at least one delivery or queued email failed, died or waits on a pause
+EXIT_BOTH = 5  # 3 and 4
+
+EXIT_HELP = ("Exit codes of --once: 0 all well; 1 Herald could not run (database, "
+             "unexpected error); 2 usage or config error; 3 a source failed in this "
+             "cycle; 4 a delivery or a queued email failed, died or waits because its "
+             "target is paused; 5 both 3 and 4.")
+
+
+def exit_code(sources_failed: int, deliveries_failed: int) -> int:
+    """The exit code of one cycle from what failed in it."""
+    if sources_failed and deliveries_failed:
+        return EXIT_BOTH
+    if sources_failed:
+        return EXIT_SOURCES
+    return EXIT_DELIVERIES if deliveries_failed else EXIT_OK
 
 
 def _once(herald: Any) -> tuple[Any, Any]:
@@ -40,7 +64,7 @@ def _worker(herald: Any) -> None:
                first_collection=lambda: progress_bar("first collection"))
 
 
-@app.command()
+@app.command(epilog=EXIT_HELP)
 def run(config: ConfigOpt = None,
         once: Annotated[bool, typer.Option(
             "--once", help="One full cycle (every enabled source, then the outbox), a "
@@ -73,8 +97,20 @@ def run(config: ConfigOpt = None,
                           f"{_escape(result.error or '')}", soft_wrap=True)
         for line in d.errors[:20]:
             out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
-        if mail.sent or mail.failed or mail.dead:
-            out.print(f"{mail.sent} emails sent, {mail.failed + mail.dead} failed "
-                      "(confirmations from the web app)", soft_wrap=True)
+        for target, reason in d.paused.items():
+            out.print(f"  [red]target {_escape(target)} is paused:[/red] {_escape(reason)}; "
+                      f"{d.held} deliveries wait. Fix its secret, then `herald outbox resume "
+                      f"{_escape(target)}` (or the worker tries again within the hour)",
+                      soft_wrap=True)
+        if mail.sent or mail.failed or mail.dead or mail.held:
+            out.print(f"{mail.sent} emails sent, {mail.failed + mail.dead} failed"
+                      + (f", {mail.held} waiting for the paused email target" if mail.held
+                         else "") + " (confirmations from the web app)", soft_wrap=True)
+        for line in mail.errors[:5]:
+            out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
+        code = exit_code(c.errors, d.failed + d.dead + d.held + mail.failed + mail.dead
+                         + mail.held)
+        if code:
+            raise typer.Exit(code)
         return
     with_herald(config, _worker, prepare=False)

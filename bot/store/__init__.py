@@ -1,10 +1,11 @@
 """The store: Herald's state in SQLite (embedded default) or PostgreSQL.
 
 ``Store`` is one class built from per-domain mixins (``_sources``, ``_ingest``,
-``_edits``, ``_outbox``, ``_stories``, ``_subscribers``, and for the web app ``_users``,
-``_logins``, ``_outmail``, ``_queue`` and ``_ops``), on SQLAlchemy Core. Every method that
-changes state runs in one transaction; a story and its deliveries are written together (the
-transactional outbox). Every datetime in or out is aware UTC.
+``_edits``, ``_outbox``, ``_stories``, ``_subscribers``, ``_targets`` (paused targets), and
+for the web app ``_users``, ``_logins``, ``_outmail``, ``_queue`` and ``_ops``), on
+SQLAlchemy Core. Every method that changes state runs in one transaction; a story and its
+deliveries are written together (the transactional outbox). Every datetime in or out is
+aware UTC.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from bot.store._released import ReleasedMixin
 from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
 from bot.store._subscribers import DigestRow, Subscriber, SubscribersMixin
+from bot.store._targets import TargetPause, TargetsMixin
 from bot.store._users import ROLES, Session, User, UsersMixin
 
 __all__ = ["ROLES", "Announcement", "DigestRow", "IngestStats", "LoginState", "NotAllowed",
-           "OutMail", "Session", "SourceRow", "Store", "Subscriber", "User", "make_engine"]
+           "OutMail", "Session", "SourceRow", "Store", "Subscriber", "TargetPause", "User",
+           "make_engine"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -69,7 +72,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
-            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin):
+            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

@@ -233,6 +233,35 @@ class OutboxMixin:
             return row_to_delivery(conn.execute(select(t_deliveries)
                                                 .where(c.id == delivery_id)).one())
 
+    def retry_deliveries(self, now: datetime, *, target: str | None = None,
+                         statuses: Sequence[str] = (_S.FAILED.value, _S.DEAD.value)) -> int:
+        """Queue again, now and with a fresh count of attempts, every failed or dead
+        delivery (``statuses`` narrows, ``target`` picks one target); how many. Never a
+        sent, in-flight, pending, retracted or left one, nor one whose story was merged
+        away or stopped (it would go nowhere or wait for ever)."""
+        c = t_deliveries.c
+        allowed = [s for s in statuses if s in (_S.FAILED.value, _S.DEAD.value)]
+        if not allowed:
+            return 0
+        live = select(t_stories.c.id).where(t_stories.c.merged_into.is_(None),
+                                            t_stories.c.hold.is_(False))
+        cond = [c.status.in_(allowed), c.story_id.in_(live)]
+        if target is not None:
+            cond.append(c.target == target)
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t_deliveries).where(*cond).values(
+                status=_S.PENDING.value, attempts=0, next_attempt_at=now, updated_at=now))
+            return done.rowcount or 0
+
+    def count_due(self, now: datetime, targets: Sequence[str]) -> int:
+        """Deliveries to ``targets`` that would go now were their targets not paused."""
+        if not targets:
+            return 0
+        c = t_deliveries.c
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t_deliveries).where(
+                _due(now), c.target.in_(list(targets)))).scalar_one())
+
     def list_deliveries(self, status: str | None = None, limit: int = 500) -> list[Delivery]:
         c = t_deliveries.c
         query = select(t_deliveries).order_by(c.id.desc()).limit(limit)

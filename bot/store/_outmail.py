@@ -114,6 +114,13 @@ class OutmailMixin:
                         sent_at=now if sent else None))
             return done.rowcount == 1
 
+    def count_due_outmail(self, now: datetime) -> int:
+        """Messages that would be sent now (pending or failed and due)."""
+        c = t_outmail.c
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t_outmail).where(
+                c.status.in_(["pending", "failed"]), c.next_attempt_at <= now)).scalar_one())
+
     def list_outmail(self, recipient: str | None = None) -> list[OutMail]:
         query = select(t_outmail).order_by(t_outmail.c.id)
         if recipient is not None:

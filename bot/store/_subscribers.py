@@ -231,6 +231,14 @@ class SubscribersMixin:
                 sent_at=now if status == "sent" else None))
             return done.rowcount == 1
 
+    def count_due_digests(self, period: str, now: datetime) -> int:
+        """``period``'s digests that a run would try now (pending or failed, and due)."""
+        c = t_digests.c
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t_digests).where(
+                c.period == period, c.status.in_(["pending", "failed"]),
+                c.next_attempt_at <= now)).scalar_one())
+
     def release_digest(self, digest_id: int, *, owner: str, retry_at: datetime) -> bool:
         """Give back a row this run claimed but never tried (its batch stopped first):
         pending again from ``retry_at``, the claim's attempt not counted. Only while

@@ -341,3 +341,18 @@ tag_examples = Table(
     Column("fixed_at", UTCDateTime, nullable=False),
     Index(None, "story_id"),
 )
+
+# -- failures that pause a target (issue #14) -------------------------------------------------
+
+# A target whose credentials were refused (a revoked Slack token, a Teams webhook answering
+# 401, a wrong SMTP password): while ``paused_at`` is set no delivery to it is tried, save
+# one probe at ``next_probe_at``; ``probes`` counts the probes that failed since the pause.
+target_state = Table(
+    "target_state", metadata,
+    Column("target", String(100), primary_key=True),
+    Column("paused_at", UTCDateTime),
+    Column("reason", Text),
+    Column("probes", Integer, nullable=False, default=0),
+    Column("next_probe_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -270,6 +270,7 @@ def metrics(request: Request) -> Response:
     c = ctx.store.counts(now)
     beat = ctx.store.last_beat()
     collected = ctx.store.last_collected()
+    paused = ctx.store.paused_targets()
     lines = [
         "# HELP herald_items_collected Items stored, by source.",
         "# TYPE herald_items_collected gauge",
@@ -304,6 +305,11 @@ def metrics(request: Request) -> Response:
         "# TYPE herald_collector_cycle_age_seconds gauge",
         f"herald_collector_cycle_age_seconds "
         f"{(now - collected).total_seconds() if collected else 'NaN'}",
+        "# HELP herald_target_paused 1 while a target is paused (it refused Herald's "
+        "credentials), else 0.",
+        "# TYPE herald_target_paused gauge",
+        *(f'herald_target_paused{{target="{_label(t)}"}} {1 if t in paused else 0}'
+          for t in sorted({*ctx.herald.targets, *paused})),
     ]
     return PlainTextResponse("\n".join(lines) + "\n",
                              media_type="text/plain; version=0.0.4; charset=utf-8")

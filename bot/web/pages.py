@@ -183,7 +183,7 @@ def queue(request: Request) -> Response:
         else:
             groups["cancelled"].append(ann)
     return ctx.render(request, "queue.html.j2", session=session, groups=groups,
-                      **_options(ctx))
+                      paused=list(ctx.store.paused_targets().values()), **_options(ctx))
 
 
 def _local_input(value: datetime | None, tz: str) -> str:

@@ -290,28 +290,74 @@ def unsubscribe(request: Request, form: FormBody, token: str) -> Response:
 
 # -- operations -----------------------------------------------------------------------------
 
+def _health(ctx: WebContext) -> tuple[dict[str, Any], bool]:
+    """What /healthz and /readyz say, and whether the worker side is ready (a worker beat
+    within ``[web] heartbeat_stale`` and a collect cycle finished within
+    ``collector_stale``). Raises when the database does not answer."""
+    now = ctx.now()
+    ctx.store.ping()
+    beat = ctx.store.last_beat()
+    collected = ctx.store.last_collected()
+    paused = ctx.store.paused_targets()
+    heartbeat_stale = ctx.web.heartbeat_stale.total_seconds()
+    cycle_stale = collector_stale(ctx.herald.settings.config).total_seconds()
+    age = (now - beat).total_seconds() if beat else None
+    beating = age is not None and age <= heartbeat_stale
+    cycle_age = (now - collected).total_seconds() if collected else None
+    stuck = cycle_age is None or cycle_age > cycle_stale
+    problems = []
+    if age is None:
+        problems.append("no worker is beating: none has started (run `herald run`); "
+                        "nothing is collected or sent")
+    elif not beating:
+        problems.append(f"no worker is beating: the last beat was {round(age)} s ago "
+                        f"(stale after {round(heartbeat_stale)} s); nothing is collected or "
+                        "sent")
+    if stuck and beating:
+        problems.append("the collector is stuck: no collect cycle finished in "
+                        f"{round(cycle_stale)} s")
+    problems += [f"target {p.target} is paused: {p.reason}" for p in paused.values()]
+    ready = beating and not stuck
+    body: dict[str, Any] = {
+        "status": "ok" if ready else "degraded", "database": "ok",
+        "worker": "beating" if beating else "not beating",
+        "worker_heartbeat_age_seconds": round(age, 1) if age is not None else None,
+        "collector": "stale" if stuck else "ok",
+        "collector_cycle_age_seconds": round(cycle_age, 1) if cycle_age is not None else None,
+        "paused_targets": sorted(paused),
+        "problems": problems,
+    }
+    return body, ready
+
+
+def _database_down(exc: Exception) -> Response:
+    log.warning("health check: database unreachable: %s", type(exc).__name__)
+    return JSONResponse({"status": "fail", "database": "unreachable",
+                         "problems": ["the database does not answer"]}, status_code=503)
+
+
 @router.get("/healthz")
 def healthz(request: Request) -> Response:
-    """200 when the database answers, a worker beat recently and a collect cycle finished
-    recently; 503 otherwise (``collector`` says "stale" when the worker beats but its
-    collector is stuck)."""
-    ctx = ctx_of(request)
-    now = ctx.now()
+    """Liveness: 200 whenever this process and its database answer, with the worker's
+    heartbeat, the collector's last finished cycle and the paused targets in the body
+    (``"worker": "not beating"`` and a plain sentence in ``problems`` when no worker
+    beats); 503 only when the database does not answer. A worker being down is no reason
+    to restart the web app: /readyz is for that alert."""
     try:
-        ctx.store.ping()
-        beat = ctx.store.last_beat()
-        collected = ctx.store.last_collected()
+        body, _ready = _health(ctx_of(request))
     except Exception as exc:
-        log.warning("health check: database unreachable: %s", type(exc).__name__)
-        return JSONResponse({"status": "fail", "database": "unreachable"}, status_code=503)
-    age = (now - beat).total_seconds() if beat else None
-    stale = age is None or age > ctx.web.heartbeat_stale.total_seconds()
-    cycle_age = (now - collected).total_seconds() if collected else None
-    stuck = cycle_age is None or \
-        cycle_age > collector_stale(ctx.herald.settings.config).total_seconds()
-    body = {"status": "degraded" if stale or stuck else "ok", "database": "ok",
-            "worker_heartbeat_age_seconds": round(age, 1) if age is not None else None,
-            "collector": "stale" if stuck else "ok",
-            "collector_cycle_age_seconds":
-                round(cycle_age, 1) if cycle_age is not None else None}
-    return JSONResponse(body, status_code=503 if stale or stuck else 200)
+        return _database_down(exc)
+    return JSONResponse(body, status_code=200)
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> Response:
+    """Readiness of the whole service: the body of /healthz, with 503 when no worker beat
+    within ``[web] heartbeat_stale`` or no collect cycle finished within
+    ``[web] collector_stale`` (or the database does not answer). Alert on it; do not
+    restart the web process on it."""
+    try:
+        body, ready = _health(ctx_of(request))
+    except Exception as exc:
+        return _database_down(exc)
+    return JSONResponse(body, status_code=200 if ready else 503)
