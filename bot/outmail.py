@@ -93,8 +93,9 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
         if state is Gate.PAUSED:
             stats.held = due
             return stats
-    claims = store.claim_outmail(herald.owner, now, w.lease,
-                                 1 if state is Gate.PROBE else BATCH)
+    # A probe claims the batch too: the first message logs in, and a refusal gives every
+    # claim back untried.
+    claims = store.claim_outmail(herald.owner, now, w.lease, BATCH)
     if not claims:
         return stats
     policy = RetryPolicy(w.backoff_base, w.backoff_cap, w.max_attempts)

@@ -132,8 +132,9 @@ class Rig:
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
-    def run_once(self) -> str:
-        return self.cli("run", "--once")
+    def run_once(self, code: int | None = 0) -> str:
+        """``herald run --once``; ``code`` 4 when a delivery is meant to fail in it."""
+        return self.cli("run", "--once", code=code)
 
     def outbox(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.cli_json("outbox")

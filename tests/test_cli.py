@@ -345,7 +345,7 @@ def test_failed_delivery_is_listed_and_can_be_retried(tmp_path: Path) -> None:
         targets=f'[[targets]]\nname = "broken"\ntype = "file"\n'
                 f"dir = {json.dumps(str(blocker / 'out'))}\n",
         routes='[[routes]]\nto = ["files", "broken"]\n')
-    run = herald(tmp_path, "run", "--once", "--config", config)
+    run = herald(tmp_path, "run", "--once", "--config", config, code=4)  # deliveries failed
     assert "3 failed" in flat(run.stdout)
 
     failed = json_out(herald(tmp_path, "outbox", "--status", "failed", "--json",

@@ -34,13 +34,17 @@ def test_a_running_worker_beats_and_healthz_reports_it(tmp_path: Path) -> None:
         assert health.status_code == 200, health.text
         body = health.json()
         assert body["status"] == "ok" and body["database"] == "ok"
+        assert body["worker"] == "beating" and client.get("/readyz").status_code == 200
         assert 0 <= body["worker_heartbeat_age_seconds"] < 120
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert store.last_beat() is None  # a clean stop says goodbye
+        # The web process is alive without a worker (liveness); it is not ready.
         stopped = client.get("/healthz")
-        assert stopped.status_code == 503 and stopped.json()["status"] == "degraded"
+        assert stopped.status_code == 200 and stopped.json()["worker"] == "not beating"
+        not_ready = client.get("/readyz")
+        assert not_ready.status_code == 503 and not_ready.json()["status"] == "degraded"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -165,7 +165,8 @@ def test_a_merge_never_sends_an_announcement_where_comms_did_not_approve_it(
     write_feed(rig, "news.xml", CAFE)
     assert rig.teams is not None
     rig.teams.fail_next.append(teams_server_error(500))
-    rig.run_once()  # the café story: posted to Slack; its Teams card waits for a retry
+    # The café story: posted to Slack; its Teams card failed (exit 4) and waits for a retry.
+    rig.run_once(code=4)
     feed_story = rig.story_titled("leadership café")["id"]
     web = rig.web()
     announcement = approved(web, editor=EDITOR, approver=APPROVER, **EMBARGOED,

@@ -3,7 +3,7 @@
 A server that sends its headers a byte at a time, each byte well within the read timeout,
 used to hold a fetch for as long as it liked: the collect cycle never ended, so no other
 feed was polled again, SIGTERM waited for it, and /healthz stayed green. Now a fetch has a
-whole-request deadline, a stop ends the fetches under way, and /healthz reports a collector
+whole-request deadline, a stop ends the fetches under way, and /readyz reports a collector
 that has not finished a cycle for too long. The servers are the loopback feed server of
 tests/fakes/feed_server.py (``/slow-headers``); the worker runs as a real ``herald run``.
 """
@@ -120,7 +120,8 @@ def test_healthz_reports_the_collector_stale_while_a_feed_server_holds_the_cycle
             return body.get("collector") == "stale"
 
         assert wait_for(stale), worker.log  # bounded: the cycle is held for 90 s
-        health = client.get("/healthz")
+        assert client.get("/healthz").status_code == 200  # liveness: the web app is fine
+        health = client.get("/readyz")
         assert health.status_code == 503
         body = health.json()
         assert body["status"] == "degraded" and body["collector_cycle_age_seconds"] >= 2
@@ -151,7 +152,7 @@ def test_the_worker_records_each_finished_collect_cycle(tmp_path: Path,
 
         assert wait_for(cycles), worker.log
         herald = Herald(load_config(config, environ=env))
-        health = TestClient(create_app(herald), base_url="https://testserver").get("/healthz")
+        health = TestClient(create_app(herald), base_url="https://testserver").get("/readyz")
         assert health.status_code == 200, health.text
         assert health.json()["collector"] == "ok"
     finally:
