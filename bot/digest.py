@@ -446,7 +446,7 @@ class DigestJob:
                 except TargetAuthError as exc:
                     # The server refused our login: no digest can go. The target pauses;
                     # this digest and the rest go back untried and uncounted.
-                    refused(store, DIGEST, f"{type(exc).__name__}: {exc}", now,
+                    refused(store, DIGEST, str(exc), now,
                             probing=state is Gate.PROBE)
                     stats.held += sum(store.release_digest(r.id, owner=owner, retry_at=now)
                                       for r in claims[n:])

@@ -85,8 +85,8 @@ class Dispatcher:
         self.stop = stop or threading.Event()
         self._last_send: dict[str, float] = {}
         self._paused: dict[str, datetime] = {}  # target -> until when it asked us to wait
-        #: Targets paused for refused credentials: target -> (reason, next probe).
-        self._held: dict[str, tuple[str, datetime | None]] = {}
+        #: Targets paused for refused credentials: target -> why.
+        self._held: dict[str, str] = {}
         self._probing: set[str] = set()
 
     def run_once(self, batch: int = 20) -> DispatchStats:
@@ -94,8 +94,7 @@ class Dispatcher:
         come in small batches, and each lease is renewed just before its send."""
         stats = DispatchStats()
         self._paused = {}
-        self._held = {name: (p.reason, p.next_probe_at)
-                      for name, p in self.store.paused_targets().items()
+        self._held = {name: p.reason for name, p in self.store.paused_targets().items()
                       if name in self.channels}
         for name in list(self._held):
             if not self.stop.is_set():
@@ -121,7 +120,7 @@ class Dispatcher:
                 if held is not None:  # paused by an earlier claim of this batch
                     self.store.defer(self.owner, [claim.delivery.id], self.clock.now(),
                                      now=self.clock.now(), reason=waiting_reason(
-                                         claim.delivery.target, *held))
+                                         claim.delivery.target, held))
                     continue
                 until = self._paused.get(claim.delivery.target)
                 if until is not None:
@@ -134,7 +133,7 @@ class Dispatcher:
         if stats.deferred:
             log.info("%d deliveries wait for rate limits to end: %s", stats.deferred,
                      ", ".join(f"{t} until {u:%H:%M:%S}Z" for t, u in self._paused.items()))
-        stats.paused = {t: reason for t, (reason, _at) in self._held.items()}
+        stats.paused = dict(self._held)
         stats.held = self.store.count_due(self.clock.now(), sorted(self._held))
         return stats
 
@@ -254,13 +253,12 @@ class Dispatcher:
             # The target refused our credentials: it pauses, and this delivery waits with
             # its attempt not counted (it did nothing wrong; a long pause must not use up
             # its tries). It is due at once for when the target resumes.
-            reason = f"{type(error).__name__}: {error}"
-            at = refused(self.store, delivery.target, reason, now,
-                         probing=delivery.target in self._probing)
-            self._held[delivery.target] = (reason, at)
+            reason = str(error)
+            refused(self.store, delivery.target, reason, now,
+                    probing=delivery.target in self._probing)
+            self._held[delivery.target] = reason
             self.store.defer(self.owner, [delivery.id], now, now=now,
-                             reason=waiting_reason(delivery.target, reason, at))
-            stats.errors.append(f"target {delivery.target} paused: {reason}")
+                             reason=waiting_reason(delivery.target, reason))
             return
         if isinstance(error, RateLimited):
             # Being told to wait is not a failed attempt: give the claim back, due when

@@ -112,7 +112,7 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
             except TargetAuthError as exc:
                 # The server refused our login: not this message. The target pauses;
                 # this message and the rest go back untried, due when it resumes.
-                refused(store, DIGEST, f"{type(exc).__name__}: {exc}", now,
+                refused(store, DIGEST, str(exc), now,
                         probing=state is Gate.PROBE)
                 _give_back(herald, claims[n:], now)
                 stats.held += store.count_due_outmail(now)

@@ -69,8 +69,7 @@ def refused(store: Store, target: str, reason: str, now: datetime, *, probing: b
     return at
 
 
-def waiting_reason(target: str, reason: str, probe_at: datetime | None) -> str:
-    """What a delivery held by a paused target shows as its last error."""
-    when = f"; tried again at {probe_at:%Y-%m-%d %H:%M}Z" if probe_at else ""
-    return (f"waiting: target {target} is paused ({reason}){when}, or run "
-            f"`herald outbox resume {target}` once its secret is fixed")
+def waiting_reason(target: str, reason: str) -> str:
+    """What a delivery held by a paused target shows as its last error (``herald outbox``
+    says when the target is tried again and how to resume it)."""
+    return f"waiting: {target} is paused: {reason}"

@@ -85,7 +85,7 @@ def test_a_slack_post_whose_answer_was_lost_is_edited_to_the_latest_revision(
     rig = make_rig(sources={"news": "news.xml"})
     write_feed(rig, CAFE)
     rig.slack.fail_next.append(DROP_AFTER_PROCESSING)  # posted, but the answer is lost
-    rig.run_once()
+    rig.run_once(code=4)  # the delivery failed, as far as Herald can tell
     (first,) = rig.slack.posted()
     assert header(first) == CAFE.title
     (row,) = rig.outbox()

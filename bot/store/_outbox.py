@@ -245,7 +245,7 @@ class OutboxMixin:
             return 0
         live = select(t_stories.c.id).where(t_stories.c.merged_into.is_(None),
                                             t_stories.c.hold.is_(False))
-        cond = [c.status.in_(allowed), c.story_id.in_(live)]
+        cond: list[ColumnElement[bool]] = [c.status.in_(allowed), c.story_id.in_(live)]
         if target is not None:
             cond.append(c.target == target)
         with self.engine.begin() as conn:

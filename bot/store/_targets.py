@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -101,7 +101,7 @@ class TargetsMixin:
     def resume_target(self, target: str | None, now: datetime) -> list[str]:
         """Lift the pause of ``target`` (None: of every target); the names resumed."""
         c = t_state.c
-        cond = [c.paused_at.is_not(None)]
+        cond: list[ColumnElement[bool]] = [c.paused_at.is_not(None)]
         if target is not None:
             cond.append(c.target == target)
         with self.engine.begin() as conn:
