@@ -42,9 +42,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from bot.config import DigestConfig, parse_schedule
 from bot.errors import ChannelError, ConfigError, HeraldError, TargetAuthError
 from bot.model import Story, TagGroup
-from bot.pause import Gate, gate, refused
+from bot.pause import EMAIL, Gate, gate, refused
 from bot.progress import SILENT, Progress
-from bot.release import DIGEST
 from bot.retry import RetryPolicy
 from bot.store import DigestRow, Subscriber
 from bot.store._subscribers import mail_address
@@ -410,11 +409,11 @@ class DigestJob:
         stats.planned = store.plan_digests(period.key, now)
         lease = self.herald.settings.config.worker.lease
         state = Gate.OPEN
-        if DIGEST in store.paused_targets():
+        if EMAIL in store.paused_targets():
             due = store.count_due_digests(period.key, now)
             if not due:
                 return stats
-            state = gate(store, DIGEST, now, force=force)
+            state = gate(store, EMAIL, now, force=force)
             if state is Gate.PAUSED:
                 stats.held = due
                 return stats
@@ -446,11 +445,11 @@ class DigestJob:
                 except TargetAuthError as exc:
                     # The server refused our login: no digest can go. The target pauses;
                     # this digest and the rest go back untried and uncounted.
-                    refused(store, DIGEST, str(exc), now,
+                    refused(store, EMAIL, str(exc), now,
                             probing=state is Gate.PROBE)
                     stats.held += sum(store.release_digest(r.id, owner=owner, retry_at=now)
                                       for r in claims[n:])
-                    stats.errors.append(f"target {DIGEST} paused: {exc}")
+                    stats.errors.append(f"target {EMAIL} paused: {exc}")
                     break
                 except SmtpConnectionError as exc:
                     # The server, not the recipient: this digest failed; the rest were
@@ -479,7 +478,7 @@ class DigestJob:
                                 row.id)
                 stats.sent += 1
                 if state is Gate.PROBE:  # the server took our login again
-                    store.resume_target(DIGEST, self.herald.clock.now())
+                    store.resume_target(EMAIL, self.herald.clock.now())
                     state = Gate.OPEN
         return stats
 

@@ -23,8 +23,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING
 
 from bot.errors import ChannelError, HeraldError, TargetAuthError
-from bot.pause import Gate, gate, refused
-from bot.release import DIGEST
+from bot.pause import EMAIL, Gate, gate, refused
 from bot.retry import RetryPolicy
 from bot.store import OutMail
 from bot.store._subscribers import normalize_email
@@ -85,11 +84,11 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
     w = herald.settings.config.worker
     stats = OutmailStats()
     state = Gate.OPEN
-    if DIGEST in store.paused_targets():  # the mail server refused our login
+    if EMAIL in store.paused_targets():  # the mail server refused our login
         due = store.count_due_outmail(now)
         if not due:
             return stats
-        state = gate(store, DIGEST, now)
+        state = gate(store, EMAIL, now)
         if state is Gate.PAUSED:
             stats.held = due
             return stats
@@ -112,11 +111,11 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
             except TargetAuthError as exc:
                 # The server refused our login: not this message. The target pauses;
                 # this message and the rest go back untried, due when it resumes.
-                refused(store, DIGEST, str(exc), now,
+                refused(store, EMAIL, str(exc), now,
                         probing=state is Gate.PROBE)
                 _give_back(herald, claims[n:], now)
                 stats.held += store.count_due_outmail(now)
-                stats.errors.append(f"target {DIGEST} paused: {exc}")
+                stats.errors.append(f"target {EMAIL} paused: {exc}")
                 break
             except SmtpConnectionError as exc:
                 # The server, not this message: try it later, and the rest untried.
@@ -144,7 +143,7 @@ def send_outmail(herald: Herald, now: datetime | None = None) -> OutmailStats:
             store.finish_outmail(row.id, herald.owner, now, sent=True)
             stats.sent += 1
             if state is Gate.PROBE:  # the server took our login again
-                store.resume_target(DIGEST, herald.clock.now())
+                store.resume_target(EMAIL, herald.clock.now())
                 state = Gate.OPEN
     return stats
 

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("herald.pause")
 
+#: The email target's name: the digest's (``bot.release.DIGEST``, not imported here: that
+#: module loads the store, and the senders import this one first).
+EMAIL = "digest"
+
 PROBE_FIRST = timedelta(minutes=15)
 PROBE_CAP = timedelta(hours=1)
 #: How long a claimed probe is held before another worker may probe instead (its worker

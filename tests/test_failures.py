@@ -131,6 +131,13 @@ def test_a_wrong_slack_token_pauses_the_target_and_a_probe_resumes_it(
     assert len(slack.posted()) == 3
 
 
+def test_the_email_target_is_the_digest() -> None:
+    from bot.pause import EMAIL
+    from bot.release import DIGEST
+
+    assert EMAIL == DIGEST
+
+
 def test_probe_waits_grow_to_a_cap() -> None:
     assert [probe_delay(n) for n in range(4)] == [
         PROBE_FIRST, 2 * PROBE_FIRST, PROBE_CAP, PROBE_CAP]

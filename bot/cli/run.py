@@ -1,5 +1,5 @@
 """``herald run``: the worker, or one full cycle with ``--once`` and an exit code that
-says how it went (:data:`EXIT_CODES`)."""
+says how it went (the ``EXIT_*`` constants)."""
 
 from __future__ import annotations
 
