@@ -4,6 +4,11 @@
 the enabled targets and the HTTP client, and offers ``cycle()`` (collect,
 then dispatch: what ``herald run --once`` does). The worker and the CLI both
 go through it, so they behave the same.
+
+Composition checks live here too: ``check_settings`` validates what ``bot.config`` cannot
+know alone (each target's options against its channel, the tags routes name against the
+taxonomy, the tagger's weights). ``Herald()``, ``herald config check`` and every command
+(through ``load_settings``) call it, so a mistake reads the same wherever it is found.
 """
 
 from __future__ import annotations
@@ -19,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from rich.console import Console
 
 from bot.clock import Clock, SystemClock
 from bot.collect import Collector, CollectStats
-from bot.config import HeraldConfig, RouteConfig, Settings
+from bot.config import HeraldConfig, RouteConfig, Settings, load_config
 from bot.dispatch import Dispatcher, DispatchStats
+from bot.errors import ConfigError
 from bot.pipeline.learned import load_tagger
-from bot.pipeline.similar import MergeConfig
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
 from bot.progress import SILENT, Progress
 from bot.release import DIGEST
@@ -65,6 +71,99 @@ def taxonomy_for(settings: Settings) -> Taxonomy:
     return rules if settings.tagger_off else rules.with_model(load_tagger(settings.tagger_path))
 
 
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    """:func:`bot.config.load_config`, then :func:`check_settings`: a config Herald can run."""
+    settings = load_config(path, environ)
+    check_settings(settings)
+    return settings
+
+
+def target_options(settings: Settings, index: int) -> tuple[type[BaseChannel], Any]:
+    """The channel class of ``targets[index]`` and its options, validated (ConfigError
+    naming the key and what is allowed)."""
+    target = settings.config.targets[index]
+    file = str(settings.file) if settings.file else None
+    key = f"targets[{index}] ({target.name})"
+    cls = load_channel_class(target.type, key=f"{key}.type", file=file)
+    try:
+        return cls, cls.Options.model_validate(target.options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        sub = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(["name", "type", "enabled", *sorted(cls.Options.model_fields)])
+            msg = f"unknown key for a {target.type} target; allowed: {allowed}"
+        elif err["type"] == "missing":
+            msg = f"required for a {target.type} target"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(msg, key=f"{key}.{sub}", file=file) from None
+
+
+def check_settings(settings: Settings) -> Taxonomy:
+    """The checks that need the channels, the taxonomy and the tagger; returns the
+    taxonomy (with the model beside it unless it is off). Needs no secret."""
+    cfg = settings.config
+    file = str(settings.file) if settings.file else None
+    for i in range(len(cfg.targets)):
+        target_options(settings, i)
+    taxonomy = taxonomy_for(settings)  # a missing or broken taxonomy or weights file stops here
+    known = {"domains": set(taxonomy.slugs("domain")), "kinds": set(taxonomy.slugs("kind")),
+             "programmes": set(taxonomy.slugs("programme"))}
+    for i, route in enumerate(cfg.routes):
+        for field_name, slugs in known.items():
+            for slug in getattr(route, field_name) or []:
+                if slug not in slugs:
+                    raise ConfigError(f"unknown {field_name[:-1]} {slug!r}; allowed: "
+                                      f"{', '.join(sorted(slugs))}",
+                                      key=f"routes[{i}].{field_name}", file=file)
+    return taxonomy
+
+
+@dataclass(frozen=True)
+class Secret:
+    """An environment variable Herald reads a secret from, and who reads it."""
+
+    variable: str
+    user: str          # "target staff-slack (slack)", "source academy-x (x)", …
+    is_set: bool
+    #: A run needs it: the target or source is enabled and cannot work without it.
+    required: bool
+    #: What happens without it, when it is optional.
+    without: str = ""
+
+
+def secrets(settings: Settings) -> list[Secret]:
+    """Every secret the config reads (in the order of the file), set or not. Targets name
+    theirs in their options (keys ending in ``_env``), X sources in ``token_env``."""
+    cfg, env = settings.config, settings.environ
+    found: list[Secret] = []
+    for i, target in enumerate(cfg.targets):
+        cls, options = target_options(settings, i)
+        for field_name in cls.Options.model_fields:
+            var = getattr(options, field_name) if field_name.endswith("_env") else None
+            if var:
+                found.append(Secret(var, f"target {target.name} ({target.type})",
+                                    bool(env.get(var)), required=target.enabled))
+    for source in cfg.sources:
+        if source.type == "x":
+            found.append(Secret(source.token_env, f"source {source.name} (x)",
+                                bool(env.get(source.token_env)), required=source.enabled))
+    digest = cfg.digest
+    if digest.enabled:
+        found.append(Secret(digest.smtp_env, "the weekly digest", bool(env.get(digest.smtp_env)),
+                            required=False, without="digests are written as files under "
+                            f"{settings.outbox_dir / 'digest'}"))
+    found.append(Secret("HERALD_SECRET_KEY", "the web app and the digest's links",
+                        bool(env.get("HERALD_SECRET_KEY")), required=False,
+                        without=f"a key is made once in {settings.var_dir / 'secret.key'}"))
+    found.append(Secret("HERALD_METRICS_TOKEN", "/metrics for a Prometheus scraper",
+                        bool(env.get("HERALD_METRICS_TOKEN")), required=False,
+                        without="/metrics needs a signed-in admin"))
+    return found
+
+
 class Herald:
     """One configured instance: store, taxonomy, channels, collector and dispatcher."""
 
@@ -76,16 +175,11 @@ class Herald:
         self.console = console
         self.owner = worker_id()
         self.stop = threading.Event()
+        self.taxonomy: Taxonomy = check_settings(settings)
         self.store = store or Store.open(settings.database_url)
-        self.taxonomy: Taxonomy = taxonomy_for(settings)
         self.channels = self._build_channels()
         cfg = settings.config
-        m = cfg.merge
-        merge = MergeConfig(window=m.window, strong_window=m.strong_window,
-                            text_threshold=m.text_threshold,
-                            min_shared_words=m.min_shared_words,
-                            dated_text_threshold=m.dated_text_threshold,
-                            link_text_threshold=m.link_text_threshold) if m.enabled else None
+        merge = cfg.merge.merge_config()
         self.routing = RoutingContext(self.taxonomy, digest_routes(cfg), self.targets, merge)
         self.x_sources = self._x_sources(settings)
         self._transport = transport
@@ -124,11 +218,10 @@ class Herald:
                                  timezone=self.settings.config.worker.timezone, labels=labels,
                                  clock=self.clock)
         built: dict[str, BaseChannel] = {}
-        for target in self.settings.config.targets:
+        for i, target in enumerate(self.settings.config.targets):
             if not target.enabled:
                 continue
-            cls = load_channel_class(target.type)
-            options = cls.Options.model_validate(target.options)
+            cls, options = target_options(self.settings, i)
             built[target.name] = cls(target.name, options, context)
         return built
 
@@ -195,4 +288,4 @@ class Herald:
 
     @property
     def var_dir(self) -> Path:
-        return self.settings.runtime_path(self.settings.config.paths.var)
+        return self.settings.var_dir

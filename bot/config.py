@@ -4,7 +4,18 @@
 mapping (tests pass a dict) and turns every problem into a :class:`ConfigError`
 that names the file, the key and what is allowed. Secrets stay in the
 environment: the file names the variable (``token_env = "SLACK_BOT_TOKEN"``),
-never the value. ``DATABASE_URL`` overrides ``[database] url``.
+never the value, and only the part that uses a secret reads it (loading a config needs
+none; ``herald config check`` lists the missing ones). ``DATABASE_URL`` overrides
+``[database] url``.
+
+Relative paths in a file (the SQLite database, ``var/``, the outbox, the taxonomy, local
+feeds, tagger weights) are read from the file's folder, wherever Herald is started. The
+one exception is the bundled default config: it lives inside the installed package, so
+its ``var/`` (database, outbox) is in the working folder.
+
+This module knows the config's shape only. Checks that need the channels, the taxonomy
+or the tagger (a target's options, a route's tags, the weights file) are composition and
+live in :mod:`bot.app` (``check_settings``).
 """
 
 from __future__ import annotations
@@ -26,12 +37,15 @@ from pydantic import (
     field_validator,
 )
 
+from bot import bundled
 from bot.durations import parse_duration, parse_size
 from bot.errors import ConfigError
+from bot.pipeline.similar import MergeConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
-DEFAULT_TAXONOMY = PROJECT_ROOT / "config" / "taxonomy.toml"
+DEFAULT_CONFIG = bundled.default_config()
+DEFAULT_TAXONOMY = bundled.taxonomy()
+#: The config a folder made by ``herald init`` holds; found in the working folder.
+LOCAL_CONFIG = "herald.toml"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 NAME_HELP = "lowercase letters, digits, '-', '_' or '.', starting with a letter or digit"
 
@@ -66,6 +80,23 @@ class SourceConfig(_Strict):
     include_retweets: bool = False
     max_results: int = Field(default=100, ge=5, le=100)
     max_pages: int = Field(default=3, ge=1, le=20)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):", value)
+        # One letter before ':' is a Windows drive (C:\feeds\news.xml), not a scheme.
+        if scheme:
+            name = scheme.group(1).lower()
+            if name not in ("http", "https", "file"):
+                raise ValueError(f"unknown URL scheme {name!r} in {value!r}; a source's url "
+                                 "is an http:// or https:// URL, or a local path")
+            if name != "file" and not re.match(r"https?://[^/?#\s]+", value, re.IGNORECASE):
+                raise ValueError(f"{value!r} names no host; write it as "
+                                 "https://example.org/feed.xml")
+        return value
 
     def type_problem(self) -> tuple[str, str] | None:
         """(key, message) when the keys do not fit the source's type."""
@@ -167,9 +198,12 @@ class HttpConfig(_Strict):
 
 
 class PathsConfig(_Strict):
+    """``[paths]``, relative to the config file's folder (see the module docstring)."""
+
     var: str = "var"
     outbox: str = "var/outbox"
-    taxonomy: str = "taxonomy.toml"
+    #: The tag rules; unset: the bundled ones (``herald init`` writes a copy to edit).
+    taxonomy: str | None = None
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -230,17 +264,31 @@ class DigestConfig(_Strict):
         return value
 
 
+_MERGE = MergeConfig()
+
+
 class MergeSettings(_Strict):
-    """``[merge]``: cross-source merging (see bot.pipeline.similar.MergeConfig for why each
-    default is what it is)."""
+    """``[merge]``: cross-source merging. The defaults are
+    :class:`bot.pipeline.similar.MergeConfig`'s (the tuned ones, with why each is what it
+    is): one definition, so the config cannot drift from what was measured."""
 
     enabled: bool = True
-    window: Duration = timedelta(days=14)
-    strong_window: Duration = timedelta(days=120)
-    text_threshold: float = Field(default=0.6, gt=0, le=1)
-    min_shared_words: int = Field(default=6, ge=1, le=100)
-    dated_text_threshold: float = Field(default=0.35, gt=0, le=1)
-    link_text_threshold: float = Field(default=0.3, gt=0, le=1)
+    window: Duration = _MERGE.window
+    strong_window: Duration = _MERGE.strong_window
+    text_threshold: float = Field(default=_MERGE.text_threshold, gt=0, le=1)
+    min_shared_words: int = Field(default=_MERGE.min_shared_words, ge=1, le=100)
+    dated_text_threshold: float = Field(default=_MERGE.dated_text_threshold, gt=0, le=1)
+    link_text_threshold: float = Field(default=_MERGE.link_text_threshold, gt=0, le=1)
+
+    def merge_config(self) -> MergeConfig | None:
+        """The pipeline's settings (``None``: merging is off)."""
+        if not self.enabled:
+            return None
+        return MergeConfig(window=self.window, strong_window=self.strong_window,
+                           text_threshold=self.text_threshold,
+                           min_shared_words=self.min_shared_words,
+                           dated_text_threshold=self.dated_text_threshold,
+                           link_text_threshold=self.link_text_threshold)
 
 
 class TaggingConfig(_Strict):
@@ -308,19 +356,39 @@ class Settings:
     """A validated config with the context it was read in (its file and the environment)."""
 
     def __init__(self, config: HeraldConfig, file: Path | None,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], *, cwd: Path | None = None) -> None:
         self.config = config
         self.file = file
         self.environ = environ
+        #: The working folder when the config was read: the bundled default keeps its
+        #: var/ there (and a config without a file reads its paths from there).
+        self.cwd = (cwd or Path.cwd()).resolve()
+
+    @property
+    def bundled(self) -> bool:
+        """True for the embedded default config (it lives inside the installed package)."""
+        return self.file is not None and _same_file(self.file, DEFAULT_CONFIG)
 
     @property
     def base_dir(self) -> Path:
-        """Folder that relative paths in the file are resolved against."""
-        return self.file.parent if self.file else Path.cwd()
+        """Folder that relative paths of inputs (feeds, taxonomy, weights) are read from:
+        the config file's."""
+        return self.file.resolve().parent if self.file else self.cwd
+
+    @property
+    def data_dir(self) -> Path:
+        """Folder that relative paths of what Herald writes (the SQLite database, var/,
+        the outbox) are in: the config file's, but the working folder for the bundled
+        default (the package's folder is not ours to write in)."""
+        return self.cwd if self.bundled else self.base_dir
 
     @property
     def database_url(self) -> str:
-        return self.environ.get("DATABASE_URL") or self.config.database.url
+        """The database URL, a relative SQLite path made absolute: ``DATABASE_URL``'s
+        against the working folder, the file's against :attr:`data_dir`."""
+        env = self.environ.get("DATABASE_URL")
+        return absolute_sqlite_url(env or self.config.database.url,
+                                   self.cwd if env else self.data_dir)
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -328,18 +396,24 @@ class Settings:
         return p if p.is_absolute() else self.base_dir / p
 
     def runtime_path(self, path: str) -> Path:
-        """A runtime path (var/, outbox), relative to the working directory."""
+        """A runtime path (var/, outbox), relative to :attr:`data_dir`."""
         p = Path(path).expanduser()
-        return p if p.is_absolute() else Path.cwd() / p
+        return p if p.is_absolute() else self.data_dir / p
 
     @property
     def taxonomy_path(self) -> Path:
-        return self.resolve(self.config.paths.taxonomy)
+        """The configured tag rules, else the bundled ones."""
+        configured = self.config.paths.taxonomy
+        return self.resolve(configured) if configured else DEFAULT_TAXONOMY
+
+    @property
+    def var_dir(self) -> Path:
+        return self.runtime_path(self.config.paths.var)
 
     @property
     def trained_tagger_path(self) -> Path:
         """Where ``herald tags train`` writes the weights it fits."""
-        return self.runtime_path(self.config.paths.var) / "tagger.json"
+        return self.var_dir / "tagger.json"
 
     @property
     def tagger_path(self) -> Path | None:
@@ -366,20 +440,49 @@ class Settings:
         raise ConfigError(f"no target named {name!r}", key="targets", file=str(self.file))
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def absolute_sqlite_url(url: str, base: Path) -> str:
+    """``sqlite:///var/herald.db`` with its path made absolute against ``base`` (other
+    URLs, in-memory SQLite and unparsable text are returned as they are)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:") or Path(database).expanduser().is_absolute():
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
+
+
 def config_path(explicit: str | os.PathLike[str] | None,
-                environ: Mapping[str, str]) -> Path:
-    """Which config file to read: ``--config``, then ``HERALD_CONFIG``, then the default."""
+                environ: Mapping[str, str], cwd: Path | None = None) -> Path:
+    """Which config file to read: ``--config``, then ``HERALD_CONFIG``, then
+    ``herald.toml`` in the working folder (what ``herald init`` writes), then the bundled
+    default."""
     if explicit:
         return Path(explicit)
     if environ.get("HERALD_CONFIG"):
         return Path(environ["HERALD_CONFIG"])
-    local = Path.cwd() / "config" / "default.toml"
-    return local if local.exists() else DEFAULT_CONFIG
+    local = (cwd or Path.cwd()) / LOCAL_CONFIG
+    return local if local.is_file() else DEFAULT_CONFIG
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
                 environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, validate and cross-check a config file; raise ConfigError on any problem."""
+    """Read, validate and cross-check a config file; raise ConfigError on any problem.
+
+    Needs no secret. The checks that need the channels, the taxonomy or the tagger are
+    :func:`bot.app.check_settings` (``bot.app.load_settings`` does both)."""
     env = dict(os.environ if environ is None else environ)
     file = config_path(path, env)
     try:
@@ -471,10 +574,9 @@ def _duplicates(names: list[str]) -> list[str]:
 
 
 def _cross_check(settings: Settings) -> None:
-    """Checks that span sections: names, routes, channel options, secrets, taxonomy."""
-    from bot.pipeline.tagging import load_taxonomy
-    from channels import load_channel_class
-
+    """Checks that span sections: names, routes' targets and sources, files the config
+    names (feeds, taxonomy, weights). Channel options, route tags and the weights' content
+    are checked by :func:`bot.app.check_settings`."""
     cfg = settings.config
     file = str(settings.file) if settings.file else None
     for section, names in (("sources", [s.name for s in cfg.sources]),
@@ -486,46 +588,18 @@ def _cross_check(settings: Settings) -> None:
     from_env = bool(settings.environ.get("DATABASE_URL"))
     _check_database_url(settings.database_url, file,
                         key="DATABASE_URL (environment)" if from_env else "database.url")
-    for i, target in enumerate(cfg.targets):
-        key = f"targets[{i}] ({target.name})"
-        cls = load_channel_class(target.type, key=f"{key}.type", file=file)
-        try:
-            options = cls.Options.model_validate(target.options)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            sub = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(["name", "type", "enabled", *sorted(cls.Options.model_fields)])
-                msg = f"unknown key for a {target.type} target; allowed: {allowed}"
-            elif err["type"] == "missing":
-                msg = f"required for a {target.type} target"
-            else:
-                msg = err["msg"].removeprefix("Value error, ")
-            raise ConfigError(msg, key=f"{key}.{sub}", file=file) from None
-        if target.enabled:
-            for field_name in cls.Options.model_fields:
-                if field_name.endswith("_env"):
-                    var = getattr(options, field_name)
-                    if var and not settings.environ.get(var):
-                        raise ConfigError(
-                            f"the environment variable {var} is not set; the enabled "
-                            f"{target.type} target needs it (or set enabled = false)",
-                            key=f"{key}.{field_name}", file=file)
     for i, source in enumerate(cfg.sources):
+        key = f"sources[{i}] ({source.name})"
         problem = source.type_problem()
         if problem:
-            raise ConfigError(problem[1], key=f"sources[{i}] ({source.name}).{problem[0]}",
-                              file=file)
-        if source.type == "x" and source.enabled and not settings.environ.get(source.token_env):
-            raise ConfigError(f"the environment variable {source.token_env} is not set; the "
-                              "enabled x source needs an X API bearer token (or set "
-                              "enabled = false)", key=f"sources[{i}] ({source.name}).token_env",
-                              file=file)
-    taxonomy = load_taxonomy(settings.taxonomy_path)
-    if not settings.tagger_off:
-        from bot.pipeline.learned import load_tagger
-
-        load_tagger(settings.tagger_path)  # a missing or broken weights file stops here
+            raise ConfigError(problem[1], key=f"{key}.{problem[0]}", file=file)
+        if source.type == "rss" and source.enabled and source.url \
+                and not source.url.lower().startswith(("http://", "https://")):
+            _check_file(settings, _local_feed(source.url), f"{key}.url", "feed file")
+    if cfg.paths.taxonomy:
+        _check_file(settings, cfg.paths.taxonomy, "paths.taxonomy", "taxonomy file")
+    if cfg.tagging.model not in ("auto", "bundled", "off"):
+        _check_file(settings, cfg.tagging.model, "tagging.model", "tagger weights file")
     target_names = {t.name for t in cfg.targets}
     if "digest" in target_names:
         raise ConfigError("'digest' is the weekly digest's own name (routes and approvals "
@@ -534,8 +608,6 @@ def _cross_check(settings: Settings) -> None:
     if cfg.digest.enabled:
         target_names.add("digest")
     source_names = {s.name for s in cfg.sources}
-    known = {"domains": set(taxonomy.slugs("domain")), "kinds": set(taxonomy.slugs("kind")),
-             "programmes": set(taxonomy.slugs("programme"))}
     for i, route in enumerate(cfg.routes):
         key = f"routes[{i}]"
         for name in route.to:
@@ -543,18 +615,33 @@ def _cross_check(settings: Settings) -> None:
                 raise ConfigError(
                     f"unknown target {name!r}; defined targets: "
                     f"{', '.join(sorted(target_names)) or 'none'}", key=f"{key}.to", file=file)
-        for field_name, slugs in known.items():
-            for slug in getattr(route, field_name) or []:
-                if slug not in slugs:
-                    raise ConfigError(f"unknown {field_name[:-1]} {slug!r}; allowed: "
-                                      f"{', '.join(sorted(slugs))}",
-                                      key=f"{key}.{field_name}", file=file)
         for name in route.sources or []:
             # Feeds added with `herald feeds add` live in the database; allow any name
             # that is a valid source name, so routes can name them ahead of time.
             if name not in source_names and not re.match(NAME_PATTERN, name):
                 raise ConfigError(f"{name!r} is not a valid source name ({NAME_HELP})",
                                       key=f"{key}.sources", file=file)
+
+
+def _local_feed(location: str) -> str:
+    """The path of a local feed (``file://`` URL or path)."""
+    if location.lower().startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        return unquote(urlsplit(location).path)
+    return location
+
+
+def _check_file(settings: Settings, path: str, key: str, what: str) -> None:
+    """A file the config names must exist; the error says where Herald looked."""
+    found = settings.resolve(path)
+    if found.is_file():
+        return
+    where = "" if Path(path).expanduser().is_absolute() else \
+        f" ({path!r} is read relative to the config file's folder, {settings.base_dir})"
+    problem = "is a folder, not a file" if found.is_dir() else "does not exist"
+    raise ConfigError(f"the {what} {found} {problem}{where}", key=key,
+                      file=str(settings.file) if settings.file else None)
 
 
 def _check_database_url(url: str, file: str | None, key: str = "database.url") -> None:
@@ -570,21 +657,3 @@ def _check_database_url(url: str, file: str | None, key: str = "database.url") -
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(f"database {parsed.get_backend_name()!r} is not supported; "
                           "use sqlite or postgresql", key=key, file=file)
-
-
-_QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd|token|sig|key|secret)=)[^&]*",
-                           re.IGNORECASE)
-
-
-def redact_url(url: str) -> str:
-    """A URL with its password and secret query values replaced by ***, for logs, errors
-    and ``config check``. Handles what URL parsers accept but regexes miss (a password
-    with '/' or '@' in it, an empty user name)."""
-    start = url.find("//")
-    if start != -1:
-        # The user information ends at the last '@' (a password may hold '/' or '@').
-        rest = url[start + 2:]
-        userinfo, at, host = rest.rpartition("@")
-        if at and ":" in userinfo:
-            url = f"{url[:start + 2]}{userinfo.split(':', 1)[0]}:***@{host}"
-    return _QUERY_SECRET.sub(r"\1***", url)

@@ -16,14 +16,25 @@ DURATION_HELP = "a duration such as '45s', '15m', '1h30m' or '2d' (units s, m, h
 SIZE_HELP = "a size such as '512KB' or '10MB' (units B, KB, MB, GB, KiB, MiB, GiB)"
 
 
-def parse_duration(text: str | int | float) -> timedelta:
-    """Parse ``"1h30m"``-style text (or a number of seconds) into a positive timedelta."""
-    if isinstance(text, bool):
+def parse_duration(text: str | timedelta) -> timedelta:
+    """Parse ``"1h30m"``-style text into a positive timedelta.
+
+    A bare number is refused: ``every = 15`` could mean seconds or minutes, and read as
+    seconds it polled a feed every fifteen seconds. The error suggests the unit."""
+    if isinstance(text, timedelta):
+        seconds = text.total_seconds()
+    elif not isinstance(text, str):
+        if isinstance(text, int | float) and not isinstance(text, bool):
+            if text < 0:
+                raise ValueError(f"expected a duration above zero, got {text!r}")
+            raise ValueError(f"{text} is not a duration; did you mean '{_shown(text)}m'? "
+                             f"(write {DURATION_HELP})")
         raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
-    if isinstance(text, int | float):
-        seconds = float(text)
     else:
         compact = text.strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(?:\.\d+)?", compact):
+            raise ValueError(f"{text!r} is not a duration; did you mean '{compact}m'? "
+                             f"(write {DURATION_HELP})")
         pos = 0
         seconds = 0.0
         for match in _PART.finditer(compact):
@@ -36,6 +47,10 @@ def parse_duration(text: str | int | float) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"expected a duration above zero, got {text!r}")
     return timedelta(seconds=seconds)
+
+
+def _shown(number: int | float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def format_duration(value: timedelta) -> str:

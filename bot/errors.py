@@ -21,6 +21,8 @@ Every error has a default message and identifying attributes; ``str()`` joins th
 
 from __future__ import annotations
 
+from bot.urls import redact_url
+
 
 class HeraldError(Exception):
     """Root of Herald's errors."""
@@ -85,8 +87,6 @@ class SourceError(HeraldError):
     def __str__(self) -> str:
         if not self.url:
             return self.message
-        from bot.config import redact_url
-
         return f"{self.message} ({redact_url(self.url)})"
 
 

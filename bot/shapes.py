@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from bot.config import redact_url
 from bot.durations import format_duration
 from bot.model import Delivery, Story
+from bot.urls import redact_url
 
 if TYPE_CHECKING:
     from bot.store import SourceRow, TargetPause

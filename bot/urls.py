@@ -1,4 +1,5 @@
-"""Canonical URLs, so the same page from two sources compares equal.
+"""URL helpers: canonical URLs, so the same page from two sources compares equal, and
+``redact_url``, a URL safe to show.
 
 Scheme and host are lowercased, the default port and the fragment dropped,
 tracking parameters removed (``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``,
@@ -86,3 +87,21 @@ def is_shortened(url: str) -> bool:
 def urls_in_text(text: str) -> list[str]:
     """The http(s) URLs written out in plain text, in order, without trailing punctuation."""
     return [m.group(0).rstrip(".,;:!?") for m in URL_IN_TEXT.finditer(text)]
+
+
+_QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd|token|sig|key|secret)=)[^&]*",
+                           re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """A URL with its password and secret query values replaced by ***, for logs, errors
+    and ``config check``. Handles what URL parsers accept but regexes miss (a password
+    with '/' or '@' in it, an empty user name)."""
+    start = url.find("//")
+    if start != -1:
+        # The user information ends at the last '@' (a password may hold '/' or '@').
+        rest = url[start + 2:]
+        userinfo, at, host = rest.rpartition("@")
+        if at and ":" in userinfo:
+            url = f"{url[:start + 2]}{userinfo.split(':', 1)[0]}:***@{host}"
+    return _QUERY_SECRET.sub(r"\1***", url)

@@ -47,9 +47,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import DBAPIError
 
 from bot.app import Herald
-from bot.config import WEEKDAYS, parse_schedule, redact_url
+from bot.config import WEEKDAYS, parse_schedule
 from bot.durations import humanize
 from bot.progress import SILENT, Progress
+from bot.urls import redact_url
 
 log = logging.getLogger("herald.worker")
 

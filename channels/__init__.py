@@ -3,9 +3,11 @@
 A channel class declares itself with class attributes (``name``, ``max_title``,
 ``max_text``, ``rate_per_sec``, ``format``) and an ``Options`` pydantic model for
 its target keys in config; option names ending in ``_env`` name environment
-variables that must be set when the target is enabled (secrets stay out of the
-file). ``render(story)`` is pure (time comes from the context's clock: a key date
-before today is shown as passed) and returns a JSON-able payload;
+variables that hold secrets (they stay out of the file). A channel reads its secret
+when it sends, and raises :class:`bot.errors.TargetAuthError` naming the variable when
+it is not set; ``herald config check`` lists the missing ones beforehand.
+``render(story)`` is pure (time comes from the context's clock: a key date before
+today is shown as passed) and returns a JSON-able payload;
 ``send(payload, delivery, reclaimed)`` does the I/O and returns a
 :class:`SendResult` or raises a :class:`bot.errors.ChannelError`.
 

@@ -142,6 +142,13 @@ class SmtpSender:
                                      f"{exc}") from None
         return smtp
 
+    def login(self) -> None:
+        """Connect (with TLS as configured), log in and hang up, sending nothing (``herald
+        config check --online``); SmtpConnectionError says what failed."""
+        smtp = self._connect()
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.quit()
+
     def send(self, message: EmailMessage) -> str:
         """Send one message; PermanentSendError (5xx) or TransientSendError (4xx, network)."""
         if self._smtp is None:

@@ -139,8 +139,9 @@ class SlackChannel(BaseChannel):
         if self._client is None:
             token = self.context.environ.get(self.options.token_env, "")
             if not token:
-                raise PermanentSendError(f"the environment variable {self.options.token_env} "
-                                         "is not set", target=self.target)
+                raise TargetAuthError(f"the environment variable {self.options.token_env} "
+                                      f"is not set; the slack target {self.target} needs "
+                                      "its bot token", target=self.target)
             # Imported here: slack-sdk is needed only once there is something to send,
             # so a worker's collection does not carry it.
             from slack_sdk import WebClient

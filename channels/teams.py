@@ -95,8 +95,9 @@ class TeamsChannel(BaseChannel):
     def webhook_url(self) -> str:
         url = self.context.environ.get(self.options.webhook_env, "")
         if not url:
-            raise PermanentSendError(f"the environment variable {self.options.webhook_env} "
-                                     "is not set", target=self.target)
+            raise TargetAuthError(f"the environment variable {self.options.webhook_env} "
+                                  f"is not set; the teams target {self.target} needs its "
+                                  "webhook URL", target=self.target)
         return url
 
     def identity(self) -> str:

@@ -16,7 +16,8 @@ from bot.config import Settings, parse_config
 from bot.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / "config"
+#: The files Herald ships (bot/data): the default config, the taxonomy, the samples.
+CONFIG_DIR = ROOT / "bot" / "data"
 DATA = Path(__file__).resolve().parent / "data"
 REFERENCE = Path(os.environ.get("HERALD_REFERENCE_DIR",
                                 ROOT.parent / "shared" / "reference"))

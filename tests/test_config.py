@@ -1,19 +1,21 @@
 """Loading the config file: every mistake becomes one ConfigError naming file, key and fix.
 
-Each case is a small TOML text written to tmp_path and read with ``load_config``;
-the environment is always passed in as a dict, never taken from ``os.environ``.
+Each case is a small TOML text written to tmp_path and read with ``load_settings`` (the
+config, then the checks that need the channels, the taxonomy and the tagger); the
+environment is always passed in as a dict, never taken from ``os.environ``.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_CONFIG, config_path, load_config, redact_url
+from bot.app import load_settings, secrets
+from bot.config import DEFAULT_CONFIG, config_path, load_config
 from bot.errors import ConfigError
+from bot.urls import redact_url
 from tests.conftest import CONFIG_DIR
 
 TAXONOMY = CONFIG_DIR / "taxonomy.toml"
@@ -27,14 +29,17 @@ SECRET = f'[[targets]]\nname = "vault"\ntype = "{SECRET_TYPE}"\n'
 
 
 def write(tmp_path: Path, text: str, name: str = "herald.toml") -> Path:
+    """The config, beside the local feeds its cases name (a missing one is an error)."""
     path = tmp_path / name
     path.write_text(HEADER + text, encoding="utf-8")
+    for feed in ("news.xml", "a.xml", "b.xml"):
+        (tmp_path / feed).touch()
     return path
 
 
 def config_error(path: Path, environ: dict[str, str] | None = None) -> str:
     with pytest.raises(ConfigError) as info:
-        load_config(path, environ=environ or {})
+        load_settings(path, environ=environ or {})
     return str(info.value)
 
 
@@ -61,6 +66,17 @@ BAD_CONFIGS = [
      "sources[0] (news).type", ["'atom' is not allowed", "'rss'"]),
     ("source without url", '[[sources]]\nname = "news"\n', "sources[0] (news).url",
      ["required"]),
+    ("misspelt URL scheme", '[[sources]]\nname = "news"\nurl = "htp://academy.example/feed"\n',
+     "sources[0] (news).url", ["unknown URL scheme 'htp'", "http:// or https://"]),
+    ("URL without a host", '[[sources]]\nname = "news"\nurl = "https:///feed.xml"\n',
+     "sources[0] (news).url", ["names no host"]),
+    ("missing local feed", '[[sources]]\nname = "news"\nurl = "feeds/gone.xml"\n',
+     "sources[0] (news).url", ["feeds/gone.xml does not exist",
+                               "relative to the config file's folder"]),
+    ("missing tagger weights", '[tagging]\nmodel = "weights/none.json"\n', "tagging.model",
+     ["tagger weights file", "weights/none.json does not exist"]),
+    ("bare number as a duration", '[worker]\nlease = 300\n', "worker.lease",
+     ["300 is not a duration; did you mean '300m'?"]),
     ("route to an unknown target", FILES + '[[routes]]\nto = ["nowhere"]\n', "routes[0].to",
      ["unknown target 'nowhere'", "defined targets: digest, files"]),
     ("route with an unknown domain",
@@ -104,7 +120,7 @@ def test_bad_config_names_file_key_and_what_is_allowed(
 def test_config_error_keeps_key_and_file_as_attributes(tmp_path: Path) -> None:
     path = write(tmp_path, FILES + '[[routes]]\nto = ["nowhere"]\n')
     with pytest.raises(ConfigError) as info:
-        load_config(path, environ={})
+        load_settings(path, environ={})
     assert info.value.key == "routes[0].to"
     assert info.value.file == str(path)
 
@@ -115,11 +131,22 @@ def test_more_than_one_problem_is_counted(tmp_path: Path) -> None:
     assert "and 1 more problem" in message
 
 
-def test_interval_may_be_a_number_of_seconds(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, NEWS + "every = 5.5\n"), environ={})
-    assert settings.config.sources[0].every == timedelta(seconds=5.5)
-    settings = load_config(write(tmp_path, NEWS + "every = 90\n"), environ={})
-    assert settings.config.sources[0].every == timedelta(seconds=90)
+@pytest.mark.parametrize("every", ["15", "15.5", '"15"'])
+def test_a_bare_number_is_not_an_interval(tmp_path: Path, every: str) -> None:
+    # Read as seconds, `every = 15` polled a feed every fifteen seconds.
+    message = config_error(write(tmp_path, NEWS + f"every = {every}\n"))
+    assert "key 'sources[0] (news).every'" in message
+    assert "is not a duration; did you mean '15" in message
+
+
+def test_a_disabled_source_may_name_a_file_not_there_yet(tmp_path: Path) -> None:
+    text = '[[sources]]\nname = "later"\nurl = "later.xml"\nenabled = false\n'
+    assert load_config(write(tmp_path, text), environ={}).config.sources[0].enabled is False
+
+
+def test_a_size_may_still_be_a_number_of_bytes(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, "[http]\nmax_body = 2048\n"), environ={})
+    assert settings.config.http.max_body == 2048
 
 
 def test_route_may_name_a_source_added_later(tmp_path: Path) -> None:
@@ -138,35 +165,46 @@ def test_route_rejects_an_impossible_source_name(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ secrets in the environment
 
-def test_enabled_target_needs_its_secret_variable(tmp_path: Path) -> None:
-    path = write(tmp_path, SECRET)
-    message = config_error(path, environ={"OTHER": "x"})
-    assert message.startswith(str(path))
-    assert "key 'targets[0] (vault).token_env'" in message
-    assert "FAKE_TOKEN" in message
-    assert "enabled = false" in message
+def test_a_config_loads_without_its_targets_secret_and_secrets_lists_it(tmp_path: Path) -> None:
+    # Reading the config is what `stories`, `outbox`, `feeds list` and `serve` do: none of
+    # them sends, so none needs the token.
+    settings = load_settings(write(tmp_path, SECRET), environ={"OTHER": "x"})
+    missing = [s for s in secrets(settings) if s.required and not s.is_set]
+    assert [(s.variable, s.user) for s in missing] == [
+        ("FAKE_TOKEN", f"target vault ({SECRET_TYPE})")]
 
 
 def test_empty_secret_variable_counts_as_missing(tmp_path: Path) -> None:
-    message = config_error(write(tmp_path, SECRET), environ={"FAKE_TOKEN": ""})
-    assert "FAKE_TOKEN is not set" in message
+    settings = load_settings(write(tmp_path, SECRET), environ={"FAKE_TOKEN": ""})
+    assert [s.variable for s in secrets(settings) if s.required and not s.is_set] == [
+        "FAKE_TOKEN"]
 
 
 def test_secret_variable_name_can_be_chosen_in_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, SECRET + 'token_env = "VAULT_TOKEN"\n')
-    message = config_error(path, environ={"FAKE_TOKEN": "x"})
-    assert "VAULT_TOKEN" in message
-    settings = load_config(path, environ={"VAULT_TOKEN": "s3cr3t"})
+    settings = load_settings(path, environ={"FAKE_TOKEN": "x"})
+    assert [s.variable for s in secrets(settings) if s.required and not s.is_set] == [
+        "VAULT_TOKEN"]
+    settings = load_settings(path, environ={"VAULT_TOKEN": "s3cr3t"})
     assert settings.config.targets[0].options == {"token_env": "VAULT_TOKEN"}
+    assert not [s for s in secrets(settings) if s.required and not s.is_set]
 
 
 def test_disabled_target_does_not_need_its_secret(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, SECRET + "enabled = false\n"), environ={})
+    settings = load_settings(write(tmp_path, SECRET + "enabled = false\n"), environ={})
     assert settings.config.targets[0].enabled is False
+    assert not [s for s in secrets(settings) if s.required]
+
+
+def test_an_x_source_loads_without_its_token_and_secrets_lists_it(tmp_path: Path) -> None:
+    text = '[[sources]]\nname = "academy-x"\ntype = "x"\nusername = "academy"\n'
+    settings = load_settings(write(tmp_path, text), environ={})
+    assert [(s.variable, s.user) for s in secrets(settings) if s.required and not s.is_set] \
+        == [("X_BEARER_TOKEN", "source academy-x (x)")]
 
 
 def test_secret_present_in_environ_is_fine(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, SECRET), environ={"FAKE_TOKEN": "s3cr3t"})
+    settings = load_settings(write(tmp_path, SECRET), environ={"FAKE_TOKEN": "s3cr3t"})
     target = settings.target("vault")
     assert target.type == SECRET_TYPE
     # The file names the variable; the value stays in the environment.
@@ -196,29 +234,46 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "does not exist" in message
 
 
-def test_missing_taxonomy_file_names_the_key(tmp_path: Path) -> None:
+def test_missing_taxonomy_file_names_the_path_and_what_it_is_relative_to(
+        tmp_path: Path) -> None:
     path = tmp_path / "herald.toml"
     path.write_text('paths = { taxonomy = "no-such-taxonomy.toml" }\n', encoding="utf-8")
     message = config_error(path)
-    assert "no-such-taxonomy.toml" in message
-    assert "paths.taxonomy" in message
+    assert message.startswith(str(path))
+    assert "key 'paths.taxonomy'" in message
+    assert str(tmp_path / "no-such-taxonomy.toml") in message
+    assert f"relative to the config file's folder, {tmp_path}" in message
 
 
-def test_default_config_loads_cleanly() -> None:
-    settings = load_config(DEFAULT_CONFIG, environ={})
+def test_a_config_without_a_taxonomy_uses_the_bundled_one(tmp_path: Path) -> None:
+    # Before, taxonomy.toml had to sit next to the config, even with the key left out.
+    path = tmp_path / "elsewhere" / "herald.toml"
+    path.parent.mkdir()
+    path.write_text(FILES, encoding="utf-8")
+    settings = load_settings(path, environ={})
+    assert settings.taxonomy_path == CONFIG_DIR / "taxonomy.toml"
+
+
+def test_default_config_loads_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(DEFAULT_CONFIG, environ={})
     cfg = settings.config
     assert settings.file == DEFAULT_CONFIG
+    assert settings.bundled
     assert [s.name for s in cfg.sources] == ["academy-news", "academy-x-posts"]
     assert {t.type for t in cfg.targets} == {"console", "file"}
-    assert settings.database_url == "sqlite:///var/herald.db"
-    assert settings.taxonomy_path.exists()
+    # The bundled default keeps var/ in the working folder (its own is inside the package).
+    assert settings.database_url == f"sqlite:///{tmp_path / 'var' / 'herald.db'}"
+    assert settings.outbox_dir == tmp_path / "var" / "outbox"
+    assert settings.taxonomy_path == CONFIG_DIR / "taxonomy.toml"
+    assert settings.resolve("sample/academy-news.xml").is_file()
 
 
 # ------------------------------------------------------------------ environment overrides
 
 def test_database_url_from_environ_overrides_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, '[database]\nurl = "sqlite:///from-file.db"\n')
-    assert load_config(path, environ={}).database_url == "sqlite:///from-file.db"
+    assert load_config(path, environ={}).database_url == f"sqlite:///{tmp_path}/from-file.db"
     pg = "postgresql+psycopg://herald:pw@127.0.0.1:5432/herald"
     settings = load_config(path, environ={"DATABASE_URL": pg})
     assert settings.database_url == pg
@@ -246,12 +301,11 @@ def test_explicit_path_beats_herald_config(tmp_path: Path) -> None:
     assert config_path(chosen, {"HERALD_CONFIG": str(tmp_path / "other.toml")}) == chosen
 
 
-def test_without_path_or_variable_the_default_is_used(
+def test_without_path_or_variable_herald_toml_here_else_the_default_is_used(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert config_path(None, {}) == DEFAULT_CONFIG
-    local = tmp_path / "config" / "default.toml"
-    local.parent.mkdir()
+    local = tmp_path / "herald.toml"
     local.write_text("", encoding="utf-8")
     assert config_path(None, {}) == local
 

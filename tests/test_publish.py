@@ -99,16 +99,26 @@ def test_run_once_posts_each_story_once_per_routed_target(tmp_path: Path) -> Non
         assert {d["status"] for d in outbox if d["target"] != "digest"} == {"sent"}
 
 
-def test_missing_slack_token_is_a_config_error(tmp_path: Path) -> None:
+def test_without_tokens_read_only_commands_start_and_config_check_names_each_missing_one(
+        tmp_path: Path) -> None:
+    # Before, loading the config demanded every channel's secret: `stories`, `outbox` and
+    # `feeds list` stopped with "SLACK_BOT_TOKEN is not set", though none of them sends.
     config = tmp_path / "herald.toml"
     config.write_text(CONFIG.format(
         db=tmp_path / "herald.db", taxonomy=CONFIG_DIR / "taxonomy.toml",
-        outbox=tmp_path / "outbox", news="news.xml", posts="posts.json",
-        slack="http://127.0.0.1:9/api/"))
+        outbox=tmp_path / "outbox", news=CONFIG_DIR / "sample" / "academy-news.xml",
+        posts=CONFIG_DIR / "sample" / "nwla-posts.json", slack="http://127.0.0.1:9/api/"))
     env = {k: v for k, v in os.environ.items()
            if k not in ("HERALD_CONFIG", "DATABASE_URL", "SLACK_BOT_TOKEN",
                         "TEAMS_WEBHOOK_URL")}
+    for command in (["stories"], ["outbox"], ["feeds", "list"]):
+        started = run([*command, "--config", str(config)], tmp_path, env)
+        assert started.returncode == 0, (command, started.stderr)
+        assert "SLACK_BOT_TOKEN" not in started.stderr
     result = run(["config", "check", "--config", str(config)], tmp_path, env)
-    assert result.returncode == 2
-    assert "SLACK_BOT_TOKEN" in result.stderr and "targets[0] (staff-slack)" in result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = " ".join(result.stdout.split())
+    assert "missing secret SLACK_BOT_TOKEN: target staff-slack (slack) needs it" in lines
+    assert "missing secret SLACK_BOT_TOKEN: target coaching-slack (slack) needs it" in lines
+    assert "missing secret TEAMS_WEBHOOK_URL: target staff-teams (teams) needs it" in lines
     assert "Traceback" not in result.stderr

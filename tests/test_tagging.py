@@ -4,17 +4,17 @@ can hold a match) and gives what the plain term-by-term reading gives, on any te
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.config import DEFAULT_TAXONOMY
 from bot.model import Tag, TagGroup
 from bot.pipeline._needles import NeedleSet, regex_needs_digit
 from bot.pipeline.tagging import TEXT_LIMIT, TagResult, TagRule, Taxonomy, load_taxonomy
 
-TAXONOMY = load_taxonomy(Path(__file__).parents[1] / "config" / "taxonomy.toml")
+TAXONOMY = load_taxonomy(DEFAULT_TAXONOMY)
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Words of the taxonomy's terms, and characters where casefolding and any-case matching
 #: part ways (dotless i, long s, Kelvin sign, sharp s, dotted I), or that are not ASCII.

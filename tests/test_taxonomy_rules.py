@@ -1,4 +1,4 @@
-"""The shipped tag rules (config/taxonomy.toml) against realistic academy announcements.
+"""The shipped tag rules (bot/data/taxonomy.toml) against realistic academy announcements.
 
 Each case is a (title, text) an academy or NHS leadership team might publish, with the
 domains, the one kind and the programmes a comms officer would give it. The engine must give
@@ -7,14 +7,14 @@ exactly those, and every tag must say why it was given.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
+from bot.config import DEFAULT_TAXONOMY
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
 
-TAXONOMY_PATH = Path(__file__).parents[1] / "config" / "taxonomy.toml"
+TAXONOMY_PATH = DEFAULT_TAXONOMY
 
 IE = "individual-effectiveness"
 RC = "relationships-connectivity"

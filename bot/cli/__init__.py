@@ -2,8 +2,9 @@
 
 One module per command group; ``bot.cli._base`` holds what they share. Every command
 takes ``--config PATH`` (before or after the command's name) or ``HERALD_CONFIG``;
-without either, Herald uses the bundled default config. Errors print one line naming
-what was wrong and exit non-zero, without a traceback.
+without either, ``herald.toml`` in the working folder (``herald init`` writes one), else
+the bundled default config. Errors print one line naming what was wrong and exit
+non-zero, without a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bot.cli import (  # noqa: F401  (each module adds its commands to the apps)
     admin,
     digest,
     feeds,
+    init,
     outbox,
     run,
     serve,

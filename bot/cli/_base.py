@@ -16,8 +16,9 @@ import typer
 from rich.console import Console
 
 from bot import logs, version
-from bot.config import Settings, load_config, redact_url
+from bot.config import Settings
 from bot.errors import ConfigError, HeraldError
+from bot.urls import redact_url
 
 app = typer.Typer(help="Herald: collect, tag and republish a leadership academy's "
                        "announcements.", no_args_is_help=True, add_completion=False,
@@ -48,7 +49,8 @@ app.add_typer(users_app, name="users")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-CONFIG_HELP = "Config file (default: $HERALD_CONFIG, else the bundled default)."
+CONFIG_HELP = ("Config file (default: $HERALD_CONFIG, else herald.toml in this folder, "
+               "else the bundled default).")
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP,
                                                 show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -124,8 +126,11 @@ def chosen_config(config: Path | None) -> Path | None:
 
 
 def settings_for(config: Path | None) -> Settings:
+    """The chosen config, validated (composition included: channels, tags, weights)."""
+    from bot.app import load_settings
+
     with errors():
-        return load_config(chosen_config(config))
+        return load_settings(chosen_config(config))
 
 
 def with_herald(config: Path | None, fn: Callable[[Any], T], *, prepare: bool = True,

@@ -19,8 +19,8 @@ from rich.markup import escape
 
 from bot import logs, version
 from bot.cli._base import err
-from bot.config import redact_url
 from bot.progress import SILENT, Progress
+from bot.urls import redact_url
 
 log = logging.getLogger("herald.cli")
 

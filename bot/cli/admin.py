@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from bot.cli._base import (
     ConfigOpt,
     config_app,
@@ -11,29 +15,77 @@ from bot.cli._base import (
     out,
     settings_for,
 )
-from bot.config import redact_url
 from bot.durations import format_duration
+from bot.urls import redact_url
 
 
 @config_app.command("check")
-def config_check(config: ConfigOpt = None) -> None:
-    """Validate the config file and say what it sets up (secrets are never shown)."""
+def config_check(
+    config: ConfigOpt = None,
+    online: Annotated[bool, typer.Option(
+        "--online", help="Also try each enabled target (Slack auth.test, the Teams "
+                         "webhook's host, SMTP login) and each feed once; sends nothing.")
+    ] = False,
+) -> None:
+    """Validate the config file and say what it sets up (secrets are never shown).
+
+    Exits 2 when the config is invalid, 1 when an enabled target or source lacks its
+    secret (or, with --online, when a check failed), else 0."""
+    from bot.app import secrets
+
     settings = settings_for(config)
     cfg = settings.config
-    out.print(f"[green]ok[/green]: {settings.file}")
-    out.print(f"  database: {redact_url(settings.database_url)}")
-    out.print(f"  taxonomy: {settings.taxonomy_path}")
+    with errors():
+        found = secrets(settings)
+    missing = [s for s in found if s.required and not s.is_set]
+    out.print(("[green]ok[/green]" if not missing else "[red]incomplete[/red]")
+              + f": {settings.file}", soft_wrap=True)
+    where = " (the bundled default: var/ is in the working folder)" if settings.bundled else ""
+    out.print(f"  database: {redact_url(settings.database_url)}", markup=False, soft_wrap=True)
+    out.print(f"  var: {settings.var_dir}{where}", markup=False, soft_wrap=True)
+    out.print(f"  outbox: {settings.outbox_dir}", markup=False, soft_wrap=True)
+    out.print(f"  taxonomy: {settings.taxonomy_path}"
+              + ("" if cfg.paths.taxonomy else " (bundled)"), markup=False, soft_wrap=True)
     out.print("  tagger: " + ("rules only" if settings.tagger_off else
                               f"rules and {settings.tagger_path or 'the bundled model'}"),
-              markup=False)
+              markup=False, soft_wrap=True)
     for s in cfg.sources:
-        out.print(f"  source {s.name}: {redact_url(s.location)} every {format_duration(s.every)}"
-                  + ("" if s.enabled else " (disabled)"))
+        where = redact_url(s.url) if s.url else f"@{s.handle} on X"
+        if s.url and not s.url.lower().startswith(("http://", "https://")):
+            where = str(settings.resolve(s.url))
+        out.print(f"  source {s.name}: {where} every {format_duration(s.every)}"
+                  + ("" if s.enabled else " (disabled)"), markup=False, soft_wrap=True)
     for t in cfg.targets:
-        out.print(f"  target {t.name}: {t.type}" + ("" if t.enabled else " (disabled)"))
+        out.print(f"  target {t.name}: {t.type}" + ("" if t.enabled else " (disabled)"),
+                  markup=False)
     for i, r in enumerate(cfg.routes):
         filters = {k: v for k, v in r.model_dump().items() if k != "to" and v}
-        out.print(f"  route {i}: {filters or 'every story'} → {', '.join(r.to)}")
+        out.print(f"  route {i}: {filters or 'every story'} → {', '.join(r.to)}",
+                  markup=False)
+    for secret in found:
+        var, user = secret.variable, secret.user
+        if secret.is_set:
+            out.print(f"  secret {var}: set (for {user})", markup=False)
+        elif secret.required:
+            out.print(f"  [red]missing secret[/red] {var}: {user} needs it "
+                      "(set it, or set enabled = false)", soft_wrap=True)
+        elif secret.without:
+            out.print(f"  secret {var}: not set, optional ({user}): {secret.without}",
+                      markup=False, soft_wrap=True)
+        else:
+            out.print(f"  secret {var}: not set ({user} is disabled)", markup=False)
+    failed = bool(missing)
+    if online:
+        from bot.checks import online_checks
+
+        with errors():
+            for check in online_checks(settings):
+                mark = "[green]ok[/green]" if check.ok else "[red]failed[/red]"
+                out.print(f"  {mark} {check.what}: ", end="", soft_wrap=True)
+                out.print(check.detail, markup=False, soft_wrap=True)
+                failed = failed or not check.ok
+    if failed:
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

@@ -17,9 +17,9 @@ from bot.cli._base import (
     out,
     with_herald,
 )
-from bot.config import redact_url
 from bot.durations import format_duration
 from bot.shapes import FeedOut, dump
+from bot.urls import redact_url
 
 
 @feeds_app.command("list")

@@ -1,4 +1,4 @@
-"""Rule-based tagging from ``config/taxonomy.toml``.
+"""Rule-based tagging from a taxonomy file (the bundled ``bot/data/taxonomy.toml``, or a copy).
 
 A taxonomy is a list of tags, each in a group (``domain``, ``kind`` or
 ``programme``) with weighted rules. A rule's ``match`` list holds terms:

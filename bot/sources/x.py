@@ -259,7 +259,8 @@ class XSource:
             token = self.environ.get(self.options.token_env)
             if not token:
                 raise FetchError(f"the environment variable {self.options.token_env} is not "
-                                 "set", url=f"x:@{self.options.username}", permanent=True)
+                                 f"set; the x source {self.name} needs an X API bearer token",
+                                 url=f"x:@{self.options.username}", permanent=True)
             self._client = tweepy.Client(bearer_token=token, wait_on_rate_limit=False,
                                          return_type=dict)
             adapter = _TimeoutAdapter(self.timeout)

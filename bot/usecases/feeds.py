@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.config import NAME_PATTERN, redact_url
+from bot.config import NAME_PATTERN
 from bot.durations import format_duration, parse_duration
 from bot.errors import HeraldError, StoreError
 from bot.sources.fetch import is_remote, local_path
-from bot.urls import canonical_url
+from bot.urls import canonical_url, redact_url
 
 if TYPE_CHECKING:
     from bot.app import Herald

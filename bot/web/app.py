@@ -114,7 +114,7 @@ def _templates() -> Environment:
                                                    default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = _when
-    from bot.config import redact_url
+    from bot.urls import redact_url
 
     env.filters["redact"] = redact_url  # a feed URL may carry a password or a token
     from bot.web.preview import card_text, slack_text

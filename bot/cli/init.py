@@ -1,0 +1,76 @@
+"""``herald init DIR``: a starter folder that runs as it is.
+
+It writes a commented ``herald.toml`` (SQLite in ``DIR/var/``, the sample feeds, the
+terminal and files as targets, Slack, Teams and X as comments), a copy of the bundled
+``taxonomy.toml`` to edit, ``.env.example`` naming every environment variable Herald reads,
+and the sample feeds under ``sample/``. ``cd DIR && herald run --once`` needs no network and
+no secret. Existing files are left alone unless ``--force``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot import bundled
+from bot.cli._base import app, fail, out
+
+
+def starter_files() -> dict[str, Path]:
+    """What ``herald init`` writes (its path in the new folder → the bundled original)."""
+    files = {
+        "herald.toml": bundled.starter() / "herald.toml",
+        "taxonomy.toml": bundled.taxonomy(),
+        ".env.example": bundled.starter() / "env.example",
+    }
+    for sample in sorted(bundled.samples().iterdir()):
+        if sample.is_file():
+            files[f"sample/{sample.name}"] = sample
+    return files
+
+
+def write_starter(folder: Path, *, force: bool = False) -> list[Path]:
+    """Write the starter files into ``folder`` (made if needed); returns what was written.
+
+    Raises FileExistsError naming the files that exist already, before writing any, unless
+    ``force``."""
+    files = starter_files()
+    if not force:
+        present = [folder / name for name in files if (folder / name).exists()]
+        if present:
+            raise FileExistsError(", ".join(str(p) for p in present))
+    written = []
+    for name, source in files.items():
+        dest = folder / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(source.read_bytes())
+        written.append(dest)
+    return written
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="The folder to write (made if needed).",
+                                           show_default=False)],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")
+                     ] = False,
+) -> None:
+    """Write a starter folder: herald.toml, taxonomy.toml, .env.example, sample feeds."""
+    try:
+        written = write_starter(folder, force=force)
+    except FileExistsError as exc:
+        raise fail(f"{exc} already exist(s); nothing was written (--force overwrites)",
+                   2) from None
+    except OSError as exc:
+        raise fail(f"cannot write {exc.filename or folder}: {exc.strerror}") from None
+    out.print(f"wrote {len(written)} files in {folder.resolve()}:", markup=False, soft_wrap=True)
+    for path in written:
+        out.print(f"  {path.relative_to(folder)}", markup=False)
+    out.print("next:", markup=False)
+    out.print(f"  cd {folder} && herald run --once     # the samples, no network, no secrets",
+              markup=False, soft_wrap=True)
+    out.print("  then edit herald.toml (sources, targets, routes), put secrets in the "
+              "environment (.env.example names them) and run `herald config check`",
+              markup=False, soft_wrap=True)
