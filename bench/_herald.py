@@ -17,20 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from bench._phases import Phases, server_counts, set_mode
+from bot import bundled
 from bot.app import Herald
 from bot.collect import CollectStats
 from bot.config import parse_config
 from bot.dispatch import Dispatcher
 from bot.retry import RetryPolicy
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def settings_for(args: dict[str, Any], workdir: Path):  # type: ignore[no-untyped-def]
     threads = int(args["threads"])
     data = {
         "database": {"url": args["db"]},
-        "paths": {"taxonomy": str(ROOT / "config" / "taxonomy.toml"),
+        "paths": {"taxonomy": str(bundled.taxonomy()),
                   "outbox": str(workdir / "outbox"), "var": str(workdir / "var")},
         "http": {"allow_networks": ["127.0.0.0/8"], "concurrency": threads,
                  "per_host": threads, "timeout": "60s"},

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bench.corpus import BASE, Vocabulary, generate
+from bot import bundled
 from bot.config import RouteConfig
 from bot.model import Item
 from bot.pipeline.tagging import load_taxonomy
@@ -37,7 +38,6 @@ from bot.store._features import encode, features_key
 from bot.store._ingest import RoutingContext, _features, _terms
 from bot.store.schema import item_terms, item_urls, items, stories, term_counts
 
-ROOT = Path(__file__).resolve().parents[1]
 SPREAD = timedelta(days=730)
 
 
@@ -131,7 +131,7 @@ def run(url: str, sizes: list[int], profile: Path | None = None) -> list[dict[st
     now = datetime.now(UTC)
     store = Store.open(url)
     store.upgrade()
-    taxonomy = load_taxonomy(ROOT / "config" / "taxonomy.toml")
+    taxonomy = load_taxonomy(bundled.taxonomy())
     ctx = RoutingContext(taxonomy, (RouteConfig(to=["slack"]),), ("slack",))
     vocab = Vocabulary(random.Random(6))
     points = []

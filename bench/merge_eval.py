@@ -40,6 +40,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from bot import bundled
 from bot.clock import as_utc
 from bot.model import Item, Link
 from bot.pipeline.normalize import make_item
@@ -168,7 +169,7 @@ def evaluate(path: Path = DEFAULT_SET, split: str | None = None) -> Result:
         polls, group = jsonl_items(read_jsonl(path, split))
     else:
         polls, group = _json_items(path)
-    taxonomy = load_taxonomy(ROOT / "config" / "taxonomy.toml")
+    taxonomy = load_taxonomy(bundled.taxonomy())
     ctx = RoutingContext(taxonomy, (), ())
     story_of: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import generate
+from bot import bundled
 from bot.errors import ParseError
 from bot.model import Item, TagGroup
 from bot.pipeline.dedupe import match_keys
@@ -41,7 +42,6 @@ from bot.pipeline.story import StoryContent, compose
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
 from bot.sources.feed import parse_feed
 
-ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 PARTS = ("items", "programmes", "features", "keys+terms", "tagging (compose)")
 
@@ -157,7 +157,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--reference", type=Path, help="digest every feed under this folder")
     parser.add_argument("--profile", action="store_true", help="profile with pyinstrument")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    taxonomy = load_taxonomy(ROOT / "config" / "taxonomy.toml")
+    taxonomy = load_taxonomy(bundled.taxonomy())
     if args.reference:
         reference_run(taxonomy, args.reference).report(f"reference {args.reference}")
         return

@@ -69,7 +69,7 @@ def _slack(what: str, options: Any, settings: Settings) -> Check:
     from slack_sdk.errors import SlackApiError, SlackClientError
 
     client = WebClient(token=token, base_url=options.base_url,
-                       timeout=options.timeout,  # type: ignore[arg-type]
+                       timeout=options.timeout,
                        retry_handlers=[])
     try:
         answer = client.auth_test()
