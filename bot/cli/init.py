@@ -38,7 +38,7 @@ def write_starter(folder: Path, *, force: bool = False) -> list[Path]:
     ``force``."""
     files = starter_files()
     if not force:
-        present = [folder / name for name in files if (folder / name).exists()]
+        present = [folder.resolve() / name for name in files if (folder / name).exists()]
         if present:
             raise FileExistsError(", ".join(str(p) for p in present))
     written = []
@@ -61,8 +61,8 @@ def init(
     try:
         written = write_starter(folder, force=force)
     except FileExistsError as exc:
-        raise fail(f"{exc} already exist(s); nothing was written (--force overwrites)",
-                   2) from None
+        raise fail(f"not overwriting what is there: {exc}; nothing was written "
+                   "(--force overwrites)", 2) from None
     except OSError as exc:
         raise fail(f"cannot write {exc.filename or folder}: {exc.strerror}") from None
     out.print(f"wrote {len(written)} files in {folder.resolve()}:", markup=False, soft_wrap=True)
