@@ -134,8 +134,9 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 # ----------------------------------------------------------------------------- run
 
 def test_default_config_runs_once_then_finds_nothing_new(tmp_path: Path) -> None:
-    # No --config and no HERALD_CONFIG: with no config/default.toml in the working folder,
-    # Herald falls back to the repository's config/default.toml and its sample feeds.
+    # No --config, no HERALD_CONFIG and no herald.toml in the working folder: Herald runs
+    # the embedded default (bot/data/default.toml) on its bundled sample feeds, with var/
+    # in the working folder.
     first = herald(tmp_path, "run", "--once")
     counts = summary_counts(first.stdout)
     assert counts["new stories"] > 0

@@ -162,9 +162,11 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
 
 
 #: Where the code reads an environment variable: os.environ / environ.get("X"), and the
-#: defaults of the config keys that name one (token_env = "X", webhook_env, smtp_env).
+#: defaults of the config keys that name one (token_env = "X", webhook_env, smtp_env), and
+#: the command line's options that read one (envvar="X").
 _READS = (re.compile(r"environ(?:\.get)?[\(\[]\s*\"([A-Z][A-Z0-9_]+)\""),
-          re.compile(r"_env: str = \"([A-Z][A-Z0-9_]+)\""))
+          re.compile(r"_env: str = \"([A-Z][A-Z0-9_]+)\""),
+          re.compile(r"envvar=\"([A-Z][A-Z0-9_]+)\""))
 
 
 def test_env_example_names_every_environment_variable_herald_reads() -> None:

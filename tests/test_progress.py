@@ -44,9 +44,12 @@ class Counted:
 
 def test_a_collection_counts_each_source_claimed_and_done(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
     sample = CONFIG_DIR / "sample"
+    gone = tmp_path / "gone.xml"
+    gone.touch()  # there when the config is checked, gone by the poll: that source fails
     settings = make_settings(tmp_path, {"sources": [
         {"name": "news", "url": str(sample / "academy-news.xml")},
-        {"name": "missing", "url": str(tmp_path / "nowhere.xml")}]})
+        {"name": "missing", "url": str(gone)}]})
+    gone.unlink()
     herald = Herald(settings, clock=clock)
     try:
         herald.prepare()
@@ -61,8 +64,11 @@ def test_a_collection_counts_each_source_claimed_and_done(tmp_path: Path, clock)
 def test_a_failed_source_says_when_it_is_polled_next_in_words(tmp_path: Path, clock,  # type: ignore[no-untyped-def]
                                                               caplog: pytest.LogCaptureFixture
                                                               ) -> None:
+    gone = tmp_path / "gone.xml"
+    gone.touch()  # there when the config is checked, gone by the poll: the source fails
     settings = make_settings(tmp_path, {"sources": [
-        {"name": "missing", "url": str(tmp_path / "nowhere.xml"), "every": "15m"}]})
+        {"name": "missing", "url": str(gone), "every": "15m"}]})
+    gone.unlink()
     herald = Herald(settings, clock=clock)
     try:
         herald.prepare()
