@@ -8,6 +8,7 @@ import typer
 
 from bot.cli._base import (
     ConfigOpt,
+    _escape,
     config_app,
     db_app,
     errors,
@@ -39,7 +40,8 @@ def config_check(
         found = secrets(settings)
     missing = [s for s in found if s.required and not s.is_set]
     out.print(("[green]ok[/green]" if not missing else "[red]incomplete[/red]")
-              + f": {settings.file}", soft_wrap=True)
+              + f": {_escape(str(settings.file.resolve() if settings.file else '(none)'))}",
+              soft_wrap=True)
     where = " (the bundled default: var/ is in the working folder)" if settings.bundled else ""
     out.print(f"  database: {redact_url(settings.database_url)}", markup=False, soft_wrap=True)
     out.print(f"  var: {settings.var_dir}{where}", markup=False, soft_wrap=True)

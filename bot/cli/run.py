@@ -89,7 +89,8 @@ def run(config: ConfigOpt = None,
             f"({c.changed} changed, {c.unchanged} unchanged, {c.errors} failed) · "
             f"{c.ingest.new_items} new items · {len(c.ingest.new_stories)} new stories, "
             f"{len(set(c.ingest.updated_stories))} updated · "
-            f"{d.sent} deliveries sent, {d.updated} updated, {d.failed + d.dead} failed",
+            f"{d.sent} deliveries sent, {d.updated} updated, {d.failed + d.dead} failed"
+            + (f", {d.held} waiting on a paused target" if d.held else ""),
             soft_wrap=True)
         for result in c.results:
             if result.status == "error":
@@ -99,7 +100,7 @@ def run(config: ConfigOpt = None,
             out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
         for target, reason in d.paused.items():
             out.print(f"  [red]target {_escape(target)} is paused:[/red] {_escape(reason)}; "
-                      f"{d.held} deliveries wait. Fix its secret, then `herald outbox resume "
+                      "its deliveries wait. Fix its secret, then `herald outbox resume "
                       f"{_escape(target)}` (or the worker tries again within the hour)",
                       soft_wrap=True)
         if mail.sent or mail.failed or mail.dead or mail.held:
