@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -50,6 +51,21 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 NAME_HELP = "lowercase letters, digits, '-', '_' or '.', starting with a letter or digit"
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _env_name(value: str) -> str:
+    """A ``*_env`` key names an environment variable. A value that cannot be one is most
+    likely the secret itself, pasted in the wrong place: refuse it without repeating it."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", value):
+        raise ValueError("this key takes the NAME of an environment variable (letters, "
+                         "digits and _, e.g. SLACK_BOT_TOKEN), not the secret itself; put "
+                         "the secret in the environment under that name (the value given "
+                         "is not shown)")
+    return value
+
+
+#: The name of an environment variable that holds a secret (``token_env``, ``smtp_env``…).
+EnvName = Annotated[str, AfterValidator(_env_name)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -73,7 +89,7 @@ class SourceConfig(_Strict):
     announce_backlog: bool = False
     # X only:
     username: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{1,15}$")
-    token_env: str = "X_BEARER_TOKEN"
+    token_env: EnvName = "X_BEARER_TOKEN"
     include_replies: bool = False
     #: Others' posts reposted or quoted; reposts and quotes of the account's own posts
     #: are always kept (they join their post's story).
@@ -225,7 +241,7 @@ class DigestConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     enabled: bool = True
-    smtp_env: str = "SMTP_URL"
+    smtp_env: EnvName = "SMTP_URL"
     sender: str = Field(default="Academy news <news@example.org>", alias="from")
     schedule: str = "mon 08:00"
     timezone: str = "Europe/London"

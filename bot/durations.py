@@ -12,6 +12,9 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IG
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
                "kib": 1024, "mib": 1024**2, "gib": 1024**3}
 
+#: The longest duration Herald accepts (about ten years): longer ones overflow dates (a
+#: poll "every 99999999999d" has no next time) and mean nothing for a feed or a retry.
+MAX_DURATION = timedelta(days=3650)
 DURATION_HELP = "a duration such as '45s', '15m', '1h30m' or '2d' (units s, m, h, d, w)"
 SIZE_HELP = "a size such as '512KB' or '10MB' (units B, KB, MB, GB, KiB, MiB, GiB)"
 
@@ -46,6 +49,9 @@ def parse_duration(text: str | timedelta) -> timedelta:
             raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
     if seconds <= 0:
         raise ValueError(f"expected a duration above zero, got {text!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is too long; the longest duration is "
+                         f"{format_duration(MAX_DURATION)} (about ten years)")
     return timedelta(seconds=seconds)
 
 

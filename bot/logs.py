@@ -36,7 +36,8 @@ FORMATS = ("auto", "text", "json")
 #: Library loggers and the level below which they are not shown.
 QUIET = {"apscheduler": logging.WARNING, "httpx": logging.WARNING,
          "httpcore": logging.WARNING, "alembic": logging.WARNING,
-         "slack_sdk": logging.WARNING, "tweepy": logging.WARNING,
+         # slack_sdk logs every refused call at ERROR; Herald says it once, in its words.
+         "slack_sdk": logging.CRITICAL, "tweepy": logging.WARNING,
          "requests_oauthlib": logging.WARNING, "urllib3": logging.WARNING,
          "multipart": logging.WARNING, "python_multipart": logging.WARNING,
          "asyncio": logging.WARNING, "aiosmtpd": logging.WARNING,

@@ -23,7 +23,10 @@ _BLOCK = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6"
 _SKIP = {"script", "style", "template", "noscript", "iframe", "object", "head"}
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANKS = re.compile(r"\n\s*\n+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Control characters, and the bidirectional embeddings, overrides and isolates (U+202A–E,
+#: U+2066–9) that make a title read differently from what it says ("Trojan Source"); the
+#: plain left-to-right and right-to-left marks stay, as real right-to-left text uses them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _SOURCE_NEWLINES = re.compile(r"\r\n?|\n")
 _TAG = re.compile(r"<[A-Za-z/!?]")
 #: One plain tag: a name, attributes with quoted values (no ``<`` or ``>`` in them), an

@@ -89,8 +89,11 @@ def urls_in_text(text: str) -> list[str]:
     return [m.group(0).rstrip(".,;:!?") for m in URL_IN_TEXT.finditer(text)]
 
 
-_QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd|token|sig|key|secret)=)[^&]*",
-                           re.IGNORECASE)
+#: Query parameters whose values are secrets: passwords, keys, tokens and signatures under
+#: the names APIs give them (``api_key``, ``access_token``, ``X-Amz-Signature``…).
+_QUERY_SECRET = re.compile(
+    r"([?&](?:[\w.-]*[_.-])?(?:password|passwd|pass|pwd|token|sig|signature|key|apikey|"
+    r"secret|auth|authorization|credential|code|session|sid|jwt)=)[^&#]*", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:

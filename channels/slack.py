@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.config import EnvName
 from bot.errors import (
     PermanentSendError,
     RateLimited,
@@ -104,7 +105,7 @@ class SlackOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     channel: str = Field(min_length=1)
-    token_env: str = "SLACK_BOT_TOKEN"
+    token_env: EnvName = "SLACK_BOT_TOKEN"
     base_url: str = "https://slack.com/api/"
     on_update: Literal["edit", "thread"] = "edit"
     timeout: float = Field(default=15.0, gt=0, le=120)

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.config import EnvName
 from bot.errors import PermanentSendError, RateLimited, TargetAuthError, TransientSendError
 from bot.model import Delivery, Story, TagGroup
 from bot.sources.fetch import parse_retry_after
@@ -71,7 +72,7 @@ def escape_card_text(text: str) -> str:
 class TeamsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    webhook_env: str = "TEAMS_WEBHOOK_URL"
+    webhook_env: EnvName = "TEAMS_WEBHOOK_URL"
     timeout: float = Field(default=15.0, gt=0, le=120)
 
 

@@ -107,6 +107,10 @@ def errors() -> Iterator[None]:
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise fail(f"database error: {redact_url(detail)}", 1) from None
+    except OverflowError:
+        # An id or a number too large for the database or for a date (sqlite3 raises it
+        # before SQLAlchemy sees it).
+        raise fail("a number given is too large (an id, a count or a duration)", 2) from None
 
 
 @app.callback()

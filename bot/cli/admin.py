@@ -93,15 +93,22 @@ def config_check(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None) -> None:
     """Apply the database migrations this version of Herald needs."""
-    from bot.store import Store
+    from bot.store import Store, migrate
 
     settings = settings_for(config)
     with errors():
         store = Store.open(settings.database_url)
         try:
+            before = migrate.current_revision(store.engine)
             store.upgrade()
+            after = migrate.current_revision(store.engine)
         except Exception as exc:  # alembic and drivers raise their own types
             raise fail(f"migration failed on {redact_url(settings.database_url)}: {exc}") from None
         finally:
             store.close()
-    out.print(f"database at {redact_url(settings.database_url)} is up to date")
+    where = redact_url(settings.database_url)
+    if before == after:
+        out.print(f"database at {where} is up to date (schema {after})", soft_wrap=True)
+    else:
+        out.print(f"database at {where} migrated from schema {before or '(empty)'} to {after}; "
+                  "it is up to date", soft_wrap=True)

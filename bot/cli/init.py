@@ -9,6 +9,7 @@ no secret. Existing files are left alone unless ``--force``.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,12 @@ def write_starter(folder: Path, *, force: bool = False) -> list[Path]:
     Raises FileExistsError naming the files that exist already, before writing any, unless
     ``force``."""
     files = starter_files()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder.resolve()} is a file, not a folder")
+    # A link is never followed, dangling or not: it could point anywhere on the machine.
+    links = [folder / name for name in files if (folder / name).is_symlink()]
+    if links:
+        raise IsADirectoryError(", ".join(str(p) for p in links))
     if not force:
         present = [folder.resolve() / name for name in files if (folder / name).exists()]
         if present:
@@ -52,14 +59,23 @@ def write_starter(folder: Path, *, force: bool = False) -> list[Path]:
 
 @app.command()
 def init(
-    folder: Annotated[Path, typer.Argument(help="The folder to write (made if needed).",
-                                           show_default=False)],
+    name: Annotated[str, typer.Argument(help="The folder to write (made if needed).",
+                                        show_default=False, metavar="FOLDER")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")
                      ] = False,
 ) -> None:
     """Write a starter folder: herald.toml, taxonomy.toml, .env.example, sample feeds."""
+    if not name.strip():
+        raise fail("FOLDER: give the folder to write, e.g. `herald init site` (`.` for "
+                   "this one)", 2)
+    folder = Path(name).expanduser()
     try:
         written = write_starter(folder, force=force)
+    except NotADirectoryError as exc:
+        raise fail(f"{exc}; nothing was written", 2) from None
+    except IsADirectoryError as exc:
+        raise fail(f"not writing through a symbolic link: {exc}; nothing was written "
+                   "(remove the link)", 2) from None
     except FileExistsError as exc:
         raise fail(f"not overwriting what is there: {exc}; nothing was written "
                    "(--force overwrites)", 2) from None
@@ -69,7 +85,8 @@ def init(
     for path in written:
         out.print(f"  {path.relative_to(folder)}", markup=False)
     out.print("next:", markup=False)
-    out.print(f"  cd {folder} && herald run --once     # the samples, no network, no secrets",
+    out.print(f"  cd {shlex.quote(str(folder))} && herald run --once     # the samples, "
+              "no network, no secrets",
               markup=False, soft_wrap=True)
     out.print("  then edit herald.toml (sources, targets, routes), put secrets in the "
               "environment (.env.example names them) and run `herald config check`",
