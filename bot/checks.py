@@ -2,16 +2,21 @@
 
 - a Slack target: ``auth.test`` with its token (through slack-sdk, at its ``base_url``);
 - a Teams target: the webhook's host answers HTTP (an ``OPTIONS`` request, which runs no
-  flow and posts no card; the signature is checked only when a card is sent);
+  flow and posts no card); a 401 or 403 to it fails the check, as a send would pause the
+  target on one; any other answer says the host is there (the signature is checked only
+  when a card is sent);
 - the digest, when ``SMTP_URL`` is set: connect, TLS as configured, log in, hang up;
-- each enabled feed: fetched once through the SSRF guard (``[http] allow_networks``) and
-  parsed, as the collector would (a local file is read and parsed);
+- each enabled feed, from the config and from the database (``herald feeds add``; a paused
+  one is not polled, so not tried): fetched once through the SSRF guard
+  (``[http] allow_networks``) and parsed, as the collector would (a local file is read and
+  parsed);
 - X sources are not tried: each read is billed; their first poll says whether the token
   works.
 
 Targets are tried the way their channels send (not through the SSRF guard, which is for
 feeds staff can add; a target's address comes from the operator's environment). A missing
-secret is not tried (``config check`` lists it). Nothing is written to the database.
+secret is not tried (``config check`` lists it). Nothing is written to the database (a
+SQLite file that does not exist yet is not created: it holds no feeds).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -92,6 +98,9 @@ def _teams(what: str, options: Any, settings: Settings) -> Check:
             status = http.options(url).status_code
     except httpx.HTTPError as exc:
         return Check(what, False, f"cannot reach {shown}: {type(exc).__name__}")
+    if status in (401, 403):
+        return Check(what, False, f"refused: HTTP {status} to OPTIONS (a send would pause "
+                                  "the target; check the webhook URL and its signature)")
     return Check(what, True, f"webhook host answers (HTTP {status} to OPTIONS; no card "
                              "posted, the signature is checked when one is)")
 
@@ -116,7 +125,12 @@ def _feeds(settings: Settings, transport: httpx.BaseTransport | None) -> Iterato
     from bot.sources.guard import UrlGuard
 
     cfg = settings.config
-    feeds = [s for s in cfg.sources if s.enabled and s.type == "rss" and s.url]
+    feeds = [(s.name, str(s.url)) for s in cfg.sources if s.enabled and s.type == "rss" and s.url]
+    stored = _database_feeds(settings, {name for name, _url in feeds})
+    if isinstance(stored, Check):
+        yield stored
+        stored = []
+    feeds += stored
     if not feeds:
         return
     http = cfg.http
@@ -124,12 +138,12 @@ def _feeds(settings: Settings, transport: httpx.BaseTransport | None) -> Iterato
                      user_agent=http.user_agent, transport=transport,
                      guard=UrlGuard(http.allow_networks),
                      deadline=http.deadline.total_seconds()) as client:
-        for source in feeds:
-            what = f"source {source.name} ({redact_url(str(source.url))})"
+        for name, url in feeds:
+            what = f"source {name} ({redact_url(url)})"
             try:
-                fetched = fetch(str(source.url), client=client, validators=Validators(),
+                fetched = fetch(url, client=client, validators=Validators(),
                                 max_body=http.max_body, base_dir=settings.base_dir)
-                items = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
+                items = parse_feed(fetched.body, source=name, url=fetched.final_url,
                                    collected_at=datetime.now(UTC),
                                    content_type=fetched.content_type, headers=fetched.headers)
             except HeraldError as exc:
@@ -139,3 +153,40 @@ def _feeds(settings: Settings, transport: httpx.BaseTransport | None) -> Iterato
                 yield Check(what, False, f"{type(exc).__name__}: {exc}")
                 continue
             yield Check(what, True, f"{len(items)} entries")
+
+
+def _database_feeds(settings: Settings, config_names: set[str]) -> list[tuple[str, str]] | Check:
+    """The enabled, unpaused feeds added with ``herald feeds add`` (origin ``database``), as
+    (name, url); a failed :class:`Check` when the database cannot be read. A SQLite file
+    that does not exist yet is not created: it has no feeds."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.store import Store
+    from bot.store.migrate import SchemaState
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or not Path(database).expanduser().exists():
+            return []
+    what = f"feeds in the database ({redact_url(settings.database_url)})"
+    try:
+        store = Store.open(settings.database_url)
+    except Exception as exc:  # a driver's own error: say which
+        return Check(what, False, f"not tried: cannot open the database: {exc}")
+    try:
+        state = store.schema_state()
+        if state is SchemaState.EMPTY:
+            return []
+        if state is not SchemaState.CURRENT:
+            return Check(what, False, f"not tried: the database's schema is {state.value} "
+                                      "(an older one: run `herald db upgrade`)")
+        rows = store.list_sources()
+    except (HeraldError, SQLAlchemyError) as exc:
+        return Check(what, False, f"not tried: {exc}")
+    finally:
+        store.close()
+    return [(r.name, r.url) for r in rows
+            if r.origin == "database" and r.enabled and not r.paused and r.kind == "rss"
+            and r.name not in config_names]

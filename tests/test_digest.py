@@ -1089,9 +1089,12 @@ def test_without_smtp_url_digests_are_written_as_files_once(
 CLI_TIMEOUT = 120
 
 
-def cli(cwd: Path, *args: str | Path, code: int = 0) -> subprocess.CompletedProcess[str]:
+def cli(cwd: Path, *args: str | Path, code: int = 0,
+        smtp_url: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("HERALD_CONFIG", "DATABASE_URL", "SMTP_URL", "HERALD_SECRET_KEY")}
+    if smtp_url is not None:
+        env["SMTP_URL"] = smtp_url
     result = subprocess.run([sys.executable, "-m", "bot", *map(str, args)], cwd=cwd, env=env,
                             capture_output=True, text=True, encoding="utf-8",
                             timeout=CLI_TIMEOUT)
@@ -1172,6 +1175,27 @@ def test_cli_digest_preview_and_send(tmp_path: Path) -> None:
 
     bad = cli(tmp_path, "digest", "send", "--period", "someday", "--config", config, code=2)
     assert "--period" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_digest_send_exits_4_while_a_digest_waits(tmp_path: Path) -> None:
+    """README and --help: "4: a digest failed or waits". A digest left waiting by an earlier
+    run (the mail server could not be reached) keeps the exit code at 4 until it goes, even
+    when this run had nothing to try (before: 0 with "1 waiting")."""
+    import socket
+
+    config = cli_workspace(tmp_path)
+    cli(tmp_path, "run", "--once", "--config", config)
+    cli(tmp_path, "subscribers", "add", "a@example.org", "--config", config)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"smtp://127.0.0.1:{s.getsockname()[1]}?starttls=off"
+    cli(tmp_path, "digest", "send", "--period", "current", "--config", config,
+        smtp_url=closed, code=4)
+    with running_smtp_server() as smtp:
+        waits = cli(tmp_path, "digest", "send", "--period", "current", "--config", config,
+                    smtp_url=smtp.url(query="starttls=off"), code=4)
+        assert "1 waiting" in " ".join(waits.stdout.split())
+        assert smtp.messages == []
 
 
 def test_a_digest_run_counts_each_subscriber_done(tmp_path: Path, heralds: MakeHerald) -> None:

@@ -318,6 +318,10 @@ def test_retry_in_bulk_never_requeues_what_went_or_was_taken_back(
 
 # -- the command line: exit codes, outbox, resume, retry ------------------------------------------
 
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
 def cli_config(tmp_path: Path, *, feeds: dict[str, str], targets: str,
                routes: str) -> Path:
     local = tmp_path / "news.xml"
@@ -406,6 +410,34 @@ def test_run_once_exits_1_when_the_database_cannot_be_reached(tmp_path: Path) ->
     result = herald(tmp_path, "run", "--once", "--config", config, env=env, code=1)
     assert "database" in result.stderr
     assert "Exit codes" in herald(tmp_path, "run", "--help").stdout
+
+
+def test_outbox_of_a_paused_target_shows_its_probe_time_and_retry_says_why_not(
+        tmp_path: Path, slack: FakeSlack) -> None:
+    config = cli_config(tmp_path, feeds={}, targets=slack_target(slack),
+                        routes='[[routes]]\nto = ["staff-slack"]')
+    wrong = child_env(SLACK_BOT_TOKEN="xoxb-wrong", COLUMNS="200")
+    herald(tmp_path, "run", "--once", "--config", config, env=wrong, code=4)
+    rows = [r for r in json.loads(herald(tmp_path, "outbox", "--json", "--config", config,
+                                         env=wrong).stdout) if r["target"] == "staff-slack"]
+    assert len(rows) == 3
+    # Every waiting row, the one whose send met the refusal included, says why it waits.
+    assert all(r["last_error"].startswith("waiting: staff-slack is paused") for r in rows)
+    # "next try" is when the worker probes the target (before: the time of the pause).
+    probe = rows[0]["target_paused"]["next_try"]  # e.g. 2026-12-03T07:47:30.558452Z
+    shown = probe[:10] + " " + probe[11:19] + "Z"
+    table = herald(tmp_path, "outbox", "--config", config, env=wrong).stdout
+    slack_lines = [line for line in table.splitlines() if "staff-slack" in line
+                   and "pending" in line]
+    assert len(slack_lines) == 3 and all(shown in line for line in slack_lines), table
+    # Retrying a pending delivery says what it is and what can be retried (before:
+    # "changed meanwhile; look again").
+    refused = herald(tmp_path, "outbox", "retry", str(rows[0]["id"]), "--config", config,
+                     env=wrong, code=1)
+    said = flat(refused.stderr)
+    assert f"delivery {rows[0]['id']} is pending" in said
+    assert "only failed or dead deliveries can be retried" in said
+    assert "meanwhile" not in said
 
 
 def test_outbox_retry_selectors(tmp_path: Path, slack: FakeSlack) -> None:

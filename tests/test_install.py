@@ -374,6 +374,48 @@ type = "teams"
     assert "xoxb-good" not in result.stdout and "sig=secret" not in result.stdout
 
 
+def test_config_check_online_tries_database_feeds_and_says_failed_first_and_last(
+        tmp_path: Path, feed_server) -> None:  # type: ignore[no-untyped-def]
+    """A feed added with `herald feeds add` (kept in the database) is tried too; a Teams
+    webhook refusing the reachability request (401) fails, as a send would pause it; the
+    headline and the last line say the online checks failed (before: "ok" above them)."""
+    good = feed_server.add("/news.xml", rss("news", [1, 2, 3]))
+    added = feed_server.add("/added.xml", rss("added", [1, 2]))
+    config = tmp_path / "herald.toml"
+    config.write_text(f"""
+[database]
+url = "sqlite:///{tmp_path / 'herald.db'}"
+[http]
+allow_networks = ["127.0.0.0/8"]
+[[sources]]
+name = "news"
+url = "{good}"
+[[targets]]
+name = "staff-teams"
+type = "teams"
+""", encoding="utf-8")
+    herald(tmp_path, "feeds", "add", added, "--name", "added", "--config", config)
+    feed_server.add("/added.xml", rss("added", [1, 2, 3, 4]))  # seen now, not at the add
+    with running_teams_webhook() as teams:
+        stale = teams.url.replace("sig=secret", "sig=stale")
+        result = herald(tmp_path, "config", "check", "--online", "--config", config,
+                        env=clean_env(TEAMS_WEBHOOK_URL=stale), code=1)
+        assert not teams.received
+        right = herald(tmp_path, "config", "check", "--online", "--config", config,
+                       env=clean_env(TEAMS_WEBHOOK_URL=teams.url), code=0)
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    assert lines[0].startswith("failed online checks:"), lines[0]
+    assert lines[-1] == "online checks: 1 of 3 failed"
+    said = flat(result.stdout)
+    assert f"ok source added ({added}): 4 entries" in said
+    assert f"ok source news ({good}): 3 entries" in said
+    assert "failed target staff-teams (teams): refused: HTTP 401" in said
+    assert "stale" not in said
+    ok_lines = [line.strip() for line in right.stdout.splitlines() if line.strip()]
+    assert ok_lines[0].startswith("ok:") and ok_lines[-1] == "online checks: all 3 ok"
+    assert "webhook host answers (HTTP 405" in flat(right.stdout)
+
+
 def test_config_check_online_fetches_feeds_through_the_ssrf_guard(tmp_path: Path,
                                                                   feed_server) -> None:  # type: ignore[no-untyped-def]
     url = feed_server.add("/news.xml", rss("news", [1]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from bot.cli._base import (
 )
 from bot.durations import format_duration
 from bot.urls import redact_url
+
+if TYPE_CHECKING:
+    from bot.checks import Check
 
 
 @config_app.command("check")
@@ -39,7 +42,17 @@ def config_check(
     with errors():
         found = secrets(settings)
     missing = [s for s in found if s.required and not s.is_set]
-    out.print(("[green]ok[/green]" if not missing else "[red]incomplete[/red]")
+    checks: list[Check] = []
+    if online:
+        # Tried before the headline is printed, so that it never says ok above a failure.
+        from bot.checks import online_checks
+
+        with errors():
+            checks = list(online_checks(settings))
+    failures = sum(not check.ok for check in checks)
+    verdict = ("[red]incomplete[/red]" if missing else
+               "[red]failed online checks[/red]" if failures else "[green]ok[/green]")
+    out.print(verdict
               + f": {_escape(str(settings.file.resolve() if settings.file else '(none)'))}",
               soft_wrap=True)
     where = " (the bundled default: var/ is in the working folder)" if settings.bundled else ""
@@ -76,17 +89,14 @@ def config_check(
                       markup=False, soft_wrap=True)
         else:
             out.print(f"  secret {var}: not set ({user} is disabled)", markup=False)
-    failed = bool(missing)
+    for check in checks:
+        mark = "[green]ok[/green]" if check.ok else "[red]failed[/red]"
+        out.print(f"  {mark} {check.what}: ", end="", soft_wrap=True)
+        out.print(check.detail, markup=False, soft_wrap=True)
     if online:
-        from bot.checks import online_checks
-
-        with errors():
-            for check in online_checks(settings):
-                mark = "[green]ok[/green]" if check.ok else "[red]failed[/red]"
-                out.print(f"  {mark} {check.what}: ", end="", soft_wrap=True)
-                out.print(check.detail, markup=False, soft_wrap=True)
-                failed = failed or not check.ok
-    if failed:
+        out.print(f"[red]online checks: {failures} of {len(checks)} failed[/red]" if failures
+                  else f"[green]online checks: all {len(checks)} ok[/green]")
+    if missing or failures:
         raise typer.Exit(1)
 
 

@@ -57,7 +57,8 @@ def digest_send(config: ConfigOpt = None, period: PeriodOpt = "last") -> None:
               soft_wrap=True)
     for line in stats.errors[:20]:
         out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
-    if stats.failed or stats.deferred or stats.held:
+    # A digest still waiting from an earlier run is as unsent as one that failed now.
+    if stats.failed or stats.deferred or stats.held or waiting:
         raise typer.Exit(EXIT_DELIVERIES)
 
 

@@ -45,9 +45,14 @@ def outbox(ctx: typer.Context, config: ConfigOpt = None,
     for col in ("id", "story", "target", "status", "tries", "next try", "reason / id"):
         table.add_column(col, overflow="fold")
     for d in rows:
+        waits = d.status.value in ("pending", "failed")
+        pause = paused.get(d.target) if waits else None
+        # A paused target's deliveries go when its probe gets through, not before.
+        next_try = max(filter(None, (d.next_attempt_at, pause.next_probe_at))) \
+            if pause and pause.next_probe_at else d.next_attempt_at
         table.add_row(str(d.id), str(d.story_id), d.target, d.status.value, str(d.attempts),
-                      _when(d.next_attempt_at) if d.status.value in ("pending", "failed")
-                      else "", _escape(d.last_error or d.external_id or ""))
+                      _when(next_try) if waits else "",
+                      _escape(d.last_error or d.external_id or ""))
     out.print(table)
     for p in paused.values():
         out.print(f"[red]target {_escape(p.target)} is paused[/red] since {_when(p.paused_at)}: "

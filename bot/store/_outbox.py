@@ -215,7 +215,7 @@ class OutboxMixin:
             row = conn.execute(select(t_deliveries).where(c.id == delivery_id)).first()
             if row is None:
                 raise StoreError(f"no delivery with id {delivery_id}")
-            if row.status in (_S.SENT.value, _S.IN_FLIGHT.value):
+            if row.status not in (_S.FAILED.value, _S.DEAD.value):
                 raise StoreError(f"delivery {delivery_id} is {row.status}; only failed or dead "
                                  "deliveries can be retried")
             story = conn.execute(select(t_stories).where(t_stories.c.id == row.story_id)).one()

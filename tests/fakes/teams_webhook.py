@@ -77,6 +77,18 @@ class _Handler(LoopbackHandler):
                 (self.command, self.path, dict(self.headers.items()), raw))
         return parts.path, parts.query, raw
 
+    def do_OPTIONS(self) -> None:
+        """``config check --online``'s reachability request: a wrong ``sig`` gets 401, as a
+        post would; otherwise 405 (no flow runs for anything but a POST)."""
+        path, query, _raw = self._record()
+        if path == self.server.state.path and parse_qs(query).get("sig") != [
+                self.server.state.sig]:
+            self.send_json(401, {"error": {"code": "DirectApiInvalidAuthorizationSignature",
+                                       "message": "The provided signature is not valid."}})
+            return
+        self.send_json(405, {"error": {"code": "MethodNotAllowed",
+                                   "message": "The method is not allowed."}})
+
     def do_POST(self) -> None:
         state = self.server.state
         path, query, raw = self._record()
