@@ -165,7 +165,7 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
 #: defaults of the config keys that name one (token_env = "X", webhook_env, smtp_env), and
 #: the command line's options that read one (envvar="X").
 _READS = (re.compile(r"environ(?:\.get)?[\(\[]\s*\"([A-Z][A-Z0-9_]+)\""),
-          re.compile(r"_env: str = \"([A-Z][A-Z0-9_]+)\""),
+          re.compile(r"_env: (?:str|EnvName) = \"([A-Z][A-Z0-9_]+)\""),
           re.compile(r"envvar=\"([A-Z][A-Z0-9_]+)\""))
 
 
