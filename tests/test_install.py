@@ -31,9 +31,8 @@ from tests.conftest import CONFIG_DIR, ROOT, make_settings
 from tests.fakes.slack_server import running_fake_slack
 from tests.fakes.smtp_server import running_smtp_server
 from tests.fakes.teams_webhook import running_teams_webhook
+from tests.test_cli import herald as run_herald
 from tests.workers import rss
-
-TIMEOUT = 180
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -47,13 +46,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def herald(cwd: Path, *args: str | Path, env: dict[str, str] | None = None,
            code: int | None = 0) -> subprocess.CompletedProcess[str]:
-    """``python -m bot ARGS`` in ``cwd``; checks the exit code unless ``code`` is None."""
-    done = subprocess.run([sys.executable, "-m", "bot", *map(str, args)], cwd=cwd,
-                          env=env or clean_env(), capture_output=True, text=True,
-                          timeout=TIMEOUT)
-    if code is not None:
-        assert done.returncode == code, done.stdout + done.stderr
-    return done
+    """test_cli's ``python -m bot ARGS`` runner, with none of Herald's secrets set."""
+    return run_herald(cwd, *args, env=env or clean_env(), code=code)
 
 
 def flat(text: str) -> str:
