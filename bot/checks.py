@@ -120,8 +120,8 @@ def _smtp(settings: Settings) -> Check:
 
 
 def _feeds(settings: Settings, transport: httpx.BaseTransport | None) -> Iterator[Check]:
-    from bot.sources.feed import parse_feed
-    from bot.sources.fetch import Validators, fetch, make_client
+    from bot.sources.feed import read_once
+    from bot.sources.fetch import make_client
     from bot.sources.guard import UrlGuard
 
     cfg = settings.config
@@ -141,11 +141,10 @@ def _feeds(settings: Settings, transport: httpx.BaseTransport | None) -> Iterato
         for name, url in feeds:
             what = f"source {name} ({redact_url(url)})"
             try:
-                fetched = fetch(url, client=client, validators=Validators(),
-                                max_body=http.max_body, base_dir=settings.base_dir)
-                items = parse_feed(fetched.body, source=name, url=fetched.final_url,
-                                   collected_at=datetime.now(UTC),
-                                   content_type=fetched.content_type, headers=fetched.headers)
+                _final, items = read_once(url, source=name, client=client,
+                                          max_body=http.max_body,
+                                          collected_at=datetime.now(UTC),
+                                          base_dir=settings.base_dir)
             except HeraldError as exc:
                 yield Check(what, False, str(exc))
                 continue

@@ -14,13 +14,18 @@ from __future__ import annotations
 import json
 import warnings
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.clock import as_utc
 from bot.errors import ParseError
 from bot.model import Item, Link, RawRef
 from bot.pipeline.normalize import make_item, utc_from_struct
 from bot.sources.fastfeed import parse_fast
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import httpx
 
 JSONFEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 MAX_ENTRIES = 5000
@@ -37,6 +42,20 @@ def looks_like_json(body: bytes, content_type: str | None) -> bool:
         return False
     ct = (content_type or "").split(";")[0].strip().lower()
     return ct in ("application/feed+json", "application/json")
+
+
+def read_once(location: str, *, source: str, client: httpx.Client | None, max_body: int,
+              collected_at: datetime, base_dir: Path | None = None) -> tuple[str, list[Item]]:
+    """Fetch a feed as it is now (no validators: nothing counts as unchanged) and parse it:
+    its final address and its items. What ``feeds add`` and ``config check --online`` try
+    before a feed is trusted; the collector fetches with validators instead."""
+    from bot.sources.fetch import Validators, fetch
+
+    got = fetch(location, client=client, validators=Validators(), max_body=max_body,
+                base_dir=base_dir)
+    items = parse_feed(got.body, source=source, url=got.final_url, collected_at=collected_at,
+                       content_type=got.content_type, headers=got.headers)
+    return got.final_url, items
 
 
 def parse_feed(body: bytes, *, source: str, url: str, collected_at: datetime,

@@ -111,20 +111,17 @@ def new_feed(location: str, name: str | None = None, every: str | None = None, *
 def check_feed(herald: Herald, feed: NewFeed) -> FeedCheck:
     """Refuse a feed that is already there, or that the SSRF guard, its server or the
     parser refuses; otherwise what one fetch found. Blocking: the network."""
-    from bot.sources.feed import parse_feed
-    from bot.sources.fetch import Validators, fetch
+    from bot.sources.feed import read_once
 
     _not_there(herald, feed.name, feed.url)
     if is_remote(feed.url):
         herald.guard.check(feed.url)
-    now = herald.clock.now()
-    got = fetch(feed.url, client=herald.client, validators=Validators(None, None, None),
-                max_body=herald.settings.config.http.max_body)
-    items = parse_feed(got.body, source=feed.name, url=got.final_url, collected_at=now,
-                       content_type=got.content_type, headers=got.headers)
-    if got.final_url != feed.url:
-        _not_there(herald, feed.name, got.final_url)
-    return FeedCheck(feed, len(items), got.final_url, tuple(items[:10]))
+    final_url, items = read_once(feed.url, source=feed.name, client=herald.client,
+                                 max_body=herald.settings.config.http.max_body,
+                                 collected_at=herald.clock.now())
+    if final_url != feed.url:
+        _not_there(herald, feed.name, final_url)
+    return FeedCheck(feed, len(items), final_url, tuple(items[:10]))
 
 
 def add_checked(herald: Herald, check: FeedCheck, *, announce_backlog: bool = False
