@@ -55,9 +55,14 @@ def routes(web: Web) -> list[tuple[str, str]]:
     """(method, concrete path) of every route the app serves, placeholders filled in."""
     found = []
     flat: list[object] = []
-    for route in web.app.routes:  # FastAPI keeps included routers as one entry each
+    pending = list(web.app.routes)
+    while pending:  # FastAPI keeps included routers as one entry each, nested too
+        route = pending.pop(0)
         inner = getattr(route, "original_router", None)
-        flat.extend(inner.routes if inner is not None else [route])
+        if inner is not None:
+            pending.extend(inner.routes)
+        else:
+            flat.append(route)
     for route in flat:
         if not isinstance(route, APIRoute):
             continue

@@ -42,7 +42,7 @@ def _attempt(client: Any, email: str, password: str) -> Any:
 
 def _counting_verify(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the password checks the sign-in page makes (the real check still runs)."""
-    import bot.web.pages as pages
+    import bot.web.pages.auth as pages
 
     calls: list[int] = []
     real = pages.verify_password
