@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ PASSWORD_ENV = "HERALD_TEST_STAFF_PASSWORD"
 PASSWORD = "correct horse battery staple"
 EDITOR = "editor@example.org"
 APPROVER = "approver@example.org"
+#: The signing key `herald serve` gets (HERALD_SECRET_KEY): tests sign subscriber links with it.
+SECRET_KEY = "browser-test-signing-key"
 SLACK_CHANNEL = "C0NEWS"
 #: The longest any single wait may take (ms for Playwright, s for the rest).
 WAIT_MS = 15_000
@@ -166,9 +169,11 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("web")
+@contextmanager
+def running_server(tmp: Path) -> Iterator[Server]:
+    """`herald serve` on a fresh config and SQLite database in ``tmp``, with its fakes, the
+    two staff accounts and one worker cycle's stories; stopped on leaving. The screenshot
+    script (scripts/screenshots.py) starts its server through this too."""
     with running_fake_slack(channels={"academy-news": SLACK_CHANNEL}) as slack, \
             running_teams_webhook() as teams:
         config = tmp / "herald.toml"
@@ -180,7 +185,7 @@ def server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
                if k not in ("HERALD_CONFIG", "DATABASE_URL", "SLACK_BOT_TOKEN",
                             "TEAMS_WEBHOOK_URL", "SMTP_URL")}
         env.update(SLACK_BOT_TOKEN="xoxb-good", TEAMS_WEBHOOK_URL=teams.url,
-                   HERALD_SECRET_KEY="browser-test-signing-key", **{PASSWORD_ENV: PASSWORD})
+                   HERALD_SECRET_KEY=SECRET_KEY, **{PASSWORD_ENV: PASSWORD})
         port = _free_port()
         # web.secure_cookies stays on (the default): the session cookie is Secure and
         # __Host-, and Chromium keeps it over plain http because loopback addresses
@@ -204,6 +209,12 @@ def server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 yield srv
             finally:
                 _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("web")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,176 @@
+"""Every page of the web app, found by walking its links: for the accessibility check
+(tests/test_a11y.py), the phone layout check (tests/test_phone.py) and the screenshot script
+(scripts/screenshots.py).
+
+``seed`` gives a server of tests/test_browser.py's harness something on every page (an admin,
+a subscriber, announcements); ``walk`` starts from a few addresses and follows every
+same-origin link it finds, visiting one address per shape (``/queue/7`` and ``/queue/9`` are
+both ``/queue/{n}``), so a page another change adds is covered as soon as something links it.
+``axe_violations`` injects axe-core (the npm registry's package, which ``.ci/run`` installs
+from tests/axe/package-lock.json) into the page and returns what it finds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bot.digest import PREFERENCES, UNSUBSCRIBE
+from bot.tokens import Signer
+from bot.web.setup import SETUP
+from tests.conftest import ROOT
+from tests.test_browser import APPROVER, EDITOR, PASSWORD_ENV, SECRET_KEY, Server, sign_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+ADMIN = "admin@example.org"
+READER = "reader@example.net"
+AXE_ENV = "HERALD_AXE"
+AXE_DEFAULT = ROOT / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+#: Never followed: assets, the JSON API, health, and anything that is not a page.
+NOT_PAGES = re.compile(r"^/(static|api|healthz|logout|openapi\.json|docs|redoc)(/|$)")
+#: At most this many pages per walk (a runaway link pattern fails loudly instead).
+MOST_PAGES = 60
+#: What counts: axe's impacts the check fails on.
+FAILING_IMPACTS = ("serious", "critical")
+
+
+def axe_script() -> Path | None:
+    """axe.min.js: where HERALD_AXE says, else where `npm ci --prefix tests/axe` puts it."""
+    named = os.environ.get(AXE_ENV)
+    path = Path(named) if named else AXE_DEFAULT
+    return path if path.is_file() else None
+
+
+def axe_violations(page: Page, script: Path) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is now, one entry per
+    rule and element: ``{"rule", "impact", "target", "summary"}``."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(script))
+    # iframes: false - the only frame is the sandboxed digest preview, an email rather than
+    # a page of the app, and axe cannot run inside a frame that allows no scripts.
+    found: list[dict[str, Any]] = page.evaluate("""async impacts => {
+        const result = await axe.run(document, {iframes: false, resultTypes: ['violations']});
+        return result.violations.filter(v => impacts.includes(v.impact)).flatMap(v =>
+            v.nodes.map(n => ({rule: v.id, impact: v.impact, target: n.target.join(' '),
+                               summary: (n.failureSummary || v.help).replace(/\\s+/g, ' ')})));
+    }""", list(FAILING_IMPACTS))
+    return found
+
+
+def shape(path: str) -> str:
+    """The address with its numbers generalised: one visit per shape."""
+    return re.sub(r"/\d+(?=/|$)", "/{n}", path)
+
+
+@dataclass
+class Walked:
+    """What a walk saw: the addresses visited, and the ones that answered with an error."""
+
+    visited: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
+
+
+def walk(page: Page, starts: list[str], on_page: Callable[[Page, str], None],
+         *, stay: Callable[[str], bool] | None = None) -> Walked:
+    """Visit each start, then every same-origin link found on the way (breadth first), one
+    address per shape; call ``on_page(page, path)`` on each HTML page. ``stay`` limits which
+    paths are followed (all but NOT_PAGES by default)."""
+    seen: set[str] = set()
+    todo = list(starts)
+    walked = Walked()
+    while todo:
+        target = todo.pop(0)
+        parts = urlsplit(target)
+        path = parts.path or "/"
+        if NOT_PAGES.match(path) or shape(path) in seen or (stay and not stay(path)):
+            continue
+        seen.add(shape(path))
+        assert len(walked.visited) < MOST_PAGES, f"more than {MOST_PAGES} pages: {walked}"
+        response = page.goto(f"{path}?{parts.query}" if parts.query else path)
+        if response is None or "text/html" not in response.headers.get("content-type", ""):
+            continue
+        if response.status >= 500:
+            walked.broken.append(f"{path}: HTTP {response.status}")
+            continue
+        walked.visited.append(path)
+        on_page(page, path)
+        hrefs: list[str] = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+        for href in hrefs:
+            link = urlsplit(href)
+            if link.scheme in ("http", "https") and link.netloc == urlsplit(page.url).netloc:
+                todo.append(f"{link.path}?{link.query}" if link.query else link.path)
+    return walked
+
+
+@dataclass
+class Seeded:
+    """The public pages that need a signed link, for a seeded server."""
+
+    public: list[str]
+
+
+def _subscriber_id(server: Server, email: str) -> int:
+    db = server.cwd / "herald.db"
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT id FROM subscribers WHERE email = ?", (email,)).fetchone()
+    assert row, f"no subscriber {email} in {db}"
+    return int(row[0])
+
+
+def compose(page: Page, title: str, body: str, targets: tuple[str, ...] = ("outbox-files",),
+            *, submit: bool = True) -> str:
+    """Write an announcement in the browser (signed in as its author); its address."""
+    page.goto("/queue/new")
+    page.locator("#title").fill(title)
+    page.locator("#body").fill(body)
+    page.locator("#url").fill("https://academy.example.org/news")
+    page.locator("input[name=domains]").first.check()
+    for target in targets:
+        page.locator(f"#target-{target}").check()
+    page.get_by_role("button", name="Save and preview").click()
+    page.wait_for_url(re.compile(r"/queue/\d+"))
+    address = urlsplit(page.url).path
+    if submit:
+        page.get_by_role("button", name="Submit for approval").click()
+        page.wait_for_url(re.compile(r"/queue/\d+"))
+    return address
+
+
+def seed(server: Server, browser: Browser, new_page: Callable[..., Any]) -> Seeded:
+    """An admin (the walks sign in as them: they see every page), a subscriber, and one
+    announcement waiting for approval, so that every kind of page has something on it."""
+    server.herald("users", "add", ADMIN, "--role", "admin", "--password-env", PASSWORD_ENV)
+    server.herald("subscribers", "add", READER)
+    context, page = new_page(browser, server)
+    try:
+        sign_in(page, EDITOR)
+        compose(page, "Cohort 7 of the Systems Leadership programme opens",
+                "Applications are open until **12 December 2026**.\n\n- six months\n- online")
+    finally:
+        context.close()
+    return Seeded(public=public_paths(server))
+
+
+def public_paths(server: Server) -> list[str]:
+    """The public pages: sign-in, subscribe, and the reader's signed preference and
+    unsubscribe links, plus a setup link (which says there is nothing to set up once
+    accounts exist; tests/test_a11y.py checks the form itself on an empty server)."""
+    signer = Signer(SECRET_KEY)
+    sub = {"s": _subscriber_id(server, READER), "e": READER}
+    return ["/login", "/subscribe", f"/preferences/{signer.sign(PREFERENCES, sub)}",
+            f"/unsubscribe/{signer.sign(UNSUBSCRIBE, sub)}",
+            f"/setup/{signer.sign(SETUP, 'admin')}"]
+
+
+#: Where a signed-in walk starts: the nav leads to the rest.
+STAFF_STARTS = ["/queue", "/queue/new", "/stories", "/feeds", "/subscribers", "/users"]
+__all__ = ["ADMIN", "APPROVER", "EDITOR", "STAFF_STARTS", "Seeded", "Walked", "axe_script",
+           "axe_violations", "compose", "public_paths", "seed", "walk"]

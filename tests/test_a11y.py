@@ -1,0 +1,175 @@
+"""The automated accessibility check: axe-core in headless Chromium on every page.
+
+axe-core is the npm registry's package, pinned by tests/axe/package-lock.json; ``.ci/run``
+installs it (``npm ci --prefix tests/axe``) and the tests find it there or where
+``HERALD_AXE`` says, and skip, saying so, without it. Each page is loaded in Chromium against
+tests/test_browser.py's server, axe is injected with ``page.add_script_tag`` and run, and any
+serious or critical violation fails the test, listed by page, rule and element.
+
+The staff pages are found by walking the links from the queue, stories, feeds, subscribers
+and accounts pages as an admin (tests/browser_pages.py), so a new page is checked as soon as
+a link leads to it; the public pages are the sign-in, subscribe, preferences, unsubscribe and
+setup pages, the last on a server with no accounts yet (the only time it shows its form).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from bot.tokens import Signer
+from bot.web.setup import SETUP
+from tests import test_browser as harness
+from tests.browser_pages import (
+    ADMIN,
+    STAFF_STARTS,
+    Seeded,
+    axe_script,
+    axe_violations,
+    seed,
+    shape,
+    walk,
+)
+from tests.test_browser import (
+    SECRET_KEY,
+    _free_port,
+    _stop,
+    _wait_until_serving,
+    new_page,
+    sign_in,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+    from tests.test_browser import Server
+
+pytestmark = pytest.mark.browser
+# tests/test_browser.py's fixtures, by name: its browser, and its server for this module.
+chromium_path = harness.chromium_path
+browser = harness.browser
+server = harness.server
+
+#: The page shapes the staff walk must reach (more are welcome: whatever the links lead to).
+STAFF_PAGES = {"/queue", "/queue/new", "/queue/{n}", "/stories", "/stories/{n}", "/feeds",
+               "/subscribers", "/users"}
+
+
+@pytest.fixture(scope="module")
+def axe() -> Path:
+    script = axe_script()
+    if script is None:
+        pytest.skip("no axe-core: run `npm ci --prefix tests/axe` (.ci/run does) or set "
+                    "HERALD_AXE to an axe.min.js")
+    return script
+
+
+@pytest.fixture(scope="module")
+def seeded(server: Server, browser: Browser) -> Seeded:
+    return seed(server, browser, new_page)
+
+
+def _report(found: dict[str, list[dict[str, Any]]]) -> str:
+    total = sum(len(v) for v in found.values())
+    lines = [f"{total} serious or critical accessibility violation(s):"]
+    for path, violations in found.items():
+        for v in violations:
+            lines.append(f"  {path}: {v['rule']} ({v['impact']}) at {v['target']}: "
+                         f"{v['summary'][:300]}")
+    return "\n".join(lines)
+
+
+def _checker(axe: Path, found: dict[str, list[dict[str, Any]]]) -> Any:
+    def check(page: Page, path: str) -> None:
+        violations = axe_violations(page, axe)
+        if violations:
+            found[shape(path)] = violations
+    return check
+
+
+def test_every_staff_page_passes_axe(browser: Browser, server: Server, seeded: Seeded,
+                                     axe: Path) -> None:
+    found: dict[str, list[dict[str, Any]]] = {}
+    context, page = new_page(browser, server, bypass_csp=True)
+    try:
+        sign_in(page, ADMIN)
+        walked = walk(page, STAFF_STARTS, _checker(axe, found))
+    finally:
+        context.close()
+    assert not walked.broken, walked.broken
+    missing = STAFF_PAGES - {shape(p) for p in walked.visited}
+    assert not missing, f"the walk did not reach {sorted(missing)}; it saw {walked.visited}"
+    assert not found, _report(found)
+
+
+def test_every_public_page_passes_axe(browser: Browser, server: Server, seeded: Seeded,
+                                      axe: Path) -> None:
+    found: dict[str, list[dict[str, Any]]] = {}
+    context, page = new_page(browser, server, bypass_csp=True)
+    try:
+        walked = walk(page, seeded.public, _checker(axe, found))
+    finally:
+        context.close()
+    assert not walked.broken, walked.broken
+    assert {"/login", "/subscribe"} <= set(walked.visited), walked.visited
+    assert {shape(p).split("/")[1] for p in walked.visited} >= {"preferences", "unsubscribe"}
+    assert not found, _report(found)
+
+
+EMPTY_CONFIG = """
+[database]
+url = "sqlite:///{db}"
+
+[paths]
+var = "{var}"
+outbox = "{outbox}"
+
+[[targets]]
+name = "outbox-files"
+type = "file"
+"""
+
+
+@pytest.fixture(scope="module")
+def empty_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[str]:
+    """`herald serve` on a database with no accounts: its base URL."""
+    tmp = tmp_path_factory.mktemp("empty")
+    config = tmp / "herald.toml"
+    config.write_text(EMPTY_CONFIG.format(db=tmp / "herald.db", var=tmp / "var",
+                                          outbox=tmp / "outbox"))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HERALD_CONFIG", "DATABASE_URL")}
+    env["HERALD_SECRET_KEY"] = SECRET_KEY
+    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade", "--config", str(config)],
+                   cwd=tmp, env=env, check=True, capture_output=True, timeout=120)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
+                                 "--port", str(port), "--config", str(config)],
+                                cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_serving(proc, base, log)
+            yield base
+        finally:
+            _stop(proc)
+
+
+def test_setup_form_passes_axe(browser: Browser, empty_server: str, axe: Path) -> None:
+    context = browser.new_context(base_url=empty_server, locale="en-GB", bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.goto(f"/setup/{Signer(SECRET_KEY).sign(SETUP, 'admin')}")
+        assert page.locator("#again").count() == 1, page.content()[:2000]
+        violations = axe_violations(page, axe)
+    finally:
+        context.close()
+    assert not violations, _report({"/setup/{token}": violations})
