@@ -66,7 +66,8 @@ def axe_violations(page: Page, script: Path) -> list[dict[str, Any]]:
 
 
 def shape(path: str) -> str:
-    """The address with its numbers generalised: one visit per shape."""
+    """The address with its numbers and signed tokens generalised: one visit per shape."""
+    path = re.sub(r"/[\w-]+\.[\w.-]{10,}(?=/|$)", "/{token}", path)
     return re.sub(r"/\d+(?=/|$)", "/{n}", path)
 
 
