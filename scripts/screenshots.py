@@ -4,9 +4,10 @@ Starts `herald serve` the way the browser tests do (tests/test_browser.py's
 ``running_server``: a fresh SQLite database in a temp folder, the bundled sample feeds
 collected once, file, Slack and Teams targets on loopback fakes), adds an admin, a subscriber
 and announcements in each state (a draft, one waiting for approval, one sent back with a
-comment, one scheduled, one sent, one cancelled), then walks every page an admin can reach by
-its links (tests/browser_pages.py) and every public page, in headless Chromium (Debian's, as
-the tests use) at 1366x900 and at 390x844:
+comment, one scheduled, one sent, one cancelled), then walks every page an admin, then an
+editor, can reach by its links (tests/browser_pages.py) and every public page, in headless
+Chromium (Debian's, as the tests use) at 1366x900 and at 390x844. The setup form comes from a
+second server with no accounts, the only kind that shows it.
 
     python scripts/screenshots.py                 # into docs/screenshots/
     python scripts/screenshots.py --out /tmp/s    # somewhere else
@@ -35,7 +36,9 @@ from tests.browser_pages import (  # noqa: E402
     STAFF_STARTS,
     compose,
     public_paths,
+    running_empty_server,
     seed,
+    setup_path,
     shape,
     walk,
 )
@@ -55,7 +58,9 @@ SIZES = {"desktop": {"viewport": {"width": 1366, "height": 900}},
          "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
                    "has_touch": True}}
 #: File names for the page shapes the walk finds; other pages are named after their address.
-NAMES = {"/queue": "queue", "/queue/new": "compose", "/queue/{n}": "announcement",
+NAMES = {"/announcement-sent": "announcement-sent",
+         "/announcement-returned": "announcement-returned", "/queue": "queue",
+         "/queue/new": "compose", "/queue/{n}": "announcement",
          "/queue/{n}/edit": "announcement-edit", "/stories": "stories", "/stories/{n}": "story",
          "/feeds": "feeds", "/subscribers": "subscribers", "/users": "users",
          "/login": "sign-in", "/subscribe": "subscribe"}
@@ -146,24 +151,40 @@ def shoot(browser: Any, server: Server, out: Path, made: dict[str, str]) -> list
     for size, options in SIZES.items():
         def take(page: Any, path: str, size: str = size) -> None:
             name = f"{name_for(path)}-{size}"
-            page.wait_for_load_state("load")
+            if out / f"{name}.png" in written:
+                return
             snap(page, out, name)
             written.append(out / f"{name}.png")
             print(f"  {name}.png  {path[:60]}")
 
+        for who in (ADMIN, EDITOR):  # the editor sees the edit page of their own
+            context, page = new_page(browser, server, **options)
+            try:
+                sign_in(page, who)
+                walk(page, STAFF_STARTS, take, stay=lambda path: not _public(path))
+                for state in ("sent", "returned"):
+                    page.goto(made[state])
+                    take(page, f"/announcement-{state}")
+            finally:
+                context.close()
         context, page = new_page(browser, server, **options)
         try:
-            sign_in(page, ADMIN)
-            walk(page, STAFF_STARTS, take, stay=lambda path: not _public(path))
-            for state in ("sent", "returned"):
-                page.goto(made[state])
-                snap(page, out, f"announcement-{state}-{size}")
-                written.append(out / f"announcement-{state}-{size}.png")
+            walk(page, [p for p in publics if not p.startswith("/setup/")], take)
         finally:
             context.close()
-        context, page = new_page(browser, server, **options)
+    return written
+
+
+def shoot_setup(browser: Any, base_url: str, out: Path) -> list[Path]:
+    """The first-run setup form, which only a server without accounts shows."""
+    written = []
+    for size, options in SIZES.items():
+        context = browser.new_context(base_url=base_url, locale="en-GB", **options)
         try:
-            walk(page, publics, take)
+            page = context.new_page()
+            page.goto(setup_path())
+            snap(page, out, f"setup-{size}")
+            written.append(out / f"setup-{size}.png")
         finally:
             context.close()
     return written
@@ -190,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
             print("seeding announcements...")
             made = seed_states(server, browser)
             written = shoot(browser, server, args.out, made)
+            with tempfile.TemporaryDirectory(prefix="herald-setup-") as empty, \
+                    running_empty_server(Path(empty)) as base_url:
+                written += shoot_setup(browser, base_url, args.out)
         except Exception:
             print(server.log_tail(), file=sys.stderr)
             raise

@@ -15,7 +15,10 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +28,18 @@ from bot.digest import PREFERENCES, UNSUBSCRIBE
 from bot.tokens import Signer
 from bot.web.setup import SETUP
 from tests.conftest import ROOT
-from tests.test_browser import APPROVER, EDITOR, PASSWORD_ENV, SECRET_KEY, Server, sign_in
+from tests.test_browser import (
+    APPROVER,
+    COMMAND_SECONDS,
+    EDITOR,
+    PASSWORD_ENV,
+    SECRET_KEY,
+    Server,
+    _free_port,
+    _stop,
+    _wait_until_serving,
+    sign_in,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -160,6 +174,50 @@ def seed(server: Server, browser: Browser, new_page: Callable[..., Any]) -> Seed
     return Seeded(public=public_paths(server))
 
 
+def setup_path() -> str:
+    """The first-run setup page's address, signed as `herald serve` would sign it."""
+    return f"/setup/{Signer(SECRET_KEY).sign(SETUP, 'admin')}"
+
+
+EMPTY_CONFIG = """
+[database]
+url = "sqlite:///{db}"
+
+[paths]
+var = "{var}"
+outbox = "{outbox}"
+
+[[targets]]
+name = "outbox-files"
+type = "file"
+"""
+
+
+@contextmanager
+def running_empty_server(tmp: Path) -> Iterator[str]:
+    """`herald serve` on a database with no accounts (where the setup page shows its form):
+    its base URL."""
+    config = tmp / "herald.toml"
+    config.write_text(EMPTY_CONFIG.format(db=tmp / "herald.db", var=tmp / "var",
+                                          outbox=tmp / "outbox"))
+    env = {k: v for k, v in os.environ.items() if k not in ("HERALD_CONFIG", "DATABASE_URL")}
+    env["HERALD_SECRET_KEY"] = SECRET_KEY
+    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade", "--config", str(config)],
+                   cwd=tmp, env=env, check=True, capture_output=True, timeout=COMMAND_SECONDS)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
+                                 "--port", str(port), "--config", str(config)],
+                                cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_serving(proc, base, log)
+            yield base
+        finally:
+            _stop(proc)
+
+
 def public_paths(server: Server) -> list[str]:
     """The public pages: sign-in, subscribe, and the reader's signed preference and
     unsubscribe links, plus a setup link (which says there is nothing to set up once
@@ -168,10 +226,11 @@ def public_paths(server: Server) -> list[str]:
     sub = {"s": _subscriber_id(server, READER), "e": READER}
     return ["/login", "/subscribe", f"/preferences/{signer.sign(PREFERENCES, sub)}",
             f"/unsubscribe/{signer.sign(UNSUBSCRIBE, sub)}",
-            f"/setup/{signer.sign(SETUP, 'admin')}"]
+            setup_path()]
 
 
 #: Where a signed-in walk starts: the nav leads to the rest.
 STAFF_STARTS = ["/queue", "/queue/new", "/stories", "/feeds", "/subscribers", "/users"]
 __all__ = ["ADMIN", "APPROVER", "EDITOR", "STAFF_STARTS", "Seeded", "Walked", "axe_script",
-           "axe_violations", "compose", "public_paths", "seed", "walk"]
+           "axe_violations", "compose", "public_paths", "running_empty_server", "seed",
+           "setup_path", "walk"]

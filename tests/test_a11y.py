@@ -14,17 +14,12 @@ setup pages, the last on a server with no accounts yet (the only time it shows i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bot.tokens import Signer
-from bot.web.setup import SETUP
 from tests import test_browser as harness
 from tests.browser_pages import (
     ADMIN,
@@ -32,19 +27,13 @@ from tests.browser_pages import (
     Seeded,
     axe_script,
     axe_violations,
+    running_empty_server,
     seed,
+    setup_path,
     shape,
     walk,
 )
-from tests.test_browser import (
-    EDITOR,
-    SECRET_KEY,
-    _free_port,
-    _stop,
-    _wait_until_serving,
-    new_page,
-    sign_in,
-)
+from tests.test_browser import EDITOR, new_page, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -129,52 +118,18 @@ def test_every_public_page_passes_axe(browser: Browser, server: Server, seeded: 
     assert not found, _report(found)
 
 
-EMPTY_CONFIG = """
-[database]
-url = "sqlite:///{db}"
-
-[paths]
-var = "{var}"
-outbox = "{outbox}"
-
-[[targets]]
-name = "outbox-files"
-type = "file"
-"""
-
-
 @pytest.fixture(scope="module")
 def empty_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[str]:
-    """`herald serve` on a database with no accounts: its base URL."""
-    tmp = tmp_path_factory.mktemp("empty")
-    config = tmp / "herald.toml"
-    config.write_text(EMPTY_CONFIG.format(db=tmp / "herald.db", var=tmp / "var",
-                                          outbox=tmp / "outbox"))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HERALD_CONFIG", "DATABASE_URL")}
-    env["HERALD_SECRET_KEY"] = SECRET_KEY
-    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade", "--config", str(config)],
-                   cwd=tmp, env=env, check=True, capture_output=True, timeout=120)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
-                                 "--port", str(port), "--config", str(config)],
-                                cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_until_serving(proc, base, log)
-            yield base
-        finally:
-            _stop(proc)
+    with running_empty_server(tmp_path_factory.mktemp("empty")) as base:
+        yield base
 
 
 def test_setup_form_passes_axe(browser: Browser, empty_server: str, axe: Path) -> None:
     context = browser.new_context(base_url=empty_server, locale="en-GB", bypass_csp=True)
     try:
         page = context.new_page()
-        page.goto(f"/setup/{Signer(SECRET_KEY).sign(SETUP, 'admin')}")
+        page.goto(setup_path())
         assert page.locator("#again").count() == 1, page.content()[:2000]
         violations = axe_violations(page, axe)
     finally:
