@@ -340,6 +340,10 @@ class WebConfig(_Strict):
     #: How long a confirmation link (double opt-in) and a preferences link stay valid.
     confirm_for: Duration = timedelta(days=3)
     preferences_for: Duration = timedelta(days=60)
+    #: How long a staff invitation link and a password-reset link stay valid (each is
+    #: used once).
+    invite_for: Duration = timedelta(days=7)
+    reset_for: Duration = timedelta(hours=1)
     #: /healthz fails when no worker has beaten for this long.
     heartbeat_stale: Duration = timedelta(minutes=2)
     #: /healthz fails when no worker finished a collect cycle for this long (a worker

@@ -2,7 +2,7 @@
 
 ``Store`` is one class built from per-domain mixins (``_sources``, ``_ingest``,
 ``_edits``, ``_outbox``, ``_stories``, ``_subscribers``, ``_targets`` (paused targets), and
-for the web app ``_users``, ``_logins``, ``_outmail``, ``_queue`` and ``_ops``), on
+for the web app ``_users``, ``_links`` (invitation and reset links), ``_logins``, ``_outmail``, ``_queue`` and ``_ops``), on
 SQLAlchemy Core. Every method that changes state runs in one transaction; a story and its
 deliveries are written together (the transactional outbox). Every datetime in or out is
 aware UTC.
@@ -22,6 +22,7 @@ from bot.store import migrate
 from bot.store._checkpoint import Checkpointer
 from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats
+from bot.store._links import AccountLink, LinksMixin, LinkUnusable
 from bot.store._logins import LoginsMixin, LoginState
 from bot.store._ops import OpsMixin
 from bot.store._outbox import OutboxMixin
@@ -32,11 +33,11 @@ from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
 from bot.store._subscribers import DigestRow, Subscriber, SubscribersMixin
 from bot.store._targets import TargetPause, TargetsMixin
-from bot.store._users import ROLES, Session, User, UsersMixin
+from bot.store._users import ROLES, LastAdmin, Session, User, UsersMixin
 
-__all__ = ["ROLES", "Announcement", "DigestRow", "IngestStats", "LoginState", "NotAllowed",
-           "OutMail", "Session", "SourceRow", "Store", "Subscriber", "TargetPause", "User",
-           "make_engine"]
+__all__ = ["ROLES", "AccountLink", "Announcement", "DigestRow", "IngestStats", "LastAdmin",
+           "LinkUnusable", "LoginState", "NotAllowed", "OutMail", "Session", "SourceRow", "Store",
+           "Subscriber", "TargetPause", "User", "make_engine"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -72,7 +73,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
-            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin):
+            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
+            LinksMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

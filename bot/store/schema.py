@@ -356,3 +356,22 @@ target_state = Table(
     Column("next_probe_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# -- accounts in the browser (issue #15) -------------------------------------------------------
+
+# Invitation and password-reset links. The link carries a random token; the table keeps only
+# its SHA-256, so the table alone opens no account. A row is used once (``used_at``).
+account_links = Table(
+    "account_links", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("purpose", String(16), nullable=False),  # invite, reset
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16)),  # the invited role (invitations only)
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),  # resets only
+    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    Index(None, "purpose", "email"),
+)

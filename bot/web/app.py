@@ -57,6 +57,15 @@ NOTICES = {
     "user-added": "Account added.", "signed-out": "You are signed out.",
     "published": "Published.",
 }
+# Accounts in the browser (bot.web.pages.accounts, account_links).
+NOTICES.update({
+    "password-changed": "Password changed. Your other sessions are signed out.",
+    "password-set": "Password set. You are signed in.",
+    "invitation-revoked": "Invitation revoked: its link no longer works.",
+    "role-changed": "Role changed. Their sessions are signed out.",
+    "disabled": "Account disabled. Its sessions are signed out.",
+    "enabled": "Account enabled.",
+})
 
 
 class InvalidInput(HeraldError, ValueError):
