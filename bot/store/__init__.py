@@ -2,10 +2,10 @@
 
 ``Store`` is one class built from per-domain mixins (``_sources``, ``_ingest``,
 ``_edits``, ``_outbox``, ``_stories``, ``_subscribers``, ``_targets`` (paused targets), and
-for the web app ``_users``, ``_links`` (invitation and reset links), ``_logins``, ``_outmail``, ``_queue`` and ``_ops``), on
-SQLAlchemy Core. Every method that changes state runs in one transaction; a story and its
-deliveries are written together (the transactional outbox). Every datetime in or out is
-aware UTC.
+for the web app ``_users``, ``_links`` (invitation and reset links), ``_logins``,
+``_outmail``, ``_queue`` and ``_ops``), on SQLAlchemy Core. Every method that changes
+state runs in one transaction; a story and its deliveries are written together (the
+transactional outbox). Every datetime in or out is aware UTC.
 """
 
 from __future__ import annotations

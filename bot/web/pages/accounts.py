@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.errors import HeraldError
+from bot.errors import HeraldError, StoreError
 from bot.passwords import hash_password, verify_password
 from bot.store import ROLES, Session, User
 from bot.usecases.accounts import MadeLink, invite, reset_link
@@ -78,7 +78,7 @@ def _users(ctx: WebContext, request: Request, session: Session, *, error: str | 
 def _user(ctx: WebContext, user_id: int) -> User:
     user = ctx.store.get_user_by_id(user_id)
     if user is None:
-        raise HeraldError(f"no account {user_id}")
+        raise StoreError(f"no account {user_id}")
     return user
 
 
