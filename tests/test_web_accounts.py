@@ -298,3 +298,45 @@ def test_account_forms_need_the_session_token(web: Web) -> None:
     assert r.status_code == 403 and "security token" in r.text
     assert web.sign_in(web.client(), EDITOR).status_code == 303
     assert COOKIE in ed.client.cookies
+
+
+# -- the command line -------------------------------------------------------------------------
+
+def test_cli_invite_and_reset_link_print_links_that_work(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli
+    from bot.clock import SystemClock
+
+    # The CLI dates its links by the system clock: the web app's clock starts there too.
+    web = make_web(tmp_path, FixedClock(SystemClock().now()))
+    config = tmp_path / "herald.toml"
+    db = web.herald.settings.database_url
+    config.write_text(f'[database]\nurl = "{db}"\n[paths]\n'
+                      f'taxonomy = "{web.herald.settings.config.paths.taxonomy}"\n'
+                      f'var = "{web.herald.var_dir}"\n')
+    try:
+        runner = CliRunner()
+        env = {"HERALD_CONFIG": None, "DATABASE_URL": None}
+        r = runner.invoke(cli, ["users", "invite", "cli@example.org", "--role", "approver",
+                                "--config", str(config)], env=env)
+        assert r.exit_code == 0, r.output
+        assert "invited cli@example.org (approver); the link is emailed too" in r.output
+        _c, used = use_link(web, link_in(r.output))
+        assert used.status_code == 303
+        assert web.store.get_user("cli@example.org").role == "approver"
+        bad = runner.invoke(cli, ["users", "invite", "x@example.org", "--role", "root",
+                                  "--config", str(config)], env=env)
+        assert bad.exit_code == 2 and "--role" in bad.output
+        r = runner.invoke(cli, ["users", "reset-link", EDITOR, "--config", str(config)],
+                          env=env)
+        assert r.exit_code == 0, r.output
+        _c, used = use_link(web, link_in(r.output))
+        assert used.status_code == 303
+        assert web.sign_in(web.client(), EDITOR, NEW).status_code == 303
+        # The CLI keeps the last admin too.
+        r = runner.invoke(cli, ["users", "set", ADMIN, "--disable", "--config", str(config)],
+                          env=env)
+        assert r.exit_code == 1 and "last active admin" in r.output
+    finally:
+        web.close()
