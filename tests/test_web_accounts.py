@@ -8,6 +8,7 @@ link an admin sees or the email the worker would send is followed by a fresh cli
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from bot.clock import FixedClock
 from bot.outmail import parse_mail
+from bot.store import Store
 from bot.store.schema import account_links
 from tests.web_helpers import (
     ADMIN,
@@ -340,3 +342,34 @@ def test_cli_invite_and_reset_link_print_links_that_work(tmp_path: Path) -> None
         assert r.exit_code == 1 and "last active admin" in r.output
     finally:
         web.close()
+
+
+def test_a_link_used_at_once_in_two_places_works_once(store: Store,
+                                                      clock: FixedClock) -> None:
+    """Two requests using the same invitation at the same moment: one account, one use."""
+    import threading
+
+    from bot.errors import StoreError
+
+    now = clock.now()
+    token = store.create_invitation("twice@example.org", "editor", now,
+                                    now + timedelta(days=7))
+    results: list[object] = []
+    start = threading.Barrier(4)
+
+    def use() -> None:
+        start.wait()
+        try:
+            results.append(store.accept_invitation(token, "hash", now))
+        except StoreError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(isinstance(r, int) for r in results) == 1, results
+    assert len(results) == 4
+    assert [u.email for u in store.list_users()] == ["twice@example.org"]
+
