@@ -13,11 +13,14 @@ its bot token in the environment::
     base_url = "https://slack.com/api/"   # optional: GovSlack and tests use another
     on_update = "edit"               # or "thread": how a story's later changes appear
 
-The message: a header (the title), a section (the summary, cut at a word), a
-context line (sources, domain and programme tags, key dates) and a button to
-read more, with a plain-text fallback. Feed text is escaped (``&``, ``<``, ``>``)
-and ``@channel``-style words are defused, so no feed can mention anyone or add a
-link it did not come with.
+The message (channels._post): a header (the title), the key date first in bold
+("📅 Applications close Fri 18 Dec", then the other dates), a section with the text,
+a context line with the academy's and the sources' names and one with kind, domains and
+programmes, and a button labelled by kind ("Apply", "Book your place", …), with a
+plain-text fallback. Feed text is escaped (``&``, ``<``, ``>``) and ``@channel``-style
+words are defused, so no feed can mention anyone or add a link it did not come with.
+Comms' own announcements are drawn from their Markdown as mrkdwn (channels._markdown:
+``*bold*``, ``_italic_``, ``<url|text>``, ``• `` lists; http(s) and mailto links only).
 
 Never twice: the delivery id travels in the message ``metadata``; a delivery
 reclaimed after a crash, or tried again after a timeout or a dropped answer, first

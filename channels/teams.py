@@ -10,11 +10,13 @@ environment (the old Office 365 connector webhooks are retired)::
     webhook_env = "TEAMS_WEBHOOK_URL"   # the default
 
 The card (version 1.4: Workflows shows "couldn't be displayed" for 1.5 cards)
-has the title, the summary, facts (sources, tags, key dates) and a "Read more"
-button, wrapped in the message envelope Workflows expects. Every card validates
-against the official 1.4 schema and stays under Teams' 28 KB limit, however long
-the story. TextBlock and Fact text is read as Markdown by Teams, so feed text is
-escaped: it cannot make links, emphasis, lists or ``{{DATE()}}`` functions.
+reads in Slack's order (channels._post): the title, the key date, the text, the academy
+and sources, tags in one line, and a button labelled by kind, wrapped in the message
+envelope Workflows expects. Every card validates against the official 1.4 schema and
+stays under Teams' 28 KB limit, however long the story. TextBlock text is read as
+Markdown by Teams, so feed text is escaped: it cannot make links, emphasis, lists or
+``{{DATE()}}`` functions. Comms' own announcements are drawn from their Markdown as
+TextBlock markdown (channels._markdown: bold, italics, links, lists, line breaks).
 
 The webhook answers 202 with an empty body: any 2xx is sent. 429 and 5xx are
 retried with backoff (Retry-After honoured); 401 and 403 (a wrong or withdrawn signature)
