@@ -242,6 +242,36 @@ def render_text(markdown: str | SyntaxTreeNode, style: Style, limit: int) -> str
     return fit_pieces(list(_blocks(tree, style, "", "", "\n\n")), limit)
 
 
+def render_parts(markdown: str | SyntaxTreeNode, style: Style, limit: int,
+                 parts: int) -> list[str]:
+    """Markdown in a text place's markup as up to ``parts`` texts of at most ``limit``
+    characters each (Slack's sections), split between top-level blocks (where no mark is
+    open); a block longer than a part, or what is left for the last part, is cut."""
+    tree = parse(markdown) if isinstance(markdown, str) else markdown
+    blocks = [list(_blocks(child_tree, style, "", "", "\n\n"))
+              for child_tree in _top_level(tree)]
+    out: list[list[Piece]] = []
+    for pieces in blocks:
+        if not pieces:
+            continue
+        current = out[-1] if out else None
+        gap = [Piece("\n\n", soft=True)]
+        if current is not None and (len(out) == parts or sum(
+                len(p.text) for p in (*current, *gap, *pieces)) <= limit):
+            current.extend([*gap, *pieces])
+        else:
+            out.append(list(pieces))
+    return [fit_pieces(pieces, limit) for pieces in out]
+
+
+def _top_level(tree: SyntaxTreeNode) -> Iterator[SyntaxTreeNode]:
+    """Each top-level block of ``tree`` as a tree of its own (for render_parts)."""
+    from markdown_it.tree import SyntaxTreeNode
+
+    for child in tree.children:
+        yield SyntaxTreeNode(child.to_tokens())
+
+
 def images(markdown: str | SyntaxTreeNode, limit: int = 3) -> list[tuple[str, str]]:
     """The https images in the Markdown (URL, alt text), up to ``limit``: places that can
     show an image block show them."""

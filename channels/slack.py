@@ -52,7 +52,7 @@ from bot.errors import (
 )
 from bot.model import Delivery, Story
 from channels import BaseChannel, SendResult
-from channels._markdown import Style, images, markdown_of, render_text
+from channels._markdown import Style, images, markdown_of, render_parts
 from channels._post import byline, key_date_line, other_dates, tag_line
 from channels._text import fit, fit_escaped
 
@@ -68,6 +68,8 @@ BUTTON_URL_MAX = 3000
 IMAGE_URL_MAX = 3000
 IMAGE_ALT_MAX = 2000
 BUTTON_TEXT_MAX = 75
+#: A long announcement goes in up to this many sections (split between paragraphs).
+TEXT_SECTIONS = 5
 METADATA_EVENT = "herald_delivery"
 HISTORY_LOOKBACK = 200
 HISTORY_PAGES = 10
@@ -190,10 +192,10 @@ class SlackChannel(BaseChannel):
         title = fit_escaped(story.title, HEADER_MAX, escape_plain) or "(untitled)"
         markdown = markdown_of(story)
         if markdown is not None:  # comms' own words: their Markdown, drawn as mrkdwn
-            summary = render_text(markdown, SLACK_STYLE, SECTION_MAX)
+            texts = render_parts(markdown, SLACK_STYLE, SECTION_MAX, TEXT_SECTIONS)
             pictures = images(markdown, 2)
         else:
-            summary = fit_escaped(story.summary, SECTION_MAX, escape_mrkdwn)
+            texts = [fit_escaped(story.summary, SECTION_MAX, escape_mrkdwn)]
             pictures = []
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}},
@@ -205,9 +207,9 @@ class SlackChannel(BaseChannel):
                 "  ·  " + fit_escaped(d, 300, escape_mrkdwn) for d in more)
             blocks.append({"type": "section", "block_id": "key_date",
                            "text": {"type": "mrkdwn", "text": line}})
-        if summary:
-            blocks.append({"type": "section", "block_id": "text",
-                           "text": {"type": "mrkdwn", "text": summary}})
+        for n, text in enumerate(t for t in texts if t):
+            blocks.append({"type": "section", "block_id": "text" if n == 0 else f"text-{n + 1}",
+                           "text": {"type": "mrkdwn", "text": text}})
         if story.image_url and story.image_url.startswith("https://") \
                 and len(story.image_url) <= IMAGE_URL_MAX:
             pictures.insert(0, (story.image_url, story.title))

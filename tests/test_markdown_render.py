@@ -163,6 +163,22 @@ def test_a_long_announcement_is_cut_within_slacks_section_limit(tmp_path: Path) 
     assert text.count("<") == text.count(">")
 
 
+def test_a_long_announcement_takes_several_sections_split_between_paragraphs(
+        tmp_path: Path) -> None:
+    paragraphs = [f"Part {n}: **bold** and [a link](https://academy.example.org/{n}) "
+                  + "word " * 250 for n in range(4)]
+    slack = SlackChannel("s", SlackOptions(channel="C1"), context(tmp_path)).render(
+        comms_story("\n\n".join(paragraphs)))
+    sections = [b for b in slack["blocks"] if str(b.get("block_id", "")).startswith("text")]
+    assert [b["block_id"] for b in sections] == ["text", "text-2"]
+    texts = [b["text"]["text"] for b in sections]
+    assert all(len(t) <= 3000 for t in texts)
+    # Nothing lost, nothing cut: every part is there, whole.
+    assert "…" not in "".join(texts)
+    for n in range(4):
+        assert f"Part {n}: *bold* and <https://academy.example.org/{n}|a link>" in "".join(texts)
+
+
 # -- through the web app ---------------------------------------------------------------------
 
 @pytest.fixture
