@@ -211,12 +211,22 @@ class Herald:
         digest = (DIGEST,) if self.settings.config.digest.enabled else ()
         return (*self.channels, *digest)
 
+    def post_context(self) -> dict[str, Any]:
+        """What posts say about their sender: the academy's name ([brand]), the button
+        labels by kind, and the sources' display names (None known yet: the slugs are made
+        readable; sources.display_name from the feeds table goes here)."""
+        from bot.config import brand_name
+
+        config = self.settings.config
+        return {"brand": brand_name(config), "buttons": dict(config.brand.buttons),
+                "source_names": {}}
+
     def _build_channels(self) -> dict[str, BaseChannel]:
         labels = {r.slug: r.label for r in self.taxonomy.rules}
         context = ChannelContext(outbox_dir=self.settings.outbox_dir,
                                  environ=dict(self.settings.environ), console=self.console,
                                  timezone=self.settings.config.worker.timezone, labels=labels,
-                                 clock=self.clock)
+                                 clock=self.clock, **self.post_context())
         built: dict[str, BaseChannel] = {}
         for i, target in enumerate(self.settings.config.targets):
             if not target.enabled:

@@ -351,6 +351,68 @@ class WebConfig(_Strict):
     collector_stale: Duration | None = None
 
 
+#: The button a post carries, by the story's kind; any other kind gets DEFAULT_BUTTON.
+DEFAULT_BUTTONS = {"cohort-opening": "Apply", "event": "Book your place",
+                   "coaching-offer": "Request a coach"}
+DEFAULT_BUTTON = "Read more"
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class BrandConfig(_Strict):
+    """``[brand]``: how the academy is named and drawn on the public pages, in the digest
+    and in the posts. ``name`` empty: ``[digest] list_name``, else "Herald" (see
+    :func:`brand_name`)."""
+
+    name: str = Field(default="", max_length=100)
+    logo_url: str | None = None
+    privacy_url: str | None = None
+    colour: str = "#005eb8"
+    accent_colour: str = "#003087"
+    #: Button labels by kind (a kind slug: the label); kinds not named read "Read more".
+    buttons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_BUTTONS))
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("the name must be one line without control characters")
+        return value.strip()
+
+    @field_validator("logo_url", "privacy_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("https://", "http://")) or any(
+                c.isspace() or ord(c) < 32 or c in '"<>\\' for c in value) or len(value) > 2000:
+            raise ValueError(f"{value[:80]!r} is not an http(s) URL such as "
+                             "https://academy.example.org/privacy")
+        return value
+
+    @field_validator("colour", "accent_colour")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _COLOUR.fullmatch(value):
+            raise ValueError(f"{value[:20]!r} is not a colour written #rrggbb, e.g. #005eb8")
+        return value.lower()
+
+    @field_validator("buttons")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for kind, label in value.items():
+            label = " ".join(label.split())
+            if not label or len(label) > 30:
+                raise ValueError(f"the button for {kind!r} must be 1 to 30 characters")
+            out[kind] = label
+        return out
+
+    def button(self, kind: str) -> str:
+        """The label of a post's button for a story of ``kind``."""
+        return self.buttons.get(kind, DEFAULT_BUTTON)
+
+
 class HeraldConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     sources: list[SourceConfig] = []
@@ -363,7 +425,12 @@ class HeraldConfig(_Strict):
     merge: MergeSettings = MergeSettings()
     tagging: TaggingConfig = TaggingConfig()
     web: WebConfig = WebConfig()
+    brand: BrandConfig = BrandConfig()
 
+
+def brand_name(config: HeraldConfig) -> str:
+    """The academy's name: ``[brand] name``, else ``[digest] list_name``, else "Herald"."""
+    return config.brand.name or config.digest.list_name.strip() or "Herald"
 
 def collector_stale(config: HeraldConfig) -> timedelta:
     """How long without a finished collect cycle /healthz accepts (see WebConfig)."""

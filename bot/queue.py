@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.model import Item, Link, Story, Tag, TagGroup
+from bot.model import Item, Link, RawRef, Story, Tag, TagGroup
 from bot.pipeline.dates import extract_dates
 from bot.pipeline.story import summarize
 from bot.text import html_to_text, one_line, sanitize_html
@@ -158,7 +158,9 @@ def announcement_item(announcement_id: int | None, draft: Draft, author: str | N
                 url=draft.url, canonical_url=canonical_url(draft.url), title=draft.title,
                 text=markdown_text(draft.body), html=html, author=author,
                 published_at=published_at, collected_at=now, links=links,
-                source_kind="queue")
+                source_kind="queue",
+                # The Markdown as written: channels draw it for each place (channels._markdown).
+                raw=RawRef("text/markdown", draft.body) if draft.body.strip() else None)
 
 
 def announcement_story(draft: Draft, item: Item, *, labels: dict[str, str],

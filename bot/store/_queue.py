@@ -214,7 +214,8 @@ class QueueMixin(FixesMixin):
                 fingerprint=fingerprint(item.title, item.text), title=item.title,
                 text=item.text, html=item.html, author=item.author,
                 links=links_to_json(item.links), published_at=due, collected_at=now,
-                updated_at=now)))
+                updated_at=now, raw_type=item.raw.mime_type if item.raw else None,
+                raw=item.raw.content if item.raw else None)))
             # Its URL is known: a feed's copy of the same announcement joins this story
             # rather than being posted again.
             keys = sorted(url_keys(item))

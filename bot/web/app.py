@@ -100,6 +100,14 @@ class WebContext:
     def labels(self) -> dict[str, str]:
         return {r.slug: r.label for r in self.herald.taxonomy.rules}
 
+    def brand(self) -> dict[str, Any]:
+        """``[brand]`` for the pages: the academy's name, logo, privacy notice, colour."""
+        from bot.config import brand_name
+
+        config = self.herald.settings.config
+        return {"name": brand_name(config), "logo_url": config.brand.logo_url,
+                "privacy_url": config.brand.privacy_url, "colour": config.brand.colour}
+
     def render(self, request: Request, name: str, *, session: Session | None = None,
                status_code: int = 200, **context: Any) -> HTMLResponse:
         template = self.templates.get_template(name)
@@ -108,7 +116,8 @@ class WebContext:
             request=request, session=session, user=session.user if session else None,
             csrf=session.csrf if session else public_form_token(self.signer),
             notice=NOTICES.get(done or ""), labels=self.labels(),
-            list_name=self.herald.settings.config.digest.list_name, **context)
+            list_name=self.herald.settings.config.digest.list_name,
+            brand=self.brand(), **context)
         return HTMLResponse(html, status_code=status_code)
 
 
