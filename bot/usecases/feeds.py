@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from bot.config import NAME_PATTERN
 from bot.durations import format_duration, parse_duration
 from bot.errors import HeraldError, ParseError, SourceError, StoreError
-from bot.sources.fetch import is_remote, local_path
+from bot.sources.fetch import Fetched, Validators, is_remote, local_path
 from bot.sources.plain import unreadable
 from bot.urls import canonical_url, redact_url
 
@@ -232,9 +232,9 @@ def _discovered(herald: Herald, feed: NewFeed, site: str, links: list[FeedLink]
     raise first
 
 
-def _fetched(herald: Herald, url: str):  # noqa: ANN202 - Fetched, imported late
+def _fetched(herald: Herald, url: str) -> Fetched:
     """The address fetched once through the guard; Unreadable in plain words."""
-    from bot.sources.fetch import Validators, fetch
+    from bot.sources.fetch import fetch
 
     try:
         if is_remote(url):
