@@ -24,7 +24,7 @@ from bot.usecases.feeds import (
     check_feed,
     new_feed,
 )
-from bot.web.app import WebContext
+from bot.web.app import WebContext, _error_status
 from bot.web.blocking import FormBody, run_bounded
 from bot.web.pages._common import (
     _str,
@@ -35,10 +35,6 @@ from bot.web.pages._common import (
 
 router = APIRouter(include_in_schema=False)
 
-#: A check may fetch a page and then the feeds it links: it gets this many fetch deadlines.
-CHECK_DEADLINES = 3
-
-
 # -- feeds ----------------------------------------------------------------------------------
 
 def _feed_form(form: FormData) -> NewFeed:
@@ -48,13 +44,13 @@ def _feed_form(form: FormData) -> NewFeed:
 
 
 async def _bounded(ctx: WebContext, fn: Any) -> Any:
-    """``fn`` in a thread of the feed-check gate, with a few ``[http] timeout``s as the
-    deadline of the whole check (a page, then the feeds it links)."""
+    """``fn`` in a thread of the feed-check gate, with ``[http] timeout`` as the deadline
+    of the whole check (a page, then the feeds it links)."""
     timeout = ctx.herald.settings.config.http.timeout
     return await run_bounded(
-        fn, gate=ctx.feed_checks, deadline=timeout.total_seconds() * CHECK_DEADLINES,
+        fn, gate=ctx.feed_checks, deadline=timeout.total_seconds(),
         busy="too many feed checks are running: try again in a minute",
-        late=f"the site did not answer within {format_duration(timeout * CHECK_DEADLINES)}")
+        late=f"the site did not answer within {format_duration(timeout)}")
 
 
 async def _checked(ctx: WebContext, feed: NewFeed) -> FeedCheck:
@@ -118,10 +114,19 @@ async def feed_check(request: Request, form: FormBody) -> Response:
 async def feed_add(request: Request, form: FormBody) -> Response:
     """Add the feed, checked again as the check page checked it (and as ``herald feeds
     add`` does): a post that skipped the check page gets no less."""
-    ctx, _session, form = await run_in_threadpool(posted, request, form, "approver")
-    check = await _checked(ctx, _feed_form(form))
-    await run_in_threadpool(partial(add_checked, ctx.herald, check,
-                                    announce_backlog=_str(form, "announce_backlog") == "1"))
+    ctx, session, form = await run_in_threadpool(posted, request, form, "approver")
+    try:
+        check = await _checked(ctx, _feed_form(form))
+        await run_in_threadpool(partial(
+            add_checked, ctx.herald, check,
+            announce_backlog=_str(form, "announce_backlog") == "1"))
+    except HeraldError as exc:
+        several = exc if isinstance(exc, SeveralFeeds) else None
+        error, detail = _refusal(exc) if several is None else (None, None)
+        echo = {k: _str(form, k) for k in ("url", "name", "display_name", "every")}
+        sources = await run_in_threadpool(ctx.store.list_sources)
+        return _page(ctx, request, session, sources, form=echo, error=error,
+                     detail=detail, choices=several, status_code=_error_status(exc))
     return back("/feeds", "feed-added")
 
 
