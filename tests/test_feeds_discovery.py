@@ -184,6 +184,7 @@ def test_the_cli_adds_from_a_site_and_asks_which_of_several(tmp_path: Path,
     feeds = {f["name"]: f for f in json_out(herald(tmp_path, "feeds", "list", "--json",
                                                    "--config", config))}
     assert feeds["academy-blog"]["url"] == server.url("/blog/feed.json")
+    assert feeds["academy-blog"]["display_name"] == "Academy blog"
     assert feeds["academy-news"]["url"] == server.url("/news.xml")
     error = cli_refusal(tmp_path, config, server.url("/none/"))
     assert "this is a web page with no feed link" in error
