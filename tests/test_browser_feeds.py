@@ -6,6 +6,7 @@ config allows (``[http] allow_networks``); the harness is tests/test_browser.py'
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,6 +72,13 @@ def site() -> Iterator[FeedServer]:
     with running_feed_server() as s:
         s.add("/", HOME, "text/html; charset=utf-8")
         s.add("/news/feed.xml", FEED.encode())
+        # Another site with two feeds (the first site's feed is added by the test before).
+        s.add("/events/", b'<!doctype html><html lang="en"><head><title>Events</title>'
+              b'<link rel="alternate" type="application/atom+xml" title="Events" '
+              b'href="/e.xml"><link rel="alternate" type="application/rss+xml" '
+              b'title="Courses" href="courses.xml"></head><body></body></html>', "text/html")
+        s.add("/e.xml", FEED.replace("test-academy", "events").encode())
+        s.add("/events/courses.xml", FEED.replace("test-academy", "courses").encode())
         yield s
 
 
@@ -142,3 +150,38 @@ def test_add_a_feed_by_its_sites_address(browser: Browser, feeds_server: Server,
     listed = feeds_server.herald("feeds", "list", "--json").stdout
     assert '"name": "academy-news"' in listed
     assert '"display_name": "Academy news and events"' in listed
+
+
+def test_choose_among_a_sites_feeds_and_read_errors_in_plain_words(
+        browser: Browser, feeds_server: Server, site: FeedServer,  # noqa: F811
+        shots: Path) -> None:  # noqa: F811
+    expect = _expect()
+    context, page = new_page(browser, feeds_server)
+    try:
+        sign_in(page, APPROVER)
+        page.goto("/feeds")
+        # A closed port on loopback: refused, said so, the technical text folded.
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            closed = f"http://127.0.0.1:{sock.getsockname()[1]}/feed.xml"
+        page.get_by_label("Website or feed address").fill(closed)
+        page.get_by_role("button", name="Check the address").click()
+        expect(page.get_by_role("alert")).to_contain_text("the site refused the connection")
+        detail = page.locator("details.error-detail")
+        expect(detail.locator("code")).to_be_hidden()
+        detail.locator("summary").click()
+        expect(detail.locator("code")).to_contain_text("ConnectError")
+        snap(page, shots, "feeds-error")
+
+        page.get_by_label("Website or feed address").fill(site.url("/events/"))
+        page.get_by_role("button", name="Check the address").click()
+        expect(page.get_by_role("heading", name="links 2 feeds: choose one")).to_be_visible()
+        snap(page, shots, "feeds-choose")
+        page.get_by_role("button", name="Use Events").click()
+        expect(page.get_by_role("heading", name="Found 3 entries")).to_be_visible()
+        page.get_by_role("button", name="Add Events").click()
+        expect(page.get_by_role("status")).to_have_text("Feed added.")
+        added = page.get_by_role("row").filter(has_text=site.url("/e.xml"))
+        expect(added).to_contain_text("Events")
+    finally:
+        context.close()
