@@ -356,3 +356,27 @@ def test_0012_adds_display_name_and_goes_back(db_url: str, clock: FixedClock) ->
     finally:
         s.close()
 
+
+
+def test_the_cli_edits_and_polls_a_feed(tmp_path: Path, server: FeedServer) -> None:
+    config = write_config(tmp_path, server)  # the config file's feed `news`
+    herald(tmp_path, "feeds", "add", server.url("/blog/feed.json"), "--title", "Blog",
+           "--config", config)
+    edited = herald(tmp_path, "feeds", "edit", "blog", "--title", "Academy blog", "--every",
+                    "2h", "--config", config)
+    assert "feed blog: Academy blog" in flat(edited.stdout) and "every 2h" in flat(
+        edited.stdout)
+    refused = herald(tmp_path, "feeds", "edit", "blog", "--url", server.url("/missing.xml"),
+                     "--config", config, code=1)
+    said = flat(refused.stderr)
+    assert "the site answered 404 Not Found" in said and "detail: HTTP 404" in said
+    assert "Traceback" not in refused.stderr
+    config_feed = herald(tmp_path, "feeds", "edit", "news", "--every", "1h", "--config",
+                         config, code=1)
+    assert "comes from the config file; change it there" in flat(config_feed.stderr)
+    polled = herald(tmp_path, "feeds", "poll", "blog", "--config", config)
+    assert "is due now: the worker polls it on its next round" in flat(polled.stdout)
+    feeds = {f["name"]: f for f in json_out(herald(tmp_path, "feeds", "list", "--json",
+                                                   "--config", config))}
+    assert feeds["blog"]["display_name"] == "Academy blog" and feeds["blog"]["every"] == "2h"
+    assert feeds["blog"]["url"] == server.url("/blog/feed.json")
