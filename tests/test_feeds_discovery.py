@@ -22,7 +22,7 @@ from bot.clock import FixedClock
 from bot.config import SourceConfig
 from bot.errors import FetchError, ParseError, StoreError
 from bot.sources.guard import UrlGuard
-from bot.sources.plain import Unreadable, plain_error, plain_words
+from bot.sources.plain import Unreadable, in_one_line, plain_error, plain_words
 from bot.store import Store
 from bot.store.migrate import downgrade, upgrade
 from bot.usecases.discover import MAX_HTML, feed_links, looks_like_html
@@ -380,3 +380,16 @@ def test_the_cli_edits_and_polls_a_feed(tmp_path: Path, server: FeedServer) -> N
                                                    "--config", config))}
     assert feeds["blog"]["display_name"] == "Academy blog" and feeds["blog"]["every"] == "2h"
     assert feeds["blog"]["url"] == server.url("/blog/feed.json")
+
+
+def test_the_cli_reports_poll_and_check_failures_in_plain_words(tmp_path: Path,
+                                                                 server: FeedServer) -> None:
+    assert in_one_line("HTTP 404 Not Found") == \
+        "the site answered 404 Not Found (no page at this address) [HTTP 404 Not Found]"
+    missing = server.url("/missing.xml")
+    config = write_config(tmp_path, server,
+                          sources=f'[[sources]]\nname = "gone"\nurl = "{missing}"\n')
+    ran = herald(tmp_path, "run", "--once", "--config", config, code=None)
+    assert "source gone failed: the site answered 404 Not Found" in flat(ran.stdout)
+    checked = herald(tmp_path, "config", "check", "--online", "--config", config, code=None)
+    assert "the site answered 404 Not Found" in flat(checked.stdout + checked.stderr)

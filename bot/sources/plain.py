@@ -125,6 +125,14 @@ def plain_error(error: BaseException | str) -> Plain:
     return Plain(plain_words(f"{type(error).__name__}: {error}"), detail)
 
 
+def in_one_line(error: BaseException | str) -> str:
+    """The plain words and, when they differ, the technical text after them: for the
+    command line's one-line reports."""
+    plain = plain_error(error)
+    return plain.words if plain.detail in ("", plain.words) else \
+        f"{plain.words} [{plain.detail}]"
+
+
 def unreadable(error: SourceError) -> Unreadable:
     """``error`` again, its message in plain words (the technical one kept as detail)."""
     if isinstance(error, Unreadable):
