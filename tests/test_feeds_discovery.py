@@ -393,3 +393,14 @@ def test_the_cli_reports_poll_and_check_failures_in_plain_words(tmp_path: Path,
     assert "source gone failed: the site answered 404 Not Found" in flat(ran.stdout)
     checked = herald(tmp_path, "config", "check", "--online", "--config", config, code=None)
     assert "the site answered 404 Not Found" in flat(checked.stdout + checked.stderr)
+
+
+def test_a_pages_link_titles_reach_the_page_escaped(sqlite_web: Web, server: FeedServer
+                                                    ) -> None:
+    server.add("/hostile/feed.xml", FEED.replace("test-academy", "hostile").encode())
+    server.add("/hostile/", page(alt("feed.xml", title="&lt;img src=x onerror=alert(1)&gt;"),
+                                 alt("/blog/feed.json", "application/feed+json",
+                                     title="Blog")), "text/html")
+    shown = sqlite_web.staff(APPROVER).post("/feeds/check", {"url": server.url("/hostile/")})
+    assert shown.status_code == 200
+    assert "<img src=x" not in shown.text and "&lt;img src=x onerror=alert(1)&gt;" in shown.text
