@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -87,6 +88,10 @@ class SourceConfig(_Strict):
     enabled: bool = True
     #: Announce the entries a first poll finds that are older than worker.announce_since.
     announce_backlog: bool = False
+    #: What people call the feed ("Academy news"), shown instead of its name; the key
+    #: may also be written ``title``.
+    display_name: str | None = Field(default=None, min_length=1, max_length=120,
+                                     validation_alias=AliasChoices("display_name", "title"))
     # X only:
     username: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{1,15}$")
     token_env: EnvName = "X_BEARER_TOKEN"

@@ -44,7 +44,7 @@ class DigestBrand:
         brand = config.brand
         return cls(name=brand_name(config), logo_url=brand.logo_url, colour=brand.colour,
                    accent=brand.accent_colour, buttons=dict(brand.buttons),
-                   source_names=dict(source_names or {}))
+                   source_names=source_names if source_names is not None else {})
 
     def button(self, kind: str) -> str:
         return self.buttons.get(kind, DEFAULT_BUTTON)

@@ -18,6 +18,7 @@ Built-in channels are listed in ``CHANNELS``; a target ``type`` of the form
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -72,7 +73,7 @@ class ChannelContext:
     #: A post's button label by kind (``[brand] buttons``); other kinds read "Read more".
     buttons: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BUTTONS))
     #: Display names of sources by slug, where known (see channels._post.source_name).
-    source_names: dict[str, str] = field(default_factory=dict)
+    source_names: Mapping[str, str] = field(default_factory=dict)
 
     def today(self) -> date:
         """Today in the worker's timezone, by the injected clock."""

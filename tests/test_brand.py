@@ -101,3 +101,34 @@ def test_public_pages_are_headed_by_the_academy_and_link_the_privacy_notice(
         assert "privacy notice" not in page
     finally:
         plain.close()
+
+
+def test_posts_name_a_feed_by_its_display_name_read_live(tmp_path: Path,
+                                                         clock: FixedClock) -> None:
+    """A feed added with a display name is named by it in the byline; a feed renamed in
+    the web app is named anew once the cached names are read again; a feed without one
+    has its slug made readable. The display name is untrusted text: the byline escapes
+    it where the place needs escaping (checked by the channels' hostile-input tests)."""
+    from datetime import timedelta
+
+    from bot.app import SourceNames
+    from channels._post import byline
+
+    web = make_web(tmp_path, clock)
+    try:
+        store = web.herald.store
+        store.add_source("academy-news", "http://127.0.0.1:9/feed.xml", timedelta(hours=1),
+                         clock.now(), display_name="NW Academy newsroom")
+        store.add_source("partner-posts", "http://127.0.0.1:9/p.xml", timedelta(hours=1),
+                         clock.now())
+        names = web.herald.post_context()["source_names"]
+        story = Story(id=2, title="t", summary="s", url="https://academy.example.org/a",
+                      kind="news", tags=(), dates=(), first_seen=WHEN, updated_at=WHEN,
+                      items=(item(1, source="academy-news"), item(2, source="partner-posts")))
+        line = byline(story, names, "North West Academy")
+        assert line == "North West Academy · NW Academy newsroom, Partner posts"
+        store.update_source("academy-news", clock.now(), display_name="Academy bulletin")
+        live = SourceNames(store.source_display_names, ttl=0)
+        assert byline(story, live, "NWA") == "NWA · Academy bulletin, Partner posts"
+    finally:
+        web.close()

@@ -81,6 +81,8 @@ sources = Table(
     Column("paused", Boolean, nullable=False, default=False, server_default="0"),
     # The first poll announces old entries too (else they are stored, not announced).
     Column("announce_backlog", Boolean, nullable=False, default=False, server_default="0"),
+    # What people call the feed ("Academy news"); its name stays the slug (issue #15).
+    Column("display_name", String(200)),
 )
 
 stories = Table(

@@ -56,6 +56,9 @@ NOTICES = {
     "paused": "Feed paused.", "resumed": "Feed resumed.", "removed": "Removed.",
     "user-added": "Account added.", "signed-out": "You are signed out.",
     "published": "Published.",
+    "feed-saved": "Feed saved.",
+    "poll-soon": "The feed is due now: the worker reads it on its next round (within a "
+                 "minute with the usual settings). Reload this page to see the result.",
 }
 # Accounts in the browser (bot.web.pages.accounts, account_links).
 NOTICES.update({
