@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from bot.clock import local_date
 from bot.errors import StoreError
+from bot.model import KeyDate, Story
 from bot.release import DIGEST
 from bot.web.app import RowId
 from bot.web.blocking import FormBody
@@ -18,6 +21,7 @@ from bot.web.pages._common import (
     signed_in,
 )
 from bot.web.preview import previews
+from bot.web.story_search import PAGE_SIZE, PARAMS, page_link, read_filter, read_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,11 +31,35 @@ router = APIRouter(include_in_schema=False)
 @router.get("/stories", response_class=HTMLResponse)
 def stories(request: Request) -> Response:
     ctx, session = signed_in(request)
-    tag = request.query_params.get("tag") or None
-    found = ctx.store.list_stories(tag=tag, limit=200)
-    deliveries = ctx.store.deliveries_for([s.id for s in found if s.id is not None])
-    return ctx.render(request, "stories.html.j2", session=session, stories=found, tag=tag,
-                      deliveries=deliveries, **_options(ctx))
+    tz = ctx.herald.settings.config.worker.timezone
+    params = request.query_params
+    wanted = read_filter(params, tz)
+    page_no = read_page(params)
+    found = ctx.store.search_stories(wanted, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    deliveries = ctx.store.deliveries_for([s.id for s in found.stories if s.id is not None])
+    tax = ctx.herald.taxonomy
+    labels = ctx.labels()
+    today = local_date(ctx.now(), tz)
+    return ctx.render(
+        request, "stories.html.j2", session=session, found=found, stories=found.stories,
+        deliveries=deliveries, today=today, next_dates=next_key_dates(found.stories, today),
+        published={sid: local_date(at, tz) for sid, at in found.published.items()},
+        wanted={name: params.get(name, "") for name in PARAMS}, filtered=not wanted.empty,
+        programmes=[(p, labels.get(p, p)) for p in tax.slugs("programme")],
+        sources=ctx.store.source_names(),
+        previous_link=page_link(params, page_no - 1) if found.has_previous else None,
+        next_link=page_link(params, page_no + 1) if found.has_next else None,
+        **_options(ctx))
+
+
+def next_key_dates(found: list[Story], today: date) -> dict[int, KeyDate]:
+    """Each story's next key date (today or later), by story id; none for stories without."""
+    coming = {}
+    for s in found:
+        later = [d for d in s.dates if d.date >= today]
+        if later and s.id is not None:
+            coming[s.id] = min(later, key=lambda d: d.date)
+    return coming
 
 
 @router.get("/stories/{story_id}", response_class=HTMLResponse)
