@@ -46,10 +46,15 @@ def stories(request: Request) -> Response:
         published={sid: local_date(at, tz) for sid, at in found.published.items()},
         wanted={name: params.get(name, "") for name in PARAMS}, filtered=not wanted.empty,
         programmes=[(p, labels.get(p, p)) for p in tax.slugs("programme")],
-        sources=ctx.store.source_names(),
+        sources=_with(ctx.store.source_names(), wanted.source),
         previous_link=page_link(params, page_no - 1) if found.has_previous else None,
         next_link=page_link(params, page_no + 1) if found.has_next else None,
         **_options(ctx))
+
+
+def _with(names: list[str], wanted: str) -> list[str]:
+    """The source names to offer, with the one asked for even if it is gone from config."""
+    return [*names, wanted] if wanted and wanted not in names else names
 
 
 def next_key_dates(found: list[Story], today: date) -> dict[int, KeyDate]:
@@ -69,8 +74,11 @@ def story(request: Request, story_id: RowId) -> Response:
     deliveries = ctx.store.deliveries_for([story_id]).get(story_id, [])
     routed = [d.target for d in deliveries if d.target != DIGEST] or list(ctx.herald.channels)
     today = local_date(ctx.now(), ctx.herald.settings.config.worker.timezone)
+    duplicates = ctx.store.possible_duplicates(story_id, ctx.herald.routing)
     return ctx.render(request, "story.html.j2", session=session, story=found,
-                      deliveries=deliveries, today=today,
+                      deliveries=deliveries, today=today, duplicates=duplicates,
+                      duplicate_deliveries=ctx.store.deliveries_for(
+                          [d.story_id for d in duplicates]),
                       previews=previews(ctx.herald, found, routed), **_options(ctx))
 
 
