@@ -176,6 +176,10 @@ def test_the_page_searches_filters_and_pages_at_volume(volume_web: Web) -> None:
     # Publication dates, by local day (the seed's fourth story is on 2 January).
     dated = ed.get("/stories", params={"from": "2024-01-01", "to": "2024-01-01"}).text
     assert rows(dated) == [3, 2, 1] and "Mon 1 Jan 2024" in dated
+    # The form's empty fields are left out of the address it lands on.
+    r = ed.get("/stories", params={"q": "granite", "kind": "", "domain": "", "from": ""},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/stories?q=granite"
     # Nothing found says so, and offers the whole list back.
     none = ed.get("/stories", params={"q": "no-such-words-anywhere"}).text
     assert "No story matches" in none and rows(none) == []

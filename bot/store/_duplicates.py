@@ -7,7 +7,7 @@ item's index terms looked up in ``item_terms`` within ``strong_window``, rarest 
 first, see ``bot.store._ingest``); each pair of a lead item of this story and a
 candidate item is then compared by ``same_announcement`` and word containment. The best
 pair stands for its story. Stories the engine would merge come first, then those sharing
-a link, then by word score.
+a link, then by word score; those with neither and few words in common are left out.
 
 Nothing here merges: comms decide, through ``merge_stories``.
 """
@@ -44,6 +44,9 @@ from bot.store.schema import items as t_items
 
 #: This story's items compared: its first ones (its lead items and a few more).
 COMPARED_ITEMS = 5
+#: Below this word score, a candidate the engine would not merge and that shares no link
+#: is not offered: a few common words in common ("leaders", "system") are no lead.
+MIN_SCORE = 0.2
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def _evidence(a: Features, b: Features, score: float, shared: int) -> tuple[bool
         reasons.append("same key date")
     if a.title and b.title:
         title, _ = containment(frozenset(a.title.split()), frozenset(b.title.split()))
-        reasons.append("same title" if a.title == b.title else f"title {title:.2f}")
+        if title:
+            reasons.append("same title" if a.title == b.title else f"title {title:.2f}")
     reasons.append(f"words {score:.2f} ({shared} shared)")
     return linked, reasons
 
@@ -154,4 +158,5 @@ def find_duplicates(conn: Connection, story_id: int, ctx: RoutingContext,
             dup = Duplicate(their_story, score, shared, same, why, tuple(reasons), linked)
             if their_story not in best or dup.rank < best[their_story].rank:
                 best[their_story] = dup
-    return sorted(best.values(), key=lambda d: d.rank)[:limit]
+    offered = [d for d in best.values() if d.would_merge or d.linked or d.score >= MIN_SCORE]
+    return sorted(offered, key=lambda d: d.rank)[:limit]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.clock import local_date
 from bot.errors import StoreError
@@ -35,6 +35,9 @@ def stories(request: Request) -> Response:
     params = request.query_params
     wanted = read_filter(params, tz)
     page_no = read_page(params)
+    if any(not value for _name, value in params.multi_items()):
+        # The filter form sends its empty fields too: the shareable address leaves them out.
+        return RedirectResponse(page_link(params, page_no), status_code=303)
     found = ctx.store.search_stories(wanted, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     deliveries = ctx.store.deliveries_for([s.id for s in found.stories if s.id is not None])
     tax = ctx.herald.taxonomy
