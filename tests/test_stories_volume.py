@@ -231,3 +231,24 @@ def test_the_api_takes_the_same_filters(volume_web: Web) -> None:
     assert ed.api("GET", "/api/stories", params={"state": "stopped"}).status_code == 422
     bad = ed.api("GET", "/api/stories", params={"to": "tomorrow"})
     assert bad.status_code == 422 and "to" in bad.text
+
+
+def test_0014_indexes_items_for_publication_dates_and_goes_back(db_url: str) -> None:
+    from sqlalchemy import inspect
+
+    from bot.store.migrate import downgrade, upgrade
+
+    name = "ix_items_story_id_source_published_at"
+    s = Store.open(db_url)
+    try:
+        upgrade(s.engine, "0008")
+        seed(s, 30, body_bytes=10)
+        upgrade(s.engine)
+        assert name in {i["name"] for i in inspect(s.engine).get_indexes("items")}
+        downgrade(s.engine, "0008")
+        assert name not in {i["name"] for i in inspect(s.engine).get_indexes("items")}
+        upgrade(s.engine)
+        assert s.search_stories(StoryFilter(source="partner-news"), limit=5).total == sum(
+            "partner-news" in sources_of(n) for n in range(30))
+    finally:
+        s.close()
