@@ -31,9 +31,11 @@ def dated(n: int) -> dict[str, datetime]:
 
 def items() -> list[Item]:
     news = item(1, source="news", title="Executive coaching for new directors",
-                text=COPY_TEXT, url="https://academy.example.org/news/coaching-directors", **dated(1))
+                text=COPY_TEXT, url="https://academy.example.org/news/coaching-directors",
+                **dated(1))
     partner = item(2, source="partner", title="Executive coaching for new directors",
-                   text=COPY_TEXT, url="https://partner.example.org/posts/coaching-directors", **dated(2))
+                   text=COPY_TEXT, url="https://partner.example.org/posts/coaching-directors",
+                   **dated(2))
     lookalike = item(3, source="news", title="Mentoring for aspiring directors",
                      text=LOOKALIKE_TEXT,
                      url="https://academy.example.org/news/mentoring-directors", **dated(3))
