@@ -63,6 +63,9 @@ def test_find_a_story_by_search_and_merge_a_suggested_duplicate(
         expect(first).to_contain_text("same link")
         snap(page, shots, "story-duplicates")
         first.get_by_role("button", name="Merge into this story").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("into this story?")
+        snap(page, shots, "story-merge-confirm")
+        page.get_by_role("button", name="Merge into this story").click()
         page.wait_for_url(f"{story_url}?done=*")
         expect(page.get_by_text("Source items (2)")).to_be_visible()
 

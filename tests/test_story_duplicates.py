@@ -88,10 +88,15 @@ def test_the_story_page_offers_them_and_one_click_merges(dupes: tuple[Web, dict[
     section = page[page.index("Possible duplicates"):]
     assert f'<a href="/stories/{ids["copy"]}">Executive coaching for new directors</a>' in section
     assert "The engine would merge them" in section and "1.00" in section
-    assert f'name="other" value="{ids["copy"]}"' in section
+    assert f'name="other" value="{ids["copy"]}"><input type="hidden" name="ask" value="1">' \
+        in section
     # The merge form posts with the session's CSRF token; without it, nothing happens.
     assert ed.client.post(f"/stories/{ids['keep']}/merge",
                           data={"other": str(ids["copy"])}).status_code == 403
+    # The button asks first: both stories, and what a merge does; nothing is merged yet.
+    asked = ed.post(f"/stories/{ids['keep']}/merge", {"other": str(ids["copy"]), "ask": "1"})
+    assert asked.status_code == 200 and f"Merge story {ids['copy']} into this story?" in asked.text
+    assert 'name="ask"' not in asked.text and len(web.store.get_story(ids["keep"]).items) == 1
     r = ed.post(f"/stories/{ids['keep']}/merge", {"other": str(ids["copy"])})
     assert r.status_code == 303 and r.headers["location"] == f"/stories/{ids['keep']}?done=merged"
     merged = web.store.get_story(ids["keep"])

@@ -116,8 +116,20 @@ def story_merge(request: Request, form: FormBody, story_id: RowId) -> Response:
     other = _str(form, "other").strip().lstrip("#")
     if not other.isdigit() or len(other) > 9:
         raise StoreError("give the number of the story to merge into this one")
+    if _str(form, "ask") == "1":  # from "Possible duplicates": say what it does first
+        return _confirm_merge(request, story_id, int(other))
     report = ctx.store.merge_stories(story_id, int(other), ctx.herald.routing, ctx.now())
     return back(f"/stories/{story_id}", report.notice)
+
+
+def _confirm_merge(request: Request, keep_id: int, other_id: int) -> Response:
+    """The confirmation step: both stories, where each went, and what merging does."""
+    ctx, session = signed_in(request)
+    if keep_id == other_id:
+        raise StoreError("a story cannot be merged into itself")
+    keep, other = ctx.store.get_story(keep_id), ctx.store.get_story(other_id)
+    return ctx.render(request, "merge_confirm.html.j2", session=session, keep=keep,
+                      other=other, deliveries=ctx.store.deliveries_for([keep_id, other_id]))
 
 
 @router.post("/stories/{story_id}/split")
