@@ -69,9 +69,13 @@ def test_find_a_story_by_search_and_merge_a_suggested_duplicate(
         page.wait_for_url(f"{story_url}?done=*")
         expect(page.get_by_text("Source items (2)")).to_be_visible()
 
-        # The search finds one story again.
+        # The search finds one story again; on a phone, the form and list fit the width.
         page.goto("/stories?q=coaching+senior")
         expect(page.locator("#story-count")).to_have_text("1–1 of 1 story")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto("/stories?q=coaching")
+        expect(page.get_by_role("button", name="Find")).to_be_in_viewport()
+        snap(page, shots, "stories-search-phone")
     except Exception:
         print(page.url, page.content().split("</form>")[-1][:3000])
         print(server.log_tail())
