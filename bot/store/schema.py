@@ -129,6 +129,8 @@ items = Table(
     UniqueConstraint("source", "source_item_id"),
     Index(None, "story_id"),
     Index(None, "fingerprint"),
+    # Each story's publication date and the source filter of the Stories page (0014).
+    Index(None, "story_id", "source", "published_at"),
 )
 
 item_urls = Table(
