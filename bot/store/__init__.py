@@ -23,6 +23,7 @@ from bot.store._checkpoint import Checkpointer
 from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats
 from bot.store._logins import LoginsMixin, LoginState
+from bot.store._notices import Notice, NoticesMixin
 from bot.store._ops import OpsMixin
 from bot.store._outbox import OutboxMixin
 from bot.store._outmail import OutMail, OutmailMixin
@@ -35,7 +36,7 @@ from bot.store._targets import TargetPause, TargetsMixin
 from bot.store._users import ROLES, Session, User, UsersMixin
 
 __all__ = ["ROLES", "Announcement", "DigestRow", "IngestStats", "LoginState", "NotAllowed",
-           "OutMail", "Session", "SourceRow", "Store", "Subscriber", "TargetPause", "User",
+           "Notice", "OutMail", "Session", "SourceRow", "Store", "Subscriber", "TargetPause", "User",
            "make_engine"]
 
 
@@ -72,7 +73,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
-            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin):
+            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
+            NoticesMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

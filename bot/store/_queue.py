@@ -290,6 +290,13 @@ class QueueMixin(FixesMixin):
                 submitted_at=None, comment=None, updated_at=now))
         return self.get_announcement(announcement_id)
 
+    def recently_approved(self, since: datetime) -> list[int]:
+        """Ids of the announcements approved since ``since`` (still approved)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t_ann.c.id).where(
+                t_ann.c.status == "approved", t_ann.c.approved_at >= since)
+                .order_by(t_ann.c.id)).scalars())
+
     def deliveries_for(self, story_ids: list[int]) -> dict[int, list[Delivery]]:
         """Each story's deliveries, by target."""
         found: dict[int, list[Delivery]] = defaultdict(list)

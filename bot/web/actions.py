@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import HeraldError, StoreError
+from bot.notify import announce_safely
 from bot.queue import (
     Draft,
     PastSendTime,
@@ -80,19 +81,25 @@ def approve(ctx: WebContext, session: Session, ann: Announcement,
                            "waited: approve it to send now instead, or send it back for a "
                            "new time")
     story = story_for(ctx, ann.id, draft, ann.author)
-    return ctx.store.approve_announcement(ann.id, user.id, story, ctx.now(),
+    done = ctx.store.approve_announcement(ann.id, user.id, story, ctx.now(),
                                           four_eyes=four_eyes, seen=seen,
                                           ctx=ctx.herald.routing, send_now=send_now)
+    announce_safely(ctx.herald, done, "approved", user.id)
+    return done
 
 
 def send_back(ctx: WebContext, session: Session, ann: Announcement,
               comment: str) -> Announcement:
     if not session.user.can("approver"):
         raise NotAllowed("only an approver can send an announcement back")
-    return ctx.store.return_announcement(ann.id, session.user.id, comment, ctx.now())
+    done = ctx.store.return_announcement(ann.id, session.user.id, comment, ctx.now())
+    announce_safely(ctx.herald, done, "returned", session.user.id)
+    return done
 
 
 def submit(ctx: WebContext, session: Session, ann: Announcement) -> Announcement:
     if not ctx.web.approval:
         raise StoreError("approval is off here: publish the announcement instead")
-    return ctx.store.submit_announcement(ann.id, ctx.now())
+    done = ctx.store.submit_announcement(ann.id, ctx.now())
+    announce_safely(ctx.herald, done, "submitted", session.user.id)
+    return done
