@@ -36,8 +36,8 @@ from bot.store._targets import TargetPause, TargetsMixin
 from bot.store._users import ROLES, Session, User, UsersMixin
 
 __all__ = ["ROLES", "Announcement", "DigestRow", "IngestStats", "LoginState", "NotAllowed",
-           "Notice", "OutMail", "Session", "SourceRow", "Store", "Subscriber", "TargetPause", "User",
-           "make_engine"]
+           "Notice", "OutMail", "Session", "SourceRow", "Store", "Subscriber", "TargetPause",
+           "User", "make_engine"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
