@@ -65,15 +65,14 @@ def message(herald: Herald, ann: Announcement, event: str, now: datetime) -> Mes
     tz = herald.settings.config.worker.timezone
     title = ann.draft.title
     targets = ", ".join(ann.draft.targets)
-    when = f"at {when_text(ann.send_at, now, tz)}" if ann.send_at else \
-        "as soon as it is approved"
+    when = when_text(ann.send_at, now, tz) if ann.send_at else "as soon as it is approved"
     link = _link(herald, ann)
     failed = [d for d in ann.deliveries if d.status is DeliveryStatus.DEAD]
     why = "; ".join(f"{d.target}: {d.last_error or 'gave up'}" for d in failed)
     subject, text, lead = {
         "submitted": (f"Waiting for your approval: {title}",
                       f"{ann.author or 'Someone'} submitted “{title}” for approval. It goes "
-                      f"to {targets}, {when}.",
+                      f"to {targets}: {when}.",
                       f"{ann.author or 'Someone'} submitted"),
         "returned": (f"Sent back: {title}",
                      f"{ann.approver or 'An approver'} sent “{title}” back:\n\n"
@@ -81,7 +80,7 @@ def message(herald: Herald, ann: Announcement, event: str, now: datetime) -> Mes
                      f"{ann.approver or 'An approver'} sent back"),
         "approved": (f"Approved: {title}",
                      f"{ann.approver or 'An approver'} approved “{title}”. It goes to "
-                     f"{targets}, {when}.",
+                     f"{targets}: {when}.",
                      f"{ann.approver or 'An approver'} approved"),
         "sent": (f"Sent: {title}", f"“{title}” went out to {targets}.", "Sent:"),
         "failed": (f"Could not send: {title}",

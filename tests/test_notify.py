@@ -91,7 +91,7 @@ def test_approved_then_sent_each_once_to_the_author(notify_web: Web) -> None:
     assert web.staff(APPROVER).post(f"/queue/{ann_id}/approve").status_code == 303
     assert subjects(web, EDITOR) == ["Approved: Cohort 5 opens"]
     (_s, body), = inbox(web, EDITOR)
-    assert "It goes to files, at in 1 day, Fri 21 Aug 10:00 BST." in body
+    assert "It goes to files: in 1 day, Fri 21 Aug 10:00 BST." in body
     assert web.herald.dispatch().sent == 0  # not yet due: nothing sent, nothing said
     assert subjects(web, EDITOR) == ["Approved: Cohort 5 opens"]
     web.clock.advance(days=1)
@@ -258,3 +258,18 @@ def test_the_sweep_looks_back_a_month_and_records_nothing_twice(notify_web: Web)
     assert after_dispatch(web.herald) == 0
     assert [n.event for n in web.store.list_notices(ann_id) if n.recipient == EDITOR] == [
         "approved", "sent"]
+
+
+def test_a_hostile_title_stays_in_its_subject_line(notify_web: Web) -> None:
+    web = notify_web
+    ed = web.staff(EDITOR)
+    r = ed.api("POST", "/api/announcements", json={
+        "title": "Cohort\r\nBcc: evil@example.org\u2028X-Evil: 1", "kind": "news",
+        "targets": ["files"]})
+    assert r.status_code == 201, r.text
+    assert ed.api("POST", f"/api/announcements/{r.json()['id']}/submit").status_code == 200
+    (row,) = web.store.list_outmail(APPROVER)
+    msg = parse_mail(row.message)
+    assert msg["Bcc"] is None and msg["X-Evil"] is None
+    assert str(msg["Subject"]).startswith("Waiting for your approval: Cohort")
+    assert "\n" not in str(msg["Subject"])
