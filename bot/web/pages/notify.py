@@ -11,7 +11,7 @@ from bot.web.pages._common import _str, back, posted, signed_in
 router = APIRouter(include_in_schema=False)
 
 
-def _page(request: Request, saved_status: int = 200) -> Response:
+def _page(request: Request) -> Response:
     ctx, session = signed_in(request)
     cfg = ctx.herald.settings.config.notify
     slack = cfg.slack_target is not None and cfg.slack_target in ctx.herald.channels
@@ -19,7 +19,7 @@ def _page(request: Request, saved_status: int = 200) -> Response:
                       wanted=ctx.store.notify_wanted(session.user.id), enabled=cfg.enabled,
                       by_email=cfg.email, by_dm=slack and cfg.dm,
                       channel=cfg.channel if slack else None,
-                      approver=session.user.can("approver"), status_code=saved_status)
+                      approver=session.user.can("approver"))
 
 
 @router.get("/account/notifications", response_class=HTMLResponse)
