@@ -316,7 +316,13 @@ class Herald:
         return self.collector().run_once(all_enabled=all_enabled, progress=progress)
 
     def dispatch(self) -> DispatchStats:
-        return self.dispatcher().run_once()
+        stats = self.dispatcher().run_once()
+        # Who hears of what went out or failed (bot.notify): after each run, never in
+        # the way of the next.
+        from bot.notify import after_dispatch
+
+        after_dispatch(self)
+        return stats
 
     def cycle(self, *, collecting: AbstractContextManager[Progress] | None = None,
               dispatching: AbstractContextManager[object] | None = None) -> CycleStats:

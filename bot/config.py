@@ -416,6 +416,21 @@ class BrandConfig(_Strict):
     def button(self, kind: str) -> str:
         """The label of a post's button for a story of ``kind``."""
         return self.buttons.get(kind, DEFAULT_BUTTON)
+class NotifyConfig(_Strict):
+    """``[notify]``: who hears of what happens to an announcement (``bot.notify``):
+    approvers of a submission; its author of a send-back, the approval, the send and a
+    failed send. By email (through the outmail table, bounded like every web-app email by
+    ``[web] mails_per_address``) and, if ``slack_target`` names a configured Slack target,
+    in Slack too, with that target's token: a post in ``channel`` and/or, with ``dm``, a
+    direct message to each person, found by their email (``users.lookupByEmail``). Each
+    person can turn their notifications off (``/account/notifications``)."""
+
+    enabled: bool = True
+    email: bool = True
+    slack_target: str | None = Field(default=None, pattern=NAME_PATTERN)
+    #: A comms channel (name or id) for every notification; none: no channel posts.
+    channel: str | None = Field(default=None, min_length=1, max_length=80)
+    dm: bool = False
 
 
 class HeraldConfig(_Strict):
@@ -431,6 +446,7 @@ class HeraldConfig(_Strict):
     tagging: TaggingConfig = TaggingConfig()
     web: WebConfig = WebConfig()
     brand: BrandConfig = BrandConfig()
+    notify: NotifyConfig = NotifyConfig()
 
 
 def brand_name(config: HeraldConfig) -> str:
@@ -713,6 +729,17 @@ def _cross_check(settings: Settings) -> None:
             if name not in source_names and not re.match(NAME_PATTERN, name):
                 raise ConfigError(f"{name!r} is not a valid source name ({NAME_HELP})",
                                       key=f"{key}.sources", file=file)
+    slack = cfg.notify.slack_target
+    if slack is not None:
+        found = next((t for t in cfg.targets if t.name == slack), None)
+        if found is None or found.type != "slack":
+            slack_names = sorted(t.name for t in cfg.targets if t.type == "slack")
+            raise ConfigError(f"{slack!r} is not a configured Slack target; Slack targets: "
+                              f"{', '.join(slack_names) or 'none'}",
+                              key="notify.slack_target", file=file)
+        if cfg.notify.channel is None and not cfg.notify.dm:
+            raise ConfigError("a Slack target for notifications needs somewhere to post: "
+                              "set channel, or dm = true", key="notify", file=file)
 
 
 def _local_feed(location: str) -> str:

@@ -24,6 +24,7 @@ from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats
 from bot.store._links import AccountLink, LinksMixin, LinkUnusable
 from bot.store._logins import LoginsMixin, LoginState
+from bot.store._notices import Notice, NoticesMixin
 from bot.store._ops import OpsMixin
 from bot.store._outbox import OutboxMixin
 from bot.store._outmail import OutMail, OutmailMixin
@@ -36,8 +37,8 @@ from bot.store._targets import TargetPause, TargetsMixin
 from bot.store._users import ROLES, LastAdmin, Session, User, UsersMixin
 
 __all__ = ["ROLES", "AccountLink", "Announcement", "DigestRow", "IngestStats", "LastAdmin",
-           "LinkUnusable", "LoginState", "NotAllowed", "OutMail", "Session", "SourceRow", "Store",
-           "Subscriber", "TargetPause", "User", "make_engine"]
+           "LinkUnusable", "LoginState", "NotAllowed", "Notice", "OutMail", "Session",
+           "SourceRow", "Store", "Subscriber", "TargetPause", "User", "make_engine"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -74,7 +75,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
             LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
-            LinksMixin):
+            LinksMixin, NoticesMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

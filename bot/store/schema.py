@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -253,6 +254,8 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("last_login_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # False: this person gets no notifications (``/account/notifications``).
+    Column("notify", Boolean, nullable=False, default=True, server_default=true()),
 )
 
 # Server-side sessions: the cookie carries a random token, the table its SHA-256, so a
@@ -378,4 +381,27 @@ account_links = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),
     Index(None, "purpose", "email"),
+
+# Notifications (``bot.notify``): one row per event and recipient (an address, or "#" and
+# a Slack channel), unique, so each goes once. ``email``: queued, bounded (the address had
+# its share, see ``[web] mails_per_address``), off or none; ``slack``: pending, in_flight,
+# sent, dead, off or none (sent by the worker).
+notices = Table(
+    "notices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("announcement_id", Integer, ForeignKey("announcements.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("event", String(16), nullable=False),  # submitted, returned, approved, sent, failed
+    Column("occasion", String(40), nullable=False),  # which submit/approval it was about
+    Column("recipient", String(320), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("email", String(16), nullable=False),
+    Column("slack", String(16), nullable=False),
+    Column("slack_text", Text),
+    Column("slack_attempts", Integer, nullable=False, default=0),
+    Column("slack_lease_until", UTCDateTime),
+    Column("slack_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("announcement_id", "event", "occasion", "recipient"),
+    Index(None, "slack"),
 )

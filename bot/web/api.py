@@ -172,10 +172,14 @@ def approve_announcement(
         request: Request, ann_id: RowId,
         seen: Annotated[datetime | None, Query(
             description="the announcement's updated_at as you reviewed it; the approval "
-                        "is refused if it changed since")] = None) -> AnnouncementOut:
+                        "is refused if it changed since")] = None,
+        send_now: Annotated[bool, Query(
+            description="send as soon as approved: a send time that passed while it "
+                        "waited is refused otherwise")] = False) -> AnnouncementOut:
     ctx, session = writer(request)
     return AnnouncementOut.of(actions.approve(ctx, session,
-                                              ctx.store.get_announcement(ann_id), seen=seen))
+                                              ctx.store.get_announcement(ann_id), seen=seen,
+                                              send_now=send_now))
 
 
 @router.post("/announcements/{ann_id}/return", response_model=AnnouncementOut)

@@ -14,7 +14,15 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -43,7 +51,9 @@ RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 # Fixed notices a redirect can ask for (?done=…): no page shows text taken from the URL.
 NOTICES = {
     "saved": "Saved.", "submitted": "Submitted for approval.", "approved": "Approved.",
-    "returned": "Sent back to the author.", "cancelled": "Cancelled.",
+    "returned": "Sent back to the author.",
+    "cancelled": "Cancelled: nothing more of it goes out. Unless part of it was sent, "
+                 "“Undo” below makes it a draft again.",
     "retry": "Queued to send again.", "tags": "Tags saved.", "held": "Story stopped.",
     "released": "Story released: it will be posted.", "merged": "Stories merged.",
     "announced": "Announced: it goes where the routes send it.",
@@ -59,6 +69,8 @@ NOTICES = {
     "feed-saved": "Feed saved.",
     "poll-soon": "The feed is due now: the worker reads it on its next round (within a "
                  "minute with the usual settings). Reload this page to see the result.",
+    "restored": "Cancel undone: it is a draft again. Submit it when it is ready.",
+    "notify-saved": "Your notification settings are saved.",
 }
 # Accounts in the browser (bot.web.pages.accounts, account_links).
 NOTICES.update({
@@ -144,12 +156,24 @@ def _templates() -> Environment:
     return env
 
 
-def _when(value: datetime | None, tz: str = "Europe/London") -> str:
-    from zoneinfo import ZoneInfo
+@pass_context
+def _when(context: Context, value: datetime | None, tz: str | None = None) -> Markup | str:
+    """``{{ t | when }}``: "in 2 days, Fri 4 Dec 09:00 GMT" in a ``<time>`` element whose
+    ``datetime`` is the ISO 8601 instant. "Now" is the app's clock (tests inject one); the
+    zone is ``tz``, else ``[worker] timezone``."""
+    from datetime import UTC
+
+    from bot.queue import when_text
 
     if value is None:
         return "—"
-    return value.astimezone(ZoneInfo(tz)).strftime("%a %-d %b %Y, %H:%M")
+    request = context.get("request")
+    web = getattr(getattr(getattr(request, "app", None), "state", None), "ctx", None)
+    now = web.now() if isinstance(web, WebContext) else datetime.now(UTC)
+    zone = tz or (web.herald.settings.config.worker.timezone if isinstance(web, WebContext)
+                  else "Europe/London")
+    return Markup('<time datetime="{}">{}</time>').format(value.isoformat(),
+                                                         when_text(value, now, zone))
 
 
 def _is_api(request: Request) -> bool:

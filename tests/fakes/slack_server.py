@@ -66,6 +66,8 @@ def server_error(status: int = 500) -> Failure:
 class FakeSlackState:
     valid_tokens: set[str] = field(default_factory=lambda: {"xoxb-good"})
     channels: dict[str, str] = field(default_factory=lambda: {"academy-news": "C0NEWS"})
+    #: Workspace members by email (users.lookupByEmail); a post to a member's id is a DM.
+    users: dict[str, str] = field(default_factory=dict)
     # every stored message, in posting order; each a Slack message dict plus "channel"
     messages: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
@@ -86,7 +88,7 @@ class FakeSlackState:
         """A channel id from an id, or (if ``names``) a name with or without "#"."""
         if not isinstance(channel, str) or not channel:
             return None
-        if channel in self.channels.values():
+        if channel in self.channels.values() or channel in self.users.values():
             return channel
         if names:
             return self.channels.get(channel.removeprefix("#"))
@@ -336,8 +338,18 @@ def _list(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[str
             "response_metadata": {"next_cursor": ""}}
 
 
+def _lookup_by_email(state: FakeSlackState, params: dict[str, Any], token: str
+                     ) -> dict[str, Any]:
+    email = str(params.get("email") or "").lower()
+    found = next((uid for e, uid in state.users.items() if e.lower() == email), None)
+    if found is None:
+        return {"ok": False, "error": "users_not_found"}
+    return {"ok": True, "user": {"id": found, "profile": {"email": email}}}
+
+
 _METHODS = {
     "auth.test": _auth_test,
+    "users.lookupByEmail": _lookup_by_email,
     "chat.postMessage": _post_message,
     "chat.update": _update,
     "chat.delete": _delete,
