@@ -381,6 +381,8 @@ account_links = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),
     Index(None, "purpose", "email"),
+)
+
 
 # Notifications (``bot.notify``): one row per event and recipient (an address, or "#" and
 # a Slack channel), unique, so each goes once. ``email``: queued, bounded (the address had
