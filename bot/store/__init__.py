@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.errors import SchemaOutOfDate, StoreError
 from bot.store import migrate
+from bot.store._audit import AuditMixin, StoryEdit
 from bot.store._checkpoint import Checkpointer
 from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats
@@ -35,7 +36,7 @@ from bot.store._targets import TargetPause, TargetsMixin
 from bot.store._users import ROLES, Session, User, UsersMixin
 
 __all__ = ["ROLES", "Announcement", "DigestRow", "IngestStats", "LoginState", "NotAllowed",
-           "OutMail", "Session", "SourceRow", "Store", "Subscriber", "TargetPause", "User",
+           "OutMail", "Session", "SourceRow", "Store", "StoryEdit", "Subscriber", "TargetPause", "User",
            "make_engine"]
 
 
@@ -72,7 +73,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
-            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin):
+            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
+            AuditMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:
