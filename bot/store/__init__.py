@@ -5,7 +5,8 @@
 for the web app ``_users``, ``_logins``, ``_outmail``, ``_queue`` and ``_ops``), on
 SQLAlchemy Core. Every method that changes state runs in one transaction; a story and its
 deliveries are written together (the transactional outbox). Every datetime in or out is
-aware UTC.
+aware UTC. Comms' edits with their history are ``_audit`` (collected stories) and
+``_sent`` (announcements after they were sent).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.errors import SchemaOutOfDate, StoreError
 from bot.store import migrate
-from bot.store._audit import AuditMixin, StoryEdit
+from bot.store._audit import AuditMixin
 from bot.store._checkpoint import Checkpointer
 from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats
@@ -29,6 +30,7 @@ from bot.store._outbox import OutboxMixin
 from bot.store._outmail import OutMail, OutmailMixin
 from bot.store._queue import Announcement, NotAllowed, QueueMixin
 from bot.store._released import ReleasedMixin
+from bot.store._sent import SentEditsMixin
 from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
 from bot.store._subscribers import DigestRow, Subscriber, SubscribersMixin
@@ -36,7 +38,7 @@ from bot.store._targets import TargetPause, TargetsMixin
 from bot.store._users import ROLES, Session, User, UsersMixin
 
 __all__ = ["ROLES", "Announcement", "DigestRow", "IngestStats", "LoginState", "NotAllowed",
-           "OutMail", "Session", "SourceRow", "Store", "StoryEdit", "Subscriber", "TargetPause", "User",
+           "OutMail", "Session", "SourceRow", "Store", "Subscriber", "TargetPause", "User",
            "make_engine"]
 
 
@@ -72,9 +74,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
-            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
-            AuditMixin):
+class Store(SentEditsMixin, AuditMixin,  # comms' edits first: they extend the queue's and fixes'
+            SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
+            LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
 from bot.model import KeyDate, TagGroup
+from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats, RoutingContext
 from bot.store._overrides import _overrides, dates_to_json, record_edit, shown_dates
 from bot.store.schema import story_edits as t_edits
@@ -42,8 +42,7 @@ class StoryEdit:
     at: datetime
 
 
-class AuditMixin:
-    engine: Engine
+class AuditMixin(EditsMixin):
 
     def edit_story(self, story_id: int, *, by: str, ctx: RoutingContext, now: datetime,
                    title: str | None = None, summary: str | None = None,
@@ -68,9 +67,9 @@ class AuditMixin:
             values[name] = text
         stats = IngestStats()
         with self.engine.begin() as conn:
-            self._story_row(conn, story_id)  # type: ignore[attr-defined]
-            shown = self._stored_content(  # type: ignore[attr-defined]
-                conn, self._story_row(conn, story_id))  # type: ignore[attr-defined]
+            self._story_row(conn, story_id)
+            shown = self._stored_content(
+                conn, self._story_row(conn, story_id))
             changed: list[tuple[str, str, str, str]] = []  # field, stored, before, after
             for name, text in values.items():
                 if getattr(shown, name) != text:
@@ -95,7 +94,7 @@ class AuditMixin:
                 conn.execute(t_over.insert().values(story_id=story_id, field=name,
                                                     value=stored, set_by=by, set_at=now))
                 record_edit(conn, story_id, name, before, after, by, now)
-            self._recompose(conn, story_id, False, ctx, now, stats,  # type: ignore[attr-defined]
+            self._recompose(conn, story_id, False, ctx, now, stats,
                             force_revision=True)
         return stats
 
