@@ -43,6 +43,7 @@ def story(request: Request, story_id: RowId) -> Response:
     today = local_date(ctx.now(), ctx.herald.settings.config.worker.timezone)
     return ctx.render(request, "story.html.j2", session=session, story=found,
                       deliveries=deliveries, today=today,
+                      history=ctx.store.story_history(story_id),
                       previews=previews(ctx.herald, found, routed), **_options(ctx))
 
 
