@@ -96,3 +96,28 @@ def test_edits_survive_a_later_poll_raise_the_revision_and_are_recorded(dbweb: W
     story = web.store.get_story(sid)
     assert story.dates == () and not [t for t in story.tags
                                       if t.group is TagGroup.PROGRAMME]
+
+
+def test_the_cli_edits_a_story_and_prints_its_history(tmp_path: Path) -> None:
+    from tests.test_cli import flat, herald, json_out, write_workspace
+
+    config = write_workspace(tmp_path)
+    herald(tmp_path, "run", "--once", "--config", config)
+    story = json_out(herald(tmp_path, "stories", "--json", "--config", config))[0]
+    sid = str(story["id"])
+    said = herald(tmp_path, "stories", "edit", sid, "--title", "A better title", "--date",
+                  "event:2026-09-24:09:30:Preston", "--by", "kim@example.org",
+                  "--config", config).stdout
+    assert f"story {sid} changed" in said
+    again = json_out(herald(tmp_path, "stories", "--json", "--config", config))
+    edited = next(s for s in again if str(s["id"]) == sid)
+    assert edited["title"] == "A better title"
+    assert [(d["what"], d["at_time"], d["place"]) for d in edited["dates"]] == [
+        ("event", "09:30", "Preston")]
+    shown = flat(herald(tmp_path, "stories", "history", sid, "--config", config).stdout)
+    assert "kim@example.org: title:" in shown and "A better title" in shown
+    rows = json_out(herald(tmp_path, "stories", "history", sid, "--json", "--config", config))
+    assert {r["field"] for r in rows} == {"title", "dates"}
+    bad = herald(tmp_path, "stories", "edit", sid, "--date", "party:2026-09-24",
+                 "--config", config, code=None)
+    assert bad.returncode != 0 and "--date 1" in bad.stderr and "Traceback" not in bad.stderr
