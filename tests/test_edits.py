@@ -121,3 +121,30 @@ def test_the_cli_edits_a_story_and_prints_its_history(tmp_path: Path) -> None:
     bad = herald(tmp_path, "stories", "edit", sid, "--date", "party:2026-09-24",
                  "--config", config, code=None)
     assert bad.returncode != 0 and "--date 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_0009_adds_the_edit_tables_runs_again_and_goes_back(db_url: str) -> None:
+    from sqlalchemy import inspect, text
+
+    from bot.store import Store
+    from bot.store.migrate import downgrade, upgrade
+
+    s = Store.open(db_url)
+    try:
+        upgrade(s.engine)
+        names = set(inspect(s.engine).get_table_names())
+        assert {"story_overrides", "story_edits", "sent_edits"} <= names
+        columns = {c["name"] for c in inspect(s.engine).get_columns("deliveries")}
+        assert {"correction", "permalink"} <= columns
+        downgrade(s.engine, "0008")
+        names = set(inspect(s.engine).get_table_names())
+        assert not {"story_overrides", "story_edits", "sent_edits"} & names
+        columns = {c["name"] for c in inspect(s.engine).get_columns("deliveries")}
+        assert not {"correction", "permalink"} & columns
+        # Half done before (a crash between steps): it runs again to the end.
+        with s.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE deliveries ADD COLUMN correction TEXT"))
+        upgrade(s.engine)
+        assert "story_edits" in inspect(s.engine).get_table_names()
+    finally:
+        s.close()
