@@ -315,7 +315,7 @@ def metrics(request: Request) -> Response:
                              media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-# Edits with an audit trail (issue #15): bot/web/api_edits.py.
+# Edits with an audit trail (issue #15): bot/web/api_edits.py adds its routes here.
 from bot.web import api_edits  # noqa: E402
 
-router.include_router(api_edits.router)
+api_edits.register(router)

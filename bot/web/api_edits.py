@@ -2,7 +2,7 @@
 dates, programmes, kept through later polls), ``GET /api/stories/{id}/history``, and for a
 sent announcement ``POST /api/announcements/{id}/correction`` and
 ``POST /api/announcements/{id}/delete-post``. Same sign-in, CSRF and error rules as
-:mod:`bot.web.api`, which includes this router."""
+:mod:`bot.web.api`, which adds these routes to its router (``register``)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from bot.shapes import StoryOut
 from bot.store._overrides import check_key_date
 from bot.store._queue import NotAllowed
 from bot.web.app import RowId
-
-router = APIRouter()
 
 
 class KeyDateIn(BaseModel):
@@ -62,7 +60,6 @@ class DeletePostIn(BaseModel):
     target: str
 
 
-@router.patch("/stories/{story_id}", response_model=StoryOut)
 def edit_story(request: Request, story_id: RowId, body: StoryEditIn) -> StoryOut:
     from bot.web.api import get_story, writer
 
@@ -76,7 +73,6 @@ def edit_story(request: Request, story_id: RowId, body: StoryEditIn) -> StoryOut
     return get_story(request, story_id)
 
 
-@router.get("/stories/{story_id}/history", response_model=list[EditOut])
 def story_history(request: Request, story_id: RowId) -> list[EditOut]:
     from bot.web.api import reader
 
@@ -87,7 +83,6 @@ def story_history(request: Request, story_id: RowId) -> list[EditOut]:
             for h in ctx.store.story_history(story_id)]
 
 
-@router.post("/announcements/{ann_id}/correction", response_model=CorrectionOut)
 def correct(request: Request, ann_id: RowId, body: CorrectionIn) -> CorrectionOut:
     from bot.web.api import writer
 
@@ -100,7 +95,6 @@ def correct(request: Request, ann_id: RowId, body: CorrectionIn) -> CorrectionOu
     return CorrectionOut(id=edit.id, status=edit.status)
 
 
-@router.post("/announcements/{ann_id}/delete-post", status_code=202)
 def delete_post(request: Request, ann_id: RowId, body: DeletePostIn) -> dict[str, str]:
     from bot.web.api import writer
 
@@ -113,3 +107,15 @@ def delete_post(request: Request, ann_id: RowId, body: DeletePostIn) -> dict[str
         raise StoreError(f"{body.target} cannot delete a post")
     ctx.store.take_back_post(ann.story_id, body.target, session.user.email, ctx.now(), ann.id)
     return {"status": "deleting"}
+
+
+def register(router: APIRouter) -> None:
+    """Add these routes to the API's router (its prefix, sign-in check and error shapes)."""
+    router.add_api_route("/stories/{story_id}", edit_story, methods=["PATCH"],
+                         response_model=StoryOut)
+    router.add_api_route("/stories/{story_id}/history", story_history, methods=["GET"],
+                         response_model=list[EditOut])
+    router.add_api_route("/announcements/{ann_id}/correction", correct, methods=["POST"],
+                         response_model=CorrectionOut)
+    router.add_api_route("/announcements/{ann_id}/delete-post", delete_post,
+                         methods=["POST"], status_code=202)
