@@ -37,8 +37,8 @@ TITLE = "Cohort 8 opens for applications"
 FIXED = "Cohort 8 opens for applications on 12 January"
 
 
-def test_edit_everywhere_approve_and_delete_from_slack(browser: Browser, server: Server,
-                                                       shots: Path) -> None:
+def test_edit_everywhere_approve_and_delete_from_slack(
+        browser: Browser, server: Server, shots: Path) -> None:  # noqa: F811  (fixtures)
     expect = _expect()
     editor_ctx, page = new_page(browser, server)
     approver_ctx, approver = new_page(browser, server)
