@@ -159,3 +159,27 @@ def test_without_four_eyes_an_edit_after_send_goes_out_at_once(
                 ctx=web.herald.routing, now=clock.now())
     finally:
         web.close()
+
+
+def test_the_next_digest_carries_the_corrected_text(make_rig: Any) -> None:
+    """An announcement for Slack and the digest: Slack had it, the week's digest has not
+    gone yet; corrected now, Slack is edited and the digest goes out with the new title."""
+    from tests.gate_rig import approved
+    from tests.test_release_gate import the_digest_of
+
+    rig = make_rig(digest=True)
+    web = rig.web()
+    story_id = approved(web, editor=EDITOR, approver=APPROVER, title=ORIGINAL,
+                        targets=["slack", "digest"])
+    rig.run_once()
+    assert len(rig.slack.posted()) == 1
+    ann_id = next(a.id for a in web.store.list_announcements() if a.story_id == story_id)
+    web.store.edit_sent_announcement(ann_id, corrected(web, ann_id, title=FIXED),
+                                     web.store.get_user(EDITOR), four_eyes=False,
+                                     ctx=web.herald.routing, now=rig.clock.now())
+    rig.run_once()
+    assert [FIXED in json.dumps(u["blocks"]) for u in rig.slack.updates] == [True]
+    rig.cli("subscribers", "add", "reader@example.org")
+    rig.cli("digest", "send", "--period", "current")
+    text = the_digest_of(rig, "reader@example.org")
+    assert FIXED in text and f"{ORIGINAL} " not in text.replace(FIXED, "")
