@@ -133,5 +133,14 @@ def test_a_sent_announcement_is_corrected_and_deleted_through_the_pages(
         r = web.staff(APPROVER2).api("POST", f"/api/announcements/{ann_id}/correction",
                                      json={"title": "Cohort 5: new dates", "body": ""})
         assert r.status_code == 200 and r.json()["status"] == "pending"
+        waiting_id = r.json()["id"]
+        decide = f"/api/announcements/{ann_id}/corrections/{waiting_id}/decide"
+        r = web.staff(APPROVER2).api("POST", decide, json={"apply": True})
+        assert r.status_code == 403 and "someone else" in r.json()["error"]
+        r = ed.api("POST", decide, json={"apply": True})
+        assert r.status_code == 403  # an editor does not approve
+        r = ap.api("POST", decide, json={"apply": False})
+        assert r.status_code == 200 and r.json()["status"] == "rejected"
+        assert web.store.get_announcement(ann_id).draft.title == FIXED
     finally:
         web.close()

@@ -50,6 +50,8 @@ def api_body(path: str) -> dict[str, object]:
         return DRAFT
     if path.endswith("/correction"):
         return {"title": "Corrected"}
+    if path.endswith("/decide"):
+        return {"apply": False}
     if path.endswith("/delete-post"):
         return {"target": "files"}
     return {}

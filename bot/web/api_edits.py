@@ -1,6 +1,7 @@
 """The JSON API of edits (issue #15): ``PATCH /api/stories/{id}`` (title, summary, key
 dates, programmes, kept through later polls), ``GET /api/stories/{id}/history``, and for a
-sent announcement ``POST /api/announcements/{id}/correction`` and
+sent announcement ``POST /api/announcements/{id}/correction``,
+``POST /api/announcements/{id}/corrections/{edit_id}/decide`` and
 ``POST /api/announcements/{id}/delete-post``. Same sign-in, CSRF and error rules as
 :mod:`bot.web.api`, which adds these routes to its router (``register``)."""
 
@@ -53,7 +54,12 @@ class CorrectionIn(BaseModel):
 
 class CorrectionOut(BaseModel):
     id: int
-    status: str = Field(description="pending (waits for another approver) or applied")
+    status: str = Field(description="pending (waits for another approver), applied or "
+                                    "rejected")
+
+
+class DecideIn(BaseModel):
+    apply: bool = Field(description="true: send the correction everywhere; false: reject it")
 
 
 class DeletePostIn(BaseModel):
@@ -95,6 +101,17 @@ def correct(request: Request, ann_id: RowId, body: CorrectionIn) -> CorrectionOu
     return CorrectionOut(id=edit.id, status=edit.status)
 
 
+def decide(request: Request, ann_id: RowId, edit_id: RowId, body: DecideIn) -> CorrectionOut:
+    from bot.web.api import writer
+
+    ctx, session = writer(request, "approver")
+    if edit_id not in {e.id for e in ctx.store.sent_edits(ann_id)}:
+        raise StoreError(f"correction {edit_id} is not one of announcement {ann_id}'s")
+    edit = ctx.store.decide_sent_edit(edit_id, session.user, apply=body.apply,
+                                      ctx=ctx.herald.routing, now=ctx.now())
+    return CorrectionOut(id=edit.id, status=edit.status)
+
+
 def delete_post(request: Request, ann_id: RowId, body: DeletePostIn) -> dict[str, str]:
     from bot.web.api import writer
 
@@ -117,5 +134,7 @@ def register(router: APIRouter) -> None:
                          response_model=list[EditOut])
     router.add_api_route("/announcements/{ann_id}/correction", correct, methods=["POST"],
                          response_model=CorrectionOut)
+    router.add_api_route("/announcements/{ann_id}/corrections/{edit_id}/decide", decide,
+                         methods=["POST"], response_model=CorrectionOut)
     router.add_api_route("/announcements/{ann_id}/delete-post", delete_post,
                          methods=["POST"], status_code=202)
