@@ -402,6 +402,15 @@ class SlackChannel(BaseChannel):
             return SendResult(external_id=delivery.external_id, detail="already gone")
         return SendResult(external_id=delivery.external_id, detail="deleted")
 
+    def permalink(self, external_id: str) -> str | None:
+        """The address of a posted message (``chat.getPermalink``), from the delivery's
+        ``channel:ts``; None when nothing was posted."""
+        channel, _, ts = external_id.partition(":")
+        if not ts:
+            return None
+        link = self._call("chat_getPermalink", channel=channel, message_ts=ts).get("permalink")
+        return link if isinstance(link, str) and link.startswith("https://") else None
+
     @staticmethod
     def _metadata(delivery: Delivery, payload: dict[str, Any]) -> dict[str, Any]:
         """What a message carries to be found again: its delivery, story and revision."""

@@ -5,7 +5,9 @@
 for the web app ``_users``, ``_links`` (invitation and reset links), ``_logins``,
 ``_outmail``, ``_queue`` and ``_ops``), on SQLAlchemy Core. Every method that changes
 state runs in one transaction; a story and its deliveries are written together (the
-transactional outbox). Every datetime in or out is aware UTC.
+transactional outbox). Every datetime in or out is aware UTC. Comms' edits with their
+history are ``_audit`` (collected stories) and ``_sent`` (announcements after they were
+sent).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.errors import SchemaOutOfDate, StoreError
 from bot.store import migrate
+from bot.store._audit import AuditMixin
 from bot.store._checkpoint import Checkpointer
 from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats
@@ -30,6 +33,7 @@ from bot.store._outbox import OutboxMixin
 from bot.store._outmail import OutMail, OutmailMixin
 from bot.store._queue import Announcement, NotAllowed, QueueMixin
 from bot.store._released import ReleasedMixin
+from bot.store._sent import SentEditsMixin
 from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
 from bot.store._subscribers import DigestRow, Subscriber, SubscribersMixin
@@ -73,7 +77,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
+class Store(SentEditsMixin, AuditMixin,  # comms' edits first: they extend the queue's and fixes'
+            SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
             LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
             LinksMixin, NoticesMixin):
     """Herald's database."""

@@ -71,7 +71,8 @@ class Announcement:
         """What the lists show: the status, or for an approved one how its sends went."""
         if self.status != "approved" or not self.deliveries:
             return self.status
-        statuses = {d.status for d in self.deliveries}
+        # A post comms deleted after it went out (issue #15) still counts as sent.
+        statuses = {d.status for d in self.deliveries} - {_S.RETRACTED, _S.LEFT} or {_S.SENT}
         if statuses <= {_S.SENT}:
             return "sent"
         if statuses & {_S.DEAD, _S.FAILED}:

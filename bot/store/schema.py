@@ -187,6 +187,11 @@ deliveries = Table(
     Column("release_at", UTCDateTime),
     # The message is to be taken back (its story was merged away).
     Column("retract", Boolean, nullable=False, default=False, server_default="0"),
+    # Edits after send (issue #15): the title of the message as first sent, set when comms
+    # correct a sent announcement and a correction is due (edited in place where the channel
+    # can, a correction naming it elsewhere); and the live post's address, where one exists.
+    Column("correction", Text),
+    Column("permalink", Text),
     UniqueConstraint("story_id", "target"),
     Index(None, "status", "next_attempt_at"),
 )
@@ -406,4 +411,53 @@ notices = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("announcement_id", "event", "occasion", "recipient"),
     Index(None, "slack"),
+)
+
+
+# -- edits with an audit trail (issue #15) ----------------------------------------------------
+
+# Comms' overrides of a collected story, applied at every compose so a later poll never undoes
+# them: field "title", "summary" (text), "dates" (JSON list of key dates), "programmes" (JSON
+# list of slugs). Kind and domains stay manual tags in story_tags.
+story_overrides = Table(
+    "story_overrides", metadata,
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("set_by", String(320), nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+)
+
+# Who changed what and when: one row per changed field (before and after as shown text).
+story_edits = Table(
+    "story_edits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("announcement_id", Integer, ForeignKey("announcements.id", ondelete="SET NULL")),
+    Column("field", String(32), nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+    Column("by", String(320), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "story_id", "at"),
+)
+
+# An edit of a sent announcement waiting for a second person (four eyes), or done.
+# status: pending, applied, rejected.
+sent_edits = Table(
+    "sent_edits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("announcement_id", Integer, ForeignKey("announcements.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("url", Text),
+    Column("by_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("by", String(320), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decided_by", String(320)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Index(None, "announcement_id", "status"),
 )

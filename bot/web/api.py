@@ -333,3 +333,9 @@ def metrics(request: Request) -> Response:
     ]
     return PlainTextResponse("\n".join(lines) + "\n",
                              media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# Edits with an audit trail (issue #15): bot/web/api_edits.py adds its routes here.
+from bot.web import api_edits  # noqa: E402
+
+api_edits.register(router)

@@ -6,6 +6,7 @@ POSTs, JSON for ``chat.*`` and a form body for the rest; the fake also takes que
 strings and GET, and a token from ``Authorization: Bearer`` or a ``token`` parameter.
 
 Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.delete``,
+``chat.getPermalink``,
 ``conversations.history``, ``conversations.replies``, ``conversations.list``.
 Errors are HTTP 200 with ``{"ok": false, "error": ...}`` as Slack answers them
 (``invalid_auth``, ``channel_not_found``, ``not_in_channel``, ``message_not_found``,
@@ -279,6 +280,18 @@ def _delete(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[s
     return {"ok": True, "channel": channel_id, "ts": msg["ts"]}
 
 
+def _permalink(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[str, Any]:
+    channel_id = state.resolve_channel(params.get("channel"), names=False)
+    if channel_id is None:
+        return {"ok": False, "error": "channel_not_found"}
+    ts = str(params.get("message_ts") or "")
+    if state.find(channel_id, ts) is None:
+        return {"ok": False, "error": "message_not_found"}
+    return {"ok": True, "channel": channel_id,
+            "permalink": f"https://fake-slack.example/archives/{channel_id}/"
+                         f"p{ts.replace('.', '')}"}
+
+
 def _in_window(ts: str, params: dict[str, Any]) -> bool:
     inclusive = _truthy(params.get("inclusive"))
     value = float(ts)
@@ -353,6 +366,7 @@ _METHODS = {
     "chat.postMessage": _post_message,
     "chat.update": _update,
     "chat.delete": _delete,
+    "chat.getPermalink": _permalink,
     "conversations.history": _history,
     "conversations.replies": _replies,
     "conversations.list": _list,

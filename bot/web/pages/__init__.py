@@ -8,6 +8,7 @@ from bot.web.pages import (
     account_links,
     accounts,
     auth,
+    edits,
     feeds,
     notify,
     queue,
@@ -17,7 +18,7 @@ from bot.web.pages import (
 from bot.web.pages._common import signed_in
 
 router = APIRouter(include_in_schema=False)
-for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links, notify):
+for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links, notify, edits):
     router.include_router(_area.router)
 
 __all__ = ["router", "signed_in"]

@@ -82,6 +82,7 @@ def story(request: Request, story_id: RowId) -> Response:
                       deliveries=deliveries, today=today, duplicates=duplicates,
                       duplicate_deliveries=ctx.store.deliveries_for(
                           [d.story_id for d in duplicates]),
+                      history=ctx.store.story_history(story_id),
                       previews=previews(ctx.herald, found, routed), **_options(ctx))
 
 

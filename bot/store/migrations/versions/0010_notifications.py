@@ -3,14 +3,14 @@ them off) and ``notices``, one row per notification and recipient, unique by its
 a notification goes once however often the web app or the worker retries.
 
 Revision ID: 0010
-Revises: 0008 (the integrator re-chains it after 0009)
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
