@@ -106,3 +106,43 @@ def users_remove(email: EmailArg, config: ConfigOpt = None) -> None:
     """Remove a staff account (their announcements stay)."""
     with_herald(config, lambda h: h.store.remove_user(email))
     out.print(f"removed {email}")
+
+
+@users_app.command("invite")
+def users_invite(email: EmailArg, role: Annotated[str, typer.Option(
+                     "--role", help="editor, approver or admin.")] = "editor",
+                 no_mail: Annotated[bool, typer.Option(
+                     "--no-mail", help="Print the link only; do not email it.")] = False,
+                 config: ConfigOpt = None) -> None:
+    """Invite someone by link: prints a single-use link (valid for [web] invite_for) and
+    emails it through the worker's outbox. Older open invitations for the address stop
+    working."""
+    from bot.store import ROLES
+    from bot.usecases.accounts import invite
+
+    if role not in ROLES:
+        raise fail(f"--role: must be one of {', '.join(ROLES)}; got {role!r}", 2)
+    made = with_herald(config, lambda h: invite(h, email, role, mail=not no_mail))
+    out.print(f"invited {made.email} ({role})"
+              f"{'; the link is emailed too' if made.mailed else ''}:", markup=False)
+    print(made.url)
+
+
+@users_app.command("reset-link")
+def users_reset_link(email: EmailArg, config: ConfigOpt = None) -> None:
+    """Print a single-use password-reset link (valid for [web] reset_for) for an account;
+    using it ends the account's sessions. Nothing is emailed."""
+    from bot.app import Herald
+    from bot.errors import StoreError
+    from bot.usecases.accounts import MadeLink, reset_link
+
+    def make(h: Herald) -> MadeLink:
+        user = h.store.get_user(email)
+        if user.disabled:
+            raise StoreError(f"{user.email} is disabled: enable it first "
+                             "(herald users set --enable)")
+        return reset_link(h, user, mail=False)
+
+    made = with_herald(config, make)
+    out.print(f"reset link for {made.email}:", markup=False)
+    print(made.url)

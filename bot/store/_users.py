@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import StoreError
@@ -66,6 +66,26 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class LastAdmin(StoreError):
+    """The change would leave no active admin (no one could manage accounts any more)."""
+
+
+def _keep_an_admin(conn: Connection, user: User) -> None:
+    """Refuse to demote, disable or remove ``user`` when it is the last active admin. On
+    PostgreSQL the active admins' rows are locked first, so two admins demoting each
+    other at once cannot both pass (SQLite has a single writer)."""
+    if user.role != "admin" or user.disabled:
+        return
+    query = select(t_users.c.id).where(t_users.c.role == "admin",
+                                       t_users.c.disabled.is_(False))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    if [i for (i,) in conn.execute(query).all() if i != user.id]:
+        return
+    raise LastAdmin(f"{user.email} is the last active admin: make another account an admin "
+                    "first, or no one could manage accounts any more")
+
+
 class UsersMixin:
     engine: Engine
 
@@ -97,6 +117,8 @@ class UsersMixin:
         if disabled is not None:
             values["disabled"] = disabled
         with self.engine.begin() as conn:
+            if (role is not None and role != "admin") or disabled:
+                _keep_an_admin(conn, user)
             if values:
                 conn.execute(update(t_users).where(t_users.c.id == user.id).values(**values))
             if password_hash is not None or disabled or role is not None:
@@ -149,6 +171,7 @@ class UsersMixin:
     def remove_user(self, email: str) -> None:
         user = self.get_user(email)
         with self.engine.begin() as conn:
+            _keep_an_admin(conn, user)
             conn.execute(delete(t_users).where(t_users.c.id == user.id))
 
     def count_users(self) -> int:

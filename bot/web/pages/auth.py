@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and accounts."""
+"""Sign-in and sign-out (accounts: ``accounts``; links by email: ``account_links``)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.durations import format_duration
-from bot.passwords import hash_password, verify_password
-from bot.store import ROLES
+from bot.passwords import verify_password
 from bot.web.app import ctx_of
 from bot.web.blocking import FormBody
 from bot.web.pages._common import (
     _safe_next,
     _str,
-    back,
     posted,
     signed_in,
 )
 from bot.web.security import (
-    Forbidden,
     client_address,
     login_delay,
 )
@@ -100,33 +97,3 @@ def logout(request: Request, form: FormBody) -> Response:
 def home(request: Request) -> Response:
     signed_in(request)
     return RedirectResponse("/queue", status_code=303)
-
-
-# -- the queue ------------------------------------------------------------------------------
-
-@router.get("/users", response_class=HTMLResponse)
-def users(request: Request) -> Response:
-    ctx, session = signed_in(request, "admin")
-    return ctx.render(request, "users.html.j2", session=session, users=ctx.store.list_users(),
-                      roles=ROLES, error=None)
-
-
-@router.post("/users")
-def user_add(request: Request, form: FormBody) -> Response:
-    ctx, _session, form = posted(request, form, "admin")
-    ctx.store.add_user(_str(form, "email"), _str(form, "role"),
-                       hash_password(_str(form, "password")), ctx.now())
-    return back("/users", "user-added")
-
-
-@router.post("/users/password")
-def own_password(request: Request, form: FormBody) -> Response:
-    """Change one's own password (the current one is asked for again)."""
-    ctx, session, form = posted(request, form)
-    if not verify_password(session.user.password_hash, _str(form, "current")):
-        raise Forbidden("the current password is wrong")
-    ctx.store.set_user(session.user.email, password_hash=hash_password(_str(form, "new")))
-    response = RedirectResponse("/login?done=signed-out", status_code=303)
-    ctx.auth.clear_cookie(response)
-    return response
-
