@@ -98,7 +98,9 @@ def _decide(page: Any, address: str, *, approve: bool = False, comment: str = ""
 
 def _cancel(page: Any, address: str) -> None:
     page.goto(address)
-    page.locator("main .actions").get_by_text(re.compile(r"^Cancel")).first.click()
+    main = page.locator("main")
+    starts = re.compile(r"^Cancel")
+    main.get_by_role("link", name=starts).or_(main.get_by_role("button", name=starts)).first.click()
     page.wait_for_load_state("load")
     if urlsplit(page.url).path.endswith("/cancel"):  # a confirmation page first
         page.locator("main form button[type=submit]").first.click()

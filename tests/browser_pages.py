@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 from bot.digest import PREFERENCES, UNSUBSCRIBE
 from bot.tokens import Signer
 from bot.web.setup import SETUP
-from tests.conftest import ROOT
+from tests.conftest import CONFIG_DIR, ROOT
 from tests.test_browser import (
     APPROVER,
     COMMAND_SECONDS,
@@ -160,10 +161,15 @@ def compose(page: Page, title: str, body: str, targets: tuple[str, ...] = ("outb
 
 
 def seed(server: Server, browser: Browser, new_page: Callable[..., Any]) -> Seeded:
-    """An admin (the walks sign in as them: they see every page), a subscriber, and one
-    announcement waiting for approval, so that every kind of page has something on it."""
+    """An admin (the walks sign in as them: they see every page), a subscriber, a feed added
+    by hand, and one announcement waiting for approval, so that every kind of page has
+    something on it."""
     server.herald("users", "add", ADMIN, "--role", "admin", "--password-env", PASSWORD_ENV)
     server.herald("subscribers", "add", READER)
+    # A feed added by hand (not from the config file): its row has edit and remove buttons.
+    events = server.cwd / "academy-events.xml"
+    shutil.copyfile(CONFIG_DIR / "sample" / "academy-news.xml", events)
+    server.herald("feeds", "add", str(events), "--display-name", "Academy events")
     context, page = new_page(browser, server)
     try:
         sign_in(page, EDITOR)
