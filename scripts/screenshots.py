@@ -62,7 +62,9 @@ NAMES = {"/announcement-sent": "announcement-sent",
          "/announcement-returned": "announcement-returned", "/queue": "queue",
          "/queue/new": "compose", "/queue/{n}": "announcement",
          "/queue/{n}/edit": "announcement-edit", "/stories": "stories", "/stories/{n}": "story",
-         "/feeds": "feeds", "/subscribers": "subscribers", "/users": "users",
+         "/queue/{n}/cancel": "announcement-cancel", "/queue/{n}/sent": "announcement-correct",
+         "/stories/{n}/edit": "story-edit", "/feeds": "feeds", "/subscribers": "subscribers",
+         "/users": "users", "/account/notifications": "notifications",
          "/login": "sign-in", "/subscribe": "subscribe"}
 TARGETS = ("staff-slack", "staff-teams", "outbox-files")
 BODY = ("Applications are open until **12 December 2026**: six months, one day a month, for "
@@ -75,6 +77,8 @@ def name_for(path: str) -> str:
     known = NAMES.get(shape(path))
     if known:
         return known
+    if re.fullmatch(r"/feeds/[^/]+/edit", path):
+        return "feed-edit"
     first = path.strip("/").split("/")[0]
     if first in ("preferences", "unsubscribe", "setup", "confirm"):
         return first  # the rest is a signed token
