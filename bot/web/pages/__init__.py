@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bot.web.pages import account_links, accounts, auth, feeds, queue, stories, subscribers
+from bot.web.pages import (
+    account_links,
+    accounts,
+    auth,
+    digest,
+    feeds,
+    queue,
+    stories,
+    subscribers,
+)
 from bot.web.pages._common import signed_in
 
 router = APIRouter(include_in_schema=False)
-for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links):
+for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links, digest):
     router.include_router(_area.router)
 
 __all__ = ["router", "signed_in"]
