@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 
-def test_preview_and_test_send_the_digest(browser: Browser, server: Server,
-                                          shots: Path) -> None:
+def test_preview_and_test_send_the_digest(browser: Browser, server: Server,  # noqa: F811
+                                          shots: Path) -> None:  # noqa: F811
     expect = _expect()
     server.herald("subscribers", "add", "everything@example.org")
     server.herald("subscribers", "add", "cohorts@example.org", "--kinds",

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
@@ -245,7 +247,7 @@ def test_subscribe_and_preferences_carry_kinds(dbweb: Web) -> None:
     c.post("/subscribe", data={"csrf": form_csrf(page.text), "email": ADDRESS,
                                "domains": [LC], "kinds_shown": "1",
                                "kinds": ["cohort-opening", "event"]})
-    kind, token = link_in(mails(web)[-1])
+    _kind, token = link_in(mails(web)[-1])
     r = web.client().post(f"/confirm/{token}")
     sub = web.store.get_subscriber(ADDRESS)
     assert sub.active and sub.kinds == ("cohort-opening", "event")
@@ -330,3 +332,27 @@ def test_the_digest_page_needs_sign_in(web: Web) -> None:
 
 
 
+
+
+def test_only_admins_import(web: Web) -> None:
+    r = web.staff(EDITOR).post("/subscribers/import", {},
+                               files={"file": ("s.csv", b"email\na@example.org\n", "text/csv")})
+    assert r.status_code == 403 and web.store.list_subscribers() == []
+    r = web.staff(ADMIN).post("/subscribers/import", {})
+    assert r.status_code == 422 and "choose a CSV file" in r.text
+
+
+def test_cli_subscribers_add_kinds_and_list_them(tmp_path: Path) -> None:
+    from tests.test_digest import cli, cli_workspace
+
+    config = cli_workspace(tmp_path)
+    added = cli(tmp_path, "subscribers", "add", "k@example.org", "--kinds",
+                "cohort-opening,event", "--config", config)
+    assert "only cohort-opening, event" in " ".join(added.stdout.split())
+    bad = cli(tmp_path, "subscribers", "add", "x@example.org", "--kinds", "gossip",
+              "--config", config, code=2)
+    assert "--kinds: unknown gossip" in " ".join(bad.stderr.split())
+    listed = json.loads(cli(tmp_path, "subscribers", "list", "--json", "--config",
+                            config).stdout)
+    assert [(s["email"], s["kinds"], s["domains"]) for s in listed] == [
+        ("k@example.org", ["cohort-opening", "event"], "all")]

@@ -106,7 +106,7 @@ def digest_page(request: Request) -> Response:
 
 @router.get("/digest/preview/{key}", response_class=HTMLResponse)
 def digest_preview(request: Request, key: str) -> Response:
-    ctx, session = signed_in(request)
+    ctx, _session = signed_in(request)
     now, period = ctx.now(), _period(ctx)
     job = DigestJob(ctx.herald)
     composed = job.compose(_reader(_group(ctx, key), "reader@example.org", now),
