@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 
 from bot.errors import StoreError
 from bot.store import Subscriber
-from bot.store._subscribers import ImportRow, subscriber_address
+from bot.store._subscriber_lists import ImportRow
+from bot.store._subscribers import subscriber_address
 
 FIELDS = ("email", "status", "domains", "kinds", "subscribed")
 STATUSES = ("active", "awaiting confirmation", "unsubscribed")
