@@ -13,6 +13,7 @@ import pytest
 
 from tests.test_browser import (  # noqa: F401 - fixtures, used by name
     EDITOR,
+    PASSWORD_ENV,
     Server,
     _expect,
     browser,
@@ -63,5 +64,39 @@ def test_preview_and_test_send_the_digest(browser: Browser, server: Server,  # n
         expect(page.get_by_text("No digest has been sent yet")).to_be_visible()
         page.set_viewport_size({"width": 390, "height": 844})
         snap(page, shots, "digest-phone")
+    finally:
+        context.close()
+
+
+def test_import_and_export_subscribers(browser: Browser, server: Server,  # noqa: F811
+                                       shots: Path, tmp_path: Path) -> None:  # noqa: F811
+    """An admin imports a CSV (one bad row first: nothing written, the row named), then the
+    fixed file with consent, and downloads the export."""
+    expect = _expect()
+    admin = "admin@example.org"
+    server.herald("users", "add", admin, "--role", "admin", "--password-env", PASSWORD_ENV)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,kinds\nnew.one@example.org,event\nnot an address,\n")
+    good = tmp_path / "good.csv"
+    good.write_text("email,kinds\nnew.one@example.org,event\n=two@example.org,all\n")
+    context, page = new_page(browser, server)
+    try:
+        sign_in(page, admin)
+        page.get_by_role("link", name="Subscribers").click()
+        page.get_by_label("CSV file").set_input_files(str(bad))
+        page.get_by_role("button", name="Import").click()
+        expect(page.get_by_role("alert")).to_contain_text("row 3, email:")
+        expect(page.get_by_role("cell", name="new.one@example.org", exact=True)).to_have_count(0)
+        page.get_by_label("CSV file").set_input_files(str(good))
+        page.get_by_label("I have their consent").check()
+        page.get_by_role("button", name="Import").click()
+        expect(page.get_by_role("status")).to_contain_text("2 added")
+        expect(page.get_by_role("cell", name="new.one@example.org", exact=True)).to_be_visible()
+        snap(page, shots, "subscribers")
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download every subscriber as CSV").click()
+        text = Path(download.value.path()).read_text(encoding="utf-8")
+        assert "'=two@example.org,active,all,all," in text
+        assert "new.one@example.org,active,all,event," in text
     finally:
         context.close()
