@@ -14,10 +14,14 @@ taxonomy, the tagger's weights). ``Herald()``, ``herald config check`` and every
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +47,8 @@ from bot.store import Store
 from bot.store._ingest import RoutingContext
 from bot.store.worker_lock import WorkerLock
 from channels import BaseChannel, ChannelContext, load_channel_class
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -164,6 +170,38 @@ def secrets(settings: Settings) -> list[Secret]:
     return found
 
 
+class SourceNames(Mapping[str, str]):
+    """Sources' display names (only those set), read from the database at most once a
+    minute: the channels are built once, a feed renamed in the web app is not."""
+
+    def __init__(self, read: Callable[[], dict[str, str]], ttl: float = 60.0) -> None:
+        self._read, self._ttl = read, ttl
+        self._names: dict[str, str] = {}
+        self._at = -ttl
+        self._lock = threading.Lock()
+
+    def _current(self) -> dict[str, str]:
+        now = time.monotonic()
+        if now - self._at >= self._ttl:
+            with self._lock:
+                if now - self._at >= self._ttl:
+                    try:
+                        self._names = {k: v for k, v in self._read().items() if v and v != k}
+                    except Exception:
+                        log.warning("could not read the sources' display names", exc_info=True)
+                    self._at = now
+        return self._names
+
+    def __getitem__(self, key: str) -> str:
+        return self._current()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
 class Herald:
     """One configured instance: store, taxonomy, channels, collector and dispatcher."""
 
@@ -211,12 +249,27 @@ class Herald:
         digest = (DIGEST,) if self.settings.config.digest.enabled else ()
         return (*self.channels, *digest)
 
+    def post_context(self) -> dict[str, Any]:
+        """What posts say about their sender: the academy's name ([brand]), the button
+        labels by kind, and the sources' display names (``sources.display_name``, read
+        live so a rename in the web app shows without a restart; a source without one has
+        its slug made readable by ``channels._post.source_name``)."""
+        from bot.config import brand_name
+
+        config = self.settings.config
+        return {"brand": brand_name(config), "buttons": dict(config.brand.buttons),
+                "source_names": self._source_names}
+
+    @functools.cached_property
+    def _source_names(self) -> SourceNames:
+        return SourceNames(self.store.source_display_names)
+
     def _build_channels(self) -> dict[str, BaseChannel]:
         labels = {r.slug: r.label for r in self.taxonomy.rules}
         context = ChannelContext(outbox_dir=self.settings.outbox_dir,
                                  environ=dict(self.settings.environ), console=self.console,
                                  timezone=self.settings.config.worker.timezone, labels=labels,
-                                 clock=self.clock)
+                                 clock=self.clock, **self.post_context())
         built: dict[str, BaseChannel] = {}
         for i, target in enumerate(self.settings.config.targets):
             if not target.enabled:
@@ -263,7 +316,13 @@ class Herald:
         return self.collector().run_once(all_enabled=all_enabled, progress=progress)
 
     def dispatch(self) -> DispatchStats:
-        return self.dispatcher().run_once()
+        stats = self.dispatcher().run_once()
+        # Who hears of what went out or failed (bot.notify): after each run, never in
+        # the way of the next.
+        from bot.notify import after_dispatch
+
+        after_dispatch(self)
+        return stats
 
     def cycle(self, *, collecting: AbstractContextManager[Progress] | None = None,
               dispatching: AbstractContextManager[object] | None = None) -> CycleStats:

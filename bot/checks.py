@@ -146,7 +146,9 @@ def _feeds(settings: Settings, transport: httpx.BaseTransport | None) -> Iterato
                                           collected_at=datetime.now(UTC),
                                           base_dir=settings.base_dir)
             except HeraldError as exc:
-                yield Check(what, False, str(exc))
+                from bot.sources.plain import in_one_line
+
+                yield Check(what, False, in_one_line(exc))
                 continue
             except Exception as exc:  # a parser's own error: say which, and go on
                 yield Check(what, False, f"{type(exc).__name__}: {exc}")

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -87,6 +88,10 @@ class SourceConfig(_Strict):
     enabled: bool = True
     #: Announce the entries a first poll finds that are older than worker.announce_since.
     announce_backlog: bool = False
+    #: What people call the feed ("Academy news"), shown instead of its name; the key
+    #: may also be written ``title``.
+    display_name: str | None = Field(default=None, min_length=1, max_length=120,
+                                     validation_alias=AliasChoices("display_name", "title"))
     # X only:
     username: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{1,15}$")
     token_env: EnvName = "X_BEARER_TOKEN"
@@ -351,6 +356,83 @@ class WebConfig(_Strict):
     collector_stale: Duration | None = None
 
 
+#: The button a post carries, by the story's kind; any other kind gets DEFAULT_BUTTON.
+DEFAULT_BUTTONS = {"cohort-opening": "Apply", "event": "Book your place",
+                   "coaching-offer": "Request a coach"}
+DEFAULT_BUTTON = "Read more"
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class BrandConfig(_Strict):
+    """``[brand]``: how the academy is named and drawn on the public pages, in the digest
+    and in the posts. ``name`` empty: ``[digest] list_name``, else "Herald" (see
+    :func:`brand_name`)."""
+
+    name: str = Field(default="", max_length=100)
+    logo_url: str | None = None
+    privacy_url: str | None = None
+    colour: str = "#005eb8"
+    accent_colour: str = "#003087"
+    #: Button labels by kind (a kind slug: the label); kinds not named read "Read more".
+    buttons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_BUTTONS))
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("the name must be one line without control characters")
+        return value.strip()
+
+    @field_validator("logo_url", "privacy_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("https://", "http://")) or any(
+                c.isspace() or ord(c) < 32 or c in '"<>\\' for c in value) or len(value) > 2000:
+            raise ValueError(f"{value[:80]!r} is not an http(s) URL such as "
+                             "https://academy.example.org/privacy")
+        return value
+
+    @field_validator("colour", "accent_colour")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _COLOUR.fullmatch(value):
+            raise ValueError(f"{value[:20]!r} is not a colour written #rrggbb, e.g. #005eb8")
+        return value.lower()
+
+    @field_validator("buttons")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for kind, label in value.items():
+            label = " ".join(label.split())
+            if not label or len(label) > 30:
+                raise ValueError(f"the button for {kind!r} must be 1 to 30 characters")
+            out[kind] = label
+        return out
+
+    def button(self, kind: str) -> str:
+        """The label of a post's button for a story of ``kind``."""
+        return self.buttons.get(kind, DEFAULT_BUTTON)
+class NotifyConfig(_Strict):
+    """``[notify]``: who hears of what happens to an announcement (``bot.notify``):
+    approvers of a submission; its author of a send-back, the approval, the send and a
+    failed send. By email (through the outmail table, bounded like every web-app email by
+    ``[web] mails_per_address``) and, if ``slack_target`` names a configured Slack target,
+    in Slack too, with that target's token: a post in ``channel`` and/or, with ``dm``, a
+    direct message to each person, found by their email (``users.lookupByEmail``). Each
+    person can turn their notifications off (``/account/notifications``)."""
+
+    enabled: bool = True
+    email: bool = True
+    slack_target: str | None = Field(default=None, pattern=NAME_PATTERN)
+    #: A comms channel (name or id) for every notification; none: no channel posts.
+    channel: str | None = Field(default=None, min_length=1, max_length=80)
+    dm: bool = False
+
+
 class HeraldConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     sources: list[SourceConfig] = []
@@ -363,7 +445,13 @@ class HeraldConfig(_Strict):
     merge: MergeSettings = MergeSettings()
     tagging: TaggingConfig = TaggingConfig()
     web: WebConfig = WebConfig()
+    brand: BrandConfig = BrandConfig()
+    notify: NotifyConfig = NotifyConfig()
 
+
+def brand_name(config: HeraldConfig) -> str:
+    """The academy's name: ``[brand] name``, else ``[digest] list_name``, else "Herald"."""
+    return config.brand.name or config.digest.list_name.strip() or "Herald"
 
 def collector_stale(config: HeraldConfig) -> timedelta:
     """How long without a finished collect cycle /healthz accepts (see WebConfig)."""
@@ -641,6 +729,17 @@ def _cross_check(settings: Settings) -> None:
             if name not in source_names and not re.match(NAME_PATTERN, name):
                 raise ConfigError(f"{name!r} is not a valid source name ({NAME_HELP})",
                                       key=f"{key}.sources", file=file)
+    slack = cfg.notify.slack_target
+    if slack is not None:
+        found = next((t for t in cfg.targets if t.name == slack), None)
+        if found is None or found.type != "slack":
+            slack_names = sorted(t.name for t in cfg.targets if t.type == "slack")
+            raise ConfigError(f"{slack!r} is not a configured Slack target; Slack targets: "
+                              f"{', '.join(slack_names) or 'none'}",
+                              key="notify.slack_target", file=file)
+        if cfg.notify.channel is None and not cfg.notify.dm:
+            raise ConfigError("a Slack target for notifications needs somewhere to post: "
+                              "set channel, or dm = true", key="notify", file=file)
 
 
 def _local_feed(location: str) -> str:

@@ -40,6 +40,7 @@ import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from bot.config import DigestConfig, parse_schedule
+from bot.digest_story import DigestBrand, story_context, story_parts
 from bot.errors import ChannelError, ConfigError, HeraldError, TargetAuthError
 from bot.model import Story, TagGroup
 from bot.pause import EMAIL, Gate, gate, refused
@@ -139,6 +140,12 @@ class DigestStory:
     url: str | None
     kind: str
     tags: tuple[str, ...]
+    #: How it reads (bot.digest_story): the key date line, comms' Markdown as safe HTML,
+    #: the kind's slug (for the button) and the source slugs.
+    key_date: str = ""
+    html: str = ""
+    kind_slug: str = ""
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,7 @@ def build_digest(subscriber_domains: tuple[str, ...] | None,
     grouped: dict[str, list[DigestStory]] = {slug: [] for slug in (*order, "")}
     for story in sorted(fresh, key=lambda s: (s.first_seen, s.id or 0)):
         home = next((d for d in order if d in story.domains), "")
-        grouped[home].append(_digest_story(story, labels))
+        grouped[home].append(_digest_story(story, labels, today))
     groups = tuple(DigestGroup(slug, labels.get(slug, slug) if slug else "Other news",
                                tuple(items)) for slug, items in grouped.items() if items)
     soon: list[SoonEntry] = []
@@ -231,12 +238,13 @@ def build_digest(subscriber_domains: tuple[str, ...] | None,
     return DigestContent(period, groups, tuple(soon[:OPENING_SOON_MAX]))
 
 
-def _digest_story(story: Story, labels: dict[str, str]) -> DigestStory:
+def _digest_story(story: Story, labels: dict[str, str], today: date) -> DigestStory:
     tags = tuple(labels.get(t.slug, t.slug) for t in story.tags
                  if t.group in (TagGroup.DOMAIN, TagGroup.PROGRAMME))
     return DigestStory(story.id, one_line(story.title), truncate(one_line(story.summary),
                                                                  SUMMARY_LIMIT),
-                       _link(story.url), labels.get(story.kind, story.kind), tags)
+                       _link(story.url), labels.get(story.kind, story.kind), tags,
+                       **story_parts(story, today))
 
 
 # -- rendering (pure) ---------------------------------------------------------------------
@@ -256,14 +264,16 @@ class Rendered:
 
 
 def render_digest(content: DigestContent, *, list_name: str, domains_label: str,
-                  unsubscribe_url: str, preferences_url: str) -> Rendered:
+                  unsubscribe_url: str, preferences_url: str,
+                  brand: DigestBrand | None = None) -> Rendered:
+    """The email for one digest, in the academy's name, logo and colours (``brand``)."""
     subject = one_line(f"{list_name}: {content.period.label}")
+    brand = brand or DigestBrand(name=list_name)
     context: dict[str, Any] = {
         "subject": subject, "list_name": list_name, "period_label": content.period.label,
-        "groups": [{"label": g.label, "stories": [
-            {"title": s.title, "summary": s.summary, "url": s.url,
-             "kind": s.kind, "tags": list(s.tags)} for s in g.stories]}
-            for g in content.groups],
+        "brand": brand,
+        "groups": [{"label": g.label, "stories": [story_context(s, brand) for s in g.stories]}
+                   for g in content.groups],
         "opening_soon": [vars(e) for e in content.opening_soon],
         "domains_label": domains_label, "unsubscribe_url": unsubscribe_url,
         "preferences_url": preferences_url,
@@ -356,6 +366,8 @@ class DigestJob:
         sender_addr = parseaddr(self.cfg.sender)[1]
         self.sender_addr = sender_addr
         self.list_domain = sender_addr.rpartition("@")[2] or "herald.local"
+        self.brand = DigestBrand.of(herald.settings.config,
+                                    herald.post_context()["source_names"])
 
     def links(self, sub: Subscriber) -> tuple[str, str, str]:
         """Unsubscribe URL, preferences URL, unsubscribe mailto for one subscriber."""
@@ -381,7 +393,7 @@ class DigestJob:
             domains_label += "; only " + ", ".join(self.labels.get(k, k) for k in sub.kinds)
         rendered = render_digest(content, list_name=self.cfg.list_name,
                                  domains_label=domains_label, unsubscribe_url=unsubscribe,
-                                 preferences_url=prefs)
+                                 preferences_url=prefs, brand=self.brand)
         message_id = f"<herald.digest.{sub.id}.{period.key}@{self.list_domain}>"
         message = build_message(rendered, to=mail_address(sub.email),
                                 sender=self.cfg.sender, list_name=self.cfg.list_name,

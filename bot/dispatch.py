@@ -17,7 +17,11 @@ a delivery dead.
 What may go is the release gate's answer (:mod:`bot.release`), asked by the claim and again
 by the lease renewal just before each send. Claims marked ``retract`` take back a
 merged-away story's message: deleted where the channel can (``chat.delete``), otherwise
-recorded as ``left`` with the reason, for ``herald outbox`` to show.
+recorded as ``left`` with the reason, for ``herald outbox`` to show; comms' "delete from
+Slack" of a sent announcement is the same claim. A sent announcement comms corrected is an
+update where the channel can edit (Slack), and a correction post naming the original where
+it cannot (Teams, files: :mod:`bot.corrections`). After a first send the live post's
+address is kept where the channel gives one (Slack's ``chat.getPermalink``).
 
 A target that refuses Herald's credentials (``TargetAuthError``) pauses (:mod:`bot.pause`):
 the claim goes back uncounted, its other claims too, and no run sends to it while it is
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
+from bot.corrections import correction_payload
 from bot.durations import humanize
 from bot.errors import (
     ChannelError,
@@ -43,7 +48,7 @@ from bot.errors import (
     TargetAuthError,
     TransientSendError,
 )
-from bot.model import Story
+from bot.model import Delivery, Story
 from bot.pause import PROBE_HOLD, refused, waiting_reason
 from bot.retry import RetryPolicy
 from bot.store import Store
@@ -66,6 +71,14 @@ class DispatchStats:
     errors: list[str] = field(default_factory=list)
     #: Targets paused at the end of the run, and why.
     paused: dict[str, str] = field(default_factory=dict)
+
+
+def _correcting(claim: Claim, channel: BaseChannel) -> bool:
+    """A correction of a message sent before, to a channel that cannot edit it: a new post
+    that names the original (comms corrected a sent announcement)."""
+    d = claim.delivery
+    return (d.correction is not None and d.sent_at is not None and not claim.retract
+            and not channel.supports_update)
 
 
 class Dispatcher:
@@ -200,6 +213,10 @@ class Dispatcher:
                 return True
             if claim.update and channel.supports_update:
                 result = channel.update(payload, delivery=delivery)
+            elif _correcting(claim, channel):
+                result = channel.send(correction_payload(
+                    payload, delivery.correction or "", delivery.sent_at),
+                    delivery=delivery, reclaimed=False)
             else:
                 result = channel.send(payload, delivery=delivery, reclaimed=claim.reclaimed)
         except ChannelError as exc:
@@ -216,9 +233,12 @@ class Dispatcher:
             return False
         else:
             shown = result.revision if result.revision is not None else story.revision
+            correcting = _correcting(claim, channel)
             self.store.mark_sent(delivery.id, external_id=result.external_id,
                                  revision=shown, now=self.clock.now())
-            if claim.update:
+            if not claim.update and not correcting:
+                self._remember_link(channel, delivery, result.external_id)
+            if claim.update or correcting:
                 stats.updated += 1
             else:
                 stats.sent += 1
@@ -226,6 +246,22 @@ class Dispatcher:
                      delivery.story_id, channel.redacted(), humanize(time.monotonic() - started),
                      f" ({result.detail})" if result.detail else "")
             return True
+
+    def _remember_link(self, channel: BaseChannel, delivery: Delivery,
+                       external_id: str | None) -> None:
+        """Keep the live post's address where the channel gives one (Slack's
+        ``chat.getPermalink``), asked here in the worker, never by a web request. A failure
+        only costs the link: the post went out."""
+        find = getattr(channel, "permalink", None)
+        if find is None or not external_id:
+            return
+        try:
+            link = find(external_id)
+        except Exception as exc:  # the post is out; the link is a convenience
+            log.info("no permalink for delivery %s: %s", delivery.id, exc)
+            return
+        if link:
+            self.store.set_permalink(delivery.id, link)
 
     def _retract(self, claim: Claim, channel: BaseChannel, stats: DispatchStats) -> None:
         """Take back a merged-away story's message, or record that its target cannot."""
@@ -275,7 +311,8 @@ class Dispatcher:
             return
         retry_at = self.policy.decide(error, delivery.attempts, now)
         reason = f"{type(error).__name__}: {error}"
-        if claim.update and story is not None:
+        if (claim.update or _correcting(claim, self.channels[delivery.target])) \
+                and story is not None:
             self.store.mark_update_failed(delivery.id, owner=self.owner, error=reason,
                                           retry_at=retry_at, revision=story.revision, now=now)
         else:

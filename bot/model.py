@@ -181,6 +181,10 @@ class Delivery:
     #: The message is to be taken back (its story was merged into another).
     retract: bool = False
     sent_revision: int | None = None
+    #: The title first sent, when comms corrected the message after it went out.
+    correction: str | None = None
+    #: The live post's address (Slack), when the channel gives one.
+    permalink: str | None = None
 
     @property
     def key(self) -> tuple[int, str]:

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.model import Item, Link, Story, Tag, TagGroup
+from bot.errors import HeraldError
+from bot.model import Item, Link, RawRef, Story, Tag, TagGroup
 from bot.pipeline.dates import extract_dates
 from bot.pipeline.story import summarize
 from bot.text import html_to_text, one_line, sanitize_html
@@ -149,6 +150,62 @@ class Draft(BaseModel):
 _LIST_ITEM = re.compile(r"<li>(?:\s*<p>)?")
 
 
+class PastSendTime(HeraldError, ValueError):
+    """A send time that has already passed: refused, with "send now instead?" offered."""
+
+    default_message = "the send time has passed"
+
+
+def check_send_time(draft: Draft, now: datetime, timezone: str = "Europe/London") -> None:
+    """Refuse (PastSendTime) a send time before ``now``: a scheduled post must never go out
+    early by surprise; the author chooses "as soon as approved" instead."""
+    due = draft.send_at_utc(timezone)
+    if due is not None and due < now:
+        raise PastSendTime(f"the send time ({when_text(due, now, timezone)}) is in the past: "
+                           "choose a later time, or send it as soon as it is approved")
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def relative(value: datetime, now: datetime) -> str:
+    """"in 2 days", "3 hours ago", "just now": how far ``value`` is from ``now``."""
+    seconds = (value - now).total_seconds()
+    span = abs(seconds)
+    if span < 60:
+        return "just now"
+    if span < 3600:
+        words = _count(round(span / 60) or 1, "minute")
+    elif span < 86400:
+        words = _count(round(span / 3600), "hour")
+    elif span < 14 * 86400:
+        words = _count(round(span / 86400), "day")
+    elif span < 60 * 86400:
+        words = _count(round(span / (7 * 86400)), "week")
+    elif span < 730 * 86400:
+        words = _count(round(span / (30 * 86400)), "month")
+    else:
+        words = _count(round(span / (365 * 86400)), "year")
+    return f"in {words}" if seconds > 0 else f"{words} ago"
+
+
+def absolute(value: datetime, now: datetime, timezone: str = "Europe/London") -> str:
+    """"Fri 4 Dec 09:00 GMT": the local time with its zone (and the year when it is not
+    this year's)."""
+    zone = ZoneInfo(timezone)
+    local = value.astimezone(zone)
+    year = "" if local.year == now.astimezone(zone).year else f" {local.year}"
+    return f"{local:%a} {local.day} {local:%b}{year} {local:%H:%M} {local.tzname() or ''}".rstrip()
+
+
+def when_text(value: datetime, now: datetime, timezone: str = "Europe/London") -> str:
+    """"in 2 days, Fri 4 Dec 09:00 GMT": every time the staff see names its zone and says
+    how far off it is."""
+    return f"{relative(value, now)}, {absolute(value, now, timezone)}"
+
+
+
 def announcement_item(announcement_id: int | None, draft: Draft, author: str | None,
                       published_at: datetime, now: datetime) -> Item:
     """The item an announcement contributes to its story."""
@@ -158,7 +215,9 @@ def announcement_item(announcement_id: int | None, draft: Draft, author: str | N
                 url=draft.url, canonical_url=canonical_url(draft.url), title=draft.title,
                 text=markdown_text(draft.body), html=html, author=author,
                 published_at=published_at, collected_at=now, links=links,
-                source_kind="queue")
+                source_kind="queue",
+                # The Markdown as written: channels draw it for each place (channels._markdown).
+                raw=RawRef("text/markdown", draft.body) if draft.body.strip() else None)
 
 
 def announcement_story(draft: Draft, item: Item, *, labels: dict[str, str],

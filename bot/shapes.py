@@ -130,14 +130,22 @@ class FeedOut(BaseModel):
     next_poll_at: datetime | None
     last_error: str | None
     error_count: int
+    display_name: str | None = Field(default=None, description="what people call the "
+                                     "feed; null: its name")
+    last_error_plain: str | None = Field(default=None, description="last_error in plain "
+                                         "words")
 
     @classmethod
     def of(cls, r: SourceRow) -> FeedOut:
+        from bot.sources.plain import plain_error
+
         return cls(name=r.name, origin=r.origin, type=r.kind, url=redact_url(r.url),
                    every=format_duration(r.every), enabled=r.enabled, paused=r.paused,
                    last_polled_at=r.last_polled_at, last_ok_at=r.last_ok_at,
                    next_poll_at=r.next_poll_at, last_error=r.last_error,
-                   error_count=r.error_count)
+                   error_count=r.error_count, display_name=r.display_name,
+                   last_error_plain=plain_error(r.last_error).words if r.last_error
+                   else None)
 
 
 def dump(shapes: Iterable[BaseModel]) -> str:

@@ -18,6 +18,7 @@ Built-in channels are listed in ``CHANNELS``; a target ``type`` of the form
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
 from bot.clock import Clock, SystemClock, local_date
+from bot.config import DEFAULT_BUTTON, DEFAULT_BUTTONS
 from bot.errors import ConfigError
 from bot.model import Delivery, Story
 
@@ -66,10 +68,20 @@ class ChannelContext:
     labels: dict[str, str] = field(default_factory=dict)  # tag slug -> display label
     #: Herald's clock: what "today" is when a story is rendered.
     clock: Clock = field(default_factory=SystemClock)
+    #: The academy's name (``[brand] name``, see bot.config.brand_name): posts are from it.
+    brand: str = "Herald"
+    #: A post's button label by kind (``[brand] buttons``); other kinds read "Read more".
+    buttons: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BUTTONS))
+    #: Display names of sources by slug, where known (see channels._post.source_name).
+    source_names: Mapping[str, str] = field(default_factory=dict)
 
     def today(self) -> date:
         """Today in the worker's timezone, by the injected clock."""
         return local_date(self.clock.now(), self.timezone)
+
+    def button(self, kind: str) -> str:
+        """The label of a post's button for a story of ``kind``."""
+        return self.buttons.get(kind, DEFAULT_BUTTON)
 
 
 @runtime_checkable

@@ -13,11 +13,14 @@ its bot token in the environment::
     base_url = "https://slack.com/api/"   # optional: GovSlack and tests use another
     on_update = "edit"               # or "thread": how a story's later changes appear
 
-The message: a header (the title), a section (the summary, cut at a word), a
-context line (sources, domain and programme tags, key dates) and a button to
-read more, with a plain-text fallback. Feed text is escaped (``&``, ``<``, ``>``)
-and ``@channel``-style words are defused, so no feed can mention anyone or add a
-link it did not come with.
+The message (channels._post): a header (the title), the key date first in bold
+("📅 Applications close Fri 18 Dec", then the other dates), a section with the text,
+a context line with the academy's and the sources' names and one with kind, domains and
+programmes, and a button labelled by kind ("Apply", "Book your place", …), with a
+plain-text fallback. Feed text is escaped (``&``, ``<``, ``>``) and ``@channel``-style
+words are defused, so no feed can mention anyone or add a link it did not come with.
+Comms' own announcements are drawn from their Markdown as mrkdwn (channels._markdown:
+``*bold*``, ``_italic_``, ``<url|text>``, ``• `` lists; http(s) and mailto links only).
 
 Never twice: the delivery id travels in the message ``metadata``; a delivery
 reclaimed after a crash, or tried again after a timeout or a dropped answer, first
@@ -47,9 +50,11 @@ from bot.errors import (
     TargetAuthError,
     TransientSendError,
 )
-from bot.model import Delivery, Story, TagGroup
+from bot.model import Delivery, Story
 from channels import BaseChannel, SendResult
-from channels._text import date_lines, fit, fit_escaped, tag_labels
+from channels._markdown import Style, images, markdown_of, render_parts
+from channels._post import byline, key_date_line, other_dates, tag_line
+from channels._text import fit, fit_escaped
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -62,6 +67,9 @@ FALLBACK_MAX = 3000
 BUTTON_URL_MAX = 3000
 IMAGE_URL_MAX = 3000
 IMAGE_ALT_MAX = 2000
+BUTTON_TEXT_MAX = 75
+#: A long announcement goes in up to this many sections (split between paragraphs).
+TEXT_SECTIONS = 5
 METADATA_EVENT = "herald_delivery"
 HISTORY_LOOKBACK = 200
 HISTORY_PAGES = 10
@@ -99,6 +107,27 @@ def escape_plain(text: str) -> str:
     """Text for plain_text fields: mention words defused, and a word joiner after "<" so
     that no control sequence (``<!channel>``, ``<@U…>``, ``<http…>``) is ever spelt out."""
     return _MENTION_WORDS.sub("@\u2060", text.replace("<", "<\u2060"))
+
+
+def _defuse(text: str) -> str:
+    return _MENTION_WORDS.sub("@\u2060", text)
+
+
+def _escape_controls(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str, label: str) -> str:
+    """``<url|label>``: the URL with the characters that would end it encoded."""
+    target = (url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+              .replace("|", "%7C"))
+    return f"<{target}|{label}>"
+
+
+#: Comms' Markdown as Slack mrkdwn (channels._markdown): *bold*, _italic_, <url|text>.
+SLACK_STYLE = Style(escape=_escape_controls, prepare=_defuse, strong=("*", "*"),
+                    em=("_", "_"), code=("`", "`"), link=_slack_link, bullet="• ",
+                    quote="> ", fence=("```\n", "\n```"))
 
 
 class SlackOptions(BaseModel):
@@ -159,31 +188,47 @@ class SlackChannel(BaseChannel):
     # -- render (pure) --------------------------------------------------------------------
 
     def render(self, story: Story) -> dict[str, Any]:
+        today = self.context.today()
         title = fit_escaped(story.title, HEADER_MAX, escape_plain) or "(untitled)"
-        summary = fit_escaped(story.summary, SECTION_MAX, escape_mrkdwn)
-        # Each part has its own budget, so the line stays within Slack's 2000 characters.
-        context_bits = [fit_escaped(", ".join(story.sources), 400, escape_mrkdwn),
-                        fit_escaped(self.label(story.kind), 100, escape_mrkdwn)]
-        tags = tag_labels(story, self.context.labels, TagGroup.DOMAIN, TagGroup.PROGRAMME)
-        if tags:
-            context_bits.append(fit_escaped(" · ".join(tags), 900, escape_mrkdwn))
-        for line in date_lines(story.dates, self.context.today(), 3):
-            context_bits.append("*" + fit_escaped(line, 300, escape_mrkdwn) + "*")
-        context = fit("  |  ".join(context_bits), CONTEXT_MAX)
+        markdown = markdown_of(story)
+        if markdown is not None:  # comms' own words: their Markdown, drawn as mrkdwn
+            texts = render_parts(markdown, SLACK_STYLE, SECTION_MAX, TEXT_SECTIONS)
+            pictures = images(markdown, 2)
+        else:
+            texts = [fit_escaped(story.summary, SECTION_MAX, escape_mrkdwn)]
+            pictures = []
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}},
         ]
-        if summary:
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": summary}})
+        when = key_date_line(story, today)
+        if when:  # the key date first: the most useful fact
+            more = other_dates(story, today)
+            line = "*" + fit_escaped(when, 300, escape_mrkdwn) + "*" + "".join(
+                "  ·  " + fit_escaped(d, 300, escape_mrkdwn) for d in more)
+            blocks.append({"type": "section", "block_id": "key_date",
+                           "text": {"type": "mrkdwn", "text": line}})
+        for n, text in enumerate(t for t in texts if t):
+            blocks.append({"type": "section", "block_id": "text" if n == 0 else f"text-{n + 1}",
+                           "text": {"type": "mrkdwn", "text": text}})
         if story.image_url and story.image_url.startswith("https://") \
                 and len(story.image_url) <= IMAGE_URL_MAX:
-            blocks.append({"type": "image", "image_url": story.image_url,
-                           "alt_text": fit(story.title, IMAGE_ALT_MAX) or "image"})
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+            pictures.insert(0, (story.image_url, story.title))
+        for url, alt in pictures[:2]:
+            if len(url) <= IMAGE_URL_MAX:
+                blocks.append({"type": "image", "image_url": url,
+                               "alt_text": fit(alt, IMAGE_ALT_MAX) or "image"})
+        # Who it is from, then kind, domains and programmes: each its own budget, so the
+        # line stays within Slack's 2000 characters.
+        byline_text = byline(story, self.context.source_names, self.context.brand)
+        context = [fit_escaped(byline_text, 600, escape_mrkdwn),
+                   fit_escaped(tag_line(story, self.context.labels), 900, escape_mrkdwn)]
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": text} for text in context if text]})
         if story.url and story.url.startswith(("https://", "http://")) \
                 and len(story.url) <= BUTTON_URL_MAX:
             blocks.append({"type": "actions", "elements": [{
-                "type": "button", "text": {"type": "plain_text", "text": "Read more"},
+                "type": "button", "text": {"type": "plain_text", "text": escape_plain(
+                    fit(self.context.button(story.kind), BUTTON_TEXT_MAX))},
                 "url": story.url, "action_id": "herald_read_more"}]})
         # The fallback text is read as mrkdwn too (notifications, old clients): escape it.
         shown = story.title if story.title.strip() else "(untitled)"
@@ -356,6 +401,15 @@ class SlackChannel(BaseChannel):
                 raise
             return SendResult(external_id=delivery.external_id, detail="already gone")
         return SendResult(external_id=delivery.external_id, detail="deleted")
+
+    def permalink(self, external_id: str) -> str | None:
+        """The address of a posted message (``chat.getPermalink``), from the delivery's
+        ``channel:ts``; None when nothing was posted."""
+        channel, _, ts = external_id.partition(":")
+        if not ts:
+            return None
+        link = self._call("chat_getPermalink", channel=channel, message_ts=ts).get("permalink")
+        return link if isinstance(link, str) and link.startswith("https://") else None
 
     @staticmethod
     def _metadata(delivery: Delivery, payload: dict[str, Any]) -> dict[str, Any]:

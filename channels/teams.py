@@ -10,11 +10,13 @@ environment (the old Office 365 connector webhooks are retired)::
     webhook_env = "TEAMS_WEBHOOK_URL"   # the default
 
 The card (version 1.4: Workflows shows "couldn't be displayed" for 1.5 cards)
-has the title, the summary, facts (sources, tags, key dates) and a "Read more"
-button, wrapped in the message envelope Workflows expects. Every card validates
-against the official 1.4 schema and stays under Teams' 28 KB limit, however long
-the story. TextBlock and Fact text is read as Markdown by Teams, so feed text is
-escaped: it cannot make links, emphasis, lists or ``{{DATE()}}`` functions.
+reads in Slack's order (channels._post): the title, the key date, the text, the academy
+and sources, tags in one line, and a button labelled by kind, wrapped in the message
+envelope Workflows expects. Every card validates against the official 1.4 schema and
+stays under Teams' 28 KB limit, however long the story. TextBlock text is read as
+Markdown by Teams, so feed text is escaped: it cannot make links, emphasis, lists or
+``{{DATE()}}`` functions. Comms' own announcements are drawn from their Markdown as
+TextBlock markdown (channels._markdown: bold, italics, links, lists, line breaks).
 
 The webhook answers 202 with an empty body: any 2xx is sent. 429 and 5xx are
 retried with backoff (Retry-After honoured); 401 and 403 (a wrong or withdrawn signature)
@@ -35,10 +37,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.config import EnvName
 from bot.errors import PermanentSendError, RateLimited, TargetAuthError, TransientSendError
-from bot.model import Delivery, Story, TagGroup
+from bot.model import Delivery, Story
 from bot.sources.fetch import parse_retry_after
 from channels import BaseChannel, SendResult
-from channels._text import date_lines, fit, tag_labels
+from channels._markdown import Style, images, markdown_of, render_text
+from channels._post import byline, key_date_line, other_dates, tag_line
+from channels._text import fit
 
 CARD_VERSION = "1.4"
 MAX_PAYLOAD_BYTES = 28 * 1024
@@ -67,6 +71,19 @@ def escape_card_text(text: str) -> str:
     # Adaptive Cards expand {{DATE(...)}} and {{TIME(...)}}: break every pair of braces
     # apart (str.replace left "{{" in "{{{").
     return re.sub(r"\}(?=\})", "}\u200b", re.sub(r"\{(?=\{)", "{\u200b", text))
+
+
+def _card_link(url: str, label: str) -> str:
+    """``[label](url)``: the URL with the characters that would end it encoded."""
+    target = url.replace("(", "%28").replace(")", "%29").replace("<", "%3C") \
+        .replace(">", "%3E")
+    return f"[{label}]({target})"
+
+
+#: Comms' Markdown as TextBlock markdown (channels._markdown): what TextBlock supports,
+#: **bold**, _italic_, [text](url), lists and line breaks; the rest is escaped.
+CARD_STYLE = Style(escape=escape_card_text, prepare=lambda text: text, strong=("**", "**"),
+                   em=("_", "_"), code=("", ""), link=_card_link, bullet="- ")
 
 
 class TeamsOptions(BaseModel):
@@ -114,35 +131,53 @@ class TeamsChannel(BaseChannel):
     # -- render (pure) --------------------------------------------------------------------
 
     def card(self, story: Story, summary_limit: int = SUMMARY_MAX) -> dict[str, Any]:
-        facts = [{"title": "Source", "value": escape_card_text(
-            fit(", ".join(story.sources) or "Herald", FACT_MAX))}]
-        facts.append({"title": "Kind", "value": escape_card_text(
-            fit(self.label(story.kind), FACT_MAX))})
-        tags = tag_labels(story, self.context.labels, TagGroup.DOMAIN, TagGroup.PROGRAMME)
-        if tags:
-            facts.append({"title": "Tags", "value": escape_card_text(
-                fit(" · ".join(tags), FACT_MAX))})
-        for line in date_lines(story.dates, self.context.today(), 3):
-            facts.append({"title": "Key date", "value": escape_card_text(fit(line, FACT_MAX))})
+        """The card, in the same order as Slack's message: title, key date, text, images,
+        who it is from, tags in one line, and the button."""
+        today = self.context.today()
         body: list[dict[str, Any]] = [
             {"type": "TextBlock", "text": escape_card_text(fit(story.title, TITLE_MAX))
-             or "(untitled)", "size": "Large", "weight": "Bolder", "wrap": True},
+             or "(untitled)", "size": "Large", "weight": "Bolder", "wrap": True,
+             "id": "title"},
         ]
+        when = key_date_line(story, today)
+        if when:
+            body.append({"type": "TextBlock", "text": escape_card_text(fit(when, FACT_MAX)),
+                         "weight": "Bolder", "wrap": True, "spacing": "Small",
+                         "id": "key_date"})
+            more = other_dates(story, today)
+            if more:
+                body.append({"type": "TextBlock", "text": escape_card_text(
+                    fit(" · ".join(more), FACT_MAX)), "isSubtle": True, "size": "Small",
+                    "wrap": True, "spacing": "None", "id": "dates"})
+        pictures: list[tuple[str, str]] = []
         if story.image_url and story.image_url.startswith("https://"):
-            body.append({"type": "Image", "url": story.image_url,
-                         "altText": fit(story.title, FACT_MAX), "size": "Stretch"})
-        summary = fit(story.summary, summary_limit)
+            pictures.append((story.image_url, story.title))
+        markdown = markdown_of(story)
+        if markdown is not None:  # comms' own words: their Markdown, as TextBlock markdown
+            summary = render_text(markdown, CARD_STYLE, summary_limit) if summary_limit else ""
+            pictures.extend(images(markdown, 2))
+        else:
+            summary = escape_card_text(fit(story.summary, summary_limit))
+        for url, alt in pictures[:2]:
+            body.append({"type": "Image", "url": url, "altText": fit(alt, FACT_MAX),
+                         "size": "Stretch"})
         if summary:
-            body.append({"type": "TextBlock", "text": escape_card_text(summary), "wrap": True})
-        body.append({"type": "FactSet", "facts": facts})
+            body.append({"type": "TextBlock", "text": summary, "wrap": True, "id": "text"})
+        byline_text = byline(story, self.context.source_names, self.context.brand)
+        for name, line in (("byline", byline_text),
+                           ("tags", tag_line(story, self.context.labels))):
+            if line:
+                body.append({"type": "TextBlock", "text": escape_card_text(fit(line, FACT_MAX)),
+                             "isSubtle": True, "size": "Small", "wrap": True,
+                             "spacing": "Small", "id": name})
         card: dict[str, Any] = {
             "type": "AdaptiveCard",
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "version": CARD_VERSION, "body": body,
         }
         if story.url and story.url.startswith(("https://", "http://")):
-            card["actions"] = [{"type": "Action.OpenUrl", "title": "Read more",
-                                "url": story.url}]
+            card["actions"] = [{"type": "Action.OpenUrl", "title": fit(
+                self.context.button(story.kind), FACT_MAX), "url": story.url}]
         return card
 
     def render(self, story: Story) -> dict[str, Any]:

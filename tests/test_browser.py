@@ -451,3 +451,35 @@ def test_change_a_password_in_the_browser(browser: Browser, server: Server,
     finally:
         context.close()
         other.close()
+def test_schedule_traps_and_cancel_with_undo(browser: Browser, server: Server,
+                                             shots: Path) -> None:
+    """Typing a time picks "at this time"; a past time is refused with a one-click "send as
+    soon as approved"; cancel asks first, and undo makes it a draft again."""
+    expect = _expect()
+    context, page = new_page(browser, server)
+    try:
+        sign_in(page, EDITOR)
+        page.goto("/queue/new")
+        page.get_by_label("Title").fill("Leadership café: the date moved")
+        page.locator("#target-outbox-files").check()
+        expect(page.locator("#when-now")).to_be_checked()
+        page.locator("#send_at").fill("2020-01-06T09:00")  # typing picks "at this time"
+        expect(page.locator("#when-later")).to_be_checked()
+        page.get_by_role("button", name="Save and preview").click()
+        expect(page.get_by_role("alert")).to_contain_text("is in the past")
+        snap(page, shots, "compose-past-time")
+        page.get_by_role("button", name="Send it as soon as it is approved").click()
+        page.wait_for_url("**/queue/*?done=saved")
+        expect(page.locator("dl.facts")).to_contain_text("as soon as it is approved")
+        ann_url = page.url.split("?")[0]
+        page.get_by_role("link", name="Cancel this announcement…").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Cancel")
+        snap(page, shots, "cancel-confirm")
+        page.get_by_role("button", name="Yes, cancel it").click()
+        page.wait_for_url(f"{ann_url}?done=cancelled")
+        page.get_by_role("button", name="Undo: make it a draft again").click()
+        page.wait_for_url(f"{ann_url}?done=restored")
+        expect(page.get_by_role("status").first).to_contain_text("a draft again")
+        expect(page.get_by_role("button", name="Submit for approval")).to_be_visible()
+    finally:
+        context.close()

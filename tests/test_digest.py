@@ -470,8 +470,9 @@ def test_hostile_feed_text_is_only_ever_text_in_the_html() -> None:
                 tag, attrs)
     hrefs = [a["href"] for a in markup.tags("a")]
     assert all(h and h.startswith(("https://", "http://")) for h in hrefs), hrefs
-    # Three stories, one "Opening soon" entry, and the two footer links: nothing more.
-    assert len(hrefs) == 3 + 1 + 2
+    # Three stories (the title and the button each), one "Opening soon" entry, and the two
+    # footer links: nothing more.
+    assert len(hrefs) == 3 * 2 + 1 + 2
     assert 'https://academy.example.org/x"onmouseover="alert(1)' in hrefs
     for bad in HOSTILE:
         assert bad not in html

@@ -274,7 +274,11 @@ def test_digest_page_shows_groups_send_time_and_past_sends(dbweb: Web) -> None:
     editor = web.staff(EDITOR)
     page = editor.get("/digest").text
     # Thursday 20 August 2026: this week's digest goes on Monday 24 August, 08:00 BST.
-    assert "Mon 24 Aug 2026, 08:00 BST (Europe/London)" in page
+    sent = re.search(r'goes out <strong><time datetime="([^"]+)">([^<]+)</time></strong> '
+                     r'\(Europe/London\)', page)
+    assert sent, page
+    assert sent.group(1) == "2026-08-24T07:00:00+00:00"
+    assert sent.group(2) == "in 4 days, Mon 24 Aug 08:00 BST", sent.group(2)
     keys = re.findall(r'name="group" value="([0-9a-f]+)"', page)
     assert len(keys) == 2
     assert "2 subscribers · 1 story" in page and "1 subscriber · nothing new yet" in page
@@ -288,7 +292,8 @@ def test_digest_page_shows_groups_send_time_and_past_sends(dbweb: Web) -> None:
     page = editor.get("/digest").text
     row = re.search(rf"<tr><td>{period.key}</td>.*?</tr>", page, re.S)
     assert row, page
-    cells = re.findall(r"<td>([^<]*)</td>", row.group(0))
+    cells = re.findall(r"<td>(.*?)</td>", row.group(0), re.S)
+    assert len(cells) == 7 and cells[1] != "—"  # sent, at a time
     assert cells[2:] == ["2", "1", "1", "0", "0"]  # 2 got it, 1 story, 1 had nothing new
 
 

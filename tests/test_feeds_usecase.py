@@ -146,7 +146,7 @@ REFUSED = [  # (url, or a path on the loopback server; name; every), a word of t
     pytest.param("/news.xml?utm_source=mail", "news-again", "", "already reads",
                  id="same-canonical-url"),
     pytest.param("/other.xml", "news", "", "already exists", id="same-name"),
-    pytest.param("http://10.0.0.5/feed.xml", "inside", "", "private address",
+    pytest.param("http://10.0.0.5/feed.xml", "inside", "", "private network",
                  id="ssrf-guard"),
     pytest.param("ftp://example.org/feed", "ftp", "", "http:// or https://", id="scheme"),
     pytest.param("/other.xml", "Bad Name!", "", "not a valid name", id="bad-name"),

@@ -68,10 +68,16 @@ def test_a_send_time_already_past_goes_now_and_not_into_a_digest_already_built(
         make_rig: MakeRig) -> None:
     rig = make_rig(digest=True)
     web = rig.web()
-    approved(web, editor=EDITOR, approver=APPROVER, **COHORT, targets=["slack", "digest"],
-             when="later", send_at=send_at(START - timedelta(days=8)))
+    ed, ap = web.staff(EDITOR), web.staff(APPROVER)
+    ann_id = web.compose(ed, **COHORT, targets=["slack", "digest"], when="later",
+                         send_at=send_at(START + timedelta(hours=1)))
+    assert ed.post(f"/queue/{ann_id}/submit").status_code == 303
+    rig.clock.advance(hours=2)  # it waited for approval past its send time
+    assert ap.post(f"/queue/{ann_id}/approve").status_code == 422  # refused: send now?
+    assert ap.post(f"/queue/{ann_id}/approve", {"send_now": "1"}).status_code == 303
+    now = rig.clock.now()
     (row,) = [d for d in rig.outbox() if d["target"] == "slack"]
-    assert row["release_at"][:19] >= START.isoformat()[:19]
+    assert row["release_at"][:19] >= now.isoformat()[:19]
     rig.run_once()
     assert len(rig.slack.posted()) == 1
 

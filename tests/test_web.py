@@ -49,6 +49,12 @@ def api_body(path: str) -> dict[str, object]:
         return {"kind": "news", "domains": []}
     if path in ("/api/announcements", "/api/announcements/1"):
         return DRAFT
+    if path.endswith("/correction"):
+        return {"title": "Corrected"}
+    if path.endswith("/decide"):
+        return {"apply": False}
+    if path.endswith("/delete-post"):
+        return {"target": "files"}
     return {}
 
 

@@ -39,6 +39,9 @@ def outbox_files(web: Web, target: str = "files") -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("story-*.json"))]
 
 
+CONFIRM = {"confirm": "yes"}  # what the cancel confirmation page posts
+
+
 def submitted(web: Web, author: str = EDITOR, **fields: Any) -> int:
     who = web.staff(author)
     ann_id = web.compose(who, **fields)
@@ -184,7 +187,7 @@ def test_a_sent_announcement_can_no_longer_be_edited_or_cancelled(dbweb: Web) ->
     r = ed.post(f"/queue/{ann_id}/edit", {"title": "changed", "kind": "news",
                                           "targets": ["files"], "when": "now"})
     assert r.status_code == 409 and "can no longer be edited" in r.text
-    assert ed.post(f"/queue/{ann_id}/cancel").status_code == 409
+    assert ed.post(f"/queue/{ann_id}/cancel", CONFIRM).status_code == 409
     assert web.store.get_announcement(ann_id).state == "sent"
     assert len(outbox_files(web)) == 1
 
@@ -195,12 +198,12 @@ def test_cancel_before_it_goes_out(dbweb: Web) -> None:
     ap = web.staff(APPROVER)
     assert ap.post(f"/queue/{ann_id}/approve").status_code == 303
     story_id = web.store.get_announcement(ann_id).story_id
-    r = web.staff(EDITOR).post(f"/queue/{ann_id}/cancel")
+    r = web.staff(EDITOR).post(f"/queue/{ann_id}/cancel", CONFIRM)
     assert r.status_code == 303 and r.headers["location"] == f"/queue/{ann_id}?done=cancelled"
     ann = web.store.get_announcement(ann_id)
     assert ann.status == "cancelled" and ann.deliveries == ()
     assert web.store.deliveries_for([story_id]) == {}
-    assert ap.post(f"/queue/{ann_id}/cancel").status_code == 409  # already cancelled
+    assert ap.post(f"/queue/{ann_id}/cancel", CONFIRM).status_code == 409  # already cancelled
     assert ap.post(f"/queue/{ann_id}/approve").status_code == 409
     assert "cancelled" in ap.get("/queue").text
     web.clock.advance(days=2)
@@ -210,7 +213,7 @@ def test_cancel_before_it_goes_out(dbweb: Web) -> None:
 def test_a_draft_can_be_cancelled_too(web: Web) -> None:
     ed = web.staff(EDITOR)
     ann_id = web.compose(ed)
-    assert ed.post(f"/queue/{ann_id}/cancel").status_code == 303
+    assert ed.post(f"/queue/{ann_id}/cancel", CONFIRM).status_code == 303
     assert web.store.get_announcement(ann_id).status == "cancelled"
 
 

@@ -14,6 +14,7 @@ import os
 from bot.cli import (  # noqa: F401  (each module adds its commands to the apps)
     admin,
     digest,
+    edits,
     feeds,
     init,
     outbox,

@@ -26,7 +26,7 @@ app = typer.Typer(help="Herald: collect, tag and republish a leadership academy'
 #: ``herald --config FILE COMMAND``: the config given before the command's name (a
 #: command's own ``--config`` wins over it); ``--log-format``.
 _global: dict[str, Any] = {"config": None, "log_format": "auto"}
-feeds_app = typer.Typer(help="List, add and remove feeds.", no_args_is_help=True)
+feeds_app = typer.Typer(help="List, add, edit, poll and remove feeds.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 outbox_app = typer.Typer(help="The delivery outbox.", invoke_without_command=True)

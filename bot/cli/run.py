@@ -94,8 +94,10 @@ def run(config: ConfigOpt = None,
             soft_wrap=True)
         for result in c.results:
             if result.status == "error":
+                from bot.sources.plain import in_one_line
+
                 out.print(f"  [red]source {result.source} failed:[/red] "
-                          f"{_escape(result.error or '')}", soft_wrap=True)
+                          f"{_escape(in_one_line(result.error or ''))}", soft_wrap=True)
         for line in d.errors[:20]:
             out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
         for target, reason in d.paused.items():

@@ -5,7 +5,9 @@
 for the web app ``_users``, ``_links`` (invitation and reset links), ``_logins``,
 ``_outmail``, ``_queue`` and ``_ops``), on SQLAlchemy Core. Every method that changes
 state runs in one transaction; a story and its deliveries are written together (the
-transactional outbox). Every datetime in or out is aware UTC.
+transactional outbox). Every datetime in or out is aware UTC. Comms' edits with their
+history are ``_audit`` (collected stories) and ``_sent`` (announcements after they were
+sent).
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ from sqlalchemy.exc import OperationalError
 
 from bot.errors import SchemaOutOfDate, StoreError
 from bot.store import migrate
+from bot.store._audit import AuditMixin
 from bot.store._checkpoint import Checkpointer
 from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats
 from bot.store._links import AccountLink, LinksMixin, LinkUnusable
 from bot.store._logins import LoginsMixin, LoginState
+from bot.store._notices import Notice, NoticesMixin
 from bot.store._ops import OpsMixin
 from bot.store._outbox import OutboxMixin
 from bot.store._outmail import OutMail, OutmailMixin
 from bot.store._queue import Announcement, NotAllowed, QueueMixin
 from bot.store._released import ReleasedMixin
+from bot.store._sent import SentEditsMixin
 from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
 from bot.store._subscribers import DigestRow, Subscriber, SubscribersMixin
@@ -36,8 +41,8 @@ from bot.store._targets import TargetPause, TargetsMixin
 from bot.store._users import ROLES, LastAdmin, Session, User, UsersMixin
 
 __all__ = ["ROLES", "AccountLink", "Announcement", "DigestRow", "IngestStats", "LastAdmin",
-           "LinkUnusable", "LoginState", "NotAllowed", "OutMail", "Session", "SourceRow", "Store",
-           "Subscriber", "TargetPause", "User", "make_engine"]
+           "LinkUnusable", "LoginState", "NotAllowed", "Notice", "OutMail", "Session",
+           "SourceRow", "Store", "Subscriber", "TargetPause", "User", "make_engine"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -72,9 +77,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-class Store(SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
+class Store(SentEditsMixin, AuditMixin,  # comms' edits first: they extend the queue's and fixes'
+            SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
             LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
-            LinksMixin):
+            LinksMixin, NoticesMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

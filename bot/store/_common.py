@@ -79,4 +79,5 @@ def row_to_delivery(row: Row[Any]) -> Delivery:
                     external_id=m["external_id"], last_error=m["last_error"],
                     created_at=m["created_at"], sent_at=m["sent_at"],
                     release_at=m["release_at"], retract=bool(m["retract"]),
-                    sent_revision=m["sent_revision"])
+                    sent_revision=m["sent_revision"], correction=m.get("correction"),
+                    permalink=m.get("permalink"))

@@ -21,6 +21,7 @@ from bot.model import TagGroup
 from bot.pipeline.story import tagged_text
 from bot.store._fixes import FixesMixin
 from bot.store._ingest import NOT_ANNOUNCED, IngestStats, RoutingContext
+from bot.store._overrides import record_edit
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_tags as t_tags
 from bot.store.schema import tag_examples as t_examples
@@ -51,6 +52,13 @@ class EditsMixin(FixesMixin):
         stats = IngestStats()
         with self.engine.begin() as conn:
             self._story_row(conn, story_id)
+            before = conn.execute(select(t_tags.c.grp, t_tags.c.slug, t_tags.c.reason).where(
+                t_tags.c.story_id == story_id).order_by(t_tags.c.position)).all()
+            # A tag kept as it was keeps its reason: only the tags a person added say
+            # "set by" (saving the form must not rewrite why the others were given).
+            reasons = {(r.grp, r.slug): r.reason for r in before}
+            for r in rows:
+                r["reason"] = reasons.get((r["grp"], r["slug"]), r["reason"])
             # The rules' tags go (the recompose puts back those of groups nobody fixed);
             # a person's earlier fix stays in the groups not given now.
             mine = t_tags.c.story_id == story_id
@@ -63,6 +71,13 @@ class EditsMixin(FixesMixin):
                 conn.execute(t_tags.insert(), rows)
             self._recompose(conn, story_id, False, ctx, now, stats)
             self._keep_example(conn, story_id, by, now)
+            after = conn.execute(select(t_tags.c.grp, t_tags.c.slug).where(
+                t_tags.c.story_id == story_id).order_by(t_tags.c.position)).all()
+            for grp in (TagGroup.KIND.value, TagGroup.DOMAIN.value):
+                old = ", ".join(sorted(r.slug for r in before if r.grp == grp)) or "(none)"
+                new = ", ".join(sorted(r.slug for r in after if r.grp == grp)) or "(none)"
+                record_edit(conn, story_id, "domains" if grp == "domain" else grp, old, new,
+                            by, now)
         return stats
 
     def _keep_example(self, conn: Connection, story_id: int, by: str,

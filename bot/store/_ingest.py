@@ -44,6 +44,7 @@ from bot.store._common import (
     row_to_date,
     row_to_item,
 )
+from bot.store._overrides import apply_overrides
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import item_terms as t_item_terms
 from bot.store.schema import item_urls as t_item_urls
@@ -669,7 +670,8 @@ class IngestMixin:
         items = IngestMixin._items_of(conn, story_id)
         manual = [Tag(TagGroup(r.grp), r.slug, r.reason, True) for r in conn.execute(
             select(t_tags).where(t_tags.c.story_id == story_id, t_tags.c.manual.is_(True)))]
-        return compose(items, ctx.taxonomy, manual), items
+        # Comms' own edits (title, summary, key dates, programmes) win over the items'.
+        return apply_overrides(conn, story_id, compose(items, ctx.taxonomy, manual)), items
 
     def _recompose(self, conn: Connection, story_id: int, created: bool, ctx: RoutingContext,
                    now: datetime, stats: IngestStats, force_revision: bool = False,

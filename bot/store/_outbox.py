@@ -57,9 +57,14 @@ def _due(now: datetime, updatable: Sequence[str] = ()) -> ColumnElement[bool]:
              or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
         and_(c.status == _S.IN_FLIGHT.value, c.lease_until < now),
     ]
+    newer = select(t_stories.c.revision).where(t_stories.c.id == c.story_id)\
+        .scalar_subquery()
+    # A sent announcement comms corrected: where the channel cannot edit, a correction
+    # naming the original is due (issue #15; see bot.dispatch).
+    conditions.append(and_(c.status == _S.SENT.value, c.correction.is_not(None),
+                           c.target.not_in(list(updatable)), c.sent_revision < newer,
+                           or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)))
     if updatable:
-        newer = select(t_stories.c.revision).where(t_stories.c.id == c.story_id)\
-            .scalar_subquery()
         conditions.append(and_(c.status == _S.SENT.value, c.target.in_(list(updatable)),
                                c.sent_revision < newer,
                                or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)))

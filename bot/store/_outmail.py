@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, literal, or_, select, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from bot.store._logins import login_key
 from bot.store.schema import outmail as t_outmail
@@ -43,6 +43,26 @@ def _mail(m: Any) -> OutMail:
                    m["sent_at"])
 
 
+def write_mail(conn: Connection, kind: str, recipient: str, message: str, now: datetime, *,
+               limit: int, window: timedelta) -> bool:
+    """``queue_mail`` inside the caller's transaction (a notification writes its own row
+    and its email together); same bound, same answer."""
+    key = login_key(recipient)
+    c = t_outmail.c
+    recent = select(func.count()).select_from(t_outmail).where(
+        c.recipient == key, c.created_at > now - window).scalar_subquery()
+    values = select(literal(kind[:32]), literal(key), literal(message), literal("pending"),
+                    literal(0), literal(now, t_outmail.c.next_attempt_at.type),
+                    literal(now, t_outmail.c.created_at.type)).where(recent < limit)
+    if conn.dialect.name == "postgresql":
+        # Parallel requests for one recipient take turns (released at commit).
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+    written = conn.execute(t_outmail.insert().from_select(
+        ["kind", "recipient", "message", "status", "attempts", "next_attempt_at",
+         "created_at"], values).returning(c.id)).all()
+    return bool(written)  # (RETURNING: rowcount is not reliable for this form)
+
+
 class OutmailMixin:
     engine: Engine
 
@@ -51,21 +71,9 @@ class OutmailMixin:
         """Write one message for the worker to send. False, and nothing written, when
         ``recipient`` (casefolded) already has ``limit`` messages created within
         ``window`` before ``now``."""
-        key = login_key(recipient)
-        c = t_outmail.c
-        recent = select(func.count()).select_from(t_outmail).where(
-            c.recipient == key, c.created_at > now - window).scalar_subquery()
-        values = select(literal(kind[:32]), literal(key), literal(message), literal("pending"),
-                        literal(0), literal(now, t_outmail.c.next_attempt_at.type),
-                        literal(now, t_outmail.c.created_at.type)).where(recent < limit)
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Parallel requests for one recipient take turns (released at commit).
-                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
-            written = conn.execute(t_outmail.insert().from_select(
-                ["kind", "recipient", "message", "status", "attempts", "next_attempt_at",
-                 "created_at"], values).returning(c.id)).all()
-            return bool(written)  # (RETURNING: rowcount is not reliable for this form)
+            return write_mail(conn, kind, recipient, message, now, limit=limit,
+                              window=window)
 
     def claim_outmail(self, owner: str, now: datetime, lease: timedelta,
                       limit: int = 50) -> list[OutMail]:

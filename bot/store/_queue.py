@@ -1,7 +1,8 @@
 """Queued announcements: drafts, approval, and the hand-over to the outbox.
 
 Statuses: ``draft`` → ``submitted`` → ``approved`` (or ``returned`` with a comment, then
-edited and submitted again); ``cancelled`` at any point before everything went out.
+edited and submitted again); ``cancelled`` at any point before everything went out, and
+back to ``draft`` (``restore_announcement``, the undo) if nothing of it had been sent.
 Approval writes, in the same transaction, the story (with comms' tags, marked manual)
 and one pending delivery per chosen target, due at the send time: from there the
 dispatcher treats it like any collected story. Until a delivery is on its way, the
@@ -70,7 +71,8 @@ class Announcement:
         """What the lists show: the status, or for an approved one how its sends went."""
         if self.status != "approved" or not self.deliveries:
             return self.status
-        statuses = {d.status for d in self.deliveries}
+        # A post comms deleted after it went out (issue #15) still counts as sent.
+        statuses = {d.status for d in self.deliveries} - {_S.RETRACTED, _S.LEFT} or {_S.SENT}
         if statuses <= {_S.SENT}:
             return "sent"
         if statuses & {_S.DEAD, _S.FAILED}:
@@ -176,13 +178,16 @@ class QueueMixin(FixesMixin):
     def approve_announcement(self, announcement_id: int, approver_id: int, story: Story,
                              now: datetime, *, four_eyes: bool,
                              seen: datetime | None = None,
-                             ctx: RoutingContext | None = None) -> Announcement:
+                             ctx: RoutingContext | None = None,
+                             send_now: bool = False) -> Announcement:
         """Approve: write ``story`` (built from the announcement by ``bot.queue``) and its
         deliveries, released at the send time (or now); the story may reach only the
         approved targets (``stories.targets``, see :mod:`bot.release`). ``seen``: the
         version (``updated_at``) the approver looked at; a later change refuses the
         approval. ``ctx``: files the item under its merge terms, so that the academy's
-        own X post linking to it joins this story instead of becoming a second one."""
+        own X post linking to it joins this story instead of becoming a second one.
+        ``send_now``: the send time is dropped (it passed while the announcement waited,
+        and the approver chose to send it at once)."""
         with self.engine.begin() as conn:
             row = self._lock(conn, announcement_id)
             if ctx is not None:
@@ -198,8 +203,10 @@ class QueueMixin(FixesMixin):
                                  f"{' or '.join(allowed)} can be approved")
             if four_eyes and row.author_id == approver_id:
                 raise NotAllowed("you wrote this announcement: someone else must approve it")
-            # A send time already past goes now (never into a digest already built).
-            due = max(row.send_at, now) if row.send_at else now
+            # A send time already past goes now (never into a digest already built); the
+            # web app and the API refuse one unless the approver chose to send it now.
+            send_at = None if send_now else row.send_at
+            due = max(send_at, now) if send_at else now
             item = story.items[0]
             targets = json.loads(row.targets)
             story_id = inserted_id(conn.execute(t_stories.insert().values(
@@ -214,7 +221,8 @@ class QueueMixin(FixesMixin):
                 fingerprint=fingerprint(item.title, item.text), title=item.title,
                 text=item.text, html=item.html, author=item.author,
                 links=links_to_json(item.links), published_at=due, collected_at=now,
-                updated_at=now)))
+                updated_at=now, raw_type=item.raw.mime_type if item.raw else None,
+                raw=item.raw.content if item.raw else None)))
             # Its URL is known: a feed's copy of the same announcement joins this story
             # rather than being posted again.
             keys = sorted(url_keys(item))
@@ -237,7 +245,7 @@ class QueueMixin(FixesMixin):
                 for target in targets])
             conn.execute(update(t_ann).where(t_ann.c.id == announcement_id).values(
                 status="approved", approver_id=approver_id, approved_at=now, comment=None,
-                story_id=story_id, updated_at=now))
+                story_id=story_id, updated_at=now, send_at=send_at))
             if ctx is not None and keys:
                 # A feed's copy of this page that came first joins it: one page, one story,
                 # each place reached once (the merge keeps the gate's promises).
@@ -261,6 +269,35 @@ class QueueMixin(FixesMixin):
             conn.execute(update(t_ann).where(t_ann.c.id == announcement_id).values(
                 status="cancelled", updated_at=now))
         return self.get_announcement(announcement_id)
+
+    def restore_announcement(self, announcement_id: int, now: datetime) -> Announcement:
+        """Undo a cancel: the announcement becomes a draft again (to be submitted and
+        approved afresh), unless part of it was sent before it was cancelled."""
+        with self.engine.begin() as conn:
+            row = self._lock(conn, announcement_id)
+            if row.status != "cancelled":
+                raise StoreError(f"announcement {announcement_id} is {row.status}, not "
+                                 "cancelled: there is nothing to undo")
+            if row.story_id is not None:
+                gone = sorted(conn.execute(select(t_deliveries.c.target).where(
+                    t_deliveries.c.story_id == row.story_id,
+                    t_deliveries.c.status.in_([_S.SENT.value, _S.IN_FLIGHT.value])))
+                    .scalars())
+                if gone:
+                    raise StoreError(f"announcement {announcement_id} had already gone to "
+                                     f"{', '.join(gone)} when it was cancelled; write a new "
+                                     "one instead")
+            conn.execute(update(t_ann).where(t_ann.c.id == announcement_id).values(
+                status="draft", story_id=None, approver_id=None, approved_at=None,
+                submitted_at=None, comment=None, updated_at=now))
+        return self.get_announcement(announcement_id)
+
+    def recently_approved(self, since: datetime) -> list[int]:
+        """Ids of the announcements approved since ``since`` (still approved)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t_ann.c.id).where(
+                t_ann.c.status == "approved", t_ann.c.approved_at >= since)
+                .order_by(t_ann.c.id)).scalars())
 
     def deliveries_for(self, story_ids: list[int]) -> dict[int, list[Delivery]]:
         """Each story's deliveries, by target."""

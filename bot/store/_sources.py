@@ -39,6 +39,13 @@ class SourceRow:
     paused: bool = False
     #: Its first poll announces old entries too (see worker.announce_since).
     announce_backlog: bool = False
+    #: The name people read ("Academy news"); None: show ``name``.
+    display_name: str | None = None
+
+    @property
+    def shown_name(self) -> str:
+        """What to call the feed in front of people: its display name, else its name."""
+        return self.display_name or self.name
 
     @classmethod
     def from_mapping(cls, m: Any) -> SourceRow:
@@ -50,7 +57,8 @@ class SourceRow:
                    error_count=m["error_count"],
                    state=json.loads(m["state"]) if m["state"] else {},
                    paused=bool(m["paused"]),
-                   announce_backlog=bool(m["announce_backlog"]))
+                   announce_backlog=bool(m["announce_backlog"]),
+                   display_name=m.get("display_name"))
 
 
 class SourcesMixin:
@@ -65,7 +73,8 @@ class SourcesMixin:
                 row = rows.get(name)
                 values = {"url": cfg.location, "every_seconds": int(cfg.every.total_seconds()),
                           "enabled": cfg.enabled, "kind": cfg.type,
-                          "announce_backlog": cfg.announce_backlog}
+                          "announce_backlog": cfg.announce_backlog,
+                          "display_name": cfg.display_name}
                 if row is None:
                     # Several workers start at once: the first insert wins, others skip.
                     insert_ignore(conn, t_sources, [dict(
@@ -87,7 +96,8 @@ class SourcesMixin:
                 conn.execute(delete(t_sources).where(t_sources.c.name.in_(gone)))
 
     def add_source(self, name: str, url: str, every: timedelta, now: datetime, *,
-                   announce_backlog: bool = False) -> SourceRow:
+                   announce_backlog: bool = False, display_name: str | None = None
+                   ) -> SourceRow:
         """Add a feed. Its first poll announces only recent entries, unless
         ``announce_backlog``."""
         with self.engine.begin() as conn:
@@ -96,8 +106,55 @@ class SourcesMixin:
             conn.execute(t_sources.insert().values(
                 name=name, origin="database", kind="rss", url=url,
                 every_seconds=int(every.total_seconds()), enabled=True, error_count=0,
-                created_at=now, next_poll_at=now, announce_backlog=announce_backlog))
+                created_at=now, next_poll_at=now, announce_backlog=announce_backlog,
+                display_name=display_name))
         return self.get_source(name)
+
+    def update_source(self, name: str, now: datetime, *, url: str | None = None,
+                      every: timedelta | None = None, display_name: str | None = None,
+                      clear_display_name: bool = False) -> SourceRow:
+        """Change a feed added in Herald (not one from the config file): a new address
+        starts it afresh (validators, state and errors forgotten, polled at once); a new
+        interval brings its next poll forward when it is now due sooner."""
+        row = self.get_source(name)
+        if row.origin == "config":
+            raise StoreError(f"{name!r} comes from the config file; change it there")
+        values: dict[str, Any] = {}
+        if display_name is not None or clear_display_name:
+            values["display_name"] = display_name
+        if every is not None:
+            values["every_seconds"] = int(every.total_seconds())
+            sooner = (row.last_polled_at or now) + every
+            if row.next_poll_at is None or sooner < row.next_poll_at:
+                values["next_poll_at"] = max(sooner, now)
+        if url is not None and url != row.url:
+            values.update(url=url, etag=None, last_modified=None, body_hash=None, state=None,
+                          next_poll_at=now, error_count=0, last_error=None, last_ok_at=None)
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(update(t_sources).where(t_sources.c.name == name)
+                             .values(**values))
+        return self.get_source(name)
+
+    def poll_source_now(self, name: str, now: datetime) -> SourceRow:
+        """Make a source due at once: the worker polls it on its next cycle (a paused
+        one is refused: resuming it polls it at once)."""
+        row = self.get_source(name)
+        if row.paused:
+            raise StoreError(f"feed {name!r} is paused: resume it to poll it")
+        if not row.enabled:
+            raise StoreError(f"feed {name!r} is turned off in the config file")
+        with self.engine.begin() as conn:
+            conn.execute(update(t_sources).where(t_sources.c.name == name)
+                         .values(next_poll_at=now))
+        return self.get_source(name)
+
+    def source_display_names(self) -> dict[str, str]:
+        """Every source's name -> what to call it in front of people: its display name,
+        else its name (for posts, digests and pages)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t_sources.c.name, t_sources.c.display_name)).all()
+        return {name: shown or name for name, shown in rows}
 
     def set_source_paused(self, name: str, paused: bool, now: datetime) -> SourceRow:
         """Pause a source (it is not polled) or resume it (polled at once)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import exists, select
@@ -12,6 +13,9 @@ from bot.errors import StoreError
 from bot.model import Item, KeyDate, Story, Tag, TagGroup
 from bot.release import story_targets
 from bot.store._common import row_to_date, row_to_item
+from bot.store._duplicates import Duplicate, find_duplicates
+from bot.store._ingest import RoutingContext
+from bot.store._search import StoryFilter, StoryPage, find_stories, source_names
 from bot.store.schema import items as t_items
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_dates as t_dates
@@ -61,6 +65,26 @@ class StoriesMixin:
                       updated_at=r.updated_at, revision=r.revision,
                       image_url=r.image_url, hold=r.hold,
                       targets=story_targets(r.targets)) for r in rows]
+
+    def search_stories(self, f: StoryFilter, *, offset: int = 0, limit: int = 50) -> StoryPage:
+        """One page of the stories ``f`` finds, newest publication first (``_search``)."""
+        offset, limit = max(0, offset), max(1, limit)
+        rows, total = find_stories(self.engine, f, offset=offset, limit=limit)
+        by_id = {s.id: s for s in self.list_stories(ids=[sid for sid, _ in rows])}
+        return StoryPage(stories=[by_id[sid] for sid, _ in rows if sid in by_id], total=total,
+                         offset=offset, limit=limit, published=dict(rows))
+
+    def possible_duplicates(self, story_id: int, ctx: RoutingContext,
+                            limit: int = 5) -> list[Duplicate]:
+        """The other stories the merge engine scores closest to ``story_id`` (``_duplicates``),
+        best first, each with its :class:`Story`."""
+        with self.engine.connect() as conn:
+            found = find_duplicates(conn, story_id, ctx, limit)
+        stories = {s.id: s for s in self.list_stories(ids=[d.story_id for d in found])}
+        return [replace(d, story=stories[d.story_id]) for d in found if d.story_id in stories]
+
+    def source_names(self) -> list[str]:
+        return source_names(self.engine)
 
     def get_story(self, story_id: int) -> Story:
         found = self.list_stories(ids=[story_id])

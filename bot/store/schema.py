@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -81,6 +82,8 @@ sources = Table(
     Column("paused", Boolean, nullable=False, default=False, server_default="0"),
     # The first poll announces old entries too (else they are stored, not announced).
     Column("announce_backlog", Boolean, nullable=False, default=False, server_default="0"),
+    # What people call the feed ("Academy news"); its name stays the slug (issue #15).
+    Column("display_name", String(200)),
 )
 
 stories = Table(
@@ -127,6 +130,8 @@ items = Table(
     UniqueConstraint("source", "source_item_id"),
     Index(None, "story_id"),
     Index(None, "fingerprint"),
+    # Each story's publication date and the source filter of the Stories page (0014).
+    Index(None, "story_id", "source", "published_at"),
 )
 
 item_urls = Table(
@@ -182,6 +187,11 @@ deliveries = Table(
     Column("release_at", UTCDateTime),
     # The message is to be taken back (its story was merged away).
     Column("retract", Boolean, nullable=False, default=False, server_default="0"),
+    # Edits after send (issue #15): the title of the message as first sent, set when comms
+    # correct a sent announcement and a correction is due (edited in place where the channel
+    # can, a correction naming it elsewhere); and the live post's address, where one exists.
+    Column("correction", Text),
+    Column("permalink", Text),
     UniqueConstraint("story_id", "target"),
     Index(None, "status", "next_attempt_at"),
 )
@@ -250,6 +260,8 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("last_login_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # False: this person gets no notifications (``/account/notifications``).
+    Column("notify", Boolean, nullable=False, default=True, server_default=true()),
 )
 
 # Server-side sessions: the cookie carries a random token, the table its SHA-256, so a
@@ -375,4 +387,78 @@ account_links = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),
     Index(None, "purpose", "email"),
+)
+
+
+# Notifications (``bot.notify``): one row per event and recipient (an address, or "#" and
+# a Slack channel), unique, so each goes once. ``email``: queued, bounded (the address had
+# its share, see ``[web] mails_per_address``), off or none; ``slack``: pending, in_flight,
+# sent, dead, off or none (sent by the worker).
+notices = Table(
+    "notices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("announcement_id", Integer, ForeignKey("announcements.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("event", String(16), nullable=False),  # submitted, returned, approved, sent, failed
+    Column("occasion", String(40), nullable=False),  # which submit/approval it was about
+    Column("recipient", String(320), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("email", String(16), nullable=False),
+    Column("slack", String(16), nullable=False),
+    Column("slack_text", Text),
+    Column("slack_attempts", Integer, nullable=False, default=0),
+    Column("slack_lease_until", UTCDateTime),
+    Column("slack_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("announcement_id", "event", "occasion", "recipient"),
+    Index(None, "slack"),
+)
+
+
+# -- edits with an audit trail (issue #15) ----------------------------------------------------
+
+# Comms' overrides of a collected story, applied at every compose so a later poll never undoes
+# them: field "title", "summary" (text), "dates" (JSON list of key dates), "programmes" (JSON
+# list of slugs). Kind and domains stay manual tags in story_tags.
+story_overrides = Table(
+    "story_overrides", metadata,
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("set_by", String(320), nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+)
+
+# Who changed what and when: one row per changed field (before and after as shown text).
+story_edits = Table(
+    "story_edits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("announcement_id", Integer, ForeignKey("announcements.id", ondelete="SET NULL")),
+    Column("field", String(32), nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+    Column("by", String(320), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "story_id", "at"),
+)
+
+# An edit of a sent announcement waiting for a second person (four eyes), or done.
+# status: pending, applied, rejected.
+sent_edits = Table(
+    "sent_edits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("announcement_id", Integer, ForeignKey("announcements.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("url", Text),
+    Column("by_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("by", String(320), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decided_by", String(320)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Index(None, "announcement_id", "status"),
 )

@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import HeraldError, StoreError
-from bot.queue import Draft, announcement_item, announcement_story
+from bot.notify import announce_safely
+from bot.queue import (
+    Draft,
+    PastSendTime,
+    announcement_item,
+    announcement_story,
+    check_send_time,
+    when_text,
+)
 from bot.store import Announcement, NotAllowed, Session
 from bot.web.app import WebContext
 
@@ -17,14 +25,17 @@ class InvalidDraft(HeraldError, ValueError):
     default_message = "invalid announcement"
 
 
-def check_draft(ctx: WebContext, draft: Draft) -> Draft:
-    """Raise InvalidDraft (shown to the user) for a kind, domain or target Herald lacks."""
+def check_draft(ctx: WebContext, draft: Draft, *, allow_past: bool = False) -> Draft:
+    """Raise InvalidDraft (shown to the user) for a kind, domain or target Herald lacks,
+    and PastSendTime for a send time already past (unless ``allow_past``)."""
     tax = ctx.herald.taxonomy
     try:
         draft.check_against(kinds=tax.slugs("kind"), domains=tax.slugs("domain"),
                             targets=list(ctx.herald.targets))
     except ValueError as exc:
         raise InvalidDraft(str(exc)) from None
+    if not allow_past:
+        check_send_time(draft, ctx.now(), ctx.herald.settings.config.worker.timezone)
     return draft
 
 
@@ -49,30 +60,46 @@ def update(ctx: WebContext, session: Session, ann: Announcement, draft: Draft) -
 
 
 def approve(ctx: WebContext, session: Session, ann: Announcement,
-            seen: datetime | None = None) -> Announcement:
+            seen: datetime | None = None, *, send_now: bool = False) -> Announcement:
     """Approve (approval on: an approver who is not the author) or publish (approval off).
-    ``seen``: the version the approver looked at (refused if it changed since)."""
+    ``seen``: the version the approver looked at (refused if it changed since). A send time
+    that passed while it waited is refused (PastSendTime) unless ``send_now``: then it goes
+    as soon as approved, and the announcement says so."""
     four_eyes = ctx.web.approval
     user = session.user
     if four_eyes and not user.can("approver"):
         raise NotAllowed("only an approver can approve announcements")
     if four_eyes and ann.author_id == user.id:
         raise NotAllowed("you wrote this announcement: someone else must approve it")
-    draft = check_draft(ctx, Draft.model_validate(ann.draft.model_dump()))
+    draft = check_draft(ctx, Draft.model_validate(ann.draft.model_dump()), allow_past=True)
+    now, tz = ctx.now(), ctx.herald.settings.config.worker.timezone
+    due = draft.send_at_utc(tz)
+    if send_now:
+        draft = draft.model_copy(update={"send_at": None})
+    elif due is not None and due < now:
+        raise PastSendTime(f"the send time ({when_text(due, now, tz)}) passed while it "
+                           "waited: approve it to send now instead, or send it back for a "
+                           "new time")
     story = story_for(ctx, ann.id, draft, ann.author)
-    return ctx.store.approve_announcement(ann.id, user.id, story, ctx.now(),
+    done = ctx.store.approve_announcement(ann.id, user.id, story, ctx.now(),
                                           four_eyes=four_eyes, seen=seen,
-                                          ctx=ctx.herald.routing)
+                                          ctx=ctx.herald.routing, send_now=send_now)
+    announce_safely(ctx.herald, done, "approved", user.id)
+    return done
 
 
 def send_back(ctx: WebContext, session: Session, ann: Announcement,
               comment: str) -> Announcement:
     if not session.user.can("approver"):
         raise NotAllowed("only an approver can send an announcement back")
-    return ctx.store.return_announcement(ann.id, session.user.id, comment, ctx.now())
+    done = ctx.store.return_announcement(ann.id, session.user.id, comment, ctx.now())
+    announce_safely(ctx.herald, done, "returned", session.user.id)
+    return done
 
 
 def submit(ctx: WebContext, session: Session, ann: Announcement) -> Announcement:
     if not ctx.web.approval:
         raise StoreError("approval is off here: publish the announcement instead")
-    return ctx.store.submit_announcement(ann.id, ctx.now())
+    done = ctx.store.submit_announcement(ann.id, ctx.now())
+    announce_safely(ctx.herald, done, "submitted", session.user.id)
+    return done

@@ -22,6 +22,7 @@ from bot.store import Announcement, Session
 from bot.web import actions
 from bot.web.app import RowId, WebContext, ctx_of
 from bot.web.security import CSRF_HEADER, Forbidden, SignInRequired, check_csrf, require_role
+from bot.web.story_search import read_filter
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/json": {"schema": {
@@ -171,10 +172,14 @@ def approve_announcement(
         request: Request, ann_id: RowId,
         seen: Annotated[datetime | None, Query(
             description="the announcement's updated_at as you reviewed it; the approval "
-                        "is refused if it changed since")] = None) -> AnnouncementOut:
+                        "is refused if it changed since")] = None,
+        send_now: Annotated[bool, Query(
+            description="send as soon as approved: a send time that passed while it "
+                        "waited is refused otherwise")] = False) -> AnnouncementOut:
     ctx, session = writer(request)
     return AnnouncementOut.of(actions.approve(ctx, session,
-                                              ctx.store.get_announcement(ann_id), seen=seen))
+                                              ctx.store.get_announcement(ann_id), seen=seen,
+                                              send_now=send_now))
 
 
 @router.post("/announcements/{ann_id}/return", response_model=AnnouncementOut)
@@ -199,12 +204,27 @@ def retry_delivery(request: Request, delivery_id: RowId) -> DeliveryOut:
 
 
 @router.get("/stories", response_model=list[StoryOut])
-def list_stories(request: Request, tag: str | None = None,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[StoryOut]:
+def list_stories(
+        request: Request, response: Response,
+        q: Annotated[str | None, Query(description="words in the title or summary")] = None,
+        kind: str | None = None, domain: str | None = None, programme: str | None = None,
+        source: Annotated[str | None, Query(description="a source (feed) name")] = None,
+        tag: Annotated[str | None, Query(description="any tag slug")] = None,
+        published_from: Annotated[date | None, Query(
+            alias="from", description="published on or after this day")] = None,
+        published_to: Annotated[date | None, Query(
+            alias="to", description="published on or before this day")] = None,
+        state: Annotated[str | None, Query(pattern="^(held|released)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0) -> list[StoryOut]:
+    """Stories, newest publication first, filtered as the Stories page filters them; the
+    ``X-Total-Count`` header says how many the filter finds in all."""
     ctx, _session = reader(request)
-    found = ctx.store.list_stories(tag=tag, limit=max(1, min(limit, 500)))
-    sent = ctx.store.deliveries_for([s.id for s in found if s.id is not None])
-    return stories_out(found, sent, _today(ctx))
+    wanted = read_filter(request.query_params, ctx.herald.settings.config.worker.timezone)
+    found = ctx.store.search_stories(wanted, offset=offset, limit=max(1, min(limit, 500)))
+    response.headers["X-Total-Count"] = str(found.total)
+    sent = ctx.store.deliveries_for([s.id for s in found.stories if s.id is not None])
+    return stories_out(found.stories, sent, _today(ctx))
 
 
 @router.get("/stories/{story_id}", response_model=StoryOut)
@@ -313,3 +333,9 @@ def metrics(request: Request) -> Response:
     ]
     return PlainTextResponse("\n".join(lines) + "\n",
                              media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# Edits with an audit trail (issue #15): bot/web/api_edits.py adds its routes here.
+from bot.web import api_edits  # noqa: E402
+
+api_edits.register(router)

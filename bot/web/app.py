@@ -14,7 +14,15 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -43,7 +51,9 @@ RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 # Fixed notices a redirect can ask for (?done=…): no page shows text taken from the URL.
 NOTICES = {
     "saved": "Saved.", "submitted": "Submitted for approval.", "approved": "Approved.",
-    "returned": "Sent back to the author.", "cancelled": "Cancelled.",
+    "returned": "Sent back to the author.",
+    "cancelled": "Cancelled: nothing more of it goes out. Unless part of it was sent, "
+                 "“Undo” below makes it a draft again.",
     "retry": "Queued to send again.", "tags": "Tags saved.", "held": "Story stopped.",
     "released": "Story released: it will be posted.", "merged": "Stories merged.",
     "announced": "Announced: it goes where the routes send it.",
@@ -56,6 +66,11 @@ NOTICES = {
     "paused": "Feed paused.", "resumed": "Feed resumed.", "removed": "Removed.",
     "user-added": "Account added.", "signed-out": "You are signed out.",
     "published": "Published.",
+    "feed-saved": "Feed saved.",
+    "poll-soon": "The feed is due now: the worker reads it on its next round (within a "
+                 "minute with the usual settings). Reload this page to see the result.",
+    "restored": "Cancel undone: it is a draft again. Submit it when it is ready.",
+    "notify-saved": "Your notification settings are saved.",
 }
 # Accounts in the browser (bot.web.pages.accounts, account_links).
 NOTICES.update({
@@ -106,6 +121,14 @@ class WebContext:
     def labels(self) -> dict[str, str]:
         return {r.slug: r.label for r in self.herald.taxonomy.rules}
 
+    def brand(self) -> dict[str, Any]:
+        """``[brand]`` for the pages: the academy's name, logo, privacy notice, colour."""
+        from bot.config import brand_name
+
+        config = self.herald.settings.config
+        return {"name": brand_name(config), "logo_url": config.brand.logo_url,
+                "privacy_url": config.brand.privacy_url, "colour": config.brand.colour}
+
     def render(self, request: Request, name: str, *, session: Session | None = None,
                status_code: int = 200, **context: Any) -> HTMLResponse:
         template = self.templates.get_template(name)
@@ -114,7 +137,8 @@ class WebContext:
             request=request, session=session, user=session.user if session else None,
             csrf=session.csrf if session else public_form_token(self.signer),
             notice=NOTICES.get(done or ""), labels=self.labels(),
-            list_name=self.herald.settings.config.digest.list_name, **context)
+            list_name=self.herald.settings.config.digest.list_name,
+            brand=self.brand(), **context)
         return HTMLResponse(html, status_code=status_code)
 
 
@@ -138,12 +162,24 @@ def _templates() -> Environment:
     return env
 
 
-def _when(value: datetime | None, tz: str = "Europe/London") -> str:
-    from zoneinfo import ZoneInfo
+@pass_context
+def _when(context: Context, value: datetime | None, tz: str | None = None) -> Markup | str:
+    """``{{ t | when }}``: "in 2 days, Fri 4 Dec 09:00 GMT" in a ``<time>`` element whose
+    ``datetime`` is the ISO 8601 instant. "Now" is the app's clock (tests inject one); the
+    zone is ``tz``, else ``[worker] timezone``."""
+    from datetime import UTC
+
+    from bot.queue import when_text
 
     if value is None:
         return "—"
-    return value.astimezone(ZoneInfo(tz)).strftime("%a %-d %b %Y, %H:%M")
+    request = context.get("request")
+    web = getattr(getattr(getattr(request, "app", None), "state", None), "ctx", None)
+    now = web.now() if isinstance(web, WebContext) else datetime.now(UTC)
+    zone = tz or (web.herald.settings.config.worker.timezone if isinstance(web, WebContext)
+                  else "Europe/London")
+    return Markup('<time datetime="{}">{}</time>').format(value.isoformat(),
+                                                         when_text(value, now, zone))
 
 
 def _is_api(request: Request) -> bool:

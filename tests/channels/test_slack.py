@@ -133,7 +133,8 @@ def test_render_stays_within_block_kit_limits(tmp_path: Path, n: int, words: boo
     assert 1 <= len(header["text"]["text"]) <= 150
     for section in blocks_of(payload, "section"):
         assert 1 <= len(section["text"]["text"]) <= 3000
-    assert bool(blocks_of(payload, "section")) == (n > 0)
+    assert bool([b for b in blocks_of(payload, "section") if b["block_id"] == "text"]) \
+        == (n > 0)
     (context,) = blocks_of(payload, "context")
     assert context["elements"] and len(context["elements"]) <= 10
     for element in context["elements"]:
@@ -179,47 +180,81 @@ DATED = (KeyDate("applications-close", date(2026, 9, 7)),
                  place="the Brew House, Preston"))
 
 
+def key_line(payload: dict[str, Any]) -> str:
+    (block,) = [b for b in payload["blocks"] if b.get("block_id") == "key_date"]
+    text: str = block["text"]["text"]
+    return text
+
+
 def test_an_event_shows_its_time_and_place_and_a_passed_deadline_is_marked(
         tmp_path: Path) -> None:
     slack = channel(None, tmp_path)
-    text = blocks_of(slack.render(story(dates=DATED)), "context")[0]["elements"][0]["text"]
-    assert "*Applications close: Mon 07 Sep 2026*" in text
-    assert "*Event: Thu 24 Sep 2026, 09:30–13:00, the Brew House, Preston*" in text
+    text = key_line(slack.render(story(dates=DATED)))
+    # The key date first (the next to come), bold, then the others.
+    assert text.startswith("*📅 Applications close Mon 7 Sep*")
+    assert "Event Thu 24 Sep, 09:30–13:00, the Brew House, Preston" in text
     # The same story rendered after the closing date: marked as gone, not as to come,
     # and after the date still ahead.
     slack.context.clock.advance(days=20)  # 9 September
-    text = blocks_of(slack.render(story(dates=DATED)), "context")[0]["elements"][0]["text"]
-    assert "Applications close:" not in text
-    closed = text.index("*Applications closed Mon 07 Sep 2026*")
-    assert text.index("*Event: Thu 24 Sep 2026") < closed
+    text = key_line(slack.render(story(dates=DATED)))
+    assert "Applications close " not in text
+    assert text.startswith("*📅 Event Thu 24 Sep, 09:30–13:00")
+    assert text.index("Applications closed Mon 7 Sep") > text.index("Event Thu 24 Sep")
 
 
 def test_only_three_dates_and_those_to_come_first(tmp_path: Path) -> None:
     gone = tuple(KeyDate("deadline", date(2026, 8, d)) for d in (1, 2, 3))
-    text = blocks_of(channel(None, tmp_path).render(story(dates=(*gone, *DATED))),
-                     "context")[0]["elements"][0]["text"]
-    assert "Applications close: Mon 07 Sep" in text and "Event: Thu 24 Sep" in text
-    assert text.count("Deadline passed") == 1 and "Sat 01 Aug" in text
+    text = key_line(channel(None, tmp_path).render(story(dates=(*gone, *DATED))))
+    assert "Applications close Mon 7 Sep" in text and "Event Thu 24 Sep" in text
+    # Three at most; of the dates gone, the latest.
+    assert text.count("Deadline passed") == 1 and "Mon 3 Aug" in text
+
+
+def test_the_key_date_is_chosen_by_kind_and_the_button_fits_the_kind(tmp_path: Path) -> None:
+    dates = (KeyDate("applications-open", date(2026, 8, 27)),
+             KeyDate("event", date(2026, 9, 2)), KeyDate("applications-close", date(2026, 9, 30)))
+    slack = channel(None, tmp_path)
+    cohort = slack.render(story(kind="cohort-opening", dates=dates))
+    assert key_line(cohort).startswith("*📅 Applications close Wed 30 Sep*")
+    assert blocks_of(cohort, "actions")[0]["elements"][0]["text"]["text"] == "Apply"
+    event = slack.render(story(kind="event", dates=dates))
+    assert key_line(event).startswith("*📅 Event Wed 2 Sep*")
+    assert blocks_of(event, "actions")[0]["elements"][0]["text"]["text"] == "Book your place"
+    coaching = slack.render(story(kind="coaching-offer"))
+    assert blocks_of(coaching, "actions")[0]["elements"][0]["text"]["text"] \
+        == "Request a coach"
+    news = slack.render(story(kind="news", dates=dates))
+    assert key_line(news).startswith("*📅 Applications open Thu 27 Aug*")
+    assert blocks_of(news, "actions")[0]["elements"][0]["text"]["text"] == "Read more"
+    # The key date comes before the text.
+    ids = [b.get("block_id") for b in news["blocks"]]
+    assert ids.index("key_date") < ids.index("text")
+    assert not [b for b in slack.render(story())["blocks"] if b.get("block_id") == "key_date"]
 
 
 def test_a_hostile_place_is_escaped(tmp_path: Path) -> None:
     kd = KeyDate("event", date(2026, 9, 24), place="<!channel> & <https://evil.example|here>")
-    text = blocks_of(channel(None, tmp_path).render(story(dates=(kd,))),
-                     "context")[0]["elements"][0]["text"]
+    text = key_line(channel(None, tmp_path).render(story(dates=(kd,))))
     assert "<" not in text and "&lt;!channel&gt; &amp; &lt;https://evil.example|here&gt;" in text
 
+
 def test_render_shows_sources_kind_tags_and_dates(tmp_path: Path) -> None:
-    s = story(sources=("news", "blog"), kind="event",
+    s = story(sources=("news", "academy-x-posts"), kind="event",
               tags=(Tag(TagGroup.DOMAIN, "coaching", "r"), Tag(TagGroup.KIND, "event", "r"),
                     Tag(TagGroup.PROGRAMME, "seacole", "r")),
               dates=(KeyDate("applications-open", date(2026, 8, 27)),))
-    payload = channel(None, tmp_path, labels={"coaching": "Coaching & mentoring",
-                                              "event": "Event", "seacole": "Seacole"}).render(s)
+    slack = channel(None, tmp_path, labels={"coaching": "Coaching & mentoring",
+                                            "event": "Event", "seacole": "Seacole"})
+    slack.context.brand = "North West Leadership Academy"
+    slack.context.source_names = {"news": "Academy news"}
+    payload = slack.render(s)
     (context,) = blocks_of(payload, "context")
-    text = context["elements"][0]["text"]
-    assert "news, blog" in text and "Event" in text
-    assert "Coaching &amp; mentoring · Seacole" in text
-    assert "*Applications open: Thu 27 Aug 2026*" in text
+    byline, tags = (e["text"] for e in context["elements"])
+    # The academy and the sources' names, not their slugs; then kind, domains and
+    # programmes in one line.
+    assert byline == "North West Leadership Academy · Academy news, Academy x posts"
+    assert tags == "Event · Coaching &amp; mentoring · Seacole"
+    assert key_line(payload) == "*📅 Applications open Thu 27 Aug*"
     assert payload["story_id"] == 3 and payload["revision"] == 1
 
 
@@ -267,7 +302,7 @@ def test_hostile_text_is_escaped_everywhere(tmp_path: Path, hostile: str) -> Non
         seen[kind].append(shown.replace(WJ, ""))
     assert f"{hostile} in the title" in seen["plain_text"]
     assert any(f"Summary: {hostile} end" == t for t in seen["mrkdwn"])
-    assert any(f"{hostile} source, news" in t for t in seen["mrkdwn"])
+    assert any(f"{hostile} source, News" in t for t in seen["mrkdwn"])
 
 
 def test_all_hostile_inputs_at_once_in_every_field(tmp_path: Path) -> None:

@@ -182,17 +182,25 @@ def test_read_more_only_for_web_urls(tmp_path: Path, url: str | None, action: bo
         assert "actions" not in card
 
 
-def test_full_card_has_facts_for_sources_kind_tags_and_dates(tmp_path: Path) -> None:
-    labels = {"coaching": "Coaching", "seacole": "Seacole", "event": "Event"}
-    card = card_of(channel(tmp_path, labels=labels).render(STORIES["full"]))
-    (facts,) = [b["facts"] for b in card["body"] if b["type"] == "FactSet"]
-    assert [(f["title"], f["value"]) for f in facts] == [
-        ("Source", "news, blog"), ("Kind", "Event"), ("Tags", "Coaching · Seacole"),
-        ("Key date", "Applications open: Thu 27 Aug 2026"),
-        ("Key date", "Applications close: Wed 30 Sep 2026"),
-        ("Key date", "Event: Mon 12 Oct 2026"),
-    ]
+def blocks_by_id(card: dict[str, Any]) -> dict[str, str]:
+    return {b["id"]: b["text"] for b in card["body"] if b["type"] == "TextBlock"}
 
+
+def test_full_card_reads_in_slacks_order_without_a_fact_table(tmp_path: Path) -> None:
+    labels = {"coaching": "Coaching", "seacole": "Seacole", "event": "Event"}
+    ch = channel(tmp_path, labels=labels)
+    ch.context.brand = "North West Leadership Academy"
+    ch.context.source_names = {"blog": "The academy blog"}
+    card = card_of(ch.render(STORIES["full"]))
+    assert not [b for b in card["body"] if b["type"] == "FactSet"]
+    shown = blocks_by_id(card)
+    assert list(shown) == ["title", "key_date", "dates", "text", "byline", "tags"]
+    # An event: its date is the key date, first; the others after, small.
+    assert shown["key_date"] == "📅 Event Mon 12 Oct"
+    assert shown["dates"] == "Applications open Thu 27 Aug · Applications close Wed 30 Sep"
+    assert shown["byline"] == "North West Leadership Academy · News, The academy blog"
+    assert shown["tags"] == "Event · Coaching · Seacole"
+    assert card["actions"][0]["title"] == "Book your place"
 
 
 def test_an_event_shows_its_time_and_place_and_a_passed_deadline_is_marked(
@@ -203,17 +211,16 @@ def test_an_event_shows_its_time_and_place_and_a_passed_deadline_is_marked(
     teams = channel(tmp_path)
 
     def dates() -> list[str]:
-        (facts,) = [b["facts"] for b in card_of(teams.render(story(dates=dated)))["body"]
-                    if b["type"] == "FactSet"]
-        return [f["value"] for f in facts if f["title"] == "Key date"]
+        shown = blocks_by_id(card_of(teams.render(story(dates=dated))))
+        return [shown["key_date"], shown["dates"]]
 
     assert dates() == [
-        "Applications close: Mon 07 Sep 2026",
-        r"Event: Thu 24 Sep 2026, 09:30–13:00, the \*Brew\* House, Preston "
+        "📅 Applications close Mon 7 Sep",
+        r"Event Thu 24 Sep, 09:30–13:00, the \*Brew\* House, Preston "
         r"\[map\]\(https://evil.example\)"]
     teams.context.clock.advance(days=20)  # 9 September: the closing date has gone
-    assert dates()[1] == "Applications closed Mon 07 Sep 2026"
-    assert dates()[0].startswith("Event: Thu 24 Sep 2026")
+    assert dates()[1] == "Applications closed Mon 7 Sep"
+    assert dates()[0].startswith("📅 Event Thu 24 Sep, 09:30–13:00")
 
 # --- 28 KB, however long the story -------------------------------------------------------
 
@@ -236,8 +243,8 @@ def test_payload_stays_under_28_kb(card_schema: jsonschema.Draft6Validator, tmp_
     payload = ch.render(HUGE[name])
     assert size(payload) <= MAX_BYTES
     assert card_schema.is_valid(card_of(payload))
-    texts = [b["text"] for b in card_of(payload)["body"] if b["type"] == "TextBlock"]
-    assert len(texts) == 2 and texts[1]  # the summary is cut, not dropped
+    texts = blocks_by_id(card_of(payload))
+    assert texts["title"] and texts["text"]  # the summary is cut, not dropped
     # What httpx actually puts on the wire is under the limit too.
     ch.send(payload, delivery=delivery())
     (_, _, _, raw) = teams.requests[-1]

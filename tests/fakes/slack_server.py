@@ -6,6 +6,7 @@ POSTs, JSON for ``chat.*`` and a form body for the rest; the fake also takes que
 strings and GET, and a token from ``Authorization: Bearer`` or a ``token`` parameter.
 
 Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.delete``,
+``chat.getPermalink``,
 ``conversations.history``, ``conversations.replies``, ``conversations.list``.
 Errors are HTTP 200 with ``{"ok": false, "error": ...}`` as Slack answers them
 (``invalid_auth``, ``channel_not_found``, ``not_in_channel``, ``message_not_found``,
@@ -66,6 +67,8 @@ def server_error(status: int = 500) -> Failure:
 class FakeSlackState:
     valid_tokens: set[str] = field(default_factory=lambda: {"xoxb-good"})
     channels: dict[str, str] = field(default_factory=lambda: {"academy-news": "C0NEWS"})
+    #: Workspace members by email (users.lookupByEmail); a post to a member's id is a DM.
+    users: dict[str, str] = field(default_factory=dict)
     # every stored message, in posting order; each a Slack message dict plus "channel"
     messages: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
@@ -86,7 +89,7 @@ class FakeSlackState:
         """A channel id from an id, or (if ``names``) a name with or without "#"."""
         if not isinstance(channel, str) or not channel:
             return None
-        if channel in self.channels.values():
+        if channel in self.channels.values() or channel in self.users.values():
             return channel
         if names:
             return self.channels.get(channel.removeprefix("#"))
@@ -277,6 +280,18 @@ def _delete(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[s
     return {"ok": True, "channel": channel_id, "ts": msg["ts"]}
 
 
+def _permalink(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[str, Any]:
+    channel_id = state.resolve_channel(params.get("channel"), names=False)
+    if channel_id is None:
+        return {"ok": False, "error": "channel_not_found"}
+    ts = str(params.get("message_ts") or "")
+    if state.find(channel_id, ts) is None:
+        return {"ok": False, "error": "message_not_found"}
+    return {"ok": True, "channel": channel_id,
+            "permalink": f"https://fake-slack.example/archives/{channel_id}/"
+                         f"p{ts.replace('.', '')}"}
+
+
 def _in_window(ts: str, params: dict[str, Any]) -> bool:
     inclusive = _truthy(params.get("inclusive"))
     value = float(ts)
@@ -336,11 +351,22 @@ def _list(state: FakeSlackState, params: dict[str, Any], token: str) -> dict[str
             "response_metadata": {"next_cursor": ""}}
 
 
+def _lookup_by_email(state: FakeSlackState, params: dict[str, Any], token: str
+                     ) -> dict[str, Any]:
+    email = str(params.get("email") or "").lower()
+    found = next((uid for e, uid in state.users.items() if e.lower() == email), None)
+    if found is None:
+        return {"ok": False, "error": "users_not_found"}
+    return {"ok": True, "user": {"id": found, "profile": {"email": email}}}
+
+
 _METHODS = {
     "auth.test": _auth_test,
+    "users.lookupByEmail": _lookup_by_email,
     "chat.postMessage": _post_message,
     "chat.update": _update,
     "chat.delete": _delete,
+    "chat.getPermalink": _permalink,
     "conversations.history": _history,
     "conversations.replies": _replies,
     "conversations.list": _list,

@@ -9,7 +9,9 @@ from bot.web.pages import (
     accounts,
     auth,
     digest,
+    edits,
     feeds,
+    notify,
     queue,
     stories,
     subscribers,
@@ -17,7 +19,8 @@ from bot.web.pages import (
 from bot.web.pages._common import signed_in
 
 router = APIRouter(include_in_schema=False)
-for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links, digest):
+for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links, notify, edits,
+              digest):
     router.include_router(_area.router)
 
 __all__ = ["router", "signed_in"]

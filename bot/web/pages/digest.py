@@ -66,11 +66,6 @@ def _period(ctx: WebContext) -> Period:
     return parse_period("current", cfg.schedule, cfg.timezone, ctx.now())
 
 
-def _send_time(when: datetime, tz: str) -> str:
-    local = when.astimezone(ZoneInfo(tz))
-    return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()} ({tz})"
-
-
 def _group(ctx: WebContext, key: str) -> Group:
     for group in subscriber_groups(ctx.store.list_subscribers(active_only=True)):
         if group.key == key:
@@ -99,7 +94,7 @@ def digest_page(request: Request) -> Response:
         shown.append((group, content.story_count if content else 0))
     tests = [m for m in ctx.store.list_outmail(session.user.email) if m.kind == TEST_KIND]
     return ctx.render(request, "digest.html.j2", session=session, period=period,
-                      enabled=cfg.enabled, send_time=_send_time(period.end, cfg.timezone),
+                      enabled=cfg.enabled,
                       groups=shown, sends=ctx.store.digest_sends(), tests=tests[-5:][::-1],
                       timezone=cfg.timezone)
 

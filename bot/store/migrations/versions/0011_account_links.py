@@ -2,14 +2,14 @@
 password-reset links, each as the SHA-256 of its random token, used once.
 
 Revision ID: 0011
-Revises: 0008 (the integrator re-chains it after the other #15 migrations)
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
