@@ -2,15 +2,14 @@
 list of kind slugs; NULL means every kind, as ``domains`` NULL means every domain.
 
 Revision ID: 0013
-Revises: 0014 (main's head when this branch was merged with it; numbered 0013 when the
-#15 numbers were handed out, so it comes after 0014)
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0014"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
