@@ -182,8 +182,12 @@ def _link(url: str | None) -> str | None:
     return url if url and url.startswith(("https://", "http://")) else None
 
 
-def _wants(sub_domains: tuple[str, ...] | None, story: Story) -> bool:
-    return sub_domains is None or any(d in sub_domains for d in story.domains)
+def _wants(sub_domains: tuple[str, ...] | None, story: Story,
+           sub_kinds: tuple[str, ...] | None = None) -> bool:
+    """Whether a subscriber with these choices gets ``story``: one of its domains chosen
+    (None: every domain) and its kind chosen (None: every kind)."""
+    return (sub_domains is None or any(d in sub_domains for d in story.domains)) and \
+        (sub_kinds is None or story.kind in sub_kinds)
 
 
 @dataclass(frozen=True)
@@ -197,17 +201,20 @@ class DigestPool:
 
 def build_digest(subscriber_domains: tuple[str, ...] | None,
                  stories: Sequence[Story] | DigestPool, period: Period, today: date,
-                 labels: dict[str, str], domain_order: Sequence[str]) -> DigestContent | None:
+                 labels: dict[str, str], domain_order: Sequence[str],
+                 subscriber_kinds: tuple[str, ...] | None = None) -> DigestContent | None:
     """The digest one subscriber gets for ``period``; None when nothing is new for them.
     Given a :class:`DigestPool`, the gate's choice; given bare stories, those first seen in
-    the period."""
+    the period. ``subscriber_kinds`` (None: every kind) narrows both the news and
+    "Opening soon" to the kinds they chose."""
     if isinstance(stories, DigestPool):
         chosen = stories.fresh
         stories = stories.stories
-        fresh = [s for s in stories if s.id in chosen and _wants(subscriber_domains, s)]
+        fresh = [s for s in stories if s.id in chosen
+                 and _wants(subscriber_domains, s, subscriber_kinds)]
     else:
         fresh = [s for s in stories if period.start <= s.first_seen < period.end
-                 and _wants(subscriber_domains, s)]
+                 and _wants(subscriber_domains, s, subscriber_kinds)]
     if not fresh:
         return None
     order = [d for d in domain_order if subscriber_domains is None or d in subscriber_domains]
@@ -219,7 +226,7 @@ def build_digest(subscriber_domains: tuple[str, ...] | None,
                                tuple(items)) for slug, items in grouped.items() if items)
     soon: list[SoonEntry] = []
     for story in stories:
-        if not _wants(subscriber_domains, story):
+        if not _wants(subscriber_domains, story, subscriber_kinds):
             continue
         for kd in story.dates:
             if kd.date >= today:  # a date gone by is not "soon", whatever it marks
@@ -376,12 +383,14 @@ class DigestJob:
         nothing is new for them."""
         today = now.astimezone(ZoneInfo(self.cfg.timezone)).date()
         content = build_digest(sub.domains, stories, period, today, self.labels,
-                               self.domain_order)
+                               self.domain_order, sub.kinds)
         if content is None:
             return None
         unsubscribe, prefs, mailto = self.links(sub)
         domains_label = "every domain" if sub.domains is None else ", ".join(
             self.labels.get(d, d) for d in sub.domains)
+        if sub.kinds is not None:
+            domains_label += "; only " + ", ".join(self.labels.get(k, k) for k in sub.kinds)
         rendered = render_digest(content, list_name=self.cfg.list_name,
                                  domains_label=domains_label, unsubscribe_url=unsubscribe,
                                  preferences_url=prefs, brand=self.brand)

@@ -49,6 +49,7 @@ APPROVER = "approver@example.org"
 #: The signing key `herald serve` gets (HERALD_SECRET_KEY): tests sign subscriber links with it.
 SECRET_KEY = "browser-test-signing-key"
 SLACK_CHANNEL = "C0NEWS"
+EDITOR_DM, APPROVER_DM = "U0EDITOR", "U0APPROVER"
 #: The longest any single wait may take (ms for Playwright, s for the rest).
 WAIT_MS = 15_000
 START_SECONDS = 30.0
@@ -90,6 +91,11 @@ type = "teams"
 # Collected stories go to files only: the Slack and Teams fakes see announcements alone.
 [[routes]]
 to = ["outbox-files"]
+
+# Authors and approvers hear of their announcements by Slack DM (found by their email).
+[notify]
+slack_target = "staff-slack"
+dm = true
 """
 
 
@@ -176,6 +182,7 @@ def running_server(tmp: Path) -> Iterator[Server]:
     script (scripts/screenshots.py) starts its server through this too."""
     with running_fake_slack(channels={"academy-news": SLACK_CHANNEL}) as slack, \
             running_teams_webhook() as teams:
+        slack.state.users.update({EDITOR: EDITOR_DM, APPROVER: APPROVER_DM})
         config = tmp / "herald.toml"
         config.write_text(CONFIG.format(
             db=tmp / "herald.db", var=tmp / "var", taxonomy=CONFIG_DIR / "taxonomy.toml",
@@ -297,7 +304,8 @@ def test_compose_preview_approve_and_deliver(browser: Browser, server: Server,
         expect(page.get_by_role("heading", level=1)).to_have_text("Write an announcement")
         page.get_by_label("Title").fill(title)
         page.get_by_label("Text").fill(
-            "Applications are open until **12 December 2026**.\n\n"
+            "Applications are open until **12 December 2026**: use [the form]"
+            "(https://academy.example.org/apply).\n\n"
             "- six months, one day a month\n- for senior leaders across the system")
         page.get_by_label("Link to read more").fill("https://academy.example.org/cohort-7")
         page.get_by_label("Kind").select_option("cohort-opening")
@@ -317,6 +325,15 @@ def test_compose_preview_approve_and_deliver(browser: Browser, server: Server,
         expect(teams.locator(".teams-text").first).to_have_text(title)
         digest = page.frame_locator("iframe[title='Digest email preview']")
         expect(digest.get_by_role("heading", name=title)).to_be_visible()
+        # The Markdown as each place draws it: bold and a link with its own text.
+        form_link = "https://academy.example.org/apply"
+        for preview in (slack, teams):
+            expect(preview.locator("strong, b").filter(has_text="12 December 2026")
+                   ).to_have_count(1)
+            expect(preview.get_by_role("link", name="the form")).to_have_attribute(
+                "href", form_link)
+        expect(digest.locator("strong, b").filter(has_text="12 December 2026")).to_have_count(1)
+        expect(digest.get_by_role("link", name="the form")).to_have_attribute("href", form_link)
         ann_url = page.url.split("?")[0]
         page.get_by_role("button", name="Submit for approval").click()
         expect(page.get_by_role("status")).to_have_text("Submitted for approval.")
@@ -341,10 +358,16 @@ def test_compose_preview_approve_and_deliver(browser: Browser, server: Server,
         assert len(posted) == 1, posted
         header = posted[0]["blocks"][0]
         assert header["type"] == "header" and header["text"]["text"] == title
+        sent_text = str(posted[0]["blocks"])
+        assert "*12 December 2026*" in sent_text and f"<{form_link}|the form>" in sent_text
         assert len(server.teams.cards) == 1
+        # The approver heard of the submission, the author of the approval and the send.
+        assert any("submitted" in m["text"] for m in server.slack.posted(APPROVER_DM))
+        told = " ".join(m["text"] for m in server.slack.posted(EDITOR_DM)).lower()
+        assert "approved" in told and "sent" in told, told
         # A second cycle sends nothing more.
         server.herald("run", "--once")
-        assert len(server.slack.posted()) == 1
+        assert len(server.slack.posted(SLACK_CHANNEL)) == 1
 
         page.goto("/queue")
         sent = page.locator("section", has=page.locator("#h-sent"))

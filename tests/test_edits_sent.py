@@ -183,3 +183,24 @@ def test_the_next_digest_carries_the_corrected_text(make_rig: Any) -> None:
     rig.cli("digest", "send", "--period", "current")
     text = the_digest_of(rig, "reader@example.org")
     assert FIXED in text and f"{ORIGINAL} " not in text.replace(FIXED, "")
+
+
+def test_a_correction_keeps_the_markdown_drawn_for_each_place(
+        tmp_path: Path, clock: FixedClock, slack: FakeSlack, teams: FakeTeamsWebhook) -> None:
+    """The corrected body is Markdown as the first one was: Slack's edited message has
+    ``*bold*`` and ``<url|text>``, not the flattened text (the item's Markdown is
+    rewritten with its text)."""
+    web = everywhere_web(tmp_path, clock, slack, teams)
+    try:
+        ann_id = sent_announcement(web)
+        body = "**Apply** by *Friday*: [the form](https://academy.example.org/apply)"
+        web.store.edit_sent_announcement(
+            ann_id, corrected(web, ann_id, body=body), web.store.get_user(EDITOR),
+            four_eyes=False, ctx=web.herald.routing, now=clock.now())
+        web.herald.dispatch()
+        assert len(slack.updates) == 1
+        sent = json.dumps(slack.updates[0])
+        assert "*Apply*" in sent and "<https://academy.example.org/apply|the form>" in sent
+        assert "**Apply**" not in sent
+    finally:
+        web.close()

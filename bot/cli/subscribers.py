@@ -20,29 +20,40 @@ from bot.cli._base import (
 from bot.clock import SystemClock
 
 
-def _domains_option(value: str | None, herald: Any) -> list[str] | None:
+def _domains_option(value: str | None, herald: Any, group: str = "domain"
+                    ) -> list[str] | None:
+    """``--domains`` (or ``--kinds``, with ``group="kind"``): slugs, or None for all."""
     if not value or value == "all":
         return None
     wanted = [d.strip() for d in value.split(",") if d.strip()]
-    known = herald.taxonomy.slugs("domain")
+    known = herald.taxonomy.slugs(group)
     unknown = [d for d in wanted if d not in known]
     if unknown:
-        raise fail(f"--domains: unknown {', '.join(unknown)}; choose from {', '.join(known)} "
-                   "or 'all'", 2)
+        raise fail(f"--{group}s: unknown {', '.join(unknown)}; choose from "
+                   f"{', '.join(known)} or 'all'", 2)
     return wanted
+
+
+def _choices(slugs: tuple[str, ...] | None) -> str:
+    return "all" if slugs is None else ", ".join(slugs)
 
 
 @subscribers_app.command("add")
 def subscribers_add(email: Annotated[str, typer.Argument(help="Their email address.")],
                     config: ConfigOpt = None,
                     domains: Annotated[str | None, typer.Option(
-                        "--domains", help="Comma-separated domain slugs, or 'all'.")] = None
+                        "--domains", help="Comma-separated domain slugs, or 'all'.")] = None,
+                    kinds: Annotated[str | None, typer.Option(
+                        "--kinds", help="Comma-separated kind slugs (e.g. "
+                        "cohort-opening,event), or 'all'.")] = None
                     ) -> None:
     """Add a subscriber (confirmed: they asked you in person)."""
     sub = with_herald(config, lambda h: h.store.add_subscriber(
-        email, domains=_domains_option(domains, h), now=SystemClock().now()))
+        email, domains=_domains_option(domains, h), now=SystemClock().now(),
+        kinds=_domains_option(kinds, h, "kind")))
     out.print(f"subscribed {_escape(sub.email)} to "
-              f"{'every domain' if sub.domains is None else ', '.join(sub.domains)}")
+              f"{'every domain' if sub.domains is None else ', '.join(sub.domains)}"
+              f"{'' if sub.kinds is None else '; only ' + ', '.join(sub.kinds)}")
     if not sub.email.partition("@")[0].isascii():
         out.print("  note: a non-ASCII address; the digest reaches it only through a mail "
                   "server that offers SMTPUTF8")
@@ -67,6 +78,7 @@ def subscribers_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None
     if as_json:
         print(json.dumps([{
             "email": s.email, "domains": list(s.domains) if s.domains is not None else "all",
+            "kinds": list(s.kinds) if s.kinds is not None else "all",
             "frequency": s.frequency, "active": s.active,
             "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
             "unsubscribed_at": s.unsubscribed_at.isoformat() if s.unsubscribed_at else None,
@@ -75,12 +87,12 @@ def subscribers_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None
         } for s in subs], indent=2))
         return
     table = Table(title=f"Subscribers ({len(subs)})")
-    for col in ("email", "domains", "state", "last digest"):
+    for col in ("email", "domains", "kinds", "state", "last digest"):
         table.add_column(col, overflow="fold")
     for s in subs:
         state = ("unsubscribed" if s.unsubscribed_at else
                  "active" if s.confirmed_at else "awaiting confirmation")
-        table.add_row(_escape(s.email), "all" if s.domains is None else ", ".join(s.domains),
+        table.add_row(_escape(s.email), _choices(s.domains), _choices(s.kinds),
                       state, _escape(_last_digest(last.get(s.id))))
     out.print(table)
 

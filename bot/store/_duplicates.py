@@ -117,7 +117,7 @@ def _candidate_ids(conn: Connection, feats: Features, published: datetime,
     terms = _terms(feats, ctx)
     links = [t for t in terms if t.startswith("u:")]
     words = [t for t in terms if not t.startswith("u:")]
-    counts = dict(conn.execute(_COUNTS, {"terms": words}).tuples().all()) if words else {}
+    counts = dict(conn.execute(_COUNTS, {"terms": words}).all()) if words else {}
     chosen = _lookup_terms(words, counts)
     if not links and len(chosen) < 2:
         return []

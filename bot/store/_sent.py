@@ -179,7 +179,10 @@ class SentEditsMixin(QueueMixin):
         conn.execute(update(t_items).where(t_items.c.id == old_item.id).values(
             title=item.title, text=item.text, html=item.html, url=item.url,
             canonical_url=item.canonical_url, links=links_to_json(item.links),
-            fingerprint=fingerprint(item.title, item.text), updated_at=now))
+            fingerprint=fingerprint(item.title, item.text), updated_at=now,
+            # the corrected Markdown, so each place draws it as it drew the first text
+            raw_type=item.raw.mime_type if item.raw else None,
+            raw=item.raw.content if item.raw else None))
         conn.execute(update(t_ann).where(t_ann.c.id == row.id).values(
             title=draft.title, body=draft.body, url=draft.url, updated_at=now))
         for name, before, after in (("title", row.title, draft.title),

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
 from bot.store._common import insert_ignore
+from bot.store._subscriber_lists import SubscriberListsMixin
 from bot.store.schema import digests as t_digests
 from bot.store.schema import subscribers as t_subs
 
@@ -34,6 +35,7 @@ class Subscriber:
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
     created_at: datetime
+    kinds: tuple[str, ...] | None = None  # None: every kind
 
     @property
     def active(self) -> bool:
@@ -41,9 +43,19 @@ class Subscriber:
 
     @classmethod
     def from_mapping(cls, m: Any) -> Subscriber:
-        domains = json.loads(m["domains"]) if m["domains"] else None
-        return cls(m["id"], m["email"], tuple(domains) if domains is not None else None,
-                   m["frequency"], m["confirmed_at"], m["unsubscribed_at"], m["created_at"])
+        return cls(m["id"], m["email"], _slugs(m["domains"]), m["frequency"],
+                   m["confirmed_at"], m["unsubscribed_at"], m["created_at"],
+                   _slugs(m["kinds"]))
+
+
+def _slugs(stored: str | None) -> tuple[str, ...] | None:
+    """A stored JSON list of slugs; None (every one) when NULL or empty."""
+    found = json.loads(stored) if stored else None
+    return tuple(found) if found else None
+
+
+def _stored(slugs: list[str] | tuple[str, ...] | None) -> str | None:
+    return json.dumps(sorted(set(slugs))) if slugs else None
 
 
 @dataclass(frozen=True)
@@ -120,16 +132,18 @@ def _lookup_address(email: str) -> str:
         return normalize_email(email)
 
 
-class SubscribersMixin:
+class SubscribersMixin(SubscriberListsMixin):
     engine: Engine
 
     def add_subscriber(self, email: str, *, domains: list[str] | None, now: datetime,
-                       confirmed: bool = True) -> Subscriber:
-        """Add (or re-activate) a subscriber; ``domains`` None means every domain.
+                       confirmed: bool = True,
+                       kinds: list[str] | tuple[str, ...] | None = None) -> Subscriber:
+        """Add (or re-activate) a subscriber; ``domains`` (``kinds``) None means every
+        domain (kind).
 
         The address is validated (``subscriber_address``): StoreError when it is not one."""
         address = subscriber_address(email)
-        values = {"domains": json.dumps(sorted(set(domains))) if domains else None,
+        values = {"domains": _stored(domains), "kinds": _stored(kinds),
                   "confirmed_at": now if confirmed else None, "unsubscribed_at": None}
         with self.engine.begin() as conn:
             row = conn.execute(select(t_subs).where(_same_address(address))).first()
@@ -163,6 +177,15 @@ class SubscribersMixin:
         with self.engine.begin() as conn:
             done = conn.execute(update(t_subs).where(t_subs.c.id == subscriber_id).values(
                 domains=json.dumps(sorted(set(domains))) if domains else None))
+            return done.rowcount == 1
+
+    def set_subscriber_choices(self, subscriber_id: int, domains: list[str] | None,
+                               kinds: list[str] | None) -> bool:
+        """Change the domains and kinds a subscriber receives, and nothing else (never
+        whether they are subscribed). False when there is no such subscriber."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t_subs).where(t_subs.c.id == subscriber_id).values(
+                domains=_stored(domains), kinds=_stored(kinds)))
             return done.rowcount == 1
 
     def unsubscribe(self, email: str, now: datetime) -> Subscriber:
@@ -268,3 +291,4 @@ class SubscribersMixin:
             query = query.where(t_digests.c.period == period)
         with self.engine.connect() as conn:
             return [_digest(r) for r in conn.execute(query).mappings()]
+

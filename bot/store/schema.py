@@ -205,6 +205,7 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("kinds", Text),  # JSON list of kind slugs; NULL means every kind (0013)
 )
 
 digests = Table(

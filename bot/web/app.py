@@ -81,6 +81,12 @@ NOTICES.update({
     "disabled": "Account disabled. Its sessions are signed out.",
     "enabled": "Account enabled.",
 })
+# The digest page (bot.web.pages.digest).
+NOTICES.update({
+    "test-queued": "Test digest queued: the worker sends it to your address shortly.",
+    "test-empty": "Nothing new for that group yet: there is no digest to test.",
+    "test-limit": "Not sent: your address has had its share of emails today.",
+})
 
 
 class InvalidInput(HeraldError, ValueError):

@@ -53,6 +53,39 @@ def _domain_options(ctx: WebContext) -> list[tuple[str, str]]:
     return [(d, labels.get(d, d)) for d in ctx.herald.taxonomy.slugs("domain")]
 
 
+def _kinds(ctx: WebContext, chosen: list[str]) -> list[str] | None:
+    """The chosen kinds, or None (every kind) when all are chosen."""
+    known = ctx.herald.taxonomy.slugs("kind")
+    picked = [k for k in known if k in chosen]
+    if not picked:
+        raise StoreError("choose at least one kind of news")
+    return None if len(picked) == len(known) else picked
+
+
+def _kind_options(ctx: WebContext) -> list[tuple[str, str]]:
+    labels = ctx.labels()
+    return [(k, labels.get(k, k)) for k in ctx.herald.taxonomy.slugs("kind")]
+
+
+def _token_slugs(value: Any) -> list[str] | None:
+    """Domains or kinds as a signed link carries them (None: every one)."""
+    return [str(v) for v in value] if isinstance(value, list) and value else None
+
+
+def send_confirmation(ctx: WebContext, address: str, domains: list[str] | None,
+                      kinds: list[str] | None) -> None:
+    """Queue the email asking ``address`` to confirm; the link carries their choices,
+    which take effect only when it is used."""
+    base = ctx.herald.settings.config.digest.base_url
+    list_name = ctx.herald.settings.config.digest.list_name
+    token = ctx.signer.sign(CONFIRM, {"e": address, "d": domains, "k": kinds})
+    text = (f"Please confirm that {address} wants the {list_name} digest.\n\n"
+            f"{base}/confirm/{token}\n\nThe link works for "
+            f"{ctx.web.confirm_for.days or 1} day(s). If you did not ask for this, ignore "
+            "this email: nothing will be sent to you.\n")
+    _mail(ctx, address, "subscribe", f"{list_name}: please confirm your subscription", text)
+
+
 def _check(ctx: WebContext, purpose: str, token: str, max_age: int | None) -> Any:
     try:
         return ctx.signer.check(purpose, token, max_age=max_age)
@@ -103,7 +136,8 @@ def _mail(ctx: WebContext, to: str, kind: str, subject: str, text: str) -> None:
 def subscribe_page(request: Request) -> Response:
     ctx = ctx_of(request)
     return ctx.render(request, "public/subscribe.html.j2", domains=_domain_options(ctx),
-                      error=None, email="", chosen=[])
+                      kinds=_kind_options(ctx), error=None, email="", chosen=[],
+                      chosen_kinds=[])
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
@@ -111,10 +145,12 @@ def subscribe(request: Request, form: FormBody) -> Response:
     ctx = ctx_of(request)
     email = str(form.get("email") or "").strip()
     chosen = [str(v) for v in form.getlist("domains")]
+    chosen_kinds = [str(v) for v in form.getlist("kinds")]
 
     def again(message: str, status: int) -> Response:
         return ctx.render(request, "public/subscribe.html.j2", domains=_domain_options(ctx),
-                          error=message, email=email, chosen=chosen, status_code=status)
+                          kinds=_kind_options(ctx), error=message, email=email,
+                          chosen=chosen, chosen_kinds=chosen_kinds, status_code=status)
 
     check_same_origin(request)
     check_public_form(ctx.signer, str(form.get("csrf") or ""))
@@ -126,6 +162,9 @@ def subscribe(request: Request, form: FormBody) -> Response:
     try:
         address = subscriber_address(email)
         domains = _domains(ctx, chosen)
+        # A form from before kinds were offered sends none: that means every kind.
+        kinds = None if "kinds_shown" not in form and not chosen_kinds \
+            else _kinds(ctx, chosen_kinds)
     except StoreError as exc:
         return again(str(exc), 422)
     base = ctx.herald.settings.config.digest.base_url
@@ -141,16 +180,11 @@ def subscribe(request: Request, form: FormBody) -> Response:
                 f"You are already subscribed. To change what you receive:\n\n"
                 f"{base}/preferences/{token}\n\nIf this was not you, ignore this email.\n")
         subject = f"{list_name}: you are already subscribed"
+        _mail(ctx, address, "subscribe", subject, text)
     else:
         if existing is None:
             ctx.store.add_subscriber(address, domains=None, now=ctx.now(), confirmed=False)
-        token = ctx.signer.sign(CONFIRM, {"e": address, "d": domains})
-        text = (f"Please confirm that {address} wants the {list_name} digest.\n\n"
-                f"{base}/confirm/{token}\n\nThe link works for "
-                f"{ctx.web.confirm_for.days or 1} day(s). If you did not ask for this, ignore "
-                "this email: nothing will be sent to you.\n")
-        subject = f"{list_name}: please confirm your subscription"
-    _mail(ctx, address, "subscribe", subject, text)
+        send_confirmation(ctx, address, domains, kinds)
     # The same answer whether or not the address was known: the page tells no one who
     # is subscribed.
     return ctx.render(request, "public/message.html.j2", title="Check your inbox",
@@ -190,8 +224,8 @@ def confirm(request: Request, token: str) -> Response:
         return ctx.render(request, "public/message.html.j2", title="You are subscribed",
                           message=f"{known.email} is already subscribed: this link was used "
                                   "before, and changes nothing now.")
-    domains = payload.get("d")
-    sub = ctx.store.add_subscriber(str(payload["e"]), domains=domains, now=ctx.now(),
+    sub = ctx.store.add_subscriber(str(payload["e"]), domains=_token_slugs(payload.get("d")),
+                                   kinds=_token_slugs(payload.get("k")), now=ctx.now(),
                                    confirmed=True)
     prefs = ctx.signer.sign(PREFERENCES, {"s": sub.id, "e": sub.email})
     return ctx.render(request, "public/message.html.j2", title="You are subscribed",
@@ -227,8 +261,11 @@ def preferences_page(request: Request, token: str) -> Response:
         return _link_error(ctx, request, str(exc))
     chosen = list(sub.domains) if sub.domains is not None else \
         ctx.herald.taxonomy.slugs("domain")
+    chosen_kinds = list(sub.kinds) if sub.kinds is not None else \
+        ctx.herald.taxonomy.slugs("kind")
     return ctx.render(request, "public/preferences.html.j2", sub=sub, token=token,
                       domains=_domain_options(ctx), chosen=chosen, error=None,
+                      kinds=_kind_options(ctx), chosen_kinds=chosen_kinds,
                       unsubscribe=ctx.signer.sign(UNSUBSCRIBE, {"s": sub.id, "e": sub.email}))
 
 
@@ -242,23 +279,27 @@ def preferences(request: Request, form: FormBody, token: str) -> Response:
     check_same_origin(request)
     check_public_form(ctx.signer, str(form.get("csrf") or ""))
     chosen = [str(v) for v in form.getlist("domains")]
+    chosen_kinds = [str(v) for v in form.getlist("kinds")]
     try:
         domains = _domains(ctx, chosen)
+        kinds = None if "kinds_shown" not in form and not chosen_kinds \
+            else _kinds(ctx, chosen_kinds)
     except StoreError as exc:
         return ctx.render(request, "public/preferences.html.j2", sub=sub, token=token,
                           domains=_domain_options(ctx), chosen=chosen, error=str(exc),
+                          kinds=_kind_options(ctx), chosen_kinds=chosen_kinds,
                           unsubscribe=ctx.signer.sign(UNSUBSCRIBE,
                                                       {"s": sub.id, "e": sub.email}),
                           status_code=422)
-    # The domains only: whether they are subscribed is not this form's to change.
-    ctx.store.set_subscriber_domains(sub.id, domains)
+    # The domains and kinds only: whether they are subscribed is not this form's to change.
+    ctx.store.set_subscriber_choices(sub.id, domains, kinds)
     if not sub.active:
         return ctx.render(request, "public/message.html.j2", title="Preferences saved",
                           message="Your choice is saved, but you are not subscribed: no "
                                   "digest will come until you subscribe again.",
                           link=("/subscribe", "Subscribe again"))
     return ctx.render(request, "public/message.html.j2", title="Preferences saved",
-                      message="Your digest will cover the domains you chose.",
+                      message="Your digest will cover the domains and kinds you chose.",
                       link=(f"/preferences/{token}", "Back to your preferences"))
 
 

@@ -8,6 +8,7 @@ from bot.web.pages import (
     account_links,
     accounts,
     auth,
+    digest,
     edits,
     feeds,
     notify,
@@ -18,7 +19,8 @@ from bot.web.pages import (
 from bot.web.pages._common import signed_in
 
 router = APIRouter(include_in_schema=False)
-for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links, notify, edits):
+for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links, notify, edits,
+              digest):
     router.include_router(_area.router)
 
 __all__ = ["router", "signed_in"]

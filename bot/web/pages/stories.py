@@ -50,6 +50,7 @@ def stories(request: Request) -> Response:
         wanted={name: params.get(name, "") for name in PARAMS}, filtered=not wanted.empty,
         programmes=[(p, labels.get(p, p)) for p in tax.slugs("programme")],
         sources=_with(ctx.store.source_names(), wanted.source),
+        source_labels=ctx.store.source_display_names(),
         previous_link=page_link(params, page_no - 1) if found.has_previous else None,
         next_link=page_link(params, page_no + 1) if found.has_next else None,
         **_options(ctx))

@@ -4,14 +4,14 @@ source filter are read from the index, not from item rows with their bodies (fiv
 faster on SQLite at 10,000 stories: bench/RESULTS.md, "Searching stories").
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
