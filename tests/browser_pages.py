@@ -49,8 +49,9 @@ ADMIN = "admin@example.org"
 READER = "reader@example.net"
 AXE_ENV = "HERALD_AXE"
 AXE_DEFAULT = ROOT / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-#: Never followed: assets, the JSON API, health, and anything that is not a page.
-NOT_PAGES = re.compile(r"^/(static|api|healthz|logout|openapi\.json|docs|redoc)(/|$)")
+#: Never followed: assets, the JSON API, health, and files (a CSV export) rather than pages.
+NOT_PAGES = re.compile(r"^/(static|api|healthz|readyz|metrics|logout|openapi\.json|docs|redoc)"
+                       r"(/|$)|\.(csv|json|xml|txt|png|jpe?g|svg|pdf|ics)$")
 #: At most this many pages per walk (a runaway link pattern fails loudly instead).
 MOST_PAGES = 60
 #: What counts: axe's impacts the check fails on.
@@ -106,11 +107,16 @@ def walk(page: Page, starts: list[str], on_page: Callable[[Page, str], None],
         target = todo.pop(0)
         parts = urlsplit(target)
         path = parts.path or "/"
-        if NOT_PAGES.match(path) or shape(path) in seen or (stay and not stay(path)):
+        if NOT_PAGES.search(path) or shape(path) in seen or (stay and not stay(path)):
             continue
         seen.add(shape(path))
         assert len(walked.visited) < MOST_PAGES, f"more than {MOST_PAGES} pages: {walked}"
-        response = page.goto(f"{path}?{parts.query}" if parts.query else path)
+        try:
+            response = page.goto(f"{path}?{parts.query}" if parts.query else path)
+        except Exception as exc:  # a download, say: not a page
+            if "Download is starting" in str(exc):
+                continue
+            raise
         if response is None or "text/html" not in response.headers.get("content-type", ""):
             continue
         if response.status >= 500:
