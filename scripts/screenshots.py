@@ -64,7 +64,7 @@ NAMES = {"/announcement-sent": "announcement-sent",
          "/queue/{n}/edit": "announcement-edit", "/stories": "stories", "/stories/{n}": "story",
          "/queue/{n}/cancel": "announcement-cancel", "/queue/{n}/sent": "announcement-correct",
          "/stories/{n}/edit": "story-edit", "/feeds": "feeds", "/subscribers": "subscribers",
-         "/users": "users", "/account/notifications": "notifications",
+         "/users": "users", "/account/notifications": "notifications", "/digest": "digest",
          "/login": "sign-in", "/subscribe": "subscribe"}
 TARGETS = ("staff-slack", "staff-teams", "outbox-files")
 BODY = ("Applications are open until **12 December 2026**: six months, one day a month, for "

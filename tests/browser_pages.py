@@ -242,7 +242,8 @@ def public_paths(server: Server) -> list[str]:
 
 
 #: Where a signed-in walk starts: the nav leads to the rest.
-STAFF_STARTS = ["/queue", "/queue/new", "/stories", "/feeds", "/subscribers", "/users"]
+STAFF_STARTS = ["/queue", "/queue/new", "/stories", "/feeds", "/subscribers", "/users",
+                "/digest"]
 __all__ = ["ADMIN", "APPROVER", "EDITOR", "STAFF_STARTS", "Seeded", "Walked", "axe_script",
            "axe_violations", "compose", "public_paths", "running_empty_server", "seed",
            "setup_path", "walk"]

@@ -48,7 +48,8 @@ server = harness.server
 
 #: The page shapes the staff walk must reach (more are welcome: whatever the links lead to).
 STAFF_PAGES = {"/queue", "/queue/new", "/queue/{n}", "/queue/{n}/edit", "/stories",
-               "/stories/{n}", "/feeds", "/feeds/academy-events/edit", "/subscribers", "/users"}
+               "/stories/{n}", "/feeds", "/feeds/academy-events/edit", "/subscribers", "/users",
+               "/digest", "/account"}
 
 
 @pytest.fixture(scope="module")
