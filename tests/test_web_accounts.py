@@ -373,3 +373,40 @@ def test_a_link_used_at_once_in_two_places_works_once(store: Store,
     assert len(results) == 4
     assert [u.email for u in store.list_users()] == ["twice@example.org"]
 
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one_admin(store: Store,
+                                                                 clock: FixedClock) -> None:
+    """Two admins each disable the other at the same moment: one change goes through, the
+    other is refused as the last admin's, on SQLite (whose plain reads take no lock) as on
+    PostgreSQL. Tried many times: the race is a narrow one."""
+    import threading
+
+    from bot.store import LastAdmin
+
+    now = clock.now()
+    for round_no in range(15):
+        a, b = f"a{round_no}@example.org", f"b{round_no}@example.org"
+        for email in (a, b):
+            store.add_user(email, "admin", "hash", now)
+        for other in store.list_users():
+            if other.email not in (a, b) and not other.disabled:
+                store.set_user(other.email, disabled=True)
+        results: list[object] = []
+        start = threading.Barrier(2)
+
+        def disable(email: str) -> None:
+            start.wait()
+            try:
+                results.append(store.set_user(email, disabled=True))
+            except LastAdmin as exc:
+                results.append(exc)
+
+        threads = [threading.Thread(target=disable, args=(e,)) for e in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sum(isinstance(r, LastAdmin) for r in results) == 1, (round_no, results)
+        active = [u.email for u in store.list_users() if u.role == "admin" and not u.disabled]
+        assert len(active) == 1, (round_no, active)

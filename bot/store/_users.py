@@ -73,8 +73,15 @@ class LastAdmin(StoreError):
 def _keep_an_admin(conn: Connection, user: User) -> None:
     """Refuse to demote, disable or remove ``user`` when it is the last active admin. On
     PostgreSQL the active admins' rows are locked first, so two admins demoting each
-    other at once cannot both pass (SQLite has a single writer)."""
-    if user.role != "admin" or user.disabled:
+    other at once cannot both pass. On SQLite a plain read starts no transaction (pysqlite),
+    so a no-op write takes the database's write lock first: the second of two such changes
+    waits for the first to commit and then reads what it wrote. The user's own row is read
+    again under the lock (the caller's copy may be stale)."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(update(t_users).where(t_users.c.id == user.id).values(id=t_users.c.id))
+    current = conn.execute(select(t_users.c.role, t_users.c.disabled).where(
+        t_users.c.id == user.id)).first()
+    if current is None or current.role != "admin" or current.disabled:
         return
     query = select(t_users.c.id).where(t_users.c.role == "admin",
                                        t_users.c.disabled.is_(False))
