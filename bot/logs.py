@@ -13,7 +13,7 @@ Three forms, all on stderr (stdout is for what a command prints: panels, tables,
   carries ``client``, ``method``, ``path``, ``status``.
 
 Libraries are kept quiet (warnings only) so that Herald's own lines are read. Tokens in
-the subscriber and set-up links (``/unsubscribe/TOKEN`` …) are replaced by ``***`` in access
+the subscriber, set-up, invitation and reset links (``/unsubscribe/TOKEN`` …) are replaced by ``***`` in access
 lines: a log is read by more people than the token's owner.
 
 :func:`held` keeps records back while something else prints to the terminal (the console
@@ -43,7 +43,8 @@ QUIET = {"apscheduler": logging.WARNING, "httpx": logging.WARNING,
          "asyncio": logging.WARNING, "aiosmtpd": logging.WARNING,
          "mail.log": logging.WARNING}
 #: Paths whose next segment is a bearer token (signed links that need no sign-in).
-TOKEN_PATHS = ("/confirm/", "/preferences/", "/unsubscribe/", "/setup/")
+TOKEN_PATHS = ("/confirm/", "/preferences/", "/unsubscribe/", "/setup/", "/invite/",
+               "/reset/")
 
 #: LogRecord attributes that are not a call's ``extra`` fields.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {

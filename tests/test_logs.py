@@ -113,10 +113,13 @@ def test_access_lines_hide_the_tokens_of_signed_links(capsys: pytest.CaptureFixt
     logs.configure("json")
     access = logging.getLogger("uvicorn.access")
     for path in ("/unsubscribe/eyJzIjoxfQ.Zx1.abc?x=1", "/setup/ImFkbWluIg.axE.5iq",
-                 "/queue/12"):
+                 "/queue/12", "/invite/g4x7tWObSecret", "/reset/qMpuMVhkSecret",
+                 "/users/3/reset-link"):
         access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200)
     records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [r["path"] for r in records] == ["/unsubscribe/***?x=1", "/setup/***", "/queue/12"]
+    assert [r["path"] for r in records] == ["/unsubscribe/***?x=1", "/setup/***", "/queue/12",
+                                            "/invite/***", "/reset/***", "/users/3/reset-link"]
+    assert not any("Secret" in r["message"] for r in records)
     assert "eyJ" not in records[0]["message"] and "ImFk" not in records[1]["message"]
 
 
