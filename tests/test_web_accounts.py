@@ -410,3 +410,21 @@ def test_two_admins_disabling_each_other_at_once_leave_one_admin(store: Store,
         assert sum(isinstance(r, LastAdmin) for r in results) == 1, (round_no, results)
         active = [u.email for u in store.list_users() if u.role == "admin" and not u.disabled]
         assert len(active) == 1, (round_no, active)
+
+
+def test_a_reset_link_made_before_a_password_change_no_longer_works(store: Store,
+                                                                     clock: FixedClock) -> None:
+    """The password changed (by its owner, or an admin's CLI) after a reset link was made:
+    the old link would undo the change, so it is gone; a link made after works."""
+    from bot.store import LinkUnusable
+
+    now = clock.now()
+    store.add_user("keeper@example.org", "editor", "hash-1", now)
+    user = store.get_user("keeper@example.org")
+    old = store.create_reset(user, now, now + timedelta(hours=1))
+    store.set_user(user.email, password_hash="hash-2")
+    with pytest.raises(LinkUnusable):
+        store.use_reset(old, "hash-3", now)
+    assert store.get_user(user.email).password_hash == "hash-2"
+    fresh = store.create_reset(user, now, now + timedelta(hours=1))
+    assert store.use_reset(fresh, "hash-3", now) == user.id

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.errors import StoreError
 from bot.store._logins import login_key
 from bot.store._subscribers import normalize_email
+from bot.store.schema import account_links as t_links
 from bot.store.schema import login_attempts as t_logins
 from bot.store.schema import sessions as t_sessions
 from bot.store.schema import users as t_users
@@ -134,6 +135,11 @@ class UsersMixin:
             if password_hash is not None:  # and unlocks the account
                 conn.execute(delete(t_logins).where(
                     t_logins.c.address == login_key(user.email)))
+                # A reset link made before the change must not undo it (nor a disable).
+            if password_hash is not None or disabled:
+                conn.execute(delete(t_links).where(
+                    t_links.c.user_id == user.id, t_links.c.purpose == "reset",
+                    t_links.c.used_at.is_(None)))
         return self.get_user(email)
 
     def get_user(self, email: str) -> User:
