@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.queue import when_text
 from tests.test_web_queue import CONFIRM, outbox_files, submitted
-from tests.web_helpers import APPROVER, EDITOR, Web
+from tests.web_helpers import APPROVER, EDITOR, EDITOR2, Web
 
 # The tests' clock starts at Thu 20 Aug 2026 09:00 UTC (10:00 in London, BST).
 
@@ -178,3 +178,21 @@ def test_a_cancel_after_part_was_sent_cannot_be_undone(dbweb: Web) -> None:
     assert f'action="/queue/{ann_id}/restore"' not in ed.get(f"/queue/{ann_id}").text
     r = ed.post(f"/queue/{ann_id}/restore")
     assert r.status_code == 409 and "had already gone to files" in r.text
+
+
+def test_only_its_author_or_an_approver_cancels_or_restores(dbweb: Web) -> None:
+    """Four eyes: another editor can neither stop what was approved nor turn it back into a
+    draft (page and API alike); its author and approvers can."""
+    web = dbweb
+    ann_id = submitted(web, EDITOR, when="later", send_at="2026-08-21T10:00")
+    ap = web.staff(APPROVER)
+    assert ap.post(f"/queue/{ann_id}/approve").status_code == 303
+    other = web.staff(EDITOR2)
+    assert other.post(f"/queue/{ann_id}/cancel", CONFIRM).status_code == 403
+    assert other.api("POST", f"/api/announcements/{ann_id}/cancel").status_code == 403
+    assert web.store.get_announcement(ann_id).status == "approved"
+    assert ap.post(f"/queue/{ann_id}/cancel", CONFIRM).status_code == 303
+    assert other.post(f"/queue/{ann_id}/restore").status_code == 403
+    assert web.store.get_announcement(ann_id).status == "cancelled"
+    assert web.staff(EDITOR).post(f"/queue/{ann_id}/restore").status_code == 303
+    assert web.store.get_announcement(ann_id).status == "draft"

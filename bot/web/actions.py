@@ -97,6 +97,25 @@ def send_back(ctx: WebContext, session: Session, ann: Announcement,
     return done
 
 
+def _may_withdraw(ctx: WebContext, session: Session, ann: Announcement, what: str) -> None:
+    """With approval on, only its author or an approver may cancel an announcement or undo
+    a cancel: an editor cannot stop, or turn back into a draft, what someone else wrote and
+    an approver approved. With approval off, anyone signed in publishes, and so cancels."""
+    if ctx.web.approval and ann.author_id != session.user.id \
+            and not session.user.can("approver"):
+        raise NotAllowed(f"only its author or an approver can {what} an announcement")
+
+
+def cancel(ctx: WebContext, session: Session, ann: Announcement) -> Announcement:
+    _may_withdraw(ctx, session, ann, "cancel")
+    return ctx.store.cancel_announcement(ann.id, ctx.now())
+
+
+def restore(ctx: WebContext, session: Session, ann: Announcement) -> Announcement:
+    _may_withdraw(ctx, session, ann, "restore")
+    return ctx.store.restore_announcement(ann.id, ctx.now())
+
+
 def submit(ctx: WebContext, session: Session, ann: Announcement) -> Announcement:
     if not ctx.web.approval:
         raise StoreError("approval is off here: publish the announcement instead")

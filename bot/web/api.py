@@ -193,8 +193,8 @@ def return_announcement(request: Request, ann_id: RowId,
 
 @router.post("/announcements/{ann_id}/cancel", response_model=AnnouncementOut)
 def cancel_announcement(request: Request, ann_id: RowId) -> AnnouncementOut:
-    ctx, _session = writer(request)
-    return AnnouncementOut.of(ctx.store.cancel_announcement(ann_id, ctx.now()))
+    ctx, session = writer(request)
+    return AnnouncementOut.of(actions.cancel(ctx, session, ctx.store.get_announcement(ann_id)))
 
 
 @router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryOut)

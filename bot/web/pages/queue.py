@@ -212,18 +212,18 @@ def cancel_page(request: Request, ann_id: RowId) -> Response:
 
 @router.post("/queue/{ann_id}/cancel")
 def cancel(request: Request, form: FormBody, ann_id: RowId) -> Response:
-    ctx, _session, form = posted(request, form)
+    ctx, session, form = posted(request, form)
     if _str(form, "confirm") != "yes":  # not from the confirmation page: ask there
         return RedirectResponse(f"/queue/{ann_id}/cancel", status_code=303)
-    ctx.store.cancel_announcement(ann_id, ctx.now())
+    actions.cancel(ctx, session, ctx.store.get_announcement(ann_id))
     return back(f"/queue/{ann_id}", "cancelled")
 
 
 @router.post("/queue/{ann_id}/restore")
 def restore(request: Request, form: FormBody, ann_id: RowId) -> Response:
     """Undo a cancel: back to draft, if nothing of it was sent."""
-    ctx, _session, _form = posted(request, form)
-    ctx.store.restore_announcement(ann_id, ctx.now())
+    ctx, session, _form = posted(request, form)
+    actions.restore(ctx, session, ctx.store.get_announcement(ann_id))
     return back(f"/queue/{ann_id}", "restored")
 
 
