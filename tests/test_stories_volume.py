@@ -207,10 +207,15 @@ def test_the_page_names_a_bad_filter(volume_web: Web) -> None:
     for params, message in (({"from": "18/12/2026"}, "'from' must be a date like 2026-12-18"),
                             ({"state": "gone"}, "'state' must be one of held, released"),
                             ({"page": "0"}, "'page' must be a page number"),
-                            ({"from": "2026-12-18", "to": "2026-12-01"}, "'to' is before")):
+                            ({"from": "2026-12-18", "to": "2026-12-01"}, "'to' is before"),
+                            ({"to": "9999-12-31"}, "'to' must be a date between"),
+                            ({"from": "0001-01-01"}, "'from' must be a date between")):
         r = ed.get("/stories", params=params)
         assert r.status_code in (400, 422), params
         assert message in r.text.replace("&#39;", "'"), r.text
+    # The API the same, and an offset past any integer the database takes is refused.
+    for params in ({"to": "9999-12-31"}, {"offset": "99999999999999999999"}):
+        assert ed.api("GET", "/api/stories", params=params).status_code == 422, params
 
 
 def test_the_api_takes_the_same_filters(volume_web: Web) -> None:

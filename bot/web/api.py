@@ -216,7 +216,7 @@ def list_stories(
             alias="to", description="published on or before this day")] = None,
         state: Annotated[str | None, Query(pattern="^(held|released)$")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0) -> list[StoryOut]:
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0) -> list[StoryOut]:
     """Stories, newest publication first, filtered as the Stories page filters them; the
     ``X-Total-Count`` header says how many the filter finds in all."""
     ctx, _session = reader(request)

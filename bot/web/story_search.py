@@ -24,15 +24,22 @@ PARAMS = ("q", "kind", "domain", "programme", "source", "tag", "from", "to", "st
 MAX_TEXT = 200
 
 
+#: The publication dates a filter may name: wide, and far from date's own limits.
+EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
+
+
 def _day(params: Mapping[str, str], name: str) -> date | None:
     value = (params.get(name) or "").strip()
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"'{name}' must be a date like 2026-12-18, not {value[:40]!r}"
                            ) from None
+    if not EARLIEST <= day <= LATEST:  # (a day past the last is still a date, and in range)
+        raise InvalidInput(f"'{name}' must be a date between {EARLIEST} and {LATEST}")
+    return day
 
 
 def _start(day: date, tz: str) -> datetime:
