@@ -90,7 +90,9 @@ def message(herald: Herald, ann: Announcement, event: str, now: datetime) -> Mes
     }[event]
     if link:
         text += f"\n\nOpen it in Herald: {link}"
-    slack = f"{escape_mrkdwn(lead)} *{escape_mrkdwn(title)}*"
+    # The title in quotes, not bold: Slack has no escape for * or _, and a title holding
+    # one would break the bold around it.
+    slack = f"{escape_mrkdwn(lead)} “{escape_mrkdwn(title)}”"
     if event == "returned" and ann.comment:
         slack += "\n>" + escape_mrkdwn(ann.comment).replace("\n", "\n>")
     if event == "failed" and why:

@@ -211,7 +211,7 @@ def test_slack_direct_messages_and_the_comms_channel(tmp_path: Path, clock: Fixe
         assert web.staff(APPROVER).post(f"/queue/{ann_id}/approve").status_code == 303
         assert web.herald.dispatch().sent == 2
         web.herald.dispatch()
-        assert [m["text"].split(" *")[0] for m in slack.posted("U0ED")] == [
+        assert [m["text"].split(" “")[0] for m in slack.posted("U0ED")] == [
             f"{APPROVER} approved", "Sent:"]
         assert len(slack.posted("C0COMMS")) == 3
         assert len(slack.calls_to("chat.postMessage")) == 1 + 1 + 3 + 1 + 1  # + the post
