@@ -338,8 +338,9 @@ class WebConfig(_Strict):
     #: Requests per minute from one address to the sign-in and subscribe forms.
     login_rate: int = Field(default=10, ge=1, le=10_000)
     subscribe_rate: int = Field(default=5, ge=1, le=10_000)
-    #: At most this many emails (confirmations) to one address per ``mail_window``,
-    #: whoever asks for them and from wherever.
+    #: At most this many emails (confirmations, preference links, invitations, password
+    #: resets, test digests) to one address per ``mail_window``, whoever asks for them and
+    #: from wherever. Notifications have their own bound, ``[notify] mails_per_address``.
     mails_per_address: int = Field(default=3, ge=1, le=1000)
     mail_window: Duration = timedelta(hours=24)
     #: How long a confirmation link (double opt-in) and a preferences link stay valid.
@@ -419,8 +420,9 @@ class BrandConfig(_Strict):
 class NotifyConfig(_Strict):
     """``[notify]``: who hears of what happens to an announcement (``bot.notify``):
     approvers of a submission; its author of a send-back, the approval, the send and a
-    failed send. By email (through the outmail table, bounded like every web-app email by
-    ``[web] mails_per_address``) and, if ``slack_target`` names a configured Slack target,
+    failed send. By email (through the outmail table, at most ``mails_per_address`` to one
+    person per ``[web] mail_window``, counted apart from the public forms' emails so
+    notifications never use up the share for a password reset or an invitation) and, if ``slack_target`` names a configured Slack target,
     in Slack too, with that target's token: a post in ``channel`` and/or, with ``dm``, a
     direct message to each person, found by their email (``users.lookupByEmail``). Each
     person can turn their notifications off (``/account/notifications``)."""
@@ -431,6 +433,9 @@ class NotifyConfig(_Strict):
     #: A comms channel (name or id) for every notification; none: no channel posts.
     channel: str | None = Field(default=None, min_length=1, max_length=80)
     dm: bool = False
+    #: Notification emails to one person per ``[web] mail_window`` (a safety net against a
+    #: loop; they are caused by signed-in staff, so the bound is generous).
+    mails_per_address: int = Field(default=50, ge=1, le=10_000)
 
 
 class HeraldConfig(_Strict):

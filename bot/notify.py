@@ -7,7 +7,9 @@ in ``notices`` under its event key (the announcement, the event, and which submi
 approval it was about), so a retried request or a second worker sends nothing twice.
 
 Email goes through the ``outmail`` table, written in the notice's own transaction and
-bounded per address (``[web] mails_per_address``); the worker's outmail job sends it.
+bounded per address by ``[notify] mails_per_address`` (counted apart from the public
+forms' emails, so notifications never use up a reset's share); the worker's outmail job
+sends it.
 Slack (``[notify] slack_target``) is sent by the worker after each dispatch run: a post in
 the comms ``channel`` and/or a direct message to each person (``users.lookupByEmail``).
 The web app records submitted, sent back and approved; the worker, after the dispatcher,
@@ -139,13 +141,13 @@ def announce(herald: Herald, ann: Announcement, event: str, actor_id: int | None
             announcement_id=ann.id, event=event, occasion=key, recipient=user.email,
             user_id=user.id, now=now, mail=mail,
             slack_text=msg.slack if slack and cfg.dm else None, off=off,
-            mail_limit=web.mails_per_address, mail_window=web.mail_window)
+            mail_limit=cfg.mails_per_address, mail_window=web.mail_window)
         new += done is not None
     if slack and cfg.channel:
         done = store.record_notice(
             announcement_id=ann.id, event=event, occasion=key,
             recipient="#" + cfg.channel.lstrip("#"), user_id=None, now=now, mail=None,
-            slack_text=msg.slack, mail_limit=web.mails_per_address,
+            slack_text=msg.slack, mail_limit=cfg.mails_per_address,
             mail_window=web.mail_window)
         new += done is not None
     return new

@@ -154,7 +154,7 @@ def test_opting_out_is_respected_and_not_made_up_for_later(notify_web: Web) -> N
 
 def test_the_per_address_bound_holds_for_notifications(tmp_path: Path,
                                                        clock: FixedClock) -> None:
-    web = make_web(tmp_path, clock, web={"mails_per_address": 1})
+    web = make_web(tmp_path, clock, notify={"mails_per_address": 1})
     try:
         ann_id = submitted(web, EDITOR)
         ap = web.staff(APPROVER)
@@ -165,6 +165,25 @@ def test_the_per_address_bound_holds_for_notifications(tmp_path: Path,
         assert sent.email == "bounded"
     finally:
         web.close()
+
+
+def test_notifications_do_not_use_up_a_password_resets_share(notify_web: Web) -> None:
+    """Four notification emails in a day (more than ``[web] mails_per_address``, 3) and
+    "Forgot your password?" still sends its link: the two are bounded apart."""
+    from tests.test_web_accounts import _forgot
+
+    web = notify_web
+    ap = web.staff(APPROVER)
+    for n in range(2):
+        web.clock.advance(minutes=1)
+        ann_id = submitted(web, EDITOR)
+        assert ap.post(f"/queue/{ann_id}/approve").status_code == 303
+        web.herald.dispatch()
+        after_dispatch(web.herald)
+    assert len(subjects(web, EDITOR)) == 4  # approved and sent, twice
+    assert _forgot(web, EDITOR).status_code == 200
+    kinds = [m.kind for m in web.store.list_outmail(EDITOR)]
+    assert kinds.count("reset") == 1, kinds
 
 
 # -- Slack -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Notification rows (``bot.notify``): one per event and recipient, written once.
 
 ``record_notice`` writes the row and, in the same transaction, its email to the
-``outmail`` table (bounded per address like every web-app email): a row that exists
+``outmail`` table (bounded per address, apart from the public forms' emails: see
+``[notify] mails_per_address``): a row that exists
 already (the unique event key) means the notification was handled, so a retry or a second
 worker writes nothing. Slack notifications are sent by the worker: ``claim_slack_notices``
 takes due rows with a lease, ``finish_slack_notice`` records the outcome.
@@ -17,7 +18,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from bot.store._outmail import write_mail
+from bot.store._outmail import NOTIFY_PREFIX, write_mail
 from bot.store.schema import notices as t_notices
 from bot.store.schema import users as t_users
 
@@ -74,7 +75,7 @@ class NoticesMixin:
                 if conn.execute(select(exists().where(*key))).scalar():
                     return None
                 email = "off" if off else "none" if mail is None else (
-                    "queued" if write_mail(conn, f"notify-{event}", recipient, mail, now,
+                    "queued" if write_mail(conn, NOTIFY_PREFIX + event, recipient, mail, now,
                                            limit=mail_limit, window=mail_window)
                     else "bounded")
                 slack = "off" if off else "none" if slack_text is None else "pending"

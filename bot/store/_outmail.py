@@ -8,6 +8,9 @@ its lease, so a run whose lease ran out cannot overwrite what another run did.
 ``queue_mail`` bounds the mail one recipient gets: at most ``limit`` messages created in
 ``window``, counted and written in one transaction (under an advisory lock on PostgreSQL,
 in SQLite's single writer), so parallel requests cannot each slip under the bound.
+Notifications to staff (kinds ``notify-…``) are counted apart from the rest: they have
+their own bound (``[notify] mails_per_address``), so a busy day of "Approved: …" emails
+never uses up the share that lets the same person reset a password or confirm a form.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot.store._logins import login_key
 from bot.store.schema import outmail as t_outmail
+
+#: The kind of every notification email starts with this (``bot.notify``).
+NOTIFY_PREFIX = "notify-"
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,14 @@ def _mail(m: Any) -> OutMail:
 def write_mail(conn: Connection, kind: str, recipient: str, message: str, now: datetime, *,
                limit: int, window: timedelta) -> bool:
     """``queue_mail`` inside the caller's transaction (a notification writes its own row
-    and its email together); same bound, same answer."""
+    and its email together); same bound, same answer. A notification (``kind`` starting
+    ``notify-``) counts only notifications; any other kind counts only the others."""
     key = login_key(recipient)
     c = t_outmail.c
+    notices = c.kind.like(NOTIFY_PREFIX + "%")
     recent = select(func.count()).select_from(t_outmail).where(
-        c.recipient == key, c.created_at > now - window).scalar_subquery()
+        c.recipient == key, c.created_at > now - window,
+        notices if kind.startswith(NOTIFY_PREFIX) else ~notices).scalar_subquery()
     values = select(literal(kind[:32]), literal(key), literal(message), literal("pending"),
                     literal(0), literal(now, t_outmail.c.next_attempt_at.type),
                     literal(now, t_outmail.c.created_at.type)).where(recent < limit)
