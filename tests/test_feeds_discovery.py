@@ -27,7 +27,7 @@ from bot.store import Store
 from bot.store.migrate import downgrade, upgrade
 from bot.usecases.discover import MAX_HTML, feed_links, looks_like_html
 from bot.usecases.feed_edit import edit_feed, poll_now
-from bot.usecases.feeds import add_feed, check_feed, new_feed
+from bot.usecases.feeds import FeedRefused, add_feed, check_feed, new_feed
 from tests.fakes.feed_server import FeedServer, running_feed_server
 from tests.test_cli import FEED, flat, herald, json_out
 from tests.test_feeds_usecase import cli_refusal, write_config
@@ -202,6 +202,47 @@ def test_a_display_name_makes_a_unique_stable_name(web: Web, server: FeedServer)
                                                 "academie-news-2": "The blog"}
 
 
+def test_a_display_name_another_feed_shows_is_refused(web: Web, server: FeedServer
+                                                     ) -> None:
+    """Two feeds both read "Academy news" to people: refused on add (whatever the case
+    and spacing) and on edit; a feed keeps its own name when edited; a site's title that
+    another feed already shows is not taken as a display name."""
+    add_feed(web.herald, new_feed(server.url("/news.xml"), display_name="Academy news"))
+    with pytest.raises(FeedRefused, match="another feed is already called “academy NEWS”"):
+        add_feed(web.herald, new_feed(server.url("/blog/feed.json"),
+                                      display_name="academy  NEWS"))
+    assert [r.name for r in web.store.list_sources()] == ["academy-news"]
+    ap = web.staff(APPROVER)
+    refused = ap.post("/feeds", {"url": server.url("/blog/feed.json"),
+                                 "display_name": "ACADEMY NEWS", "every": "1h"})
+    assert refused.status_code == 422
+    assert "another feed is already called" in html.unescape(refused.text)
+    blog, _ = add_feed(web.herald, new_feed(server.url("/blog/feed.json"),
+                                            display_name="Blog"))
+    with pytest.raises(FeedRefused, match="another feed is already called"):
+        edit_feed(web.herald, blog.name, display_name="Academy News")
+    refused = ap.post(f"/feeds/{blog.name}/edit", {"url": blog.url,
+                                                   "display_name": "academy news",
+                                                   "every": "1h"})
+    assert refused.status_code == 422 and web.store.get_source(blog.name).display_name \
+        == "Blog"
+    kept, _ = edit_feed(web.herald, "academy-news", display_name="Academy News")
+    assert kept.display_name == "Academy News"
+    # A feed without a display name is shown as its name: that is taken too.
+    web.store.add_source("plain", "https://elsewhere.example.org/feed.xml",
+                         timedelta(hours=1), web.clock.now())
+    with pytest.raises(FeedRefused, match="already called “Plain”"):
+        edit_feed(web.herald, blog.name, display_name="Plain")
+
+
+def test_a_sites_title_another_feed_shows_is_not_taken(web: Web, server: FeedServer
+                                                       ) -> None:
+    web.store.add_source("old", "https://elsewhere.example.org/feed.xml",
+                         timedelta(hours=1), web.clock.now(), display_name="Academy news")
+    row, _ = add_feed(web.herald, new_feed(server.url("/one/")))
+    assert row.url == server.url("/news.xml") and row.display_name is None
+
+
 # -- edit and poll now ---------------------------------------------------------------------------
 
 def test_edit_checks_a_new_address_as_adding_does(web: Web, server: FeedServer) -> None:
@@ -213,7 +254,8 @@ def test_edit_checks_a_new_address_as_adding_does(web: Web, server: FeedServer) 
     ap = web.staff(APPROVER)
     page_ = ap.get("/feeds/blog/edit")
     assert page_.status_code == 200 and 'value="Blog"' in page_.text
-    for url, words in ((server.url("/news.xml?utm_source=x"), "feed 'news' already reads"),
+    for url, words in ((server.url("/news.xml?utm_source=x"),
+                        "the feed “News” already reads"),
                        ("http://10.0.0.5/feed.xml", "the address is on a private network"),
                        (server.url("/missing.xml"), "the site answered 404 Not Found"),
                        (server.url("/garbage"), "this address is not a feed")):

@@ -93,7 +93,7 @@ def test_feeds_add_refuses_a_feed_already_there(tmp_path: Path, server: FeedServ
     # The same URL under another name; its canonical form too (a tracking parameter).
     for url in (news, news + "?utm_source=newsletter"):
         error = cli_refusal(tmp_path, config, url, "--name", "news-again")
-        assert "feed 'news' already reads" in error, error
+        assert "the feed “news” already reads" in error, error
     # Another feed under the same name.
     error = cli_refusal(tmp_path, config, server.url("/other.xml"), "--name", "news")
     assert "a feed named 'news' already exists" in error

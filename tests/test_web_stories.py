@@ -98,6 +98,20 @@ def test_the_inbox_shows_stories_items_tags_and_deliveries(web: Web) -> None:
     assert ed.api("GET", "/api/stories/999").status_code == 404
 
 
+def test_a_storys_source_items_name_the_feed_as_people_know_it(tmp_path: Path,
+                                                              clock: FixedClock) -> None:
+    (tmp_path / "news.xml").write_text(rss(COACHING))
+    web = make_web(tmp_path, clock, sources=[{"name": "news", "url": str(tmp_path / "news.xml"),
+                                              "display_name": "Academy news"}])
+    try:
+        assert web.herald.collect(all_enabled=True).errors == 0
+        detail = web.staff(EDITOR).get(f"/stories/{story_id(web, 'Coaching')}").text
+        assert "<strong>Academy news</strong>:" in detail
+        assert "<strong>news</strong>" not in detail
+    finally:
+        web.close()
+
+
 def test_fixed_tags_survive_a_re_ingest_of_the_same_feed(dbweb: Web) -> None:
     web = dbweb
     sid = story_id(web, "Coaching")

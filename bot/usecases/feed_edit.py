@@ -4,7 +4,8 @@ web app's feed page.
 ``edit_feed`` changes a feed's address, display name and poll interval with the checks of
 adding one (``bot.usecases.feeds``): a new address goes through the SSRF guard and one
 fetch that must parse as a feed (a web page's feed links are followed the same way), and
-is refused when another feed reads it already. Its name never changes. Feeds from the
+is refused when another feed reads it already; a display name another feed already shows
+is refused. Its name never changes. Feeds from the
 config file are changed in the file.
 
 ``poll_now`` makes a feed due at once: the worker polls it on its next cycle. Neither face
@@ -23,6 +24,7 @@ from bot.usecases.feeds import (
     _same_address,
     address_of,
     check_feed,
+    display_name_free,
     display_name_of,
     interval_of,
 )
@@ -41,6 +43,7 @@ def edit_feed(herald: Herald, name: str, *, url: str | None = None,
     if row.origin == "config":
         raise StoreError(f"{name!r} comes from the config file; change it there")
     shown = display_name_of(display_name) if display_name is not None else None
+    display_name_free(herald, shown, but=name)
     interval = interval_of(every) if every is not None and every.strip() else None
     check = None
     new_url = None
@@ -48,8 +51,9 @@ def edit_feed(herald: Herald, name: str, *, url: str | None = None,
         address = address_of(url, allow_local=allow_local)
         if address != row.url and not _same_address(herald, row.url, address):
             _not_there(herald, None, address, but=name)
+            # (No display name here: ``shown`` was checked above, against the others.)
             check = check_feed(herald, NewFeed(name, address, interval or row.every,
-                                               shown, name_given=False))
+                                               None, name_given=False))
             new_url = check.feed.url
             _not_there(herald, None, new_url, but=name)
     updated = herald.store.update_source(

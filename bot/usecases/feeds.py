@@ -185,6 +185,7 @@ def check_feed(herald: Herald, feed: NewFeed, *, discover: bool = True) -> FeedC
     from bot.usecases.discover import feed_links, looks_like_html
 
     _not_there(herald, feed.name if feed.name_given else None, feed.url)
+    display_name_free(herald, feed.display_name)
     got = _fetched(herald, feed.url)
     try:
         items = parse_feed(got.body, source=feed.name, url=got.final_url,
@@ -208,9 +209,11 @@ def _discovered(herald: Herald, feed: NewFeed, site: str, links: list[FeedLink]
     found: list[FeedCheck] = []
     refused: list[HeraldError] = []
     for link in links:
+        # A title another feed already shows is not taken as this one's display name.
+        title = link.title if _shown_by(herald, link.title) is None else ""
         candidate = replace(feed, url=link.url,
-                            display_name=feed.display_name or link.title or None)
-        if not candidate.name_given and not feed.display_name and link.title:
+                            display_name=feed.display_name or title or None)
+        if not candidate.name_given and not feed.display_name and title:
             candidate = replace(candidate, name=slug(link.title) or feed.name)
         try:
             check = check_feed(herald, candidate, discover=False)
@@ -259,6 +262,7 @@ def add_checked(herald: Herald, check: FeedCheck, *, announce_backlog: bool = Fa
     made name gets ``-2``, ``-3``... when another feed has it."""
     feed = check.feed
     _not_there(herald, feed.name if feed.name_given else None, feed.url)
+    display_name_free(herald, feed.display_name)
     name = feed.name if feed.name_given else free_name(herald, feed.name)
     return herald.store.add_source(name, feed.url, feed.every, herald.clock.now(),
                                    announce_backlog=announce_backlog,
@@ -300,4 +304,25 @@ def _not_there(herald: Herald, name: str | None, url: str, *, but: str | None = 
         if row.name == name:
             raise StoreError(f"a feed named {name!r} already exists")
         if row.kind == "rss" and row.url and _same_address(herald, row.url, url):
-            raise StoreError(f"feed {row.name!r} already reads {redact_url(url)}")
+            raise StoreError(f"the feed “{row.shown_name}” already reads {redact_url(url)}")
+
+
+def _shown_by(herald: Herald, shown: str | None, *, but: str | None = None) -> str | None:
+    """The feed (other than ``but``) that people already see as ``shown``, compared
+    without case or extra spaces; None when no feed does."""
+    if not shown:
+        return None
+    wanted = " ".join(shown.split()).casefold()
+    for row in herald.store.list_sources():
+        if row.name != but and " ".join(row.shown_name.split()).casefold() == wanted:
+            return row.name
+    return None
+
+
+def display_name_free(herald: Herald, shown: str | None, *, but: str | None = None
+                      ) -> None:
+    """FeedRefused when another feed already shows ``shown``: two feeds read the same
+    to people and nobody could tell them apart."""
+    if _shown_by(herald, shown, but=but) is not None:
+        raise FeedRefused(f"another feed is already called “{shown}”: choose a display "
+                          "name no other feed has", field="display_name")

@@ -84,6 +84,7 @@ def story(request: Request, story_id: RowId) -> Response:
                       duplicate_deliveries=ctx.store.deliveries_for(
                           [d.story_id for d in duplicates]),
                       history=ctx.store.story_history(story_id),
+                      source_labels=ctx.store.source_display_names(),
                       previews=previews(ctx.herald, found, routed), **_options(ctx))
 
 
