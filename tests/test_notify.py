@@ -174,7 +174,7 @@ def test_notifications_do_not_use_up_a_password_resets_share(notify_web: Web) ->
 
     web = notify_web
     ap = web.staff(APPROVER)
-    for n in range(2):
+    for _ in range(2):
         web.clock.advance(minutes=1)
         ann_id = submitted(web, EDITOR)
         assert ap.post(f"/queue/{ann_id}/approve").status_code == 303
