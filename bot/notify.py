@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.model import DeliveryStatus
 from bot.queue import when_text
+from bot.send_words import send_words
 
 if TYPE_CHECKING:
     from bot.app import Herald
@@ -70,7 +71,7 @@ def message(herald: Herald, ann: Announcement, event: str, now: datetime) -> Mes
     when = when_text(ann.send_at, now, tz) if ann.send_at else "as soon as it is approved"
     link = _link(herald, ann)
     failed = [d for d in ann.deliveries if d.status is DeliveryStatus.DEAD]
-    why = "; ".join(f"{d.target}: {d.last_error or 'gave up'}" for d in failed)
+    why = "; ".join(f"{d.target}: {send_words(d.last_error, d.target)}" for d in failed)
     subject, text, lead = {
         "submitted": (f"Waiting for your approval: {title}",
                       f"{ann.author or 'Someone'} submitted “{title}” for approval. It goes "
@@ -86,8 +87,8 @@ def message(herald: Herald, ann: Announcement, event: str, now: datetime) -> Mes
                      f"{ann.approver or 'An approver'} approved"),
         "sent": (f"Sent: {title}", f"“{title}” went out to {targets}.", "Sent:"),
         "failed": (f"Could not send: {title}",
-                   f"“{title}” could not be sent to {', '.join(d.target for d in failed)}: "
-                   f"{why}. You can send it again from its page.",
+                   f"“{title}” could not be sent: {why}. You can send it again from its "
+                   "page.",
                    "Could not send"),
     }[event]
     if link:

@@ -100,6 +100,19 @@ class Draft(BaseModel):
             raise ValueError("the text contains a NUL character")
         return value
 
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _a_time(cls, value: object) -> object:
+        """Typed text that is not a date and time is refused in plain words (not
+        pydantic's "input is too short")."""
+        if isinstance(value, str) and value.strip():
+            try:
+                datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"the send time ({one_line(value)[:40]}) is not a date and "
+                                 f"time such as 2026-12-18 09:00") from None
+        return value
+
     @field_validator("send_at")
     @classmethod
     def _sane_time(cls, value: datetime | None) -> datetime | None:

@@ -250,12 +250,31 @@ def test_a_failed_send_tells_the_author(tmp_path: Path, clock: FixedClock,
         assert subjects(web, EDITOR) == ["Approved: Cohort 5 opens",
                                          "Could not send: Cohort 5 opens"]
         (_s, body), = [m for m in inbox(web, EDITOR) if m[0].startswith("Could not")]
-        assert "could not be sent to news-slack" in body and "channel_not_found" in body
-        assert slack.posted("U0ED")[-1]["text"].startswith("Could not send")
+        assert "could not be sent: news-slack: Slack refused it (channel_not_found" in body
+        assert "Error" not in body  # no exception class names in what people read
+        dm = slack.posted("U0ED")[-1]["text"]
+        assert dm.startswith("Could not send") and "Slack refused it" in dm
+        assert "Error" not in dm
+        queue_page = web.staff(EDITOR).get("/queue").text
+        assert "Slack refused it (channel_not_found" in queue_page
+        assert "PermanentSendError" not in queue_page
         web.herald.dispatch()
         assert len(subjects(web, EDITOR)) == 2
     finally:
         web.close()
+
+
+def test_send_errors_in_plain_words() -> None:
+    from bot.send_words import send_words
+
+    assert send_words("PermanentSendError: Slack said channel_not_found") == \
+        "Slack refused it (channel_not_found)"
+    assert send_words("TransientSendError: Teams webhook: ConnectError: [Errno 111] "
+                      "Connection refused") == \
+        "Teams webhook: the server refused the connection"
+    assert send_words("TransientSendError: Teams webhook timed out (ReadTimeout)") == \
+        "Teams webhook did not answer in time"
+    assert send_words(None) == "it gave up"
 
 
 def test_notify_config_names_a_slack_target(tmp_path: Path, clock: FixedClock) -> None:

@@ -6,6 +6,7 @@ can be undone. Rows written here run on SQLite and PostgreSQL (``dbweb``)."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +45,21 @@ def test_a_typed_time_with_as_soon_as_approved_is_refused_not_dropped(web: Web) 
     ann_id = web.compose(ed, when="later", send_at="2026-08-21T10:30")
     assert web.store.get_announcement(ann_id).send_at == datetime(2026, 8, 21, 9, 30,
                                                                   tzinfo=UTC)
+
+
+def test_a_send_time_that_is_not_a_time_is_refused_in_plain_words(web: Web) -> None:
+    ed = web.staff(EDITOR)
+    r = ed.post("/queue/new", {"title": "Webinar", "kind": "event", "targets": ["files"],
+                               "when": "later", "send_at": "tomorrow-ish"})
+    assert r.status_code == 422
+    said = html.unescape(r.text)
+    assert "the send time (tomorrow-ish) is not a date and time such as 2026-12-18 09:00" \
+        in said
+    assert "input is too short" not in said and "send_at:" not in said
+    assert web.store.list_announcements() == []
+    r = ed.api("POST", "/api/announcements", json={
+        "title": "Webinar", "kind": "event", "targets": ["files"], "send_at": "soon"})
+    assert r.status_code == 422 and "is not a date and time such as" in r.json()["error"]
 
 
 def test_a_past_time_is_refused_with_send_now_instead(web: Web) -> None:

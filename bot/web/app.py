@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.app import Herald
 from bot.errors import HeraldError, StoreError
+from bot.send_words import send_words
 from bot.store import NotAllowed, Session
 from bot.tokens import Signer, secret_key
 from bot.web.blocking import Gate
@@ -156,6 +157,7 @@ def _templates() -> Environment:
     from bot.urls import redact_url
 
     env.filters["redact"] = redact_url  # a feed URL may carry a password or a token
+    env.filters["send_words"] = send_words  # a failed send, without class names
     from bot.web.preview import card_text, slack_text
 
     env.globals.update(slack_text=slack_text, card_text=card_text)

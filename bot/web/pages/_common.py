@@ -97,7 +97,11 @@ def _message(exc: Exception) -> str:
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'form'}: "
-                         f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        # A message of our own names its field ("the send time ..."); pydantic's own get
+        # the field's name in front.
+        said = [e["msg"].removeprefix("Value error, ") for e in exc.errors()]
+        return "; ".join(msg if msg.startswith("the ") else
+                         f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {msg}"
+                         for e, msg in zip(exc.errors(), said, strict=True))
     return str(exc)
 
