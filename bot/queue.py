@@ -169,9 +169,32 @@ class PastSendTime(HeraldError, ValueError):
     default_message = "the send time has passed"
 
 
+class NoSuchTime(HeraldError, ValueError):
+    """A local send time the clocks skip (the spring-forward gap)."""
+
+    default_message = "that time does not exist"
+
+
+def check_local_time(value: datetime, timezone: str) -> None:
+    """Refuse (NoSuchTime) a local time that does not exist in ``timezone`` (the hour the
+    clocks skip in spring) instead of moving it. A time that exists twice (the autumn hour)
+    is taken as the first, in summer time: every time shown names its zone, so it says
+    which one it is."""
+    if value.tzinfo is not None:
+        return
+    zone = ZoneInfo(timezone)
+    back = value.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    if back != value:
+        raise NoSuchTime(f"{value:%H:%M} on {value.day} {value:%b %Y} does not exist in "
+                         f"{timezone}: the clocks go forward then; choose another time")
+
+
 def check_send_time(draft: Draft, now: datetime, timezone: str = "Europe/London") -> None:
     """Refuse (PastSendTime) a send time before ``now``: a scheduled post must never go out
-    early by surprise; the author chooses "as soon as approved" instead."""
+    early by surprise; the author chooses "as soon as approved" instead. A local time the
+    clocks skip is refused too (NoSuchTime)."""
+    if draft.send_at is not None:
+        check_local_time(draft.send_at, timezone)
     due = draft.send_at_utc(timezone)
     if due is not None and due < now:
         raise PastSendTime(f"the send time ({when_text(due, now, timezone)}) is in the past: "

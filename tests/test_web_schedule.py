@@ -62,6 +62,26 @@ def test_a_send_time_that_is_not_a_time_is_refused_in_plain_words(web: Web) -> N
     assert r.status_code == 422 and "is not a date and time such as" in r.json()["error"]
 
 
+def test_a_time_the_clocks_skip_is_refused_and_a_doubled_one_is_the_first(web: Web
+                                                                          ) -> None:
+    """01:30 on 28 Mar 2027 does not exist in London (01:00 GMT becomes 02:00 BST): refused,
+    not moved to 02:30. 01:30 on 31 Oct 2027 happens twice: the first (BST), shown so."""
+    ed = web.staff(EDITOR)
+    form = {"title": "Webinar", "kind": "event", "targets": ["files"], "when": "later"}
+    r = ed.post("/queue/new", {**form, "send_at": "2027-03-28T01:30"})
+    assert r.status_code == 422
+    assert "01:30 on 28 Mar 2027 does not exist in Europe/London: the clocks go forward" \
+        in html.unescape(r.text)
+    assert web.store.list_announcements() == []
+    r = ed.api("POST", "/api/announcements", json={
+        "title": "Webinar", "kind": "event", "targets": ["files"], "send_at": "2027-03-28T01:30"})
+    assert r.status_code == 422 and "does not exist" in r.json()["error"]
+    ann_id = web.compose(ed, when="later", send_at="2027-10-31T01:30")
+    assert web.store.get_announcement(ann_id).send_at == datetime(2027, 10, 31, 0, 30,
+                                                                  tzinfo=UTC)
+    assert "Sun 31 Oct 2027 01:30 BST" in ed.get(f"/queue/{ann_id}").text
+
+
 def test_a_past_time_is_refused_with_send_now_instead(web: Web) -> None:
     ed = web.staff(EDITOR)
     form = {"title": "Webinar", "kind": "event", "targets": ["files"], "when": "later",
