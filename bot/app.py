@@ -124,6 +124,12 @@ def check_settings(settings: Settings) -> Taxonomy:
                     raise ConfigError(f"unknown {field_name[:-1]} {slug!r}; allowed: "
                                       f"{', '.join(sorted(slugs))}",
                                       key=f"routes[{i}].{field_name}", file=file)
+    if "buttons" in cfg.brand.model_fields_set:  # the defaults name the bundled kinds
+        for kind in cfg.brand.buttons:
+            if kind not in known["kinds"]:
+                raise ConfigError(f"a button for the unknown kind {kind!r}; known kinds: "
+                                  f"{', '.join(sorted(known['kinds']))}",
+                                  key="brand.buttons", file=file)
     return taxonomy
 
 

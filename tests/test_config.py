@@ -86,6 +86,8 @@ BAD_CONFIGS = [
      FILES + '[[routes]]\nkinds = ["gossip"]\nto = ["files"]\n', "routes[0].kinds",
      ["unknown kind 'gossip'", "cohort-opening"]),
     ("route to nothing", FILES + "[[routes]]\nto = []\n", "routes[0].to", ["at least 1"]),
+    ("button for an unknown kind", '[brand]\nbuttons = { nonsense-kind = "Go" }\n',
+     "brand.buttons", ["the unknown kind 'nonsense-kind'", "known kinds:", "cohort-opening"]),
     ("unknown target type", FILES + '[[targets]]\nname = "x"\ntype = "pigeon"\n',
      "targets[1] (x).type", ["unknown target type 'pigeon'", "console", "file",
                              "package.module:Class"]),
