@@ -315,10 +315,12 @@ def _html_inline(node: SyntaxTreeNode) -> Iterator[Piece]:
         elif kind == "image":
             url = safe_url(str(child.attrs.get("src", "")))
             alt = " ".join((_plain(child) or child.content).split())
-            if url is None or not url.startswith(("https://", "http://")):
+            if url is None or url.startswith("mailto:"):
                 yield Piece(html.escape(alt))
-            else:
+            elif url.startswith("https://"):
                 yield Piece(f'<img src="{html.escape(url)}" alt="{html.escape(alt)}">')
+            else:  # http: a link, as in Slack and Teams (an insecure image is not embedded)
+                yield Piece(f'<a href="{html.escape(url)}">{html.escape(alt or url)}</a>')
         else:
             yield from _words(_plain(child) or child.content, html.escape)
 

@@ -83,6 +83,14 @@ def test_email_html_is_cleaned_and_keeps_the_markup() -> None:
     assert '<img src="https://academy.example.org/poster.png" alt="the poster">' in html
 
 
+def test_email_embeds_only_https_images_and_links_the_others() -> None:
+    html = render_html("![poster](https://academy.example.org/p.png) and "
+                       "![plain](http://x.example/p.png)")
+    assert '<img src="https://academy.example.org/p.png" alt="poster">' in html
+    assert "<img" not in html.split(" and ")[1]
+    assert '<a href="http://x.example/p.png" rel="noopener noreferrer">plain</a>' in html
+
+
 def test_hostile_markdown_links_nothing_but_the_web_and_escapes_the_rest() -> None:
     slack = render_text(HOSTILE, SLACK_STYLE, 3000)
     assert "javascript" not in slack.split("click")[0]
