@@ -100,6 +100,18 @@ def test_feeds_add_refuses_a_feed_already_there(tmp_path: Path, server: FeedServ
     assert feed_names(tmp_path, config) == ["news"]
 
 
+def test_feeds_add_warns_of_an_empty_feed_and_adds_it(tmp_path: Path, server: FeedServer
+                                                      ) -> None:
+    config = write_config(tmp_path, server)
+    server.add("/empty.xml", b'<?xml version="1.0"?><rss version="2.0"><channel>'
+               b"<title>Empty</title><link>https://academy.example.org/</link>"
+               b"<description>x</description></channel></rss>")
+    added = flat(herald(tmp_path, "feeds", "add", server.url("/empty.xml"), "--name",
+                        "empty", "--config", config).stdout)
+    assert "added feed empty" in added and "0 entries found" in added
+    assert "warning: This feed has no entries" in added
+
+
 def test_feeds_add_accepts_a_good_loopback_feed(tmp_path: Path, server: FeedServer) -> None:
     config = write_config(tmp_path, server)
     url = server.url("/other.xml")

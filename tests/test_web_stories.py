@@ -341,6 +341,7 @@ def test_check_add_pause_resume_and_remove_a_feed(loopback_web: Web, feed_server
     r = ap.post("/feeds/check", {"url": url, "name": "", "every": "30m"})
     assert r.status_code == 200, r.text
     assert "Found 2 entries" in r.text and "Coaching for new directors" in r.text
+    assert "has no entries" not in r.text
     assert 'value="127-0-0-1"' in r.text or "Add " in r.text
     assert feed_server.hits("/news.xml") == 1
     assert web.store.list_sources() == []  # checking adds nothing
@@ -367,6 +368,20 @@ def test_check_add_pause_resume_and_remove_a_feed(loopback_web: Web, feed_server
     r = ap.post("/feeds/academy-news/remove")
     assert r.status_code == 303 and web.store.list_sources() == []
     assert ap.post("/feeds/academy-news/remove").status_code == 404
+
+
+def test_an_empty_feed_is_checked_with_a_warning_and_can_still_be_added(
+        loopback_web: Web, feed_server: Any) -> None:
+    web = loopback_web
+    url = feed_server.add("/empty.xml", rss().encode())
+    ap = web.staff(APPROVER)
+    r = ap.post("/feeds/check", {"url": url, "display_name": "Empty news", "every": "1h"})
+    assert r.status_code == 200 and "Found 0 entries" in r.text
+    assert '<p class="warning" role="status">This feed has no entries: it may be new and ' \
+        "still empty, or Herald could not read it fully" in r.text
+    assert ap.post("/feeds", {"url": url, "display_name": "Empty news",
+                              "every": "1h"}).status_code == 303
+    assert [s.display_name for s in web.store.list_sources()] == ["Empty news"]
 
 
 def test_feed_check_shows_what_is_wrong(loopback_web: Web, feed_server: Any) -> None:

@@ -131,6 +131,8 @@ def feeds_add(url: Annotated[str, typer.Argument(
               f"{format_duration(row.every)}, {check.count} entries found; "
               + ("its old entries will be announced too" if row.announce_backlog else
                  "its first poll announces only recent entries"), soft_wrap=True)
+    if check.warning:
+        out.print(f"warning: {check.warning}", soft_wrap=True)
 
 
 @feeds_app.command("edit")

@@ -88,6 +88,15 @@ class FeedCheck:
     site: str | None = None
     format: str | None = None
 
+    @property
+    def warning(self) -> str | None:
+        """What to say before adding a feed that gave no entries (it may still be added:
+        a new feed can be empty)."""
+        if self.count:
+            return None
+        return ("This feed has no entries: it may be new and still empty, or Herald could "
+                "not read it fully. You can add it; check its first polls.")
+
 
 class SeveralFeeds(HeraldError):
     """The page links several feeds that read: the face offers ``choices`` to pick from."""
