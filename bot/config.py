@@ -423,9 +423,10 @@ class NotifyConfig(_Strict):
     failed send. By email (through the outmail table, at most ``mails_per_address`` to one
     person per ``[web] mail_window``, counted apart from the public forms' emails so
     notifications never use up the share for a password reset or an invitation) and, if
-    ``slack_target`` names a configured Slack target, in Slack too, with that target's token: a post in ``channel`` and/or, with ``dm``, a
-    direct message to each person, found by their email (``users.lookupByEmail``). Each
-    person can turn their notifications off (``/account/notifications``)."""
+    ``slack_target`` names a configured Slack target, in Slack too, with that target's
+    token: a post in ``channel`` and/or, with ``dm``, a direct message to each person,
+    found by their email (``users.lookupByEmail``). Each person can turn their
+    notifications off (``/account/notifications``)."""
 
     enabled: bool = True
     email: bool = True
