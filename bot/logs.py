@@ -13,7 +13,7 @@ Three forms, all on stderr (stdout is for what a command prints: panels, tables,
   carries ``client``, ``method``, ``path``, ``status``.
 
 Libraries are kept quiet (warnings only) so that Herald's own lines are read. Tokens in
-the subscriber, set-up, invitation and reset links (``/unsubscribe/TOKEN`` …) are replaced by ``***`` in access
+the signed links (``/unsubscribe/TOKEN``, invitations, resets …) are replaced by ``***`` in access
 lines: a log is read by more people than the token's owner.
 
 :func:`held` keeps records back while something else prints to the terminal (the console

@@ -395,14 +395,14 @@ def test_two_admins_disabling_each_other_at_once_leave_one_admin(store: Store,
         results: list[object] = []
         start = threading.Barrier(2)
 
-        def disable(email: str) -> None:
+        def disable(email: str, start: threading.Barrier, results: list[object]) -> None:
             start.wait()
             try:
                 results.append(store.set_user(email, disabled=True))
             except LastAdmin as exc:
                 results.append(exc)
 
-        threads = [threading.Thread(target=disable, args=(e,)) for e in (a, b)]
+        threads = [threading.Thread(target=disable, args=(e, start, results)) for e in (a, b)]
         for t in threads:
             t.start()
         for t in threads:
