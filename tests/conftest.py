@@ -14,6 +14,8 @@ import pytest
 from bot.clock import FixedClock
 from bot.config import Settings, parse_config
 from bot.store import Store
+from tests.fakes.slack_server import FakeSlack, running_fake_slack
+from tests.fakes.teams_webhook import FakeTeamsWebhook, running_teams_webhook
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The files Herald ships (bot/data): the default config, the taxonomy, the samples.
@@ -160,3 +162,17 @@ def make_rig(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> It
     from tests.gate_rig import rigs
 
     yield from rigs(tmp_path, db_url, monkeypatch)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """The loopback fake Slack Web API, as it starts (a module may define its own)."""
+    with running_fake_slack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def teams() -> Iterator[FakeTeamsWebhook]:
+    """The loopback fake Teams webhook (a module may define its own)."""
+    with running_teams_webhook() as fake:
+        yield fake

@@ -7,7 +7,6 @@ the files target its payload again; deleting from Slack goes through the outbox
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +16,14 @@ from bot.clock import FixedClock
 from bot.errors import StoreError
 from bot.queue import Draft
 from bot.store._queue import NotAllowed
-from tests.fakes.slack_server import FakeSlack, running_fake_slack
-from tests.fakes.teams_webhook import FakeTeamsWebhook, running_teams_webhook
+from tests.fakes.slack_server import FakeSlack
+from tests.fakes.teams_webhook import FakeTeamsWebhook
 from tests.web_helpers import APPROVER, EDITOR, EDITOR2, Web, make_web
 
 ORIGINAL = "Cohort 5 opens"
 FIXED = "Cohort 5 opens on 12 January"
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeamsWebhook]:
-    with running_teams_webhook() as fake:
-        yield fake
 
 
 def everywhere_web(tmp_path: Path, clock: FixedClock, slack: FakeSlack,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FixedClock
-from tests.fakes.slack_server import FakeSlack, running_fake_slack
-from tests.fakes.teams_webhook import FakeTeamsWebhook, running_teams_webhook
+from tests.fakes.slack_server import FakeSlack
+from tests.fakes.teams_webhook import FakeTeamsWebhook
 from tests.test_edits_sent import FIXED, ORIGINAL, everywhere_web, sent_announcement
 from tests.test_web_stories import COACHING, MASTERCLASS, feed_web, story_id
 from tests.web_helpers import APPROVER, APPROVER2, EDITOR, EDITOR2, Web
@@ -26,16 +26,6 @@ def web(tmp_path: Path, clock: FixedClock) -> Iterator[Web]:
     w.close()
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeamsWebhook]:
-    with running_teams_webhook() as fake:
-        yield fake
 
 
 def test_a_story_is_edited_in_the_form_and_its_history_shown(web: Web) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -17,9 +16,8 @@ from tests.fakes.slack_server import (
     NOT_IN_CHANNEL_TOKEN,
     FakeSlack,
     ratelimited,
-    running_fake_slack,
 )
-from tests.fakes.teams_webhook import FakeTeamsWebhook, running_teams_webhook
+from tests.fakes.teams_webhook import FakeTeamsWebhook
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Leading change*"}}]
 METADATA = {"event_type": "herald_story", "event_payload": {"story_id": "s-1"}}
@@ -29,16 +27,6 @@ CARD = {"type": "message", "attachments": [{
                 "body": [{"type": "TextBlock", "text": "Leading change"}]}}]}
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeamsWebhook]:
-    with running_teams_webhook() as fake:
-        yield fake
 
 
 def client(slack: FakeSlack, token: str = "xoxb-good") -> WebClient:

@@ -20,7 +20,7 @@ from channels._markdown import markdown_of, render_html, render_text
 from channels.slack import SLACK_STYLE, SlackChannel, SlackOptions
 from channels.teams import CARD_STYLE, TeamsChannel, TeamsOptions
 from tests.builders import item
-from tests.fakes.slack_server import FakeSlack, running_fake_slack
+from tests.fakes.slack_server import FakeSlack
 from tests.web_helpers import APPROVER, EDITOR, make_web
 
 WHEN = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -188,11 +188,6 @@ def test_a_long_announcement_takes_several_sections_split_between_paragraphs(
 
 
 # -- through the web app ---------------------------------------------------------------------
-
-@pytest.fixture
-def slack() -> Any:
-    with running_fake_slack() as fake:
-        yield fake
 
 
 def test_the_api_preview_shows_the_markdown_as_each_place_draws_it(

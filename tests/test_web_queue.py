@@ -5,7 +5,6 @@ through ``herald.dispatch()``. The store-facing paths run on SQLite and PostgreS
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,8 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.errors import StoreError
-from tests.fakes.slack_server import FakeSlack, running_fake_slack
+from tests.fakes.slack_server import FakeSlack
 from tests.web_helpers import ADMIN, APPROVER, APPROVER2, EDITOR, EDITOR2, Web, make_web
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
 
 
 def slack_web(tmp_path: Path, clock: FixedClock, slack: FakeSlack, token: str = "xoxb-good",
