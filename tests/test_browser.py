@@ -206,16 +206,25 @@ def running_server(tmp: Path) -> Iterator[Server]:
         # One worker cycle first, so that there are collected stories to look at.
         srv.herald("run", "--once")
         assert slack.posted() == [] and teams.received == []
-        with srv.log.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
-                 "--port", str(port), "--config", str(config)],
-                cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                _wait_until_serving(proc, srv.base_url, srv.log)
-                yield srv
-            finally:
-                _stop(proc)
+        with serving(srv):
+            yield srv
+
+
+@contextmanager
+def serving(srv: Server) -> Iterator[None]:
+    """`herald serve` with the server's config on the port of its base URL, its output in
+    its log; stopped on leaving."""
+    port = srv.base_url.rpartition(":")[2]
+    with srv.log.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
+             "--port", port, "--config", str(srv.config)],
+            cwd=srv.cwd, env=srv.env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_serving(proc, srv.base_url, srv.log)
+            yield
+        finally:
+            _stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ config allows (``[http] allow_networks``); the harness is tests/test_browser.py'
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,11 +24,10 @@ from tests.test_browser import (  # noqa: F401 - fixtures used by name
     Server,
     _expect,
     _free_port,
-    _stop,
-    _wait_until_serving,
     browser,
     chromium_path,
     new_page,
+    serving,
     shots,
     sign_in,
     snap,
@@ -103,16 +100,8 @@ def feeds_server(chromium_path: str, site: FeedServer,  # noqa: F811
         srv.herald("db", "upgrade")
         srv.herald("users", "add", APPROVER, "--role", "approver",
                    "--password-env", PASSWORD_ENV)
-        with srv.log.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
-                 "--port", str(port), "--config", str(config)],
-                cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                _wait_until_serving(proc, srv.base_url, srv.log)
-                yield srv
-            finally:
-                _stop(proc)
+        with serving(srv):
+            yield srv
 
 
 def test_add_a_feed_by_its_sites_address(browser: Browser, feeds_server: Server,  # noqa: F811
