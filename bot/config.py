@@ -163,6 +163,48 @@ class RouteConfig(_Strict):
     programmes: list[str] | None = None
     sources: list[str] | None = None
     to: list[str] = Field(min_length=1)
+    #: Reminders before key dates for the stories this route sends (issue #17).
+    reminders: bool = True
+
+
+#: The kinds of key date a reminder goes before, and how many days before (0: that day).
+DEFAULT_REMINDER_DAYS: dict[str, list[int]] = {
+    "applications-close": [7, 1], "deadline": [7, 1], "event": [0],
+    "applications-open": [0]}
+
+
+class RemindersConfig(_Strict):
+    """Reminders before a released story's key dates (bot.reminders): a reply in the Slack
+    post's thread, a Teams card naming the original, the digest's "Closing soon"."""
+
+    enabled: bool = True
+    #: Key date meaning (story_dates.what) -> days before it that a reminder goes.
+    days_before: dict[str, list[int]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_REMINDER_DAYS.items()})
+    #: The local time of day reminders go ([worker] timezone), "HH:MM".
+    at: str = "09:00"
+    #: Slack: the thread reply is also sent to the channel (reply_broadcast).
+    also_to_channel: bool = False
+
+    @field_validator("days_before")
+    @classmethod
+    def _days(cls, value: dict[str, list[int]]) -> dict[str, list[int]]:
+        known = set(DEFAULT_REMINDER_DAYS)
+        for what, days in value.items():
+            if what not in known:
+                raise ValueError(f"{what!r} is not a kind of key date; allowed: "
+                                 f"{', '.join(sorted(known))}")
+            if any(d < 0 or d > 90 for d in days):
+                raise ValueError(f"days before {what} must be 0 to 90, got {days}")
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+        if not m:
+            raise ValueError(f"{value!r} is not a time of day such as '09:00'")
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
 
 
 class WorkerConfig(_Strict):
@@ -453,6 +495,7 @@ class HeraldConfig(_Strict):
     web: WebConfig = WebConfig()
     brand: BrandConfig = BrandConfig()
     notify: NotifyConfig = NotifyConfig()
+    reminders: RemindersConfig = RemindersConfig()
 
 
 def brand_name(config: HeraldConfig) -> str:

@@ -125,6 +125,8 @@ class Story:
     #: The only targets it may reach (comms approved them; empty: a new source's old entry,
     #: not announced), or None: routed by the rules. See bot/release.py.
     targets: tuple[str, ...] | None = None
+    #: False when comms switched off reminders before its key dates (issue #17).
+    reminders: bool = True
 
     @property
     def key(self) -> int | None:

@@ -48,7 +48,7 @@ def test_empty_database_is_migrated_and_older_one_refused(db_url: str) -> None:
             s.ensure_schema()
     finally:
         s.close()
-    assert head_revision() == "0014"
+    assert head_revision() == "0015"
 
 
 def test_revisions_constant_is_alembics_history() -> None:

@@ -64,7 +64,7 @@ class StoriesMixin:
                       items=tuple(items[r.id]), first_seen=r.first_seen,
                       updated_at=r.updated_at, revision=r.revision,
                       image_url=r.image_url, hold=r.hold,
-                      targets=story_targets(r.targets)) for r in rows]
+                      targets=story_targets(r.targets), reminders=r.reminders) for r in rows]
 
     def search_stories(self, f: StoryFilter, *, offset: int = 0, limit: int = 50) -> StoryPage:
         """One page of the stories ``f`` finds, newest publication first (``_search``)."""

@@ -102,6 +102,8 @@ stories = Table(
     Column("image_url", Text),  # set by comms on their own announcements
     # JSON list: the only targets this story may reach (comms approved them); NULL: routes.
     Column("targets", Text),
+    # Reminders before its key dates (issue #17): comms can switch them off per story.
+    Column("reminders", Boolean, nullable=False, default=True, server_default=true()),
     Index(None, "updated_at"),
 )
 
@@ -461,4 +463,43 @@ sent_edits = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("decided_at", UTCDateTime),
     Index(None, "announcement_id", "status"),
+)
+
+# Reminders before a story's key dates (issue #17): one row per (story, target, date,
+# offset), planned by bot.reminders and sent through the outbox like a delivery (claimed
+# with a lease, marked sent, failed or dead), or cancelled with why.
+# status: planned, in_flight, sent, failed, dead, cancelled.
+reminders = Table(
+    "reminders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("what", String(32), nullable=False),  # the key date's meaning (story_dates.what)
+    Column("day", Date, nullable=False),         # the key date itself
+    Column("offset", String(16), nullable=False),  # "7d", "1d", "0d": how long before
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("external_id", Text),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("story_id", "target", "what", "day", "offset"),
+    Index(None, "status", "due_at"),
+)
+
+# What a calendar feed last said of each event (issue #17): an event's UID, a fingerprint
+# of what it shows and its SEQUENCE, raised when the fingerprint changes (RFC 5545).
+calendar_events = Table(
+    "calendar_events", metadata,
+    Column("uid", String(200), primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("sequence", Integer, nullable=False, default=0),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Index(None, "story_id"),
 )
