@@ -191,3 +191,36 @@ class Delivery:
     @property
     def key(self) -> tuple[int, str]:
         return self.story_id, self.target
+
+
+class ReminderStatus(enum.StrEnum):
+    """Where a reminder stands: planned (waiting for its time), in_flight (claimed), sent,
+    failed (tried, will be tried again), dead (given up) or cancelled (with why)."""
+
+    PLANNED = "planned"
+    IN_FLIGHT = "in_flight"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One reminder before a story's key date at one target (issue #17): due at
+    ``due_at``, ``days_before`` the date ``day`` that ``what`` names ("applications-close").
+    Sent through the outbox like a delivery; ``last_error`` says why one was cancelled."""
+
+    id: int
+    story_id: int
+    target: str
+    what: str
+    day: date
+    days_before: int
+    due_at: datetime
+    status: ReminderStatus
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    external_id: str | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None

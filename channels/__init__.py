@@ -30,7 +30,7 @@ from rich.console import Console
 from bot.clock import Clock, SystemClock, local_date
 from bot.config import DEFAULT_BUTTON, DEFAULT_BUTTONS
 from bot.errors import ConfigError
-from bot.model import Delivery, Story
+from bot.model import Delivery, Reminder, Story
 
 CHANNELS: dict[str, str] = {
     "console": "channels.console:ConsoleChannel",
@@ -117,6 +117,9 @@ class BaseChannel:
     #: True when the channel can take back a message it sent (``delete(delivery=...)``):
     #: a story merged into another has its message removed there.
     supports_delete: ClassVar[bool] = False
+    #: True when the channel can send a reminder before a story's key date (issue #17):
+    #: ``render_reminder`` and ``send_reminder``. Others get no reminders.
+    supports_reminders: ClassVar[bool] = False
     Options: ClassVar[type[BaseModel]] = NoOptions
 
     def __init__(self, target: str, options: BaseModel, context: ChannelContext) -> None:
@@ -148,6 +151,18 @@ class BaseChannel:
     def delete(self, *, delivery: Delivery) -> SendResult:
         """Take back the message a delivery sent (when supports_delete)."""
         raise NotImplementedError(f"{self.name} cannot delete a sent message")
+
+    def render_reminder(self, story: Story, reminder: Reminder) -> dict[str, Any]:
+        """The payload of a reminder before ``story``'s key date (when supports_reminders),
+        worded from its kind and the date, days left counted from the context's clock."""
+        raise NotImplementedError(f"{self.name} does not send reminders")
+
+    def send_reminder(self, payload: dict[str, Any], *, reminder: Reminder,
+                      original: Delivery, reclaimed: bool = False) -> SendResult:
+        """Send a reminder; ``original`` is the story's sent delivery to this target (Slack
+        replies in its thread, Teams names it). ``reclaimed``: an earlier attempt may have
+        got through, so look for it first where the channel can."""
+        raise NotImplementedError(f"{self.name} does not send reminders")
 
     def label(self, slug: str) -> str:
         return self.context.labels.get(slug, slug)

@@ -3,11 +3,11 @@
 ``Store`` is one class built from per-domain mixins (``_sources``, ``_ingest``,
 ``_edits``, ``_outbox``, ``_stories``, ``_subscribers``, ``_targets`` (paused targets), and
 for the web app ``_users``, ``_links`` (invitation and reset links), ``_logins``,
-``_outmail``, ``_queue`` and ``_ops``), on SQLAlchemy Core. Every method that changes
-state runs in one transaction; a story and its deliveries are written together (the
-transactional outbox). Every datetime in or out is aware UTC. Comms' edits with their
-history are ``_audit`` (collected stories) and ``_sent`` (announcements after they were
-sent).
+``_outmail``, ``_queue`` and ``_ops``; ``_reminders``: reminders before key dates), on
+SQLAlchemy Core. Every method that changes state runs in one transaction; a story and its
+deliveries are written together (the transactional outbox). Every datetime in or out is
+aware UTC. Comms' edits with their history are ``_audit`` (collected stories) and ``_sent``
+(announcements after they were sent).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from bot.store._outbox import OutboxMixin
 from bot.store._outmail import OutMail, OutmailMixin
 from bot.store._queue import Announcement, NotAllowed, QueueMixin
 from bot.store._released import ReleasedMixin
+from bot.store._reminders import RemindersMixin
 from bot.store._sent import SentEditsMixin
 from bot.store._sources import SourceRow, SourcesMixin
 from bot.store._stories import StoriesMixin
@@ -80,7 +81,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 class Store(SentEditsMixin, AuditMixin,  # comms' edits first: they extend the queue's and fixes'
             SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
             LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
-            LinksMixin, NoticesMixin):
+            LinksMixin, NoticesMixin, RemindersMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

@@ -466,7 +466,7 @@ sent_edits = Table(
 )
 
 # Reminders before a story's key dates (issue #17): one row per (story, target, date,
-# offset), planned by bot.reminders and sent through the outbox like a delivery (claimed
+# days before), planned by bot.reminders and sent through the outbox like a delivery (claimed
 # with a lease, marked sent, failed or dead), or cancelled with why.
 # status: planned, in_flight, sent, failed, dead, cancelled.
 reminders = Table(
@@ -476,7 +476,7 @@ reminders = Table(
     Column("target", String(64), nullable=False),
     Column("what", String(32), nullable=False),  # the key date's meaning (story_dates.what)
     Column("day", Date, nullable=False),         # the key date itself
-    Column("offset", String(16), nullable=False),  # "7d", "1d", "0d": how long before
+    Column("days_before", Integer, nullable=False),  # 7, 1, 0 (that day)
     Column("due_at", UTCDateTime, nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -488,7 +488,7 @@ reminders = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
-    UniqueConstraint("story_id", "target", "what", "day", "offset"),
+    UniqueConstraint("story_id", "target", "what", "day", "days_before"),
     Index(None, "status", "due_at"),
 )
 

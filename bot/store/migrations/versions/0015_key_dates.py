@@ -1,5 +1,5 @@
 """Key dates for people (issue #17): ``stories.reminders`` (comms switch a story's
-reminders off), ``reminders`` (one row per story, target, key date and offset, sent through
+reminders off), ``reminders`` (one row per story, target, key date and days before it, sent through
 the outbox like a delivery) and ``calendar_events`` (each calendar event's fingerprint and
 SEQUENCE, raised when what it shows changes).
 
@@ -35,7 +35,7 @@ def upgrade() -> None:
             sa.Column("target", sa.String(length=64), nullable=False),
             sa.Column("what", sa.String(length=32), nullable=False),
             sa.Column("day", sa.Date(), nullable=False),
-            sa.Column("offset", sa.String(length=16), nullable=False),
+            sa.Column("days_before", sa.Integer(), nullable=False),
             _when("due_at", nullable=False),
             sa.Column("status", sa.String(length=16), nullable=False),
             sa.Column("attempts", sa.Integer(), nullable=False),
@@ -51,8 +51,8 @@ def upgrade() -> None:
                                     name=op.f("fk_reminders_story_id_stories"),
                                     ondelete="CASCADE"),
             sa.PrimaryKeyConstraint("id", name=op.f("pk_reminders")),
-            sa.UniqueConstraint("story_id", "target", "what", "day", "offset",
-                                name=op.f("uq_reminders_story_id_target_what_day_offset")),
+            sa.UniqueConstraint("story_id", "target", "what", "day", "days_before",
+                                name=op.f("uq_reminders_story_id_target_what_day_days_before")),
         )
         op.create_index(op.f("ix_reminders_status_due_at"), "reminders",
                         ["status", "due_at"])
