@@ -39,6 +39,13 @@ class FixedClock:
         self._now += timedelta(**kwargs)
         return self._now
 
+    def set(self, when: datetime) -> datetime:
+        """Move the clock to ``when`` (aware), forwards or back."""
+        if when.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._now = when.astimezone(UTC)
+        return self._now
+
 
 def as_utc(value: datetime) -> datetime:
     """An aware UTC datetime; naive values are taken to be UTC already."""

@@ -83,6 +83,10 @@ class Rig:
     routes: list[dict[str, Any]] = field(default_factory=lambda: [{"to": ["slack"]}])
     worker: dict[str, Any] = field(default_factory=dict)
     digest: bool = False
+    #: The sources announce their old entries on the first poll (the bundled samples do).
+    backlog: bool = False
+    #: Extra top-level tables of the config, e.g. {"reminders": {"at": "09:00"}}.
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)
     webs: list[Web] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -98,7 +102,11 @@ class Rig:
                        if self.digest else {"enabled": False}),
         ]
         for name, url in self.sources.items():
-            parts.append(toml_table("[sources]", {"name": name, "url": url, "every": "15m"}))
+            parts.append(toml_table("[sources]", {"name": name, "url": url, "every": "15m",
+                                                  **({"announce_backlog": True}
+                                                     if self.backlog else {})}))
+        for header, values in self.extra.items():
+            parts.append(toml_table(header, values))
         parts.append(toml_table("[targets]", {"name": "slack", "type": "slack",
                                               "channel": CHANNEL,
                                               "base_url": self.slack.base_url}))

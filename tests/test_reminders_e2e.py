@@ -1,0 +1,122 @@
+"""Reminders before key dates, end to end (issue #17's Done-when), on SQLite and PostgreSQL.
+
+The bundled samples are collected by the real ``herald run --once`` with the clock set
+before their dates, posted to the loopback Slack and the fake Teams webhook, and then the
+clock moves on: each planned reminder goes once, at its time and not before, as a reply in
+the original Slack post's thread and as a Teams card naming the original. Holding a story
+cancels its reminders; changing its date moves them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.app import Herald
+from bot.config import load_config
+from tests.gate_rig import Rig
+
+SAMPLES = Path(__file__).resolve().parents[1] / "bot" / "data" / "sample"
+#: Wednesday 26 August 2026, after the samples' posts and before their dates: the Mary
+#: Seacole applications open on Thu 27 Aug, the vacancy closes on Mon 7 Sep, the
+#: masterclass is on Thu 24 Sep.
+BEFORE = datetime(2026, 8, 26, 10, 0, tzinfo=UTC)
+
+
+def _rig(make_rig: Any) -> Rig:
+    rig: Rig = make_rig(teams=True, backlog=True,
+                        sources={"academy-news": str(SAMPLES / "academy-news.xml")},
+                        routes=[{"to": ["slack", "teams"]}],
+                        extra={"reminders": {"at": "09:00"}})
+    rig.clock.set(BEFORE)
+    return rig
+
+
+def _story(rig: Rig, words: str) -> dict[str, Any]:
+    return rig.story_titled(words)
+
+
+def _herald(rig: Rig) -> Herald:
+    env = {k: v for k, v in rig.env.items() if v is not None}
+    herald = Herald(load_config(rig.config, environ=env), clock=rig.clock)
+    herald.prepare()
+    return herald
+
+
+def _post_ts(rig: Rig, words: str) -> str:
+    found = [m for m in rig.slack.posted() if words in (m.get("text") or "")]
+    assert len(found) == 1, [m.get("text") for m in rig.slack.posted()]
+    return str(found[0]["ts"])
+
+
+def _reminder_cards(rig: Rig) -> list[str]:
+    assert rig.teams is not None
+    texts = []
+    for card in rig.teams.cards:
+        body = " ".join(str(b.get("text", "")) for b in card.get("body", [])
+                        if isinstance(b, dict))
+        if "Reminder" in body:
+            texts.append(body)
+    return texts
+
+
+def test_reminders_go_once_in_the_thread_at_their_time(make_rig: Any) -> None:
+    rig = _rig(make_rig)
+    rig.run_once()
+    seacole_ts = _post_ts(rig, "Mary Seacole")
+    planned = rig.cli_json("reminders", "--all")
+    whats = {(r["what"], r["day"]) for r in planned if r["status"] == "planned"}
+    assert ("applications-open", "2026-08-27") in whats
+    assert ("deadline", "2026-09-07") in whats or ("applications-close", "2026-09-07") in whats
+    assert ("event", "2026-09-24") in whats
+
+    rig.clock.set(datetime(2026, 8, 27, 8, 59, tzinfo=UTC))
+    rig.run_once()
+    assert rig.slack.replies(seacole_ts) == []  # not before its time
+    assert _reminder_cards(rig) == []
+
+    rig.clock.set(datetime(2026, 8, 27, 9, 0, tzinfo=UTC))
+    rig.run_once()
+    replies = rig.slack.replies(seacole_ts)
+    assert len(replies) == 1, replies
+    assert "open" in replies[0]["text"].lower()
+    cards = _reminder_cards(rig)
+    assert len(cards) == 1 and "Mary Seacole" in cards[0]
+
+    rig.run_once()  # once: a second run sends nothing again
+    assert len(rig.slack.replies(seacole_ts)) == 1
+    assert len(_reminder_cards(rig)) == 1
+
+
+def test_holding_cancels_and_a_changed_date_moves_reminders(make_rig: Any) -> None:
+    rig = _rig(make_rig)
+    rig.run_once()
+    vacancy = _story(rig, "Programme Lead")
+    masterclass = _story(rig, "masterclass")
+    herald = _herald(rig)
+    try:
+        herald.store.set_hold(int(vacancy["id"]), True, herald.routing, rig.clock.now())
+    finally:
+        herald.close()
+    rig.cli("stories", "edit", str(masterclass["id"]), "--date",
+            "event:2026-09-25:09:30:the Brew House, Preston")
+    rig.run_once()
+    rows = rig.cli_json("reminders", "--all")
+    vacancy_rows = [r for r in rows if r["story_id"] == vacancy["id"]]
+    assert vacancy_rows and all(r["status"] == "cancelled" for r in vacancy_rows)
+    event_rows = {(r["day"], r["status"]) for r in rows if r["story_id"] == masterclass["id"]}
+    assert ("2026-09-24", "cancelled") in event_rows
+    assert ("2026-09-25", "planned") in event_rows
+
+    vacancy_ts = _post_ts(rig, "Programme Lead")
+    master_ts = _post_ts(rig, "masterclass")
+    rig.clock.set(datetime(2026, 8, 31, 9, 30, tzinfo=UTC))
+    rig.run_once()
+    assert rig.slack.replies(vacancy_ts) == []  # held: its 7-day reminder never went
+    rig.clock.set(datetime(2026, 9, 24, 9, 30, tzinfo=UTC))
+    rig.run_once()
+    assert rig.slack.replies(master_ts) == []  # the old date: nothing
+    rig.clock.set(datetime(2026, 9, 25, 9, 0, tzinfo=UTC))
+    rig.run_once()
+    assert len(rig.slack.replies(master_ts)) == 1
