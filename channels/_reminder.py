@@ -37,6 +37,8 @@ __all__ = ["NAME_MAX", "ReminderText", "day_phrase", "long_day", "reminder_text"
 
 #: A title longer than this is cut at a word (with "…") so the line stays a line.
 NAME_MAX = 100
+#: An event's time ("09:30–13:00") is short; anything longer is cut to this.
+TIME_MAX = 40
 #: Dates whose sentence names the programme, when the story has one (not events).
 NAMED_BY_PROGRAMME = frozenset({"applications-open", "applications-close", "deadline"})
 #: Within this many days a date reads "this Friday"; further, "on Friday 18 December".
@@ -157,7 +159,7 @@ def reminder_text(story: Story, reminder: Reminder, today: date,
         else ""
     if not name and title:
         name = f"\u201c{title}\u201d"
-    at_time = " ".join(kd.at_time.split()) if kd and kd.at_time else None
+    at_time = fit(" ".join(kd.at_time.split()), TIME_MAX) if kd and kd.at_time else None
     place = fit(" ".join(kd.place.split()), NAME_MAX) if kd and kd.place else None
     extra = "".join(f", {part}" for part in (at_time, place) if part)
     line = _sentence(reminder.what, name, reminder.day, today, extra)

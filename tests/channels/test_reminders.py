@@ -195,6 +195,12 @@ def test_a_very_long_title_is_cut_at_a_word() -> None:
     assert words.line.endswith("— 3 days left")
 
 
+def test_a_huge_time_and_place_stay_short() -> None:
+    day = date(2026, 12, 16)
+    s = story(dates=(KeyDate("event", day, at_time="9" * 5000, place="Hall " * 5000),))
+    assert len(reminder_text(s, reminder("event", day), TODAY).line) < 3 * NAME_MAX
+
+
 def test_only_web_addresses_are_linked() -> None:
     assert reminder_text(story(url="javascript:alert(1)"), reminder(), TODAY).url is None
     assert reminder_text(story(url=None), reminder(), TODAY).url is None
