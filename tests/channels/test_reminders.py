@@ -374,8 +374,9 @@ HOSTILE_MD = ("[click](https://evil.example) **bold** _it_ ~~gone~~ `code`\n- it
 TEAMS_STORIES = {
     "plain": story(tags=(SEACOLE,)),
     "untitled": story("", url=None),
-    "hostile": story(HOSTILE_MD, dates=(KeyDate("event", date(2026, 12, 18),
-                                                at_time=HOSTILE_MD, place=HOSTILE_MD),)),
+    "hostile": story("{{DATE(2017-02-14T06:08:39Z, SHORT)}} " + HOSTILE_MD,
+                     dates=(KeyDate("event", date(2026, 12, 18), at_time=HOSTILE_MD,
+                                    place=HOSTILE_MD),)),
     "long": story("T" * 50_000, kind="k" * 5000),
 }
 
