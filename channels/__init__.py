@@ -74,6 +74,9 @@ class ChannelContext:
     buttons: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BUTTONS))
     #: Display names of sources by slug, where known (see channels._post.source_name).
     source_names: Mapping[str, str] = field(default_factory=dict)
+    #: Slack: a reminder replied in the story's thread is also sent to the channel
+    #: (``[reminders] also_to_channel``).
+    reminder_broadcast: bool = False
 
     def today(self) -> date:
         """Today in the worker's timezone, by the injected clock."""

@@ -30,6 +30,8 @@ is recorded at the revision it really shows and edited to the current one after.
 that changes later is edited in place (``chat.update``) or followed by a reply in its
 thread; it is never posted again. A story merged into another has its message deleted
 (``chat.delete``; the bot can delete its own messages with ``chat:write``).
+A reminder before a key date is a reply in the story's thread, sent to the channel too
+when ``[reminders] also_to_channel`` says so (channels._slack_reminder).
 429 is retried after Retry-After; invalid_auth, not_authed, token_revoked, token_expired
 and account_inactive refuse the token, which pauses the target (``TargetAuthError``,
 :mod:`bot.pause`); channel_not_found, not_in_channel and the like are permanent; 5xx,
@@ -50,8 +52,8 @@ from bot.errors import (
     TargetAuthError,
     TransientSendError,
 )
-from bot.model import Delivery, Story
-from channels import BaseChannel, SendResult
+from bot.model import Delivery, Reminder, Story
+from channels import BaseChannel, SendResult, _slack_reminder
 from channels._markdown import Style, images, markdown_of, render_parts
 from channels._post import byline, key_date_line, other_dates, tag_line
 from channels._text import fit, fit_escaped
@@ -148,6 +150,7 @@ class SlackChannel(BaseChannel):
     format: ClassVar[str] = "slack-blocks"
     supports_update: ClassVar[bool] = True
     supports_delete: ClassVar[bool] = True
+    supports_reminders: ClassVar[bool] = True
     Options: ClassVar[type[BaseModel]] = SlackOptions
     options: SlackOptions
 
@@ -401,6 +404,16 @@ class SlackChannel(BaseChannel):
                 raise
             return SendResult(external_id=delivery.external_id, detail="already gone")
         return SendResult(external_id=delivery.external_id, detail="deleted")
+
+    def render_reminder(self, story: Story, reminder: Reminder) -> dict[str, Any]:
+        """A reminder as a thread reply (channels._slack_reminder)."""
+        return _slack_reminder.render_reminder(self, story, reminder)
+
+    def send_reminder(self, payload: dict[str, Any], *, reminder: Reminder,
+                      original: Delivery, reclaimed: bool = False) -> SendResult:
+        """Reply in the story's thread, once (channels._slack_reminder)."""
+        return _slack_reminder.send_reminder(self, payload, reminder=reminder,
+                                             original=original, reclaimed=reclaimed)
 
     def permalink(self, external_id: str) -> str | None:
         """The address of a posted message (``chat.getPermalink``), from the delivery's

@@ -22,10 +22,17 @@ The webhook answers 202 with an empty body: any 2xx is sent. 429 and 5xx are
 retried with backoff (Retry-After honoured); 401 and 403 (a wrong or withdrawn signature)
 pause the target (``TargetAuthError``, :mod:`bot.pause`); other 4xx are permanent. A webhook
 cannot edit what it posted, so a story that changes later is not posted again.
+
+A reminder before a key date is a new card (webhooks cannot reply in a thread): its first
+line names the post it follows ("Reminder about “…”, posted Tue 1 Dec"), then the
+reminder's line in bold (channels._reminder), then the story's button. A webhook cannot
+read the channel either, so a reminder whose answer was lost may show twice; the outbox
+tries it again only after a failure it saw.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -35,13 +42,15 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.clock import local_date
 from bot.config import EnvName
 from bot.errors import PermanentSendError, RateLimited, TargetAuthError, TransientSendError
-from bot.model import Delivery, Story
+from bot.model import Delivery, Reminder, Story
 from bot.sources.fetch import parse_retry_after
 from channels import BaseChannel, SendResult
 from channels._markdown import Style, images, markdown_of, render_text
-from channels._post import byline, key_date_line, other_dates, tag_line
+from channels._post import byline, key_date_line, other_dates, tag_line, when
+from channels._reminder import reminder_text
 from channels._text import fit
 
 CARD_VERSION = "1.4"
@@ -106,6 +115,7 @@ class TeamsChannel(BaseChannel):
     max_text: ClassVar[int] = SUMMARY_MAX
     rate_per_sec: ClassVar[float] = 2.0
     format: ClassVar[str] = "adaptive-card-1.4"
+    supports_reminders: ClassVar[bool] = True
     Options: ClassVar[type[BaseModel]] = TeamsOptions
     options: TeamsOptions
 
@@ -191,8 +201,51 @@ class TeamsChannel(BaseChannel):
 
     # -- send -----------------------------------------------------------------------------
 
+    def reminder_card(self, story: Story, reminder: Reminder) -> dict[str, Any]:
+        """A reminder's card: which post it follows, the reminder's line, the button."""
+        words = reminder_text(story, reminder, self.context.today(), self.context.labels)
+        about = (f"Reminder about \u201c{words.title}\u201d" if words.title
+                 else "Reminder about an earlier post")
+        body: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": escape_card_text(about), "isSubtle": True,
+             "size": "Small", "wrap": True, "id": "reminder_of"},
+            {"type": "TextBlock", "text": escape_card_text(fit(words.line, SUMMARY_MAX)),
+             "weight": "Bolder", "size": "Medium", "wrap": True, "spacing": "Small",
+             "id": "reminder"},
+        ]
+        card: dict[str, Any] = {
+            "type": "AdaptiveCard",
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "version": CARD_VERSION, "body": body,
+        }
+        if words.url:
+            card["actions"] = [{"type": "Action.OpenUrl", "title": fit(
+                self.context.button(story.kind), FACT_MAX), "url": words.url}]
+        return card
+
+    def render_reminder(self, story: Story, reminder: Reminder) -> dict[str, Any]:
+        """The reminder's card in the webhook's envelope. It names the post it follows by
+        the story's title; :meth:`send_reminder` adds the day that post went out."""
+        return card_payload(self.reminder_card(story, reminder))
+
+    def send_reminder(self, payload: dict[str, Any], *, reminder: Reminder,
+                      original: Delivery, reclaimed: bool = False) -> SendResult:
+        """Post the reminder's card (a new card: a webhook cannot thread), naming the day
+        the original went out ("…, posted Tue 1 Dec")."""
+        if original.sent_at is not None:
+            payload = copy.deepcopy(payload)
+            posted = local_date(original.sent_at, self.context.timezone)
+            suffix = escape_card_text(f", posted {when(posted, self.context.today())}")
+            for block in payload["attachments"][0]["content"]["body"]:
+                if block.get("id") == "reminder_of":
+                    block["text"] += suffix
+        return self._post(payload)
+
     def send(self, payload: dict[str, Any], *, delivery: Delivery,
              reclaimed: bool = False) -> SendResult:
+        return self._post(payload)
+
+    def _post(self, payload: dict[str, Any]) -> SendResult:
         try:
             with httpx.Client(timeout=self.options.timeout, follow_redirects=False) as http:
                 response = http.post(self.webhook_url, json=payload)
