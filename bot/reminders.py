@@ -46,14 +46,6 @@ class Wanted:
 
 
 @dataclass(frozen=True)
-class Original:
-    """What planning needs of a story's delivery to one target."""
-
-    target: str
-    sent_at: datetime | None = None
-
-
-@dataclass(frozen=True)
 class StoryPlan:
     """A story's wanted reminders, and why the others it has (or had) are not wanted: a
     reason for the whole story, or per target, or per (what, day)."""
@@ -121,10 +113,11 @@ def routes_allow(story: Story, target: str, routes: Iterable[RouteConfig]) -> bo
 
 
 def desired_reminders(story: Story, *, merged_into: int | None,
-                      originals: Mapping[str, Original], config: RemindersConfig,
+                      originals: Mapping[str, datetime | None], config: RemindersConfig,
                       timezone: str, reminding: Collection[str],
                       routes: Sequence[RouteConfig], today: date) -> StoryPlan:
-    """The reminders ``story`` should have now. ``originals``: its delivery rows by target;
+    """The reminders ``story`` should have now. ``originals``: its delivery rows by target
+    (when the post there went out, None until it has);
     ``reminding``: the targets whose channel sends reminders; ``today``: the local date."""
     dates = tuple((kd.what, kd.date) for kd in story.dates)
     story_reason = None
@@ -161,7 +154,7 @@ def desired_reminders(story: Story, *, merged_into: int | None,
     passed: set[tuple[str, date]] = set()
     early: set[tuple[str, str, date, int]] = set()
     for w in wanted:
-        sent_at = originals[w.target].sent_at
+        sent_at = originals[w.target]
         if w.day < today:
             passed.add((w.what, w.day))
         elif sent_at is not None and w.due_at < sent_at:

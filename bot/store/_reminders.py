@@ -146,12 +146,14 @@ class RemindersMixin:
         originals: dict[int, dict[str, datetime | None]] = defaultdict(dict)
         with self.engine.connect() as conn:
             for chunk in _chunks(list(story_ids)):
-                for row in conn.execute(select(s.id, s.merged_into).where(s.id.in_(chunk))):
-                    merged[row.id] = row.merged_into
-                for row in conn.execute(select(d.story_id, d.target, d.status, d.sent_at)
-                                        .where(d.story_id.in_(chunk), d.retract.is_(False))):
-                    originals[row.story_id][row.target] = \
-                        row.sent_at if row.status == "sent" else None
+                for srow in conn.execute(select(s.id, s.merged_into)
+                                         .where(s.id.in_(chunk))):
+                    merged[srow.id] = srow.merged_into
+                for drow in conn.execute(select(d.story_id, d.target, d.status, d.sent_at)
+                                         .where(d.story_id.in_(chunk),
+                                                d.retract.is_(False))):
+                    originals[drow.story_id][drow.target] = \
+                        drow.sent_at if drow.status == "sent" else None
         return {i: StoryState(m, dict(originals.get(i, {}))) for i, m in merged.items()}
 
     def reconcile_reminders(self, story_ids: Sequence[int], wanted: Iterable[Wanted],
@@ -165,7 +167,7 @@ class RemindersMixin:
         want = {w.key: w for w in wanted}
         stats = ReconcileStats()
         with self.engine.begin() as conn:
-            existing: dict[tuple[int, str, str, date, int], Row[Any]] = {}
+            existing: dict[tuple[int, str, str, date, int], Any] = {}
             for chunk in _chunks(list(story_ids)):
                 for row in conn.execute(select(c.id, c.story_id, c.target, c.what, c.day,
                                                c.days_before, c.due_at, c.status)
@@ -221,7 +223,8 @@ class RemindersMixin:
             query = query.with_for_update(of=t_reminders, skip_locked=True)
         claims: list[ReminderClaim] = []
         with self.engine.begin() as conn:
-            for row in conn.execute(query).all():
+            for got in conn.execute(query).all():
+                row: Any = got
                 done = conn.execute(update(t_reminders).where(c.id == row.id, due).values(
                     status=_R.IN_FLIGHT.value, lease_owner=owner, lease_until=now + lease,
                     attempts=c.attempts + 1, updated_at=now))
