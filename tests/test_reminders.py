@@ -325,3 +325,43 @@ def test_a_failure_retries_then_dies(store: Store, clock: FixedClock) -> None:
     assert rig.sender().run_once().dead == 1
     seven = next(r for r in rig.rows(sid) if r.days_before == 7)
     assert seven.status is ReminderStatus.DEAD and seven.attempts == 3
+
+
+# -- the command line ------------------------------------------------------------------
+
+def test_herald_reminders_lists_them_and_stories_json_carries_them(tmp_path: Path) -> None:
+    import json
+
+    from bot.clock import SystemClock
+    from tests.conftest import ROOT
+    from tests.test_cli import child_env, herald, write_workspace
+
+    write_workspace(tmp_path, targets='[[targets]]\nname = "rec"\n'
+                    'type = "tests.test_reminders:RemindingChannel"\n',
+                    routes='[[routes]]\nto = ["rec"]\n')
+    env = child_env(PYTHONPATH=str(ROOT))  # the test channel lives in tests/
+
+    def run(*args: str) -> str:
+        return herald(tmp_path, *args, env=env).stdout
+
+    run("run", "--once")
+    s = Store.open(f"sqlite:///{tmp_path / 'var' / 'herald.db'}")
+    try:
+        sid = s.list_stories()[0].id or 0
+        today = SystemClock().now().date()  # the command line runs on the real clock
+        s.edit_story(sid, by="comms", ctx=routing(("rec",)), now=SystemClock().now(),
+                     dates=[KeyDate("deadline", today + timedelta(days=5))])
+    finally:
+        s.close()
+    out = run("run", "--once")
+    assert "reminders sent" in " ".join(out.split())
+    listed = run("reminders", "--due", "30d")
+    assert f"story {sid}" in listed and "deadline" in listed and "planned" in listed
+    rows = json.loads(run("reminders", "--all", "--json"))
+    assert {(r["story_id"], r["what"], r["days_before"]) for r in rows} >= {
+        (sid, "deadline", 1)}
+    stories = json.loads(run("stories", "--json"))
+    mine = next(x for x in stories if x["id"] == sid)
+    assert mine["reminders_on"] is True
+    assert {r["days_before"] for r in mine["reminders"]} == {1}
+    assert all(not x["reminders"] for x in stories if x["id"] != sid)
