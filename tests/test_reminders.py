@@ -14,8 +14,8 @@ from bot.config import RemindersConfig, RouteConfig
 from bot.dispatch import Dispatcher
 from bot.errors import TransientSendError
 from bot.model import Delivery, KeyDate, Reminder, ReminderStatus, Story
-from bot.reminders import desired_reminders, due_time
 from bot.remind_dispatch import ReminderSender
+from bot.reminders import desired_reminders, due_time
 from bot.retry import RetryPolicy
 from bot.store import Store
 from channels import BaseChannel, ChannelContext, NoOptions, SendResult
