@@ -40,6 +40,7 @@ from bot.pipeline.learned import load_tagger
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
 from bot.progress import SILENT, Progress
 from bot.release import DIGEST
+from bot.remind_dispatch import ReminderSender, ReminderStats
 from bot.retry import RetryPolicy
 from bot.sources.fetch import make_client
 from bot.sources.guard import UrlGuard
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 class CycleStats:
     collect: CollectStats
     dispatch: DispatchStats
+    #: Reminders before key dates planned and sent after the deliveries (issue #17).
+    reminders: ReminderStats | None = None
 
 
 def worker_id() -> str:
@@ -232,6 +235,8 @@ class Herald:
         #: through (one object, so tests can give it a resolver of their own).
         self.guard = UrlGuard(cfg.http.allow_networks)
         self.worker_lock = WorkerLock(settings.database_url)
+        #: What the last dispatch's reminders did (``herald run --once``'s summary).
+        self.last_reminders: ReminderStats | None = None
 
     @staticmethod
     def _x_sources(settings: Settings) -> dict[str, Any]:
@@ -321,8 +326,29 @@ class Herald:
                 ) -> CollectStats:
         return self.collector().run_once(all_enabled=all_enabled, progress=progress)
 
+    def reminder_sender(self) -> ReminderSender:
+        cfg = self.settings.config
+        w = cfg.worker
+        return ReminderSender(self.store, self.channels, clock=self.clock,
+                              policy=RetryPolicy(w.backoff_base, w.backoff_cap,
+                                                 w.max_attempts),
+                              owner=self.owner, config=cfg.reminders, timezone=w.timezone,
+                              routes=cfg.routes, lease_seconds=w.lease.total_seconds(),
+                              stop=self.stop)
+
+    def remind(self) -> ReminderStats:
+        """Plan the reminders before key dates and send those due (bot.remind_dispatch)."""
+        stats = self.reminder_sender().run_once()
+        self.last_reminders = stats
+        return stats
+
     def dispatch(self) -> DispatchStats:
+        """Send the outbox, then the reminders (after the deliveries: a reminder needs
+        its original post out first)."""
+        self.last_reminders = None
         stats = self.dispatcher().run_once()
+        if not self.stop.is_set():
+            self.remind()
         # Who hears of what went out or failed (bot.notify): after each run, never in
         # the way of the next.
         from bot.notify import after_dispatch
@@ -343,7 +369,7 @@ class Herald:
             collected = self.collect(all_enabled=True, progress=progress)
         with dispatching or contextlib.nullcontext():
             dispatched = self.dispatch()
-        return CycleStats(collected, dispatched)
+        return CycleStats(collected, dispatched, self.last_reminders)
 
     def close(self) -> None:
         self.worker_lock.release()

@@ -34,6 +34,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
 from bot.store.schema import deliveries as t_deliveries
+from bot.store.schema import reminders as t_reminders
 from bot.store.schema import stories as t_stories
 
 #: The weekly digest, as a target: routes and comms' approvals name it like any other.
@@ -88,6 +89,21 @@ def may_reach(story: StoryGate, delivery: DeliveryGate | None, at: datetime) -> 
     return Verdict(True, story.revision, "released")
 
 
+def may_remind(story: StoryGate, delivery: DeliveryGate | None, at: datetime, *,
+               original_sent: bool, reminders_on: bool = True) -> Verdict:
+    """May a reminder of this story go to the delivery's target at ``at`` (issue #17): the
+    story may reach it now (:func:`may_reach`), its original post there went out (sent,
+    with the message's id), and the story's reminders are on."""
+    verdict = may_reach(story, delivery, at)
+    if not verdict:
+        return verdict
+    if not original_sent:
+        return Verdict(False, None, "its post there has not gone out")
+    if not reminders_on:
+        return Verdict(False, None, "its reminders are switched off")
+    return verdict
+
+
 def story_targets(value: str | None) -> tuple[str, ...] | None:
     """``stories.targets`` as stored (JSON list, or NULL) to the gate's form."""
     return tuple(json.loads(value)) if value else None
@@ -127,3 +143,13 @@ def released(at: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
         or_(s.targets.is_(None), _position(s.targets, quoted) > 0))
     return and_(d.retract.is_(False), or_(d.release_at.is_(None), d.release_at <= at),
                 story_ok)
+
+
+def reminder_released(at: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """:func:`may_remind` as a condition on ``reminders`` rows: the (story, target)
+    delivery was sent (with the message's id) and is :func:`released` now, and the story's
+    reminders are on."""
+    r, d, s = t_reminders.c, t_deliveries.c, t_stories.c
+    original = exists().where(d.story_id == r.story_id, d.target == r.target,
+                              d.status == "sent", d.external_id.is_not(None), released(at))
+    return and_(original, exists().where(s.id == r.story_id, s.reminders.is_(True)))

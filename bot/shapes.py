@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from bot.durations import format_duration
-from bot.model import Delivery, Story
+from bot.model import Delivery, Reminder, ReminderStatus, Story
 from bot.urls import redact_url
 
 if TYPE_CHECKING:
@@ -73,6 +73,32 @@ class KeyDateOut(BaseModel):
     passed: bool = Field(description="the date is before today (in the worker's timezone)")
 
 
+class ReminderOut(BaseModel):
+    """A reminder before a story's key date at one target (issue #17)."""
+
+    id: int
+    target: str
+    what: str = Field(description="the key date's kind, e.g. applications-close")
+    day: date = Field(description="the key date")
+    days_before: int
+    due_at: datetime
+    status: str = Field(description="planned, in_flight, sent, failed, dead or cancelled")
+    reason: str | None = Field(description="why it was cancelled, or its last error")
+
+    @classmethod
+    def of(cls, r: Reminder) -> ReminderOut:
+        return cls(id=r.id, target=r.target, what=r.what, day=r.day,
+                   days_before=r.days_before, due_at=r.due_at, status=r.status.value,
+                   reason=r.last_error)
+
+
+class ReminderRowOut(ReminderOut):
+    """A reminder with its story, as ``herald reminders --json`` lists it."""
+
+    story_id: int
+    story_title: str
+
+
 class ItemOut(BaseModel):
     source: str
     url: str | None
@@ -94,10 +120,17 @@ class StoryOut(BaseModel):
     dates: list[KeyDateOut]
     items: list[ItemOut]
     deliveries: list[DeliveryOut]
+    reminders_on: bool = Field(default=True, description="comms have not switched off "
+                                                          "this story's reminders")
+    reminders: list[ReminderOut] = Field(
+        default_factory=list, description="its reminders not yet sent (planned, in flight "
+                                          "or failed), soonest first")
 
     @classmethod
-    def of(cls, s: Story, deliveries: Iterable[Delivery], today: date) -> StoryOut:
-        """``today`` decides which key dates have passed."""
+    def of(cls, s: Story, deliveries: Iterable[Delivery], today: date,
+           reminders: Iterable[Reminder] = ()) -> StoryOut:
+        """``today`` decides which key dates have passed; ``reminders``: the story's
+        (only those still to go are shown)."""
         return cls(id=s.id or 0, title=s.title, summary=s.summary, url=s.url, kind=s.kind,
                    held=s.hold, revision=s.revision, first_seen=s.first_seen,
                    updated_at=s.updated_at,
@@ -107,13 +140,30 @@ class StoryOut(BaseModel):
                                      place=d.place, passed=d.date < today) for d in s.dates],
                    items=[ItemOut(source=i.source, url=i.url, title=i.title,
                                   published_at=i.published_at) for i in s.items],
-                   deliveries=[DeliveryOut.of(d) for d in deliveries])
+                   deliveries=[DeliveryOut.of(d) for d in deliveries],
+                   reminders_on=s.reminders,
+                   reminders=[ReminderOut.of(r) for r in reminders if r.status in _TO_GO])
+
+
+#: The reminders a story shows: those still to go.
+_TO_GO = (ReminderStatus.PLANNED, ReminderStatus.IN_FLIGHT, ReminderStatus.FAILED)
 
 
 def stories_out(stories: Sequence[Story], deliveries: Mapping[int, list[Delivery]],
-                today: date) -> list[StoryOut]:
-    """Stories with their deliveries (``Store.deliveries_for``)."""
-    return [StoryOut.of(s, deliveries.get(s.id or 0, []), today) for s in stories]
+                today: date, reminders: Mapping[int, list[Reminder]] | None = None
+                ) -> list[StoryOut]:
+    """Stories with their deliveries (``Store.deliveries_for``) and reminders
+    (``reminders_by_story``)."""
+    return [StoryOut.of(s, deliveries.get(s.id or 0, []), today,
+                        (reminders or {}).get(s.id or 0, [])) for s in stories]
+
+
+def reminders_by_story(found: Iterable[Reminder]) -> dict[int, list[Reminder]]:
+    """Reminders grouped by story, in the order given."""
+    grouped: dict[int, list[Reminder]] = {}
+    for r in found:
+        grouped.setdefault(r.story_id, []).append(r)
+    return grouped
 
 
 class FeedOut(BaseModel):

@@ -71,3 +71,39 @@ def test_the_gate_says_no_without_a_delivery_and_why_it_refuses() -> None:
     later = may_reach(story, DeliveryGate("slack", NOW + timedelta(days=3)), NOW)
     assert not later and "not before" in later.why
     assert may_reach(story, DeliveryGate("slack", NOW), NOW).revision == 2
+
+
+def test_may_remind_and_reminder_released_agree(store: Store) -> None:
+    """The reminders' gate: the story may reach the target, its post there went out, and
+    its reminders are on; the SQL form over ``reminders`` rows says the same."""
+    from datetime import date
+
+    from bot.release import may_remind, reminder_released
+    from bot.store.schema import reminders as t_reminders
+
+    expected: dict[int, bool] = {}
+    with store.engine.begin() as conn:
+        for hold, targets, release_at, status, on in itertools.product(
+                HOLDS, (None, [TARGET], ["other"]), (None, NOW + timedelta(hours=1)),
+                ("pending", "sent"), (True, False)):
+            story_id = int(conn.execute(t_stories.insert().values(
+                title="A story", summary="", kind="news", first_seen=NOW, updated_at=NOW,
+                revision=1, hold=hold, targets=targets_json(targets), reminders=on,
+            )).inserted_primary_key[0])
+            conn.execute(t_deliveries.insert().values(
+                story_id=story_id, target=TARGET, status=status, attempts=0,
+                external_id="x" if status == "sent" else None, release_at=release_at,
+                created_at=NOW, updated_at=NOW))
+            reminder_id = int(conn.execute(t_reminders.insert().values(
+                story_id=story_id, target=TARGET, what="event", day=date(2026, 9, 1),
+                days_before=0, due_at=NOW, status="planned", attempts=0, created_at=NOW,
+                updated_at=NOW)).inserted_primary_key[0])
+            expected[reminder_id] = may_remind(
+                StoryGate(revision=1, hold=hold, targets=story_targets(targets_json(targets))),
+                DeliveryGate(TARGET, release_at), NOW, original_sent=status == "sent",
+                reminders_on=on).allowed
+    with store.engine.connect() as conn:
+        let_through = set(conn.execute(select(t_reminders.c.id).where(
+            t_reminders.c.id.in_(list(expected)), reminder_released(NOW))).scalars())
+    assert {r for r, ok in expected.items() if ok} == let_through
+    assert 0 < len(let_through) < len(expected)

@@ -18,6 +18,7 @@ from bot.cli import (  # noqa: F401  (each module adds its commands to the apps)
     feeds,
     init,
     outbox,
+    reminders,
     run,
     serve,
     stories,

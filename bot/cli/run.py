@@ -84,13 +84,17 @@ def run(config: ConfigOpt = None,
     if once:
         stats, mail = with_herald(config, _once)
         c, d = stats.collect, stats.dispatch
+        r = stats.reminders
+        reminded = (f" · {r.sent} reminders sent"
+                    + (f", {r.failed + r.dead} failed" if r.failed + r.dead else "")
+                    if r is not None else "")
         out.print(
             f"[bold]Herald run complete[/bold]: {c.polled} sources polled "
             f"({c.changed} changed, {c.unchanged} unchanged, {c.errors} failed) · "
             f"{c.ingest.new_items} new items · {len(c.ingest.new_stories)} new stories, "
             f"{len(set(c.ingest.updated_stories))} updated · "
             f"{d.sent} deliveries sent, {d.updated} updated, {d.failed + d.dead} failed"
-            + (f", {d.held} waiting on a paused target" if d.held else ""),
+            + (f", {d.held} waiting on a paused target" if d.held else "") + reminded,
             soft_wrap=True)
         for result in c.results:
             if result.status == "error":
@@ -98,7 +102,7 @@ def run(config: ConfigOpt = None,
 
                 out.print(f"  [red]source {result.source} failed:[/red] "
                           f"{_escape(in_one_line(result.error or ''))}", soft_wrap=True)
-        for line in d.errors[:20]:
+        for line in [*d.errors, *(r.errors if r is not None else [])][:20]:
             out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
         for target, reason in d.paused.items():
             out.print(f"  [red]target {_escape(target)} is paused:[/red] {_escape(reason)}; "
@@ -111,8 +115,9 @@ def run(config: ConfigOpt = None,
                          else "") + " (confirmations from the web app)", soft_wrap=True)
         for line in mail.errors[:5]:
             out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
+        reminders_failed = r.failed + r.dead if r is not None else 0
         code = exit_code(c.errors, d.failed + d.dead + d.held + mail.failed + mail.dead
-                         + mail.held)
+                         + mail.held + reminders_failed)
         if code:
             raise typer.Exit(code)
         return

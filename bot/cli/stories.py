@@ -22,8 +22,8 @@ from bot.cli._base import (
 from bot.cli._show import progress_bar
 from bot.clock import SystemClock, local_date
 from bot.durations import parse_duration
-from bot.model import Delivery, KeyDate, Story
-from bot.shapes import dump, stories_out
+from bot.model import Delivery, KeyDate, Reminder, Story
+from bot.shapes import dump, reminders_by_story, stories_out
 
 StoryArg = Annotated[int, typer.Argument(metavar="STORY_ID", help="The story's id.")]
 
@@ -54,14 +54,19 @@ def stories(ctx: typer.Context, config: ConfigOpt = None,
             cutoff = SystemClock().now() - parse_duration(since)
         except ValueError as exc:
             raise fail(f"--since: {exc}", 2) from None
-    def read(h: Any) -> tuple[list[Story], dict[int, list[Delivery]], date]:
+    def read(h: Any) -> tuple[list[Story], dict[int, list[Delivery]], date,
+                              dict[int, list[Reminder]]]:
         found = h.store.list_stories(since=cutoff, tag=tag)
-        sent = h.store.deliveries_for([s.id for s in found]) if as_json else {}
-        return found, sent, local_date(h.clock.now(), h.settings.config.worker.timezone)
+        ids = [s.id for s in found]
+        sent = h.store.deliveries_for(ids) if as_json else {}
+        reminders = reminders_by_story(h.store.list_reminders(story_ids=ids)) \
+            if as_json else {}
+        return found, sent, local_date(h.clock.now(), h.settings.config.worker.timezone), \
+            reminders
 
-    found, sent, today = with_herald(config, read)
+    found, sent, today, reminders = with_herald(config, read)
     if as_json:
-        print(dump(stories_out(found, sent, today)))
+        print(dump(stories_out(found, sent, today, reminders)))
         return
     table = Table(title=f"{len(found)} stories")
     for col in ("id", "title", "kind", "domains", "programmes", "key dates", "items"):
