@@ -280,7 +280,9 @@ class Herald:
         context = ChannelContext(outbox_dir=self.settings.outbox_dir,
                                  environ=dict(self.settings.environ), console=self.console,
                                  timezone=self.settings.config.worker.timezone, labels=labels,
-                                 clock=self.clock, **self.post_context())
+                                 clock=self.clock, **self.post_context(),
+                                 reminder_broadcast=self.settings.config.reminders
+                                 .also_to_channel)
         built: dict[str, BaseChannel] = {}
         for i, target in enumerate(self.settings.config.targets):
             if not target.enabled:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from bot.clock import local_date
 from bot.queue import Draft
-from bot.shapes import DeliveryOut, StoryOut, stories_out
+from bot.shapes import DeliveryOut, StoryOut, reminders_by_story, stories_out
 from bot.store import Announcement, Session
 from bot.web import actions
 from bot.web.app import RowId, WebContext, ctx_of
@@ -223,8 +223,10 @@ def list_stories(
     wanted = read_filter(request.query_params, ctx.herald.settings.config.worker.timezone)
     found = ctx.store.search_stories(wanted, offset=offset, limit=max(1, min(limit, 500)))
     response.headers["X-Total-Count"] = str(found.total)
-    sent = ctx.store.deliveries_for([s.id for s in found.stories if s.id is not None])
-    return stories_out(found.stories, sent, _today(ctx))
+    ids = [s.id for s in found.stories if s.id is not None]
+    sent = ctx.store.deliveries_for(ids)
+    reminders = reminders_by_story(ctx.store.list_reminders(story_ids=ids))
+    return stories_out(found.stories, sent, _today(ctx), reminders)
 
 
 @router.get("/stories/{story_id}", response_model=StoryOut)
@@ -232,7 +234,7 @@ def get_story(request: Request, story_id: RowId) -> StoryOut:
     ctx, _session = reader(request)
     story = ctx.store.get_story(story_id)
     return StoryOut.of(story, ctx.store.deliveries_for([story_id]).get(story_id, []),
-                       _today(ctx))
+                       _today(ctx), ctx.store.list_reminders(story_ids=[story_id]))
 
 
 def _today(ctx: WebContext) -> date:
