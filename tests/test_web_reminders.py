@@ -140,6 +140,12 @@ def test_the_reminders_are_listed_with_their_status_and_escaped_reasons(web: Web
     assert "Deadline Fri 8 Jan 2027" in rows[4] and "badge-dead" in rows[4]
     assert "gave up:" in rows[4] and "SlackError" not in rows[4]
     assert "No reminders." not in page
+    assert "to be cancelled" not in page
+    # Off: what is still planned (or to be tried again) says the worker cancels it.
+    web.store.set_story_reminders(sid, False, by=EDITOR, now=web.clock.now())
+    rows = panel(web.staff(EDITOR).get(f"/stories/{sid}").text).split("<tr>")[2:]
+    marked = ["to be cancelled: reminders are off" in row for row in rows]
+    assert marked == [False, True, True, False, False]  # sent, planned, failed, ...
 
 
 def test_with_no_reminders_the_panel_says_why(web: Web, tmp_path: Path,
