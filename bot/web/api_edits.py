@@ -1,6 +1,7 @@
 """The JSON API of edits (issue #15): ``PATCH /api/stories/{id}`` (title, summary, key
-dates, programmes, kept through later polls), ``GET /api/stories/{id}/history``, and for a
-sent announcement ``POST /api/announcements/{id}/correction``,
+dates, programmes, kept through later polls; and its reminders switch, issue #17),
+``GET /api/stories/{id}/history``, and for a sent announcement
+``POST /api/announcements/{id}/correction``,
 ``POST /api/announcements/{id}/corrections/{edit_id}/decide`` and
 ``POST /api/announcements/{id}/delete-post``. Same sign-in, CSRF and error rules as
 :mod:`bot.web.api`, which adds these routes to its router (``register``)."""
@@ -35,6 +36,9 @@ class StoryEditIn(BaseModel):
     summary: str | None = Field(default=None, max_length=4000)
     dates: list[KeyDateIn] | None = Field(default=None, max_length=50)
     programmes: list[str] | None = None
+    reminders: bool | None = Field(
+        default=None, description="remind people before the story's key dates (off: its "
+                                  "planned reminders are cancelled within a minute)")
 
 
 class EditOut(BaseModel):
@@ -76,6 +80,9 @@ def edit_story(request: Request, story_id: RowId, body: StoryEditIn) -> StoryOut
     ctx.store.edit_story(story_id, by=session.user.email, ctx=ctx.herald.routing,
                          now=ctx.now(), title=body.title, summary=body.summary, dates=dates,
                          programmes=body.programmes)
+    if body.reminders is not None:  # kept in the story's history like the other edits
+        ctx.store.set_story_reminders(story_id, body.reminders, by=session.user.email,
+                                      now=ctx.now())
     return get_story(request, story_id)
 
 

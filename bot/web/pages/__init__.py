@@ -13,6 +13,7 @@ from bot.web.pages import (
     feeds,
     notify,
     queue,
+    reminders,
     stories,
     subscribers,
 )
@@ -20,7 +21,7 @@ from bot.web.pages._common import signed_in
 
 router = APIRouter(include_in_schema=False)
 for _area in (auth, queue, stories, feeds, subscribers, accounts, account_links, notify, edits,
-              digest):
+              digest, reminders):
     router.include_router(_area.router)
 
 __all__ = ["router", "signed_in"]

@@ -20,6 +20,7 @@ from bot.web.pages._common import (
     posted,
     signed_in,
 )
+from bot.web.pages.reminders import reminders_panel
 from bot.web.preview import previews
 from bot.web.story_search import PAGE_SIZE, PARAMS, page_link, read_filter, read_page
 
@@ -85,7 +86,8 @@ def story(request: Request, story_id: RowId) -> Response:
                           [d.story_id for d in duplicates]),
                       history=ctx.store.story_history(story_id),
                       source_labels=ctx.store.source_display_names(),
-                      previews=previews(ctx.herald, found, routed), **_options(ctx))
+                      previews=previews(ctx.herald, found, routed),
+                      **reminders_panel(ctx, found, deliveries, today), **_options(ctx))
 
 
 @router.post("/stories/{story_id}/tags")
