@@ -54,7 +54,7 @@ def _sub(parent: Any, tag: str, text: str | None = None, **attrs: str) -> Any:
 def atom(entries: list[Entry], site: Site, *, title: str, self_url: str,
          alternate: str) -> bytes:
     """The Atom document."""
-    feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM})
+    feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM})  # type: ignore[dict-item]
     _sub(feed, "id", self_url)
     _sub(feed, "title", title)
     _sub(feed, "updated", _stamp(feed_updated(entries)))
@@ -77,7 +77,7 @@ def atom(entries: list[Entry], site: Site, *, title: str, self_url: str,
             _sub(entry, "content", text, type="text")
         for _group, slug in e.tags():
             _sub(entry, "category", term=slug, label=site.label(slug))
-    return etree.tostring(feed, xml_declaration=True, encoding="utf-8")  # type: ignore[no-any-return]
+    return etree.tostring(feed, xml_declaration=True, encoding="utf-8")
 
 
 def json_feed(entries: list[Entry], site: Site, *, title: str, self_url: str,

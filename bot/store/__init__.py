@@ -31,8 +31,8 @@ from bot.store._notices import Notice, NoticesMixin
 from bot.store._ops import OpsMixin
 from bot.store._outbox import OutboxMixin
 from bot.store._outmail import OutMail, OutmailMixin
-from bot.store._queue import Announcement, NotAllowed, QueueMixin
 from bot.store._published import PublishedMixin
+from bot.store._queue import Announcement, NotAllowed, QueueMixin
 from bot.store._released import ReleasedMixin
 from bot.store._reminders import RemindersMixin
 from bot.store._sent import SentEditsMixin

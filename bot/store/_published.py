@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -56,7 +56,7 @@ class PublishedMixin:
                  .where(released(now))
                  .group_by(d.story_id)
                  .order_by(published.desc(), d.story_id.desc()))
-        wanted = []
+        wanted: list[ColumnElement[bool]] = []
         if domain is not None:
             wanted.append(exists().where(t_tags.c.story_id == s.id, t_tags.c.grp == "domain",
                                          t_tags.c.slug == domain))
