@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vDuration
 
 from bot.published import Entry, Site, date_line, one_line, what_words
 from bot.store._published import EventVersion
@@ -112,10 +112,10 @@ def render(events: list[CalendarEvent], versions: dict[str, EventVersion], site:
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", name)
-    cal.add("x-wr-caldesc", f"Key dates from {site.name}'s announcements")
+    cal.add("x-wr-caldesc", f"Key dates in the announcements of {site.name}")
     cal.add("x-wr-timezone", site.timezone)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", REFRESH)
+    cal.add("x-published-ttl", vDuration(REFRESH))
     zone = ZoneInfo(site.timezone)
     for ev in events:
         version = versions[ev.uid]

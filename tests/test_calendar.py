@@ -81,6 +81,7 @@ def test_the_samples_as_a_valid_calendar_with_seacole_all_day(samples: Web) -> N
     assert r.status_code == 200
     cal = parse(r.content)
     assert str(cal["X-WR-CALNAME"]) == "Academy news"
+    assert "X-PUBLISHED-TTL:PT1H" in r.text and "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in r.text
     evs = list(cal.walk("VEVENT"))
     assert len({str(e["UID"]) for e in evs}) == len(evs) >= 3
     ev = seacole(evs)
