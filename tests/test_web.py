@@ -33,7 +33,9 @@ from tests.web_helpers import (
 PUBLIC = {"/login", "/subscribe", "/confirm/{token}", "/preferences/{token}",
           "/unsubscribe/{token}", "/healthz", "/readyz",
           "/setup/{token}",  # the first-run page: gone once an account exists
-          "/invite/{token}", "/reset/{token}", "/forgot"}  # links by email (accounts)
+          "/invite/{token}", "/reset/{token}", "/forgot",  # links by email (accounts)
+          # What was published, for anyone (bot/web/outputs.py; tests/test_calendar.py).
+          "/calendar.ics", "/calendar/{domain}.ics", "/feed/{slug}.xml", "/feed/{slug}.json"}
 
 
 DRAFT = {"title": "t", "kind": "news", "targets": ["files"]}

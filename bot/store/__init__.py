@@ -31,6 +31,7 @@ from bot.store._notices import Notice, NoticesMixin
 from bot.store._ops import OpsMixin
 from bot.store._outbox import OutboxMixin
 from bot.store._outmail import OutMail, OutmailMixin
+from bot.store._published import PublishedMixin
 from bot.store._queue import Announcement, NotAllowed, QueueMixin
 from bot.store._released import ReleasedMixin
 from bot.store._reminders import RemindersMixin
@@ -81,7 +82,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 class Store(SentEditsMixin, AuditMixin,  # comms' edits first: they extend the queue's and fixes'
             SourcesMixin, EditsMixin, OutboxMixin, StoriesMixin, SubscribersMixin, UsersMixin,
             LoginsMixin, OutmailMixin, QueueMixin, OpsMixin, ReleasedMixin, TargetsMixin,
-            LinksMixin, NoticesMixin, RemindersMixin):
+            LinksMixin, NoticesMixin, RemindersMixin, PublishedMixin):
     """Herald's database."""
 
     def __init__(self, engine: Engine) -> None:

@@ -200,7 +200,7 @@ def _error_status(exc: HeraldError) -> int:
 
 def create_app(herald: Herald) -> FastAPI:
     """The web app for one configured Herald."""
-    from bot.web import api, pages, public, setup
+    from bot.web import api, outputs, pages, public, setup
 
     web = herald.settings.config.web
     signer = Signer(secret_key(herald.settings.environ, herald.var_dir), herald.clock)
@@ -216,6 +216,7 @@ def create_app(herald: Herald) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(public.router)
+    app.include_router(outputs.router)
     app.include_router(setup.router)
     app.include_router(api.router)
     app.include_router(api.metrics_router)
