@@ -296,6 +296,11 @@ class DigestConfig(_Strict):
     list_name: str = "Academy news"
     tls_ca_file: str | None = None
     max_attempts: int = Field(default=5, ge=1, le=50)
+    #: A story whose deadlines and events have all passed: "mark" it beside its title
+    #: ("Closed", "Took place") or "omit" it from the digest.
+    passed: Literal["mark", "omit"] = "mark"
+    #: How far ahead "Closing soon" looks, and within which a key date shows days left.
+    closing_soon: Duration = timedelta(days=14)
 
     @field_validator("schedule")
     @classmethod
@@ -307,6 +312,13 @@ class DigestConfig(_Strict):
     @classmethod
     def _zone(cls, value: str) -> str:
         return WorkerConfig._known_zone(value)
+
+    @field_validator("closing_soon")
+    @classmethod
+    def _window(cls, value: timedelta) -> timedelta:
+        if not timedelta(days=1) <= value <= timedelta(days=366):
+            raise ValueError("closing_soon must be 1d to 366d, e.g. \"14d\"")
+        return value
 
     @field_validator("base_url")
     @classmethod

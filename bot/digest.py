@@ -4,9 +4,14 @@ A period ends at the configured schedule tick (default Monday 08:00 Europe/Londo
 and starts a week earlier; its key is the local date it starts. Each confirmed
 subscriber gets the period's stories in the domains they chose, grouped by domain
 (a story sits under the first of its domains the subscriber chose; stories with no
-domain under "Other news" for those who take everything), with an "Opening soon"
-section first: key dates still ahead from recent stories. A subscriber with nothing
-new gets no email.
+domain under "Other news" for those who take everything), each with its key date and
+the days left beside its title. Two sections lead (bot.digest_time): "Closing soon"
+(applications closing and deadlines within ``[digest] closing_soon``, of stories the
+digest may remind: :func:`reminder_allowed`) and "Opening soon" (applications opening and
+events to come), both from the stories the release gate lets reach the digest. A story
+whose deadlines and events are all gone is marked "Closed" or "Took place", or left out
+(``[digest] passed``). A subscriber with nothing new gets no email, however much is
+closing soon: the digest is the week's news, and reminders reach people in the channels.
 
 The HTML part is Jinja2 with CSS inlined (css-inline); feed text enters it only as
 escaped plain text, never as markup. Headers carry Message-ID, Date, List-Id,
@@ -39,8 +44,10 @@ from zoneinfo import ZoneInfo
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from bot.config import DigestConfig, parse_schedule
+from bot.config import DigestConfig, HeraldConfig, parse_schedule
 from bot.digest_story import DigestBrand, story_context, story_parts
+from bot.digest_time import SOON_MAX, SoonEntry, closing_soon, opening_soon, passed_mark
+from bot.digest_time import http_link as _link
 from bot.errors import ChannelError, ConfigError, HeraldError, TargetAuthError
 from bot.model import Story, TagGroup
 from bot.pause import EMAIL, Gate, gate, refused
@@ -59,9 +66,11 @@ log = logging.getLogger("herald.digest")
 
 #: When a batch stopped because the mail server could not be used is tried again.
 CONNECTION_RETRY = timedelta(minutes=15)
-#: How far back "Opening soon" looks for stories whose key dates are still ahead.
+#: How far back "Opening soon" and "Closing soon" look for stories whose key dates are
+#: still ahead.
 OPENING_SOON_LOOKBACK = timedelta(weeks=8)
-OPENING_SOON_MAX = 10
+OPENING_SOON_MAX = SOON_MAX
+_DEFAULTS = HeraldConfig()
 SUMMARY_LIMIT = 400
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
@@ -146,17 +155,8 @@ class DigestStory:
     html: str = ""
     kind_slug: str = ""
     sources: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SoonEntry:
-    when: str
-    day: date
-    what: str
-    title: str
-    url: str | None
-    #: An event's time and place, when its text gave them: "09:30–13:00, Preston".
-    at: str = ""
+    #: "Closed" or "Took place" once its deadlines and events are gone, else "".
+    mark: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,15 +171,18 @@ class DigestContent:
     period: Period
     groups: tuple[DigestGroup, ...]
     opening_soon: tuple[SoonEntry, ...]
+    closing_soon: tuple[SoonEntry, ...] = ()
 
     @property
     def story_count(self) -> int:
         return len({s.id for g in self.groups for s in g.stories})
 
 
-def _link(url: str | None) -> str | None:
-    """A story's URL if it is http(s); anything else (javascript:, data:) is no link."""
-    return url if url and url.startswith(("https://", "http://")) else None
+def reminder_allowed(story: Story, config: HeraldConfig) -> bool:
+    """Whether the digest may remind its readers of ``story``'s dates ("Closing soon"):
+    reminders are on (``[reminders] enabled``) and comms did not switch them off for the
+    story. The one place that decides it."""
+    return config.reminders.enabled and story.reminders
 
 
 def _wants(sub_domains: tuple[str, ...] | None, story: Story,
@@ -202,11 +205,15 @@ class DigestPool:
 def build_digest(subscriber_domains: tuple[str, ...] | None,
                  stories: Sequence[Story] | DigestPool, period: Period, today: date,
                  labels: dict[str, str], domain_order: Sequence[str],
-                 subscriber_kinds: tuple[str, ...] | None = None) -> DigestContent | None:
+                 subscriber_kinds: tuple[str, ...] | None = None, *,
+                 config: HeraldConfig | None = None) -> DigestContent | None:
     """The digest one subscriber gets for ``period``; None when nothing is new for them.
     Given a :class:`DigestPool`, the gate's choice; given bare stories, those first seen in
-    the period. ``subscriber_kinds`` (None: every kind) narrows both the news and
-    "Opening soon" to the kinds they chose."""
+    the period. ``subscriber_kinds`` (None: every kind) narrows the news, "Closing soon"
+    and "Opening soon" to the kinds they chose. ``config`` (default: the defaults) gives
+    ``[digest] passed`` and ``closing_soon`` and whether reminders are on."""
+    config = config or _DEFAULTS
+    cfg = config.digest
     if isinstance(stories, DigestPool):
         chosen = stories.fresh
         stories = stories.stories
@@ -215,36 +222,31 @@ def build_digest(subscriber_domains: tuple[str, ...] | None,
     else:
         fresh = [s for s in stories if period.start <= s.first_seen < period.end
                  and _wants(subscriber_domains, s, subscriber_kinds)]
+    if cfg.passed == "omit":
+        fresh = [s for s in fresh if not passed_mark(s, today)]
     if not fresh:
         return None
     order = [d for d in domain_order if subscriber_domains is None or d in subscriber_domains]
     grouped: dict[str, list[DigestStory]] = {slug: [] for slug in (*order, "")}
     for story in sorted(fresh, key=lambda s: (s.first_seen, s.id or 0)):
         home = next((d for d in order if d in story.domains), "")
-        grouped[home].append(_digest_story(story, labels, today))
+        grouped[home].append(_digest_story(story, labels, today, cfg.closing_soon))
     groups = tuple(DigestGroup(slug, labels.get(slug, slug) if slug else "Other news",
                                tuple(items)) for slug, items in grouped.items() if items)
-    soon: list[SoonEntry] = []
-    for story in stories:
-        if not _wants(subscriber_domains, story, subscriber_kinds):
-            continue
-        for kd in story.dates:
-            if kd.date >= today:  # a date gone by is not "soon", whatever it marks
-                at = ", ".join(part for part in (kd.at_time, kd.place) if part)
-                soon.append(SoonEntry(f"{kd.date:%a %-d %b}", kd.date,
-                                      kd.what.replace("-", " ").capitalize(),
-                                      one_line(story.title), _link(story.url), one_line(at)))
-    soon.sort(key=lambda e: (e.day, e.title))
-    return DigestContent(period, groups, tuple(soon[:OPENING_SOON_MAX]))
+    wanted = [s for s in stories if _wants(subscriber_domains, s, subscriber_kinds)]
+    closing = closing_soon(wanted, today, cfg.closing_soon,
+                           lambda s: reminder_allowed(s, config))
+    return DigestContent(period, groups, opening_soon(wanted, today), closing)
 
 
-def _digest_story(story: Story, labels: dict[str, str], today: date) -> DigestStory:
+def _digest_story(story: Story, labels: dict[str, str], today: date,
+                  window: timedelta) -> DigestStory:
     tags = tuple(labels.get(t.slug, t.slug) for t in story.tags
                  if t.group in (TagGroup.DOMAIN, TagGroup.PROGRAMME))
     return DigestStory(story.id, one_line(story.title), truncate(one_line(story.summary),
                                                                  SUMMARY_LIMIT),
                        _link(story.url), labels.get(story.kind, story.kind), tags,
-                       **story_parts(story, today))
+                       **story_parts(story, today, window))
 
 
 # -- rendering (pure) ---------------------------------------------------------------------
@@ -275,6 +277,7 @@ def render_digest(content: DigestContent, *, list_name: str, domains_label: str,
         "groups": [{"label": g.label, "stories": [story_context(s, brand) for s in g.stories]}
                    for g in content.groups],
         "opening_soon": [vars(e) for e in content.opening_soon],
+        "closing_soon": [vars(e) for e in content.closing_soon],
         "domains_label": domains_label, "unsubscribe_url": unsubscribe_url,
         "preferences_url": preferences_url,
     }
@@ -383,7 +386,8 @@ class DigestJob:
         nothing is new for them."""
         today = now.astimezone(ZoneInfo(self.cfg.timezone)).date()
         content = build_digest(sub.domains, stories, period, today, self.labels,
-                               self.domain_order, sub.kinds)
+                               self.domain_order, sub.kinds,
+                               config=self.herald.settings.config)
         if content is None:
             return None
         unsubscribe, prefs, mailto = self.links(sub)

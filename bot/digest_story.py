@@ -1,26 +1,28 @@
 """How a story reads in the digest email, and the academy's brand around it.
 
 The same order as the posts (channels._post): the key date first ("📅 Applications close
-Fri 18 Dec"), then the text, a button that fits the kind, and kind, domains and programmes
-in one line with where the story came from. Comms' own announcements show their Markdown
-as HTML (channels._markdown, cleaned by nh3); feed text stays escaped plain text, as the
-template's autoescape writes it. :class:`DigestBrand` carries ``[brand]`` (name, logo,
-colours, buttons) into the template.
+Fri 18 Dec — 3 days left"; a story whose dates are all gone is marked "Closed" or "Took
+place" beside its title: bot.digest_time), then the text, a button that fits the kind,
+and kind, domains and programmes in one line with where the story came from. Comms' own
+announcements show their Markdown as HTML (channels._markdown, cleaned by nh3); feed text
+stays escaped plain text, as the template's autoescape writes it. :class:`DigestBrand`
+carries ``[brand]`` (name, logo, colours, buttons) into the template.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from markupsafe import Markup
 
 from bot.config import DEFAULT_BUTTON, DEFAULT_BUTTONS, HeraldConfig, brand_name
+from bot.digest_time import WINDOW, key_date_text, passed_mark
 from bot.model import Story
 from channels._markdown import markdown_of, render_html
-from channels._post import key_date_line, source_name
+from channels._post import source_name
 
 #: Markup allowed for an announcement's Markdown in the digest (its text is cut within it).
 HTML_MAX = 4000
@@ -56,11 +58,14 @@ class DigestBrand:
         return ", ".join(n for n in dict.fromkeys(names) if n != self.name)
 
 
-def story_parts(story: Story, today: date) -> dict[str, Any]:
-    """What the digest adds to a story's title and summary: its key date line, comms'
-    Markdown as safe HTML ('' for a collected story), its kind's slug and its sources."""
+def story_parts(story: Story, today: date, window: timedelta = WINDOW) -> dict[str, Any]:
+    """What the digest adds to a story's title and summary: its key date line with the
+    days left within ``window`` (bot.digest_time), its mark once its deadlines and events
+    are gone ("Closed"), comms' Markdown as safe HTML ('' for a collected story), its
+    kind's slug and its sources."""
     markdown = markdown_of(story)
-    return {"key_date": key_date_line(story, today),
+    return {"key_date": key_date_text(story, today, window),
+            "mark": passed_mark(story, today),
             "html": render_html(markdown, HTML_MAX) if markdown else "",
             "kind_slug": story.kind, "sources": story.sources}
 
@@ -69,6 +74,7 @@ def story_context(story: Any, brand: DigestBrand) -> dict[str, Any]:
     """One story for the templates (a bot.digest.DigestStory)."""
     return {"title": story.title, "summary": story.summary, "url": story.url,
             "kind": story.kind, "tags": list(story.tags), "key_date": story.key_date,
+            "mark": story.mark,
             # Cleaned by nh3 with an allow-list (channels._markdown.render_html).
             "html": Markup(story.html) if story.html else "",
             "button": brand.button(story.kind_slug), "from": brand.sources(story.sources)}

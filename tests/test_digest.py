@@ -304,9 +304,14 @@ def test_stories_read_back_from_the_store(store: Store) -> None:
         (LC, [by_title["Webinar series and masterclass for new leaders"]]),
         ("", [by_title["Office moves to a new building"]])]
     assert content is not None
-    # The cohort story is from the week before, but its closing date is still ahead.
-    assert [(e.day, e.what, e.title) for e in content.opening_soon] == [
-        (date(2026, 9, 30), "Applications close", cohort.title)]
+    # The cohort story is from the week before, but its closing date is still ahead: in
+    # "Closing soon" once it is within two weeks (issue #17: closing dates left "Opening
+    # soon" for "Closing soon").
+    assert content.opening_soon == content.closing_soon == ()
+    later = build(None, list(stories.values()), today=date(2026, 9, 20))
+    assert later is not None
+    assert [(e.day, e.what, e.title, e.left) for e in later.closing_soon] == [
+        (date(2026, 9, 30), "Applications close", cohort.title, "10 days left")]
     assert layout(build((LC,), list(stories.values()))) == [
         (LC, [by_title["Webinar series and masterclass for new leaders"]])]
     assert build((II,), list(stories.values())) is None
@@ -324,20 +329,22 @@ DATED = [
 
 
 def test_opening_soon_lists_dates_from_today_on_in_order_for_the_subscriber() -> None:
+    # Issue #17: closing dates moved to "Closing soon" (within two weeks: the deadline on
+    # 7 Sep); the one on 30 Sep is in neither until it comes within two weeks.
     content = build((LC,), DATED)
     assert content is not None
     assert [(e.day, e.what, e.title) for e in content.opening_soon] == [
-        (TODAY, "Applications open", "Story number 2"),
-        (date(2026, 9, 7), "Deadline", "Story number 6"),
-        (date(2026, 9, 30), "Applications close", "Story number 1"),
-    ]
+        (TODAY, "Applications open", "Story number 2")]
+    assert [(e.day, e.what, e.title, e.left) for e in content.closing_soon] == [
+        (date(2026, 9, 7), "Deadline", "Story number 6", "14 days left")]
     assert content.opening_soon[0].when == "Mon 24 Aug"
     assert content.opening_soon[0].url == "https://academy.example.org/news/2"
 
     everything = build(None, DATED)
     assert everything is not None
     assert [e.day for e in everything.opening_soon] == [
-        TODAY, date(2026, 9, 1), date(2026, 9, 2), date(2026, 9, 7), date(2026, 9, 30)]
+        TODAY, date(2026, 9, 1), date(2026, 9, 2)]
+    assert [e.day for e in everything.closing_soon] == [date(2026, 9, 7)]
 
 
 def test_opening_soon_is_capped() -> None:
@@ -353,13 +360,15 @@ def test_opening_soon_is_capped() -> None:
 
 def test_only_http_links_reach_the_digest() -> None:
     stories = [story(1, IN_PERIOD, LC, url="javascript:alert(1)",
-                     dates=(("applications-close", date(2026, 9, 30)),)),
+                     dates=(("applications-close", date(2026, 9, 3)),
+                            ("event", date(2026, 9, 30)))),
                story(2, IN_PERIOD, LC, url="data:text/html,<b>x</b>"),
                story(3, IN_PERIOD, LC, url=None)]
     content = build(None, stories)
     assert content is not None
     assert [s.url for g in content.groups for s in g.stories] == [None, None, None]
     assert [e.url for e in content.opening_soon] == [None]
+    assert [e.url for e in content.closing_soon] == [None]
     rendered = render(content)
     assert "javascript:" not in rendered.html
     assert "data:" not in rendered.html
@@ -404,7 +413,7 @@ def render(content: DigestContent) -> Any:
 def hostile_week() -> list[Story]:
     return [
         story(1, IN_PERIOD, LC, title=f"Cohort {HOSTILE[0]} opens", summary=HOSTILE[1],
-              dates=(("applications-close", date(2026, 9, 30)),)),
+              dates=(("applications-close", date(2026, 9, 3)),)),
         story(2, IN_PERIOD, IE, title=HOSTILE[2], summary=f"Coaching & {HOSTILE[0]}"),
         story(3, IN_PERIOD, title=HOSTILE[1], summary=HOSTILE[2],
               url='https://academy.example.org/x"onmouseover="alert(1)'),
@@ -423,11 +432,14 @@ def test_html_has_inlined_styles_and_opening_soon_first() -> None:
         assert markup.tags(name), name
         assert all(attrs.get("style") for attrs in markup.tags(name)), name
     headings = re.findall(r"<h2[^>]*>([^<]*)</h2>", html)
-    assert headings == ["Opening soon", LABELS[IE], LABELS[II], LABELS[LC], "Other news"]
+    assert headings == ["Closing soon", "Opening soon", LABELS[IE], LABELS[II], LABELS[LC],
+                        "Other news"]
     assert html.index("Opening soon") < html.index(f">{LABELS[IE]}</h2>")
+    closing = html[html.index("Closing soon"):html.index("Opening soon")]
+    assert re.findall(r"<strong[^>]*>([^<]*)</strong>", closing) == ["Mon 7 Sep"]
     soon = html[html.index("Opening soon"):html.index(f">{LABELS[IE]}</h2>")]
     assert re.findall(r"<strong[^>]*>([^<]*)</strong>", soon) == [
-        "Mon 24 Aug", "Tue 1 Sep", "Wed 2 Sep", "Mon 7 Sep", "Wed 30 Sep"]
+        "Mon 24 Aug", "Tue 1 Sep", "Wed 2 Sep"]
 
 
 def test_html_without_dates_ahead_has_no_opening_soon() -> None:
@@ -470,7 +482,7 @@ def test_hostile_feed_text_is_only_ever_text_in_the_html() -> None:
                 tag, attrs)
     hrefs = [a["href"] for a in markup.tags("a")]
     assert all(h and h.startswith(("https://", "http://")) for h in hrefs), hrefs
-    # Three stories (the title and the button each), one "Opening soon" entry, and the two
+    # Three stories (the title and the button each), one "Closing soon" entry, and the two
     # footer links: nothing more.
     assert len(hrefs) == 3 * 2 + 1 + 2
     assert 'https://academy.example.org/x"onmouseover="alert(1)' in hrefs
@@ -490,7 +502,7 @@ def test_plain_text_part_has_the_same_stories_one_per_line() -> None:
         assert group.label.upper() in lines
         for s in group.stories:
             assert f"* {s.title}" in lines
-            assert f"  {s.url}" in lines
+            assert f"  Read more: {s.url}" in lines
             assert f"  {s.summary}" in lines
     # Opening soon: one line per date with the link on the next line, never run together
     # with the next heading.
@@ -502,7 +514,8 @@ def test_plain_text_part_has_the_same_stories_one_per_line() -> None:
         assert not re.search(r"\S(https?://)", line), line
     assert f"Unsubscribe: {BASE}/unsubscribe/tok" in lines
     assert rendered.text.count("Story number") == len(
-        {s.id for g in content.groups for s in g.stories}) + len(content.opening_soon)
+        {s.id for g in content.groups for s in g.stories}) + len(content.opening_soon) + len(
+        content.closing_soon)
 
 
 def test_plain_text_keeps_hostile_text_as_written() -> None:
@@ -529,7 +542,7 @@ MakeHerald = Callable[..., Herald]
 
 SAMPLE = [
     ("Webinar series and masterclass for new leaders",
-     "Join our webinar series and a masterclass. Applications close on 30 September 2026."),
+     "Join our webinar series and a masterclass. Applications close on 3 September 2026."),
     ("Executive coaching and mentoring for senior leaders",
      "Book coaching sessions and mentoring to build resilience."),
     ("Community of practice meets in Preston",
@@ -768,7 +781,7 @@ def test_one_batch_over_one_connection_each_subscriber_once(
     assert SAMPLE[0][0] in plain and SAMPLE[0][0] in html
     for title, _ in SAMPLE[1:]:
         assert title not in plain and title not in html
-    assert html.index("Opening soon") < html.index(LABELS[LC])
+    assert html.index("Closing soon") < html.index(LABELS[LC])
     plain, html = bodies(everyone)
     for title, _ in SAMPLE:
         assert f"* {title}" in plain.splitlines()

@@ -90,7 +90,8 @@ def digest_page(request: Request) -> Response:
     shown = []
     for group in subscriber_groups(ctx.store.list_subscribers(active_only=True)):
         content = build_digest(group.domains, pool, period, today, job.labels,
-                               job.domain_order, group.kinds)
+                               job.domain_order, group.kinds,
+                               config=ctx.herald.settings.config)
         shown.append((group, content.story_count if content else 0))
     tests = [m for m in ctx.store.list_outmail(session.user.email) if m.kind == TEST_KIND]
     return ctx.render(request, "digest.html.j2", session=session, period=period,
