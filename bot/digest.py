@@ -52,6 +52,8 @@ from bot.errors import ChannelError, ConfigError, HeraldError, TargetAuthError
 from bot.model import Story, TagGroup
 from bot.pause import EMAIL, Gate, gate, refused
 from bot.progress import SILENT, Progress
+from bot.release import DIGEST
+from bot.reminders import routes_allow
 from bot.retry import RetryPolicy
 from bot.store import DigestRow, Subscriber
 from bot.store._subscribers import mail_address
@@ -181,8 +183,10 @@ class DigestContent:
 def reminder_allowed(story: Story, config: HeraldConfig) -> bool:
     """Whether the digest may remind its readers of ``story``'s dates ("Closing soon"):
     reminders are on (``[reminders] enabled``) and comms did not switch them off for the
-    story. The one place that decides it."""
-    return config.reminders.enabled and story.reminders
+    story, nor chose routes to the digest that send it there without reminders
+    (``reminders = false``). The one place that decides it."""
+    return config.reminders.enabled and story.reminders and (
+        story.targets is not None or routes_allow(story, DIGEST, config.routes))
 
 
 def _wants(sub_domains: tuple[str, ...] | None, story: Story,

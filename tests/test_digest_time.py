@@ -269,6 +269,24 @@ def test_no_closing_soon_when_reminders_are_disabled() -> None:
     assert shown(content)["Story 1"] == ("📅 Applications close Tue 29 Dec — 14 days left", "")
 
 
+def test_a_route_to_the_digest_without_reminders_keeps_its_stories_out_of_closing_soon(
+        ) -> None:
+    """The route switch (``[[routes]] reminders = false``) holds for the digest too; a
+    story comms approved is routed by nobody, so the route does not decide it."""
+    data: dict[str, Any] = {"targets": [{"name": "files", "type": "file"}],
+                            "routes": [{"to": ["digest"], "domains": [LC],
+                                        "reminders": False},
+                                       {"to": ["digest", "files"], "kinds": ["event"]}]}
+    cfg = parse_config(data, environ={}).config
+    quiet = dated(1, ("deadline", 3))
+    event = dated(2, ("deadline", 3), kind="event")  # another route sends it with reminders
+    approved = replace(dated(3, ("deadline", 3)), targets=("digest",))
+    assert not reminder_allowed(quiet, cfg)
+    assert reminder_allowed(event, cfg) and reminder_allowed(approved, cfg)
+    content = build([quiet, event, approved], cfg=cfg)
+    assert [title for _day, _left, title in closing(content)] == ["Story 2", "Story 3"]
+
+
 def test_nothing_new_but_something_closing_soon_sends_nothing() -> None:
     assert build(DigestPool(pool().stories, frozenset())) is None
 

@@ -139,8 +139,8 @@ def digest_email(herald: Herald, story: Story) -> Rendered | None:
     # "Opening soon" as of now: a date already gone is not shown as one to come.
     today = local_date(max(story.first_seen, herald.clock.now()), cfg.timezone)
     content = build_digest(None, [story], period, today, labels,
-                           herald.taxonomy.slugs("domain"))
-    if content is None:  # pragma: no cover - the period is chosen to hold the story
+                           herald.taxonomy.slugs("domain"), config=herald.settings.config)
+    if content is None:  # [digest] passed = "omit" and the story's dates have gone
         return None
     return render_digest(content, list_name=cfg.list_name, domains_label="every domain",
                          unsubscribe_url="#", preferences_url="#",
