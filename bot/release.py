@@ -89,6 +89,14 @@ def may_reach(story: StoryGate, delivery: DeliveryGate | None, at: datetime) -> 
     return Verdict(True, story.revision, "released")
 
 
+def original_out(status: str, external_id: str | None, sent_at: datetime | None) -> bool:
+    """Whether a delivery's message is out at its target, for a reminder to follow it: the
+    target gave an id and it was sent, whatever came after (an edit that failed leaves the
+    row ``failed`` with the message still there), unless it was taken back."""
+    return (external_id is not None and sent_at is not None
+            and status not in ("retracted", "left"))
+
+
 def may_remind(story: StoryGate, delivery: DeliveryGate | None, at: datetime, *,
                original_sent: bool, reminders_on: bool = True) -> Verdict:
     """May a reminder of this story go to the delivery's target at ``at`` (issue #17): the
@@ -151,5 +159,7 @@ def reminder_released(at: datetime | ColumnElement[datetime]) -> ColumnElement[b
     reminders are on."""
     r, d, s = t_reminders.c, t_deliveries.c, t_stories.c
     original = exists().where(d.story_id == r.story_id, d.target == r.target,
-                              d.status == "sent", d.external_id.is_not(None), released(at))
+                              d.status.not_in(["retracted", "left"]),
+                              d.external_id.is_not(None), d.sent_at.is_not(None),
+                              released(at))
     return and_(original, exists().where(s.id == r.story_id, s.reminders.is_(True)))

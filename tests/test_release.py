@@ -78,21 +78,24 @@ def test_may_remind_and_reminder_released_agree(store: Store) -> None:
     its reminders are on; the SQL form over ``reminders`` rows says the same."""
     from datetime import date
 
-    from bot.release import may_remind, reminder_released
+    from bot.release import may_remind, original_out, reminder_released
     from bot.store.schema import reminders as t_reminders
 
     expected: dict[int, bool] = {}
     with store.engine.begin() as conn:
         for hold, targets, release_at, status, on in itertools.product(
                 HOLDS, (None, [TARGET], ["other"]), (None, NOW + timedelta(hours=1)),
-                ("pending", "sent"), (True, False)):
+                ("pending", "sent", "failed", "retracted"), (True, False)):
             story_id = int(conn.execute(t_stories.insert().values(
                 title="A story", summary="", kind="news", first_seen=NOW, updated_at=NOW,
                 revision=1, hold=hold, targets=targets_json(targets), reminders=on,
             )).inserted_primary_key[0])
             conn.execute(t_deliveries.insert().values(
                 story_id=story_id, target=TARGET, status=status, attempts=0,
-                external_id="x" if status == "sent" else None, release_at=release_at,
+                # "failed" and "retracted": a message that went out, then an edit failed
+                # (still out: reminded) or it was taken back (not reminded).
+                external_id=None if status == "pending" else "x",
+                sent_at=None if status == "pending" else NOW, release_at=release_at,
                 created_at=NOW, updated_at=NOW))
             reminder_id = int(conn.execute(t_reminders.insert().values(
                 story_id=story_id, target=TARGET, what="event", day=date(2026, 9, 1),
@@ -100,7 +103,9 @@ def test_may_remind_and_reminder_released_agree(store: Store) -> None:
                 updated_at=NOW)).inserted_primary_key[0])
             expected[reminder_id] = may_remind(
                 StoryGate(revision=1, hold=hold, targets=story_targets(targets_json(targets))),
-                DeliveryGate(TARGET, release_at), NOW, original_sent=status == "sent",
+                DeliveryGate(TARGET, release_at), NOW,
+                original_sent=original_out(status, None if status == "pending" else "x",
+                                           None if status == "pending" else NOW),
                 reminders_on=on).allowed
     with store.engine.connect() as conn:
         let_through = set(conn.execute(select(t_reminders.c.id).where(

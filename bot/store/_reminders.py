@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from bot.errors import StoreError
 from bot.model import Reminder, ReminderStatus
-from bot.release import reminder_released
+from bot.release import original_out, reminder_released
 from bot.store._overrides import record_edit
 from bot.store.schema import deliveries as t_deliveries
 from bot.store.schema import reminders as t_reminders
@@ -149,11 +149,12 @@ class RemindersMixin:
                 for srow in conn.execute(select(s.id, s.merged_into)
                                          .where(s.id.in_(chunk))):
                     merged[srow.id] = srow.merged_into
-                for drow in conn.execute(select(d.story_id, d.target, d.status, d.sent_at)
+                for drow in conn.execute(select(d.story_id, d.target, d.status, d.sent_at,
+                                                d.external_id)
                                          .where(d.story_id.in_(chunk),
                                                 d.retract.is_(False))):
-                    originals[drow.story_id][drow.target] = \
-                        drow.sent_at if drow.status == "sent" else None
+                    originals[drow.story_id][drow.target] = drow.sent_at if original_out(
+                        drow.status, drow.external_id, drow.sent_at) else None
         return {i: StoryState(m, dict(originals.get(i, {}))) for i, m in merged.items()}
 
     def reconcile_reminders(self, story_ids: Sequence[int], wanted: Iterable[Wanted],
