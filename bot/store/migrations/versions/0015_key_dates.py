@@ -23,9 +23,11 @@ def _when(name: str, nullable: bool = True) -> sa.Column:
 def upgrade() -> None:
     inspector = sa.inspect(op.get_bind())
     if "reminders" not in {c["name"] for c in inspector.get_columns("stories")}:
-        with op.batch_alter_table("stories") as batch:
-            batch.add_column(sa.Column("reminders", sa.Boolean(), nullable=False,
-                                       server_default=sa.true()))
+        # In place, not in batch mode: on SQLite a batch copies stories into a new table
+        # and drops the old one, and with foreign keys on that drop deletes every story's
+        # items, tags, dates and deliveries (ON DELETE CASCADE).
+        op.add_column("stories", sa.Column("reminders", sa.Boolean(), nullable=False,
+                                           server_default=sa.true()))
     tables = set(inspector.get_table_names())
     if "reminders" not in tables:
         op.create_table(
@@ -77,5 +79,7 @@ def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS reminders")
     inspector = sa.inspect(op.get_bind())
     if "reminders" in {c["name"] for c in inspector.get_columns("stories")}:
-        with op.batch_alter_table("stories") as batch:
-            batch.drop_column("reminders")
+        # Not batch mode: on SQLite it would copy stories into a new table and drop the
+        # old one, and the drop cascades to every story's items and deliveries. SQLite
+        # (3.35 and later) and PostgreSQL both drop a plain column in place.
+        op.execute("ALTER TABLE stories DROP COLUMN reminders")
