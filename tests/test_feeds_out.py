@@ -109,6 +109,20 @@ def test_conditional_get(samples: Web, path: str) -> None:
                                    "If-Modified-Since": modified}).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/feed/all.xml", "/calendar.ics"])
+def test_a_story_held_later_is_news_to_a_client_that_sends_only_its_date(
+        samples: Web, path: str) -> None:
+    """A story that leaves an output changes no entry that stays: Last-Modified must still
+    move, or a client that sends only If-Modified-Since keeps the held story."""
+    modified = fetch(samples, path).headers["last-modified"]
+    samples.clock.advance(minutes=5)
+    story = next(s for s in samples.store.list_stories() if s.dates)
+    assert story.id is not None
+    samples.store.set_hold(story.id, True, samples.herald.routing, samples.clock.now())
+    again = fetch(samples, path, **{"If-Modified-Since": modified})
+    assert again.status_code == 200 and again.headers["last-modified"] != modified
+
+
 def test_domain_feeds_and_unknown_domains(samples: Web) -> None:
     everything = parsed(samples, "/feed/all.xml").entries
     mine = parsed(samples, f"/feed/{LC}.xml")

@@ -75,6 +75,15 @@ class PublishedMixin:
         with self.engine.connect() as conn:
             return [(r.id, r.published) for r in conn.execute(query)]
 
+    def stories_changed_at(self) -> datetime | None:
+        """When any story last changed (held, merged, edited, recomposed): a story that
+        leaves an output changes no entry that stays, so an output's Last-Modified takes
+        this too (indexed: ``stories.updated_at``)."""
+        with self.engine.connect() as conn:
+            value: datetime | None = conn.execute(
+                select(func.max(t_stories.c.updated_at))).scalar()
+        return value
+
     def calendar_versions(self, events: Mapping[str, tuple[int, str]],
                           now: datetime) -> dict[str, EventVersion]:
         """Each event's version: ``events`` maps a UID to (story id, fingerprint of what

@@ -69,6 +69,14 @@ def answer(request: Request, body: bytes, media_type: str, modified: datetime) -
     return Response(body, media_type=media_type, headers=headers)
 
 
+def _latest(ctx: WebContext, modified: datetime) -> datetime:
+    """An output's Last-Modified: its newest entry, or a later change of any story (one
+    held or merged away since leaves the output without changing what stays in it; a
+    client that sends only If-Modified-Since must not be told nothing changed)."""
+    changed = ctx.store.stories_changed_at()
+    return max(modified, changed) if changed is not None else modified
+
+
 def _domain(site: Site, slug: str | None) -> str | None:
     """``slug`` when the taxonomy knows it as a domain (None: every domain), else 404."""
     if slug is None or slug in site.domains:
@@ -88,7 +96,7 @@ def _calendar(request: Request, domain: str | None) -> Response:
     body = calendar_ics.render(events, versions, site, site.title(domain))
     modified = max((v.changed_at for v in versions.values()),
                    default=feeds_out.EMPTY_UPDATED)
-    return answer(request, body, CALENDAR_TYPE, modified)
+    return answer(request, body, CALENDAR_TYPE, _latest(ctx, modified))
 
 
 @router.api_route("/calendar.ics", methods=["GET", "HEAD"])
@@ -125,7 +133,7 @@ def _feed(request: Request, slug: str, form: str) -> Response:
     render, media_type = FORMATS[form]
     body = render(found, site, site.title(domain), site.url(f"/feed/{slug}.{form}"),
                   site.url("/subscribe"))
-    return answer(request, body, media_type, feeds_out.feed_updated(found))
+    return answer(request, body, media_type, _latest(ctx, feeds_out.feed_updated(found)))
 
 
 @router.api_route("/feed/{slug}.xml", methods=["GET", "HEAD"])
