@@ -86,7 +86,7 @@ class ReminderSender:
                 story, merged_into=state.merged_into,
                 originals=state.originals, config=self.config,
                 timezone=self.timezone, reminding=self.reminding, routes=self.routes,
-                today=today)
+                today=today, now=now)
             plans[sid] = plan
             wanted.extend(plan.wanted)
 

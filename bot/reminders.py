@@ -14,19 +14,29 @@ cancelled with why in plain words, new ones planned, cancelled ones wanted again
 again. Rows are planned rather than computed at send time so that each reminder is sent
 once (its row is claimed like an outbox delivery), can be listed before it goes
 (``herald reminders``) and keeps why it did not go.
+
+Catching up: when several reminders of one date are due at once (the worker was down, the
+target paused), only the latest goes; a reminder first planned more than an hour after its
+time (its date came by a merge or an edit: ``bot.store._reminders.LATE``) does not go; an
+event's day-of reminder goes an hour before it starts when it starts before ``at`` + 1
+hour, and never once it has started.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import RemindersConfig, RouteConfig
-from bot.model import Story
+from bot.model import KeyDate, Story
 from bot.pipeline.route import route
 from bot.release import DIGEST
+
+#: How long before an event that starts early in the day its day-of reminder goes.
+EVENT_LEAD = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,10 @@ class StoryPlan:
     #: original post went out.
     passed: frozenset[tuple[str, date]] = frozenset()
     early: frozenset[tuple[str, str, date, int]] = frozenset()
+    #: (what, day) of events already under way; (target, what, day, days_before) due at
+    #: the same time as a later reminder of the same date (a worker that was down).
+    started: frozenset[tuple[str, date]] = frozenset()
+    superseded: frozenset[tuple[str, str, date, int]] = frozenset()
     #: The targets the story has a delivery row for.
     reaching: frozenset[str] = frozenset()
 
@@ -71,6 +85,10 @@ class StoryPlan:
             return f"the story no longer goes to {target}"
         if (what, day) in self.passed:
             return "its date passed before it could go"
+        if (what, day) in self.started:
+            return "the event had started before it could go"
+        if (target, what, day, days_before) in self.superseded:
+            return "a later reminder of the same date went instead"
         if (target, what, day, days_before) in self.early:
             return "the post itself went out after this reminder's time"
         if (what, day) not in self.dates:
@@ -97,6 +115,31 @@ def due_time(day: date, days_before: int, at: str, timezone: str) -> datetime:
     return local.astimezone(UTC)  # pragma: no cover - no zone skips a whole day
 
 
+_START = re.compile(r"^\s*([01]?\d|2[0-3])[:.]([0-5]\d)")
+
+
+def event_start(kd: KeyDate, timezone: str) -> datetime | None:
+    """When an event starts (UTC), where its text gave a time ("09:30–13:00")."""
+    m = _START.match(kd.at_time or "") if kd.what == "event" else None
+    if m is None:
+        return None
+    local = datetime.combine(kd.date, time(int(m.group(1)), int(m.group(2))),
+                             tzinfo=ZoneInfo(timezone))
+    return local.astimezone(UTC)
+
+
+def reminder_due(kd: KeyDate, days_before: int, config: RemindersConfig,
+                 timezone: str) -> datetime:
+    """When the reminder ``days_before`` ``kd`` goes: ``[reminders] at`` that day, or, on
+    the day of an event that starts earlier than an hour after it, an hour before it
+    starts (an event at 07:30 is not reminded at 09:00)."""
+    due = due_time(kd.date, days_before, config.at, timezone)
+    start = event_start(kd, timezone) if days_before == 0 else None
+    if start is not None and start - EVENT_LEAD < due:
+        return start - EVENT_LEAD
+    return due
+
+
 def routes_allow(story: Story, target: str, routes: Iterable[RouteConfig]) -> bool:
     """False when a routed story reaches ``target`` only by routes that say
     ``reminders = false`` (no matching route at all: the rules say nothing, allowed)."""
@@ -115,10 +158,13 @@ def routes_allow(story: Story, target: str, routes: Iterable[RouteConfig]) -> bo
 def desired_reminders(story: Story, *, merged_into: int | None,
                       originals: Mapping[str, datetime | None], config: RemindersConfig,
                       timezone: str, reminding: Collection[str],
-                      routes: Sequence[RouteConfig], today: date) -> StoryPlan:
+                      routes: Sequence[RouteConfig], today: date,
+                      now: datetime | None = None) -> StoryPlan:
     """The reminders ``story`` should have now. ``originals``: its delivery rows by target
     (when the post there went out, None until it has);
-    ``reminding``: the targets whose channel sends reminders; ``today``: the local date."""
+    ``reminding``: the targets whose channel sends reminders; ``today``: the local date;
+    ``now``: when several reminders of one date are due at once (a worker that was down),
+    only the latest of them is wanted, and an event under way is reminded no more."""
     dates = tuple((kd.what, kd.date) for kd in story.dates)
     story_reason = None
     if not config.enabled:
@@ -145,9 +191,14 @@ def desired_reminders(story: Story, *, merged_into: int | None,
         else:
             targets.append(name)
     wanted: list[Wanted] = []
+    started: set[tuple[str, date]] = set()
     for kd in story.dates:
+        start = event_start(kd, timezone)
+        if now is not None and start is not None and now >= start:
+            started.add((kd.what, kd.date))
+            continue
         for n in config.days_before.get(kd.what, []):
-            due = due_time(kd.date, n, config.at, timezone)
+            due = reminder_due(kd, n, config, timezone)
             for name in targets:
                 wanted.append(Wanted(story.id, name, kd.what, kd.date, n, due))
     keep: list[Wanted] = []
@@ -161,6 +212,17 @@ def desired_reminders(story: Story, *, merged_into: int | None,
             early.add((w.target, w.what, w.day, w.days_before))
         else:
             keep.append(w)
-    return StoryPlan(tuple(keep), None, target_reasons, dates, frozenset(passed),
-                     frozenset(early), frozenset(originals))
+    superseded: set[tuple[str, str, date, int]] = set()
+    if now is not None:
+        latest: dict[tuple[str, str, date], Wanted] = {}
+        for w in keep:
+            group = (w.target, w.what, w.day)
+            if w.due_at <= now and (group not in latest or w.due_at > latest[group].due_at):
+                latest[group] = w
+        superseded = {(w.target, w.what, w.day, w.days_before) for w in keep
+                      if w.due_at <= now and latest[(w.target, w.what, w.day)] is not w}
+        keep = [w for w in keep if (w.target, w.what, w.day, w.days_before) not in superseded]
+    return StoryPlan(tuple(keep), None, target_reasons, dates, passed=frozenset(passed),
+                     early=frozenset(early), reaching=frozenset(originals),
+                     started=frozenset(started), superseded=frozenset(superseded))
 

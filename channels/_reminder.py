@@ -14,7 +14,7 @@ already gone when the reminder is drawn reads as gone ("closed on …", "passed 
 "took place on …"), never as "−2 days left".
 
 The thing's name: for applications and deadlines, the label of the story's programme when
-it has one that is known ("the Mary Seacole Programme"); otherwise, and for events (an
+it has one that is known and its title names ("the Mary Seacole Programme"); otherwise, and for events (an
 event of a programme is not the programme), the story's title in quotes, cut to
 :data:`NAME_MAX`. A story without a title reads without a name ("Applications close
 today — last day to apply"). The date's time and place come from the story's matching key
@@ -102,10 +102,13 @@ def _matching(story: Story, reminder: Reminder) -> KeyDate | None:
 
 def _programme_name(story: Story, labels: Mapping[str, str]) -> str:
     """'the Mary Seacole Programme' for a programme label ending in "programme"; 'Ready Now'
-    as it is; '' when the story has no programme with a known label."""
+    as it is; '' when the story has no programme with a known label that its title names.
+    A programme only mentioned in the text ("alumni of the Mary Seacole Programme are
+    welcome") is tagged too, but the date is not that programme's: the title decides."""
+    title = " ".join(story.title.split()).casefold()
     for slug in story.programmes:
         label = " ".join((labels.get(slug) or "").split())
-        if label:
+        if label and label.casefold() in title:
             words = label.split()
             if words[-1].lower() in ("programme", "programmes", "program") \
                     and words[0].lower() != "the":

@@ -120,3 +120,75 @@ def test_holding_cancels_and_a_changed_date_moves_reminders(make_rig: Any) -> No
     rig.clock.set(datetime(2026, 9, 25, 9, 0, tzinfo=UTC))
     rig.run_once()
     assert len(rig.slack.replies(master_ts)) == 1
+
+
+def _rows(rig: Rig, story: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
+    """(day, days before) -> (status, reason) of a story's Slack reminders."""
+    return {(r["day"], r["days_before"]): (r["status"], r.get("reason") or "")
+            for r in rig.cli_json("reminders", "--all")
+            if r["story_id"] == story["id"] and r["target"] == "slack"}
+
+
+def test_a_worker_that_was_down_sends_one_reminder_per_date(make_rig: Any) -> None:
+    """Found from outside: after a week down, the 7-day and the 1-day reminders of one
+    closing date went out together, with the same words."""
+    rig = _rig(make_rig)
+    rig.run_once()
+    vacancy = _story(rig, "Programme Lead")
+    rig.clock.set(datetime(2026, 9, 6, 10, 0, tzinfo=UTC))  # both were due
+    rig.run_once()
+    assert len(rig.slack.replies(_post_ts(rig, "Programme Lead"))) == 1
+    rows = _rows(rig, vacancy)
+    assert rows[("2026-09-07", 1)][0] == "sent"
+    assert rows[("2026-09-07", 7)] == ("cancelled",
+                                       "a later reminder of the same date went instead")
+
+
+def test_an_edit_after_a_reminder_fell_due_does_not_cancel_it(make_rig: Any) -> None:
+    """Found from outside: an edit (chat.update) moved the post's sent time past the
+    reminder's, and Slack's reminder was cancelled as if the post had gone out late."""
+    rig = _rig(make_rig)
+    rig.run_once()
+    seacole = _story(rig, "Mary Seacole")
+    rig.clock.set(datetime(2026, 8, 27, 9, 0, 10, tzinfo=UTC))
+    rig.cli("stories", "edit", str(seacole["id"]), "--title",
+            "Fully-funded Mary Seacole Programme places for pharmacy teams")
+    rig.run_once()
+    replies = rig.slack.replies(_post_ts(rig, "pharmacy teams"))
+    assert len(replies) == 1 and "open today" in replies[0]["text"]
+
+
+def test_a_date_that_comes_by_a_merge_brings_no_overdue_reminder(make_rig: Any) -> None:
+    rig = _rig(make_rig)
+    rig.run_once()
+    vacancy, master = _story(rig, "Programme Lead"), _story(rig, "masterclass")
+    rig.clock.set(datetime(2026, 9, 2, 10, 0, tzinfo=UTC))  # the 7-day one was due 31 Aug
+    rig.cli("stories", "merge", str(master["id"]), str(vacancy["id"]))
+    rig.run_once()
+    (out,) = [d for d in rig.outbox() if d["story_id"] == master["id"]
+              and d["target"] == "slack"]
+    master_ts = str(out["external_id"]).rpartition(":")[2]
+    assert rig.slack.replies(master_ts) == []
+    rows = _rows(rig, master)
+    assert rows[("2026-09-07", 7)] == (
+        "cancelled", "its time had passed when this date came to the story")
+    assert rows[("2026-09-07", 1)][0] == "planned"
+    rig.clock.set(datetime(2026, 9, 6, 9, 0, tzinfo=UTC))
+    rig.run_once()
+    assert len(rig.slack.replies(master_ts)) == 1
+
+
+def test_an_event_is_reminded_before_it_starts_and_never_after(make_rig: Any) -> None:
+    """The masterclass runs 09:30-13:00: its day-of reminder goes at 08:30, not at the
+    configured 09:00; a worker that comes back after it started sends nothing."""
+    rig = _rig(make_rig)
+    rig.run_once()
+    master = _story(rig, "masterclass")
+    (due,) = [r["due_at"] for r in rig.cli_json("reminders", "--all")
+              if r["story_id"] == master["id"] and r["target"] == "slack"]
+    assert due.startswith("2026-09-24T08:30")
+    rig.clock.set(datetime(2026, 9, 24, 9, 45, tzinfo=UTC))
+    rig.run_once()
+    assert rig.slack.replies(_post_ts(rig, "masterclass")) == []
+    assert _rows(rig, master)[("2026-09-24", 0)] == (
+        "cancelled", "the event had started before it could go")

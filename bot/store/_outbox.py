@@ -149,8 +149,11 @@ class OutboxMixin:
         """Record a send that went through (whoever holds the lease: it did go out)."""
         with self.engine.begin() as conn:
             conn.execute(update(t_deliveries).where(t_deliveries.c.id == delivery_id).values(
-                status=_S.SENT.value, external_id=external_id, sent_at=now,
-                sent_revision=revision, last_error=None, lease_owner=None, lease_until=None,
+                # The first send's time stays (an edit later is not a new post: reminders
+                # and corrections name when the post went out).
+                status=_S.SENT.value, external_id=external_id,
+                sent_at=func.coalesce(t_deliveries.c.sent_at, now), sent_revision=revision,
+                last_error=None, lease_owner=None, lease_until=None,
                 next_attempt_at=None, updated_at=now))
 
     def mark_failed(self, delivery_id: int, *, owner: str, error: str,

@@ -23,6 +23,10 @@ from bot.store.schema import reminders as t_reminders
 from bot.store.schema import stories as t_stories
 from bot.store.schema import story_dates as t_story_dates
 
+#: A reminder first planned later than this after its time does not go: its date came to
+#: the story too late for it (a merge, an edit); a later reminder of the date may.
+LATE = timedelta(hours=1)
+
 if TYPE_CHECKING:
     from bot.reminders import Wanted
 
@@ -198,13 +202,20 @@ class RemindersMixin:
             for due, ids in move.items():
                 stats.moved += _set(conn, ids, (_R.PLANNED.value,), due_at=due,
                                     updated_at=now)
+            # Planned long after its time (its date came by a merge or an edit): it does
+            # not go, and says why.
             new = [dict(story_id=w.story_id, target=w.target, what=w.what, day=w.day,
                         days_before=w.days_before, due_at=w.due_at,
-                        status=_R.PLANNED.value, attempts=0, created_at=now, updated_at=now)
+                        status=_R.PLANNED.value if w.due_at >= now - LATE
+                        else _R.CANCELLED.value,
+                        last_error=None if w.due_at >= now - LATE else
+                        "its time had passed when this date came to the story",
+                        attempts=0, created_at=now, updated_at=now)
                    for key, w in want.items() if key not in existing]
             if new:
                 conn.execute(insert(t_reminders), new)
-                stats.planned += len(new)
+                stats.planned += sum(r["status"] == _R.PLANNED.value for r in new)
+                stats.cancelled += sum(r["status"] == _R.CANCELLED.value for r in new)
         return stats
 
     # -- sending ----------------------------------------------------------------------

@@ -83,8 +83,27 @@ def context(tmp_path: Path, clock_at: datetime = WHEN, **kw: Any) -> ChannelCont
                           **kw)
 
 
+def programme_story(what: str = "applications-close") -> Story:
+    """A story of the Mary Seacole Programme: its title names the programme, which names
+    applications and deadlines (an event is named by its title)."""
+    if what == "event":
+        return story(tags=(SEACOLE,))
+    return story("Mary Seacole Programme places for pharmacy teams", tags=(SEACOLE,))
+
+
 def line(what: str, day: date, s: Story | None = None, today: date = TODAY) -> str:
-    return reminder_text(s or story(tags=(SEACOLE,)), reminder(what, day), today, LABELS).line
+    return reminder_text(s or programme_story(what), reminder(what, day), today, LABELS).line
+
+
+def test_a_programme_only_mentioned_in_the_text_does_not_name_the_reminder() -> None:
+    """Found from outside: "Rosalind Franklin Programme: applications open … Alumni of the
+    Mary Seacole Programme are especially welcome" was tagged with both programmes, and its
+    reminder said "Applications for the Mary Seacole Programme close …"."""
+    franklin = story("Rosalind Franklin Programme: applications open for the next cohort",
+                     tags=(SEACOLE,))
+    assert line("applications-close", date(2026, 12, 18), franklin) == (
+        "Applications for “Rosalind Franklin Programme: applications open for the next "
+        "cohort” close this Friday, 18 December — 3 days left")
 
 
 # --- the wording ---------------------------------------------------------------------------
@@ -130,7 +149,7 @@ WORDING = [
 @pytest.mark.parametrize(("what", "offset", "expected"), WORDING,
                          ids=[f"{w}{o:+d}" for w, o, _ in WORDING])
 def test_wording_by_meaning_and_distance(what: str, offset: int, expected: str) -> None:
-    words = reminder_text(story(tags=(SEACOLE,)), reminder(what, D + timedelta(days=offset)),
+    words = reminder_text(programme_story(what), reminder(what, D + timedelta(days=offset)),
                           TODAY, LABELS)
     assert words.line == expected
     assert words.days_left == offset and words.passed is (offset < 0)
@@ -166,7 +185,8 @@ def test_programme_label_or_title() -> None:
     ready = Tag(TagGroup.PROGRAMME, "ready-now", "rule")
     unknown = Tag(TagGroup.PROGRAMME, "no-label-known", "rule")
     day = date(2026, 12, 18)
-    assert line("applications-close", day, story(tags=(ready,))).startswith(
+    assert line("applications-close", day, story("Ready Now: the next cohort",
+                                                 tags=(ready,))).startswith(
         "Applications for Ready Now close")
     assert line("applications-close", day, story(tags=(unknown,))).startswith(
         "Applications for “Leading change masterclass” close")
@@ -281,7 +301,7 @@ def test_slack_replies_in_the_originals_thread(slack: FakeSlack, tmp_path: Path,
     ch = slack_channel(slack, tmp_path, broadcast=broadcast)
     sent = post_story(slack, ch)
     _, _, ts = (sent.external_id or "").partition(":")
-    payload = ch.render_reminder(story(tags=(SEACOLE,)), reminder())
+    payload = ch.render_reminder(programme_story(), reminder())
     result = ch.send_reminder(payload, reminder=reminder(), original=sent)
     (reply,) = slack.replies(ts)
     assert result.external_id == f"C0NEWS:{reply['ts']}"
@@ -372,7 +392,7 @@ def card_of(payload: dict[str, Any]) -> dict[str, Any]:
 HOSTILE_MD = ("[click](https://evil.example) **bold** _it_ ~~gone~~ `code`\n- item\n"
               "1. item\n# heading {{DATE(2017-02-14T06:08:39Z, SHORT)}} {{{TIME(x)}}}")
 TEAMS_STORIES = {
-    "plain": story(tags=(SEACOLE,)),
+    "plain": programme_story(),
     "untitled": story("", url=None),
     "hostile": story("{{DATE(2017-02-14T06:08:39Z, SHORT)}} " + HOSTILE_MD,
                      dates=(KeyDate("event", date(2026, 12, 18), at_time=HOSTILE_MD,
@@ -407,12 +427,13 @@ def test_teams_card_text_is_shown_as_written(tmp_path: Path) -> None:
 def test_teams_sends_a_card_naming_the_original(teams: FakeTeamsWebhook,
                                                 tmp_path: Path) -> None:
     ch = teams_channel(tmp_path, teams.url)
-    payload = ch.render_reminder(story(tags=(SEACOLE,)), reminder())
+    payload = ch.render_reminder(programme_story(), reminder())
     result = ch.send_reminder(payload, reminder=reminder(), original=original("run-1"))
     assert result.external_id
     (card,) = teams.cards
     about, said = card["body"][0]["text"], card["body"][1]["text"]
-    assert about == "Reminder about “Leading change masterclass”, posted Tue 1 Dec"
+    assert about == ("Reminder about “Mary Seacole Programme places for pharmacy teams”, "
+                     "posted Tue 1 Dec")
     assert said == ("Applications for the Mary Seacole Programme close this Friday, "
                     "18 December — 3 days left")
     assert card["actions"][0]["url"] == "https://academy.example.org/n/1"
