@@ -1,10 +1,13 @@
 """What the public outputs show: the published stories and their key dates, the same for
 the calendar (:mod:`bot.calendar_ics`) and the feeds out (:mod:`bot.feeds_out`).
 
-Published is the release gate's word, not ours: a story with at least one delivery the gate
-lets out now (``Store.published_stories``). So nothing held, merged away, embargoed or
-announced nowhere reaches a calendar or a feed, and a story appears there exactly when it
-may first reach a reader somewhere else.
+Published is the release gate's word, not ours, asked of the digest: a story whose digest
+delivery the gate lets out now (``Store.published_stories``). The digest is the academy's
+news to anyone who subscribes, so what it may carry is public; an announcement comms
+approved only for a staff Slack or Teams channel is not. So nothing held, merged away,
+embargoed, announced nowhere or kept to staff channels reaches a calendar or a feed, and a
+story appears there when it may first reach the digest. With the digest off, a story the
+routes sent anywhere (never comms' own, which go only where comms chose).
 
 Bounds: the calendar carries the stories first seen in the last :data:`CALENDAR_DAYS` days
 and every story with a key date still to come, at most :data:`CALENDAR_MAX`; a feed the
@@ -26,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import brand_name
 from bot.model import KeyDate, Story, TagGroup
+from bot.release import DIGEST
 
 if TYPE_CHECKING:
     from bot.app import Herald
@@ -157,17 +161,26 @@ def today(site: Site, now: datetime) -> date:
     return now.astimezone(ZoneInfo(site.timezone)).date()
 
 
+def public_target(herald: Herald) -> str | None:
+    """What makes a story public: released to the weekly digest (the academy's news to
+    anyone who subscribes), so an announcement comms approved only for a staff Slack or
+    Teams channel stays inside. Without the digest: None, released anywhere by the routes
+    (never comms' own announcements, which go only where comms chose)."""
+    return DIGEST if DIGEST in herald.targets else None
+
+
 def entries(herald: Herald, now: datetime, *, domain: str | None,
             calendar: bool) -> list[Entry]:
     """The published stories a calendar (``calendar``) or a feed carries, newest first."""
     store = herald.store
+    via = public_target(herald)
     if calendar:
         found = store.published_stories(now, domain=domain,
                                         since=now - timedelta(days=CALENDAR_DAYS),
                                         dates_from=today(site_of(herald), now),
-                                        limit=CALENDAR_MAX)
+                                        limit=CALENDAR_MAX, via=via)
     else:
-        found = store.published_stories(now, domain=domain, limit=FEED_SIZE)
+        found = store.published_stories(now, domain=domain, limit=FEED_SIZE, via=via)
     stories = {s.id: s for s in store.list_stories(ids=[sid for sid, _ in found])}
     return [Entry(stories[sid], published, max(published, stories[sid].updated_at))
             for sid, published in found if sid in stories]

@@ -6,6 +6,7 @@ cannot add a property."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -146,6 +147,26 @@ def test_only_what_the_gate_published(samples: Web, how: str) -> None:
     if how == "embargoed":  # the embargo ends: the story appears
         web.clock.advance(days=1)
         assert story in {story_of(e) for e in events(web)}
+
+
+def test_a_story_approved_only_for_staff_channels_stays_inside(samples: Web) -> None:
+    """Found from outside: an announcement comms approved for a staff Slack channel alone
+    was in the public calendar and feeds. Public is what the digest (the academy's news
+    to anyone) may carry; approved for the digest, it is public again."""
+    web = samples
+    story = story_of(seacole(events(web)))
+    staff = [t for t in web.herald.targets if t != "digest"]
+    assert staff and "digest" in web.herald.targets
+    with web.store.engine.begin() as conn:
+        conn.execute(update(t_stories).where(t_stories.c.id == story)
+                     .values(targets=json.dumps(staff)))
+    assert story not in {story_of(e) for e in events(web)}
+    feed = web.client().get("/feed/all.json").json()
+    assert str(story) not in {str(i["id"]).rpartition("-")[2] for i in feed["items"]}
+    with web.store.engine.begin() as conn:
+        conn.execute(update(t_stories).where(t_stories.c.id == story)
+                     .values(targets=json.dumps([*staff, "digest"])))
+    assert story in {story_of(e) for e in events(web)}
 
 
 def test_a_story_with_no_delivery_is_not_published(samples: Web) -> None:

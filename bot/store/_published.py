@@ -44,11 +44,14 @@ class PublishedMixin:
 
     def published_stories(self, now: datetime, *, domain: str | None = None,
                           since: datetime | None = None, dates_from: date | None = None,
-                          limit: int | None = None) -> list[tuple[int, datetime]]:
+                          limit: int | None = None, via: str | None = None
+                          ) -> list[tuple[int, datetime]]:
         """(story id, publication time) of the stories published at ``now``, newest
         publication first. ``domain``: only stories tagged with it. ``since`` and
         ``dates_from`` bound the list: first seen at or after ``since``, or with a key date
-        on or after ``dates_from`` (either one; neither: no bound)."""
+        on or after ``dates_from`` (either one; neither: no bound). ``via``: released to
+        that target (the digest: the academy's public news); None: released anywhere, and
+        routed by the rules (comms' announcements go only where comms approved them)."""
         s, d = t_stories.c, t_deliveries.c
         published = func.min(func.coalesce(d.release_at, d.created_at)).label("published")
         # From the deliveries alone: released() correlates its story itself.
@@ -56,7 +59,9 @@ class PublishedMixin:
                  .where(released(now))
                  .group_by(d.story_id)
                  .order_by(published.desc(), d.story_id.desc()))
-        wanted: list[ColumnElement[bool]] = []
+        if via is not None:
+            query = query.where(d.target == via)
+        wanted: list[ColumnElement[bool]] = [] if via is not None else [s.targets.is_(None)]
         if domain is not None:
             wanted.append(exists().where(t_tags.c.story_id == s.id, t_tags.c.grp == "domain",
                                          t_tags.c.slug == domain))
