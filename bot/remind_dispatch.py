@@ -40,6 +40,8 @@ class ReminderStats:
     failed: int = 0
     dead: int = 0
     deferred: int = 0
+    #: Due, but their target is paused (it refused Herald's credentials).
+    held: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -131,6 +133,10 @@ class ReminderSender:
                 self._send_one(claim, stories.get(claim.reminder.story_id),
                                originals.get((claim.reminder.story_id, target)), stats,
                                paused, waiting)
+        now = self.clock.now()
+        stopped = sorted(set(self.store.paused_targets()) & set(self.reminding))
+        stats.held = self.store.count_due_reminders(now, local_date(now, self.timezone),
+                                                    stopped)
         return stats
 
     def _send_one(self, claim: ReminderClaim, story: Story | None,

@@ -192,3 +192,18 @@ def test_an_event_is_reminded_before_it_starts_and_never_after(make_rig: Any) ->
     assert rig.slack.replies(_post_ts(rig, "masterclass")) == []
     assert _rows(rig, master)[("2026-09-24", 0)] == (
         "cancelled", "the event had started before it could go")
+
+
+def test_reminders_waiting_on_a_paused_target_are_told_and_exit_4(make_rig: Any) -> None:
+    """Found from outside: with Slack paused, due reminders waited in silence (exit 0)."""
+    rig = _rig(make_rig)
+    rig.run_once()
+    herald = _herald(rig)
+    try:
+        herald.store.pause_target("slack", "Slack said invalid_auth", rig.clock.now())
+    finally:
+        herald.close()
+    rig.clock.set(datetime(2026, 8, 27, 9, 0, tzinfo=UTC))
+    said = rig.run_once(code=4)
+    assert "1 reminders sent, 1 waiting on a paused target" in said  # Teams went
+    assert rig.slack.replies(_post_ts(rig, "Mary Seacole")) == []

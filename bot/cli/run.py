@@ -87,6 +87,7 @@ def run(config: ConfigOpt = None,
         r = stats.reminders
         reminded = (f" · {r.sent} reminders sent"
                     + (f", {r.failed + r.dead} failed" if r.failed + r.dead else "")
+                    + (f", {r.held} waiting on a paused target" if r.held else "")
                     if r is not None else "")
         out.print(
             f"[bold]Herald run complete[/bold]: {c.polled} sources polled "
@@ -115,7 +116,7 @@ def run(config: ConfigOpt = None,
                          else "") + " (confirmations from the web app)", soft_wrap=True)
         for line in mail.errors[:5]:
             out.print(f"  [red]{_escape(line)}[/red]", soft_wrap=True)
-        reminders_failed = r.failed + r.dead if r is not None else 0
+        reminders_failed = r.failed + r.dead + r.held if r is not None else 0
         code = exit_code(c.errors, d.failed + d.dead + d.held + mail.failed + mail.dead
                          + mail.held + reminders_failed)
         if code:

@@ -247,6 +247,15 @@ class RemindersMixin:
                                             reclaimed=row.status == _R.IN_FLIGHT.value))
         return claims
 
+    def count_due_reminders(self, now: datetime, today: date,
+                            targets: Sequence[str]) -> int:
+        """Reminders to ``targets`` that would go now were the targets not paused."""
+        if not targets:
+            return 0
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t_reminders).where(
+                _due(now, today), t_reminders.c.target.in_(list(targets)))).scalar_one())
+
     def renew_reminder_lease(self, reminder_id: int, owner: str, now: datetime,
                              lease: timedelta, today: date) -> bool:
         """Extend ``owner``'s lease just before the send; False when the row is no longer
