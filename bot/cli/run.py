@@ -24,13 +24,13 @@ EXIT_OK = 0
 EXIT_HERALD = 1  # Herald could not run: the database, an unexpected error
 EXIT_USAGE = 2  # a usage or config error
 EXIT_SOURCES = 3  # at least one source failed in this cycle
-EXIT_DELIVERIES = 4  # at least one delivery or queued email failed, died or waits on a pause
+EXIT_DELIVERIES = 4  # a delivery, reminder or queued email failed, died or waits on a pause
 EXIT_BOTH = 5  # 3 and 4
 
 EXIT_HELP = ("Exit codes of --once: 0 all well; 1 Herald could not run (database, "
              "unexpected error); 2 usage or config error; 3 a source failed in this "
-             "cycle; 4 a delivery or a queued email failed, died or waits because its "
-             "target is paused; 5 both 3 and 4.")
+             "cycle; 4 a delivery, a reminder or a queued email failed, died or waits "
+             "because its target is paused; 5 both 3 and 4.")
 
 
 def exit_code(sources_failed: int, deliveries_failed: int) -> int:
