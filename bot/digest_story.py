@@ -4,10 +4,10 @@ The same order as the posts (channels._post): the key date first ("📅 Applicat
 Fri 18 Dec — 3 days left"; a story whose dates are all gone is marked "Closed" or "Took
 place" beside its title: bot.digest_time), then the text, a button that fits the kind
 (the neutral "Read more" for a story so marked), and kind, domains and programmes in one
-line with where the story came from. Comms' own
-announcements show their Markdown as HTML (channels._markdown, cleaned by nh3); feed text
-stays escaped plain text, as the template's autoescape writes it. :class:`DigestBrand`
-carries ``[brand]`` (name, logo, colours, buttons) into the template.
+line with where the story came from. Comms' own announcements show their Markdown as HTML
+(channels._markdown, cleaned by nh3); feed text stays escaped plain text, as the template's
+autoescape writes it. :class:`DigestBrand` carries ``[brand]`` (name, logo, colours,
+buttons) into the template.
 """
 
 from __future__ import annotations
