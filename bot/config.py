@@ -35,6 +35,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
     field_validator,
 )
@@ -164,7 +166,7 @@ class RouteConfig(_Strict):
     sources: list[str] | None = None
     to: list[str] = Field(min_length=1)
     #: Reminders before key dates for the stories this route sends (issue #17).
-    reminders: bool = True
+    reminders: StrictBool = True
 
 
 #: The kinds of key date a reminder goes before, and how many days before (0: that day).
@@ -177,14 +179,15 @@ class RemindersConfig(_Strict):
     """Reminders before a released story's key dates (bot.reminders): a reply in the Slack
     post's thread, a Teams card naming the original, the digest's "Closing soon"."""
 
-    enabled: bool = True
+    # Strict (issue #17): "yes", 1 or [true] are refused, not read as on or one day.
+    enabled: StrictBool = True
     #: Key date meaning (story_dates.what) -> days before it that a reminder goes.
-    days_before: dict[str, list[int]] = Field(
+    days_before: dict[str, list[StrictInt]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_REMINDER_DAYS.items()})
     #: The local time of day reminders go ([worker] timezone), "HH:MM".
     at: str = "09:00"
     #: Slack: the thread reply is also sent to the channel (reply_broadcast).
-    also_to_channel: bool = False
+    also_to_channel: StrictBool = False
 
     @field_validator("days_before")
     @classmethod
@@ -728,6 +731,11 @@ def _config_error(exc: ValidationError, data: dict[str, Any], file: Path | None)
             message = f"{err['input']!r} is not a valid name ({NAME_HELP})"
         if err["type"] == "literal_error":
             message = f"{err['input']!r} is not allowed; {err['msg'].lower()}"
+        if err["type"] == "bool_type":  # a StrictBool given "yes", 1…
+            message = (f"{err['input']!r} is not true or false (write true or false, "
+                       "without quotes)")
+        if err["type"] == "int_type":  # a StrictInt given true, 1.5, "1"…
+            message = f"{err['input']!r} is not a whole number"
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"

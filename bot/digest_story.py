@@ -2,11 +2,12 @@
 
 The same order as the posts (channels._post): the key date first ("📅 Applications close
 Fri 18 Dec — 3 days left"; a story whose dates are all gone is marked "Closed" or "Took
-place" beside its title: bot.digest_time), then the text, a button that fits the kind,
-and kind, domains and programmes in one line with where the story came from. Comms' own
-announcements show their Markdown as HTML (channels._markdown, cleaned by nh3); feed text
-stays escaped plain text, as the template's autoescape writes it. :class:`DigestBrand`
-carries ``[brand]`` (name, logo, colours, buttons) into the template.
+place" beside its title: bot.digest_time), then the text, a button that fits the kind
+(the neutral "Read more" for a story so marked), and kind, domains and programmes in one
+line with where the story came from. Comms' own announcements show their Markdown as HTML
+(channels._markdown, cleaned by nh3); feed text stays escaped plain text, as the template's
+autoescape writes it. :class:`DigestBrand` carries ``[brand]`` (name, logo, colours,
+buttons) into the template.
 """
 
 from __future__ import annotations
@@ -77,4 +78,7 @@ def story_context(story: Any, brand: DigestBrand) -> dict[str, Any]:
             "mark": story.mark,
             # Cleaned by nh3 with an allow-list (channels._markdown.render_html).
             "html": Markup(story.html) if story.html else "",
-            "button": brand.button(story.kind_slug), "from": brand.sources(story.sources)}
+            # A story marked closed or took place invites to nothing: no "Apply" beside
+            # "Closed", the neutral button instead.
+            "button": DEFAULT_BUTTON if story.mark else brand.button(story.kind_slug),
+            "from": brand.sources(story.sources)}

@@ -5,7 +5,8 @@
     HeraldError
     ├── ConfigError(key, file)            bad or missing configuration
     ├── StoreError                        database problems
-    │   └── SchemaOutOfDate               the schema needs ``herald db upgrade``
+    │   ├── SchemaOutOfDate               the schema needs ``herald db upgrade``
+    │   └── InvalidEdit                   a story edit Herald cannot keep (422, exit 2)
     ├── SourceError(url)                  a source could not be read
     │   ├── FetchError                    network, HTTP status, size, timeout
     │   ├── ParseError                    the body is not a feed we can read
@@ -68,6 +69,13 @@ class SchemaOutOfDate(StoreError):
     """The database schema is older than this version of Herald."""
 
     default_message = "the database schema is out of date: run `herald db upgrade`"
+
+
+class InvalidEdit(StoreError, ValueError):
+    """A value of a story edit that Herald cannot keep (a key date's time that is not one, an
+    empty title); names the field. The API answers 422, the CLI exits 2."""
+
+    default_message = "invalid edit"
 
 
 class SourceError(HeraldError):

@@ -390,6 +390,17 @@ def test_config_check_never_prints_a_secret(tmp_path: Path) -> None:
     assert "test-news" in output and "files" in output
 
 
+def test_config_check_refuses_a_reminders_switch_that_is_not_true_or_false(
+        tmp_path: Path) -> None:
+    config = write_workspace(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8")
+                      + '\n[reminders]\nenabled = "yes"\n', encoding="utf-8")
+    result = herald(tmp_path, "config", "check", "--config", config, code=2)
+    said = flat(result.stderr)
+    assert str(config) in said and "key 'reminders.enabled'" in said
+    assert "'yes' is not true or false" in said and "Traceback" not in result.stderr
+
+
 def test_config_check_of_the_default_config(tmp_path: Path) -> None:
     result = herald(tmp_path, "config", "check", "--config", DEFAULT_TOML)
     assert "ok" in result.stdout

@@ -103,6 +103,21 @@ BAD_CONFIGS = [
      "database.url", ["'mysql' is not supported", "sqlite", "postgresql"]),
     ("database url is garbage", '[database]\nurl = "not a url at all"\n', "database.url",
      ["not a database URL", "sqlite:///"]),
+    # Issue #17: a switch is true or false and a count a whole number, never coerced
+    # ("yes" read as on, 1 as true, [true] as one day before).
+    ("reminders switch is a word", '[reminders]\nenabled = "yes"\n', "reminders.enabled",
+     ["'yes' is not true or false", "without quotes"]),
+    ("reminders broadcast is a number", '[reminders]\nalso_to_channel = 1\n',
+     "reminders.also_to_channel", ["1 is not true or false"]),
+    ("reminder days are booleans", '[reminders]\ndays_before = { deadline = [true] }\n',
+     "reminders.days_before.deadline[0]", ["True is not a whole number"]),
+    ("reminder days are a fraction", '[reminders]\ndays_before = { event = [1.5] }\n',
+     "reminders.days_before.event[0]", ["1.5 is not a whole number"]),
+    ("reminder days are text", '[reminders]\ndays_before = { event = ["1"] }\n',
+     "reminders.days_before.event[0]", ["'1' is not a whole number"]),
+    ("route reminders is a word",
+     FILES + '[[routes]]\nto = ["files"]\nreminders = "off"\n', "routes[0].reminders",
+     ["'off' is not true or false"]),
 ]
 
 

@@ -169,6 +169,27 @@ def test_a_passed_deadline_or_event_is_marked_beside_the_title() -> None:
     assert "* Story 4" in lines and "* Story 6" in lines
 
 
+def test_a_closed_story_gets_the_neutral_button_not_its_kinds() -> None:
+    # A cohort whose applications closed does not invite to "Apply"; one still open does;
+    # an event that took place does not offer to "Book your place".
+    content = build([dated(1, ("applications-close", -1), kind="cohort-opening",
+                           title="Closed cohort"),
+                     dated(2, ("applications-close", 3), kind="cohort-opening",
+                           title="Open cohort"),
+                     dated(3, ("event", -2), kind="event", title="Past event")])
+    assert content is not None
+    rendered = render(content)
+    buttons = re.findall(r'<a class="button" href="([^"]+)"[^>]*>([^<]*)</a>', rendered.html)
+    assert buttons == [("https://academy.example.org/news/1", "Read more"),
+                       ("https://academy.example.org/news/2", "Apply"),
+                       ("https://academy.example.org/news/3", "Read more")]
+    text = rendered.text
+    assert "Read more: https://academy.example.org/news/1" in text
+    assert "Apply: https://academy.example.org/news/2" in text
+    assert "Read more: https://academy.example.org/news/3" in text
+    assert "Apply: https://academy.example.org/news/1" not in text
+
+
 def test_passed_stories_are_left_out_when_configured() -> None:
     content = build(PASSED, cfg=config(passed="omit"))
     assert sorted(shown(content)) == ["Story 4", "Story 5", "Story 6"]

@@ -75,7 +75,7 @@ def test_the_api_edits_a_story_and_lists_its_history(web: Web) -> None:
     assert r.status_code == 409 and "no-such" in r.json()["error"]
     r = ed.api("PATCH", f"/api/stories/{sid}", json={
         "dates": [{"what": "party", "date": "2026-09-03"}]})
-    assert r.status_code == 409 and "dates[0]" in r.json()["error"]
+    assert r.status_code == 422 and "dates[0]" in r.json()["error"]
     assert ed.api("GET", "/api/stories/999/history").status_code == 404
 
 

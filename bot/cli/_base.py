@@ -17,7 +17,7 @@ from rich.console import Console
 
 from bot import logs, version
 from bot.config import Settings
-from bot.errors import ConfigError, HeraldError
+from bot.errors import ConfigError, HeraldError, InvalidEdit
 from bot.urls import redact_url
 
 app = typer.Typer(help="Herald: collect, tag and republish a leadership academy's "
@@ -100,7 +100,7 @@ def errors() -> Iterator[None]:
 
     try:
         yield
-    except ConfigError as exc:
+    except (ConfigError, InvalidEdit) as exc:  # the user's input: exit 2
         raise fail(str(exc), 2) from None
     except HeraldError as exc:
         raise fail(str(exc), 1) from None

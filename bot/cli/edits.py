@@ -5,6 +5,7 @@ recorded with who and when."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 import typer
@@ -16,18 +17,20 @@ from bot.store._overrides import check_key_date
 StoryArg = Annotated[int, typer.Argument(metavar="STORY_ID", help="The story's id.")]
 
 
+#: After WHAT:DAY: a time (a range too: 09:30-13:00), then the place after a colon.
+_TIME_PLACE = re.compile(r"(\d{1,2}:\d{2}(?:\s*[-–]\s*\d{1,2}:\d{2})?)(?::(.*))?", re.S)
+
+
 def _key_date(value: str, n: int) -> KeyDate:
-    """``WHAT:YYYY-MM-DD[:TIME[:PLACE]]``, e.g. ``event:2026-09-24:09:30:Preston``."""
+    """``WHAT:YYYY-MM-DD[:TIME[:PLACE]]``, e.g. ``event:2026-09-24:09:30-13:00:Preston``;
+    checked as every edit path checks it (a time that is not one: exit 2, naming it)."""
     what, _, rest = value.partition(":")
     day, _, rest = rest.partition(":")
     at_time, place = None, None
     if rest:
-        # A time may hold a colon itself (09:30): the place follows the last field.
-        parts = rest.split(":")
-        if len(parts) >= 3:
-            at_time, place = ":".join(parts[:2]), ":".join(parts[2:])
-        else:
-            at_time = ":".join(parts)
+        # A time holds a colon itself (09:30): the place follows it.
+        m = _TIME_PLACE.fullmatch(rest)
+        at_time, place = (m.group(1), m.group(2)) if m else (rest, None)
     return check_key_date(what, day, at_time, place, f"--date {n + 1}")
 
 
@@ -37,8 +40,9 @@ def stories_edit(story_id: StoryArg,
                  title: Annotated[str | None, typer.Option(help="A new title.")] = None,
                  summary: Annotated[str | None, typer.Option(help="A new summary.")] = None,
                  date: Annotated[list[str] | None, typer.Option(
-                     "--date", help="A key date WHAT:YYYY-MM-DD[:HH:MM[:PLACE]]; repeat for "
-                                    "several. Given, they replace the story's key dates.")]
+                     "--date", help="A key date WHAT:YYYY-MM-DD[:HH:MM[-HH:MM][:PLACE]] (24-hour "
+                                    "time); repeat for several. Given, they replace the "
+                                    "story's key dates.")]
                  = None,
                  no_dates: Annotated[bool, typer.Option(
                      "--no-dates", help="Remove every key date.")] = False,

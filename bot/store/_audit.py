@@ -17,11 +17,18 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from bot.errors import StoreError
+from bot.errors import InvalidEdit, StoreError
 from bot.model import KeyDate, TagGroup
 from bot.store._edits import EditsMixin
 from bot.store._ingest import IngestStats, RoutingContext
-from bot.store._overrides import _overrides, dates_to_json, record_edit, shown_dates
+from bot.store._overrides import (
+    _overrides,
+    clean_key_date,
+    dates_to_json,
+    edit_text,
+    record_edit,
+    shown_dates,
+)
 from bot.store.schema import story_edits as t_edits
 from bot.store.schema import story_overrides as t_over
 
@@ -50,7 +57,9 @@ class AuditMixin(EditsMixin):
                    programmes: list[str] | None = None) -> IngestStats:
         """Set what is given (None: left as it is) as comms' override of the story. The
         values are compared with what the story shows now: only a real change is kept and
-        recorded, and it raises the story's revision (readers see it)."""
+        recorded, and it raises the story's revision (readers see it). Text loses its
+        control characters; a value Herald cannot keep (an empty title, a key date's time
+        that is not 24-hour "09:30" or "09:30–13:00") is InvalidEdit naming the field."""
         known = ctx.taxonomy.slugs("programme")
         for p in programmes or ():
             if p not in known:
@@ -59,12 +68,16 @@ class AuditMixin(EditsMixin):
         for name, text in (("title", title), ("summary", summary)):
             if text is None:
                 continue
-            text = " ".join(text.split()) if name == "title" else text.strip()
+            # Without control characters (a title on one line): no NUL for PostgreSQL, no
+            # escape, bell or stray CR LF for a post, a card, a calendar or a page.
+            text = edit_text(text, lines=name == "summary")
             if not text:
-                raise StoreError(f"the {name} is empty")
+                raise InvalidEdit(f"the {name} is empty")
             if len(text) > TEXT_MAX[name]:
-                raise StoreError(f"the {name} is longer than {TEXT_MAX[name]} characters")
+                raise InvalidEdit(f"the {name} is longer than {TEXT_MAX[name]} characters")
             values[name] = text
+        if dates is not None:  # whichever way they came (API, form, CLI), checked here too
+            dates = [clean_key_date(d, f"key date {n + 1}") for n, d in enumerate(dates)]
         stats = IngestStats()
         with self.engine.begin() as conn:
             self._story_row(conn, story_id)

@@ -4,6 +4,7 @@ items say at every compose (``apply_overrides``), so a later poll never undoes t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -11,11 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from bot.errors import StoreError
+from bot.errors import InvalidEdit
 from bot.model import KeyDate, Tag, TagGroup
 from bot.pipeline.story import StoryContent
 from bot.store.schema import story_edits as t_edits
 from bot.store.schema import story_overrides as t_over
+from bot.text import clean_text, one_line
 
 #: What a key date may mark (bot.pipeline.dates reads the same four from text).
 DATE_WHATS = ("applications-open", "applications-close", "deadline", "event")
@@ -38,23 +40,62 @@ def shown_dates(dates: tuple[KeyDate, ...] | list[KeyDate]) -> str:
                      for d in dates) or "(none)"
 
 
+#: What bot.text.clean_text leaves that no edit may keep either: C1 controls (CSI, NEL…)
+#: and lone surrogates (which no database can store).
+_MORE_CONTROL = re.compile(r"[\x80-\x9f\ud800-\udfff]")
+#: A key date's time as Herald writes the ones it reads (bot.pipeline.timeplace.find_time):
+#: 24-hour "09:30", or a range "09:30–13:00" ("-" too).
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?:\s*[-–]\s*(\d{1,2}):(\d{2}))?")
+PLACE_MAX = 300
+
+
+def edit_text(text: str, *, lines: bool = False) -> str:
+    """Comms' text without control characters: one line (a title, a place, a time), or
+    with its line breaks (``lines``: a summary; CR LF read as one)."""
+    text = clean_text(_MORE_CONTROL.sub("", text))
+    return text if lines else one_line(text)
+
+
+def _time(value: str, where: str) -> str:
+    """``value`` as "09:30" or "09:30–13:00", or InvalidEdit naming ``where``."""
+    m = _TIME.fullmatch(value)
+    parts = [int(g) for g in m.groups() if g is not None] if m else []
+    hours, minutes = parts[0::2], parts[1::2]
+    if not m or any(h > 23 for h in hours) or any(n > 59 for n in minutes):
+        raise InvalidEdit(f"{where}: the time (at_time) {value!r} is not a 24-hour time "
+                          "such as 09:30 or 09:30–13:00")
+    times = [f"{h:02d}:{n:02d}" for h, n in zip(hours, minutes, strict=True)]
+    if len(times) == 2 and times[0] >= times[1]:
+        raise InvalidEdit(f"{where}: the time (at_time) {value!r} ends before it starts")
+    return "–".join(times)
+
+
+def clean_key_date(kd: KeyDate, where: str) -> KeyDate:
+    """A key date comms set, checked and cleaned: what it marks one of DATE_WHATS, its time
+    24-hour (else InvalidEdit naming ``where`` and the field), its place one line without
+    control characters. The store's last line for every edit path (API, form, CLI)."""
+    what = kd.what.strip()
+    if what not in DATE_WHATS:
+        raise InvalidEdit(f"{where}: what the date marks must be one of: "
+                          f"{', '.join(DATE_WHATS)}")
+    at_time = edit_text(kd.at_time or "") or None
+    place = edit_text(kd.place or "") or None
+    if at_time is not None:
+        at_time = _time(at_time, where)
+    if place is not None and len(place) > PLACE_MAX:
+        raise InvalidEdit(f"{where}: the place is longer than {PLACE_MAX} characters")
+    return KeyDate(what, kd.date, "set by comms", at_time, place)
+
+
 def check_key_date(what: str, day: str, at_time: str | None, place: str | None,
                    where: str) -> KeyDate:
-    """A key date from form or API fields, or StoreError naming the field and ``where``."""
-    what = what.strip()
-    if what not in DATE_WHATS:
-        raise StoreError(f"{where}: what the date marks must be one of: {', '.join(DATE_WHATS)}")
+    """A key date from form, API or CLI fields, or InvalidEdit naming the field and
+    ``where``."""
     try:
         day_value = date.fromisoformat(day.strip())
     except ValueError:
-        raise StoreError(f"{where}: {day!r} is not a date (YYYY-MM-DD)") from None
-    at_time = (at_time or "").strip() or None
-    place = " ".join((place or "").split()) or None
-    if at_time is not None and len(at_time) > 32:
-        raise StoreError(f"{where}: the time is longer than 32 characters")
-    if place is not None and len(place) > 300:
-        raise StoreError(f"{where}: the place is longer than 300 characters")
-    return KeyDate(what, day_value, "set by comms", at_time, place)
+        raise InvalidEdit(f"{where}: {edit_text(day)!r} is not a date (YYYY-MM-DD)") from None
+    return clean_key_date(KeyDate(what, day_value, "set by comms", at_time, place), where)
 
 
 def _overrides(conn: Connection, story_id: int) -> dict[str, Any]:

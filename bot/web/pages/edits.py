@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from bot.errors import StoreError
+from bot.errors import InvalidEdit, StoreError
 from bot.model import KeyDate, TagGroup
 from bot.queue import Draft
 from bot.release import DIGEST
@@ -78,9 +78,13 @@ def story_edit(request: Request, form: FormBody, story_id: RowId) -> Response:
         return _story_page(request, story_id, error=str(exc), status_code=422)
     programmes = [v for v in form.getlist("programmes") if isinstance(v, str)] \
         if _str(form, "programmes-shown") else None
-    ctx.store.edit_story(story_id, by=session.user.email, ctx=ctx.herald.routing,
-                         now=ctx.now(), title=_str(form, "title"),
-                         summary=_str(form, "summary"), dates=dates, programmes=programmes)
+    try:
+        ctx.store.edit_story(story_id, by=session.user.email, ctx=ctx.herald.routing,
+                             now=ctx.now(), title=_str(form, "title"),
+                             summary=_str(form, "summary"), dates=dates,
+                             programmes=programmes)
+    except InvalidEdit as exc:  # an empty title: the form again, saying so
+        return _story_page(request, story_id, error=str(exc), status_code=422)
     return back(f"/stories/{story_id}", "edited")
 
 
