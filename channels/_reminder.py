@@ -14,13 +14,13 @@ already gone when the reminder is drawn reads as gone ("closed on …", "passed 
 "took place on …"), never as "−2 days left".
 
 The thing's name: for applications and deadlines, the label of the story's programme when
-it has one that is known and its title names ("the Mary Seacole Programme"); otherwise, and for events (an
-event of a programme is not the programme), the story's title in quotes, cut to
-:data:`NAME_MAX`. A story without a title reads without a name ("Applications close
-today — last day to apply"). The date's time and place come from the story's matching key
-date; when that is gone (the story changed since the reminder was planned), the
-reminder's own ``day`` and ``what`` are used. Everything here is unescaped: each channel
-escapes for its place.
+it has one that is known and its title names ("the Mary Seacole Programme"); otherwise,
+and for events (an event of a programme is not the programme), the story's title in
+quotes, cut to :data:`NAME_MAX`. A story without a title reads without a name
+("Applications close today — last day to apply"). The date's time and place come from the
+story's matching key date; when that is gone (the story changed since the reminder was
+planned), the reminder's own ``day`` and ``what`` are used. Everything here is unescaped:
+each channel escapes for its place.
 """
 
 from __future__ import annotations
