@@ -85,10 +85,11 @@ def run(config: ConfigOpt = None,
         stats, mail = with_herald(config, _once)
         c, d = stats.collect, stats.dispatch
         r = stats.reminders
+        # Reminders only when there is news of them: most cycles send none.
         reminded = (f" · {r.sent} reminders sent"
                     + (f", {r.failed + r.dead} failed" if r.failed + r.dead else "")
                     + (f", {r.held} waiting on a paused target" if r.held else "")
-                    if r is not None else "")
+                    if r is not None and (r.sent or r.failed or r.dead or r.held) else "")
         out.print(
             f"[bold]Herald run complete[/bold]: {c.polled} sources polled "
             f"({c.changed} changed, {c.unchanged} unchanged, {c.errors} failed) · "
