@@ -88,7 +88,7 @@ class ReminderSender:
                 story, merged_into=state.merged_into,
                 originals=state.originals, config=self.config,
                 timezone=self.timezone, reminding=self.reminding, routes=self.routes,
-                today=today, now=now)
+                today=today, now=now, dead=state.dead)
             plans[sid] = plan
             wanted.extend(plan.wanted)
 

@@ -159,12 +159,14 @@ def desired_reminders(story: Story, *, merged_into: int | None,
                       originals: Mapping[str, datetime | None], config: RemindersConfig,
                       timezone: str, reminding: Collection[str],
                       routes: Sequence[RouteConfig], today: date,
-                      now: datetime | None = None) -> StoryPlan:
+                      now: datetime | None = None,
+                      dead: Collection[str] = ()) -> StoryPlan:
     """The reminders ``story`` should have now. ``originals``: its delivery rows by target
     (when the post there went out, None until it has);
     ``reminding``: the targets whose channel sends reminders; ``today``: the local date;
     ``now``: when several reminders of one date are due at once (a worker that was down),
-    only the latest of them is wanted, and an event under way is reminded no more."""
+    only the latest of them is wanted, and an event under way is reminded no more;
+    ``dead``: targets where the story's post was given up (nothing to remind of there)."""
     dates = tuple((kd.what, kd.date) for kd in story.dates)
     story_reason = None
     if not config.enabled:
@@ -184,6 +186,8 @@ def desired_reminders(story: Story, *, merged_into: int | None,
             target_reasons[name] = "the digest shows closing dates itself"
         elif name not in reminding:
             target_reasons[name] = f"{name} does not send reminders"
+        elif name in dead:
+            target_reasons[name] = f"the post to {name} was given up (see herald outbox)"
         elif story.targets is not None and name not in story.targets:
             target_reasons[name] = f"the story is not approved for {name}"
         elif story.targets is None and not routes_allow(story, name, routes):

@@ -207,3 +207,21 @@ def test_reminders_waiting_on_a_paused_target_are_told_and_exit_4(make_rig: Any)
     said = rig.run_once(code=4)
     assert "1 reminders sent, 1 waiting on a paused target" in said  # Teams went
     assert rig.slack.replies(_post_ts(rig, "Mary Seacole")) == []
+
+
+def test_a_post_given_up_has_its_reminders_cancelled_with_why(make_rig: Any) -> None:
+    """Found from outside: reminders of a Slack post that died stayed "planned", with no
+    reason, until their date passed."""
+    rig = _rig(make_rig)
+    rig.slack.state.fail_next = [(500, {"ok": False, "error": "fatal_error"}, {})]
+    rig.run_once(code=4)  # the first post fails; its reminders are planned meanwhile
+    rig.clock.advance(hours=1)
+    rig.slack.state.fail_next = [(200, {"ok": False, "error": "channel_not_found"}, {})]
+    rig.run_once(code=4)  # and now it is given up
+    (dead,) = [d for d in rig.outbox() if d["target"] == "slack" and d["status"] == "dead"]
+    rows = [r for r in rig.cli_json("reminders", "--all")
+            if r["story_id"] == dead["story_id"] and r["target"] == "slack"]
+    assert rows  # the first post is the vacancy's, which closes on 7 September
+    for r in rows:
+        assert (r["status"], r["reason"]) == (
+            "cancelled", "the post to slack was given up (see herald outbox)")

@@ -61,6 +61,8 @@ class StoryState:
 
     merged_into: int | None
     originals: dict[str, datetime | None]
+    #: Targets where the post was given up (its delivery is dead): nothing to remind of.
+    dead: frozenset[str] = frozenset()
 
 
 def _gate(now: datetime, today: date) -> ColumnElement[bool]:
@@ -148,6 +150,7 @@ class RemindersMixin:
         s, d = t_stories.c, t_deliveries.c
         merged: dict[int, int | None] = {}
         originals: dict[int, dict[str, datetime | None]] = defaultdict(dict)
+        dead: dict[int, set[str]] = defaultdict(set)
         with self.engine.connect() as conn:
             for chunk in _chunks(list(story_ids)):
                 for srow in conn.execute(select(s.id, s.merged_into)
@@ -159,7 +162,10 @@ class RemindersMixin:
                                                 d.retract.is_(False))):
                     originals[drow.story_id][drow.target] = drow.sent_at if original_out(
                         drow.status, drow.external_id, drow.sent_at) else None
-        return {i: StoryState(m, dict(originals.get(i, {}))) for i, m in merged.items()}
+                    if drow.status == "dead" and drow.external_id is None:
+                        dead[drow.story_id].add(drow.target)
+        return {i: StoryState(m, dict(originals.get(i, {})), frozenset(dead.get(i, ())))
+                for i, m in merged.items()}
 
     def reconcile_reminders(self, story_ids: Sequence[int], wanted: Iterable[Wanted],
                             why_not: WhyNot, now: datetime) -> ReconcileStats:
