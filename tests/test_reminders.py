@@ -353,8 +353,7 @@ def test_herald_reminders_lists_them_and_stories_json_carries_them(tmp_path: Pat
                      dates=[KeyDate("deadline", today + timedelta(days=5))])
     finally:
         s.close()
-    out = run("run", "--once")
-    assert "reminders sent" in " ".join(out.split())
+    run("run", "--once")  # plans them (the summary names reminders only when some went)
     listed = run("reminders", "--due", "30d")
     assert f"story {sid}" in listed and "deadline" in listed and "planned" in listed
     rows = json.loads(run("reminders", "--all", "--json"))
