@@ -159,6 +159,9 @@ class DigestStory:
     sources: tuple[str, ...] = ()
     #: "Closed" or "Took place" once its deadlines and events are gone, else "".
     mark: str = ""
+    #: Its applications closed (or deadline gone), whatever is still to come: it invites
+    #: no one to apply.
+    closed: bool = False
 
 
 @dataclass(frozen=True)

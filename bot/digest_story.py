@@ -59,6 +59,16 @@ class DigestBrand:
         return ", ".join(n for n in dict.fromkeys(names) if n != self.name)
 
 
+CLOSING = ("applications-close", "deadline")
+
+
+def applications_closed(story: Story, today: date) -> bool:
+    """Whether the story's applications closed (or its deadline went) with none to come,
+    whatever else is still ahead (an information event next month)."""
+    closing = [kd.date for kd in story.dates if kd.what in CLOSING]
+    return bool(closing) and max(closing) < today
+
+
 def story_parts(story: Story, today: date, window: timedelta = WINDOW) -> dict[str, Any]:
     """What the digest adds to a story's title and summary: its key date line with the
     days left within ``window`` (bot.digest_time), its mark once its deadlines and events
@@ -66,7 +76,7 @@ def story_parts(story: Story, today: date, window: timedelta = WINDOW) -> dict[s
     kind's slug and its sources."""
     markdown = markdown_of(story)
     return {"key_date": key_date_text(story, today, window),
-            "mark": passed_mark(story, today),
+            "mark": passed_mark(story, today), "closed": applications_closed(story, today),
             "html": render_html(markdown, HTML_MAX) if markdown else "",
             "kind_slug": story.kind, "sources": story.sources}
 
@@ -78,7 +88,9 @@ def story_context(story: Any, brand: DigestBrand) -> dict[str, Any]:
             "mark": story.mark,
             # Cleaned by nh3 with an allow-list (channels._markdown.render_html).
             "html": Markup(story.html) if story.html else "",
-            # A story marked closed or took place invites to nothing: no "Apply" beside
-            # "Closed", the neutral button instead.
-            "button": DEFAULT_BUTTON if story.mark else brand.button(story.kind_slug),
+            # A story marked closed or took place, or whose applications closed while an
+            # event is still to come, invites to nothing: no "Apply" beside "Closed", the
+            # neutral button instead.
+            "button": DEFAULT_BUTTON if story.mark or story.closed
+            else brand.button(story.kind_slug),
             "from": brand.sources(story.sources)}

@@ -190,6 +190,18 @@ def test_a_closed_story_gets_the_neutral_button_not_its_kinds() -> None:
     assert "Apply: https://academy.example.org/news/1" not in text
 
 
+def test_applications_closed_with_an_event_to_come_do_not_invite_to_apply() -> None:
+    """Found from outside: a cohort whose applications had closed but whose information
+    event was next month was not "Closed" (a date is still to come) and still said Apply."""
+    content = build([dated(1, ("applications-close", -2), ("event", 20),
+                           kind="cohort-opening", title="Stepping Up")])
+    assert content is not None
+    rendered = render(content)
+    buttons = re.findall(r'<a class="button" href="([^"]+)"[^>]*>([^<]*)</a>', rendered.html)
+    assert buttons == [("https://academy.example.org/news/1", "Read more")]
+    assert shown(content)["Stepping Up"][1] == ""  # not marked: the event is to come
+
+
 def test_passed_stories_are_left_out_when_configured() -> None:
     content = build(PASSED, cfg=config(passed="omit"))
     assert sorted(shown(content)) == ["Story 4", "Story 5", "Story 6"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from bot.errors import StoreError
 from bot.queue import BODY_MAX, TITLE_MAX, Draft
@@ -36,7 +36,7 @@ class StoryEditIn(BaseModel):
     summary: str | None = Field(default=None, max_length=4000)
     dates: list[KeyDateIn] | None = Field(default=None, max_length=50)
     programmes: list[str] | None = None
-    reminders: bool | None = Field(
+    reminders: StrictBool | None = Field(
         default=None, description="remind people before the story's key dates (off: its "
                                   "planned reminders are cancelled within a minute)")
 

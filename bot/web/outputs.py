@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 
 from fastapi import APIRouter, HTTPException, Request
@@ -58,12 +58,18 @@ def _fresh(request: Request, etag: str, modified: datetime) -> bool:
     return False
 
 
-def answer(request: Request, body: bytes, media_type: str, modified: datetime) -> Response:
-    """The body with its validators, or 304 when the client's copy is fresh."""
+def answer(request: Request, body: bytes, media_type: str, modified: datetime,
+           now: datetime | None = None) -> Response:
+    """The body with its validators, or 304 when the client's copy is fresh.
+
+    ``Last-Modified`` has whole seconds: a change later in the same second as the newest one
+    would keep the same value, and a client that sends only ``If-Modified-Since`` would be
+    told nothing changed. So it is sent only once it is at least a second old (RFC 9110
+    8.8.2.2: then it is a strong validator); the ETag always is."""
     etag = _etag(body)
-    headers = {"ETag": etag, "Cache-Control": CACHE,
-               "Last-Modified": format_datetime(modified.astimezone(UTC), usegmt=True),
-               "Access-Control-Allow-Origin": "*"}
+    headers = {"ETag": etag, "Cache-Control": CACHE, "Access-Control-Allow-Origin": "*"}
+    if now is None or now - modified >= timedelta(seconds=1):
+        headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
     if _fresh(request, etag, modified):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
@@ -96,7 +102,7 @@ def _calendar(request: Request, domain: str | None) -> Response:
     body = calendar_ics.render(events, versions, site, site.title(domain))
     modified = max((v.changed_at for v in versions.values()),
                    default=feeds_out.EMPTY_UPDATED)
-    return answer(request, body, CALENDAR_TYPE, _latest(ctx, modified))
+    return answer(request, body, CALENDAR_TYPE, _latest(ctx, modified), now)
 
 
 @router.api_route("/calendar.ics", methods=["GET", "HEAD"])
@@ -133,7 +139,8 @@ def _feed(request: Request, slug: str, form: str) -> Response:
     render, media_type = FORMATS[form]
     body = render(found, site, site.title(domain), site.url(f"/feed/{slug}.{form}"),
                   site.url("/subscribe"))
-    return answer(request, body, media_type, _latest(ctx, feeds_out.feed_updated(found)))
+    return answer(request, body, media_type, _latest(ctx, feeds_out.feed_updated(found)),
+                  ctx.now())
 
 
 @router.api_route("/feed/{slug}.xml", methods=["GET", "HEAD"])
