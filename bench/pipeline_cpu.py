@@ -10,10 +10,13 @@ what ``Store.ingest`` runs in Python for each new entry, in the same order: maki
 Items from the feed body (``parse_feed``: lxml or feedparser, HTML to text, sanitising),
 the programmes an item names (``Taxonomy.matching``), its merge features
 (``features``), its lookup keys and index terms, and then, once the feed's items are
-placed, the composition of each item's new story (``compose``, which tags it). It prints
-milliseconds per entry for each part, and a digest of every output (the Items' fields,
-Features, programmes, keys, terms and composed stories): a change meant to make the code
-faster must leave the digest as it was.
+placed, the composition of each item's new story (``compose``, which tags it with the
+rules and the bundled learned tagger, as the worker does). It prints milliseconds per
+entry for each part, and a digest of every output (the Items' fields, Features,
+programmes, keys, terms, composed stories, and the learned tagger's every prediction:
+probabilities and reasons): a change meant to make the code faster must leave the digest
+as it was. ``model (predict)`` times the learned tagger alone, on the same texts; it is
+part of ``tagging (compose)`` and not counted again in the total.
 
 ``--reference DIR`` digests instead every feed file under DIR (the reference corpus of
 real feeds), for outputs on real text; it is not timed.
@@ -37,6 +40,7 @@ from bot import bundled
 from bot.errors import ParseError
 from bot.model import Item, TagGroup
 from bot.pipeline.dedupe import match_keys
+from bot.pipeline.learned import Prediction, load_tagger
 from bot.pipeline.similar import Features, features, index_terms
 from bot.pipeline.story import StoryContent, compose
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
@@ -44,6 +48,8 @@ from bot.sources.feed import parse_feed
 
 NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 PARTS = ("items", "programmes", "features", "keys+terms", "tagging (compose)")
+#: Timed and digested too, but inside a part above (``compose`` calls it).
+INSIDE = ("model (predict)",)
 
 
 def _item_repr(item: Item) -> str:
@@ -60,12 +66,16 @@ def _story_repr(s: StoryContent) -> str:
     return repr(s)
 
 
+def _prediction_repr(p: Prediction) -> str:
+    return repr((p, p.kind.reason, [d.reason for d in p.domains]))
+
+
 class Run:
     """Times per part, and one running digest of every output."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
-        self.seconds = dict.fromkeys(PARTS, 0.0)
+        self.seconds = dict.fromkeys(PARTS + INSIDE, 0.0)
         self.entries = 0
         self.digest = hashlib.sha256()
 
@@ -97,14 +107,23 @@ class Run:
         for item in items:
             story = self._timed("tagging (compose)", lambda i=item: compose([i], tax, ()))
             self._add(_story_repr(story))
+        if tax.model is not None:
+            model = tax.model
+            for item in items:
+                fired = tax.fired(item.title, item.text)
+                guess = self._timed("model (predict)", lambda i=item, f=fired: model.predict(
+                    i.title, i.text, f))
+                self._add(_prediction_repr(guess))
 
     def report(self, label: str) -> None:
         n = max(1, self.entries)
-        total = sum(self.seconds.values())
+        total = sum(self.seconds[part] for part in PARTS)
         print(f"{label}: {self.entries} entries")
         for part in PARTS:
             print(f"  {part:<18} {self.seconds[part] * 1000 / n:7.3f} ms/entry")
         print(f"  {'total':<18} {total * 1000 / n:7.3f} ms/entry")
+        for part in INSIDE:
+            print(f"  {part:<18} {self.seconds[part] * 1000 / n:7.3f} ms/entry (in the above)")
         print(f"  digest {self.digest.hexdigest()}")
 
 
@@ -156,8 +175,12 @@ def main(argv: Iterable[str] | None = None) -> None:
                         help="runs in this process (later ones find some caches warm)")
     parser.add_argument("--reference", type=Path, help="digest every feed under this folder")
     parser.add_argument("--profile", action="store_true", help="profile with pyinstrument")
+    parser.add_argument("--rules-only", action="store_true",
+                        help="tag with the rules alone (no learned tagger)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     taxonomy = load_taxonomy(bundled.taxonomy())
+    if not args.rules_only:
+        taxonomy = taxonomy.with_model(load_tagger())  # as the worker tags
     if args.reference:
         reference_run(taxonomy, args.reference).report(f"reference {args.reference}")
         return
