@@ -122,6 +122,57 @@ def test_needle_set_finds_exactly_the_needles_a_text_contains(needles: list[str]
     assert NeedleSet(needles).found_in(text) == {n for n in needles if n in text}
 
 
+def _trie_pattern(needles: list[str]) -> str:
+    """The scan NeedleSet used before its automaton: a regex shaped like a trie."""
+    trie: dict[str, dict] = {}
+    for needle in needles:
+        node = trie
+        for ch in needle:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(trie)
+
+
+def _trie_found_in(needles: frozenset[str], text: str) -> frozenset[str]:
+    scan = re.compile("(?=(" + _trie_pattern(sorted(needles)) + "))")
+    found: set[str] = set()
+    for m in scan.finditer(text):
+        found |= {n for n in needles if n in m.group(1)}
+    return frozenset(found)
+
+
+def test_the_automaton_finds_what_the_trie_regex_found_on_the_corpora() -> None:
+    """The oracle for the automaton: the regex scan it replaced, on every text of the
+    labelled corpus and of a bench corpus, as tagging reads them (casefolded)."""
+    import json
+
+    from bench.corpus import generate
+    from bench.pipeline_cpu import NOW
+    from bot.sources.feed import parse_feed
+    from tests.conftest import ROOT
+
+    needles = TAXONOMY._needles
+    texts = [f"{r['title']}\n\n{r['text'][:TEXT_LIMIT]}" for r in map(json.loads, (
+        ROOT / "corpus" / "announcements.jsonl").read_text(encoding="utf-8").splitlines())]
+    for n, feed in enumerate(generate(4, 50, seed=6)):
+        texts += [f"{i.title}\n\n{i.text[:TEXT_LIMIT]}" for i in parse_feed(
+            feed.body, source=f"f{n}", url=f"http://127.0.0.1{feed.path}", collected_at=NOW,
+            content_type=feed.content_type)]
+    texts += ["", "\ud800 coach\udfff", "ı ſ K ß İ ’ \u00a0 co-production #QI"]
+    assert len(texts) > 1000
+    for text in texts:
+        lowered = text.casefold()
+        assert needles.found_in(lowered) == _trie_found_in(needles.needles, lowered)
+
+
 @pytest.mark.parametrize(("pattern", "needs"), [
     (r"\b\d{1,2}:\d{2}\b", True),
     (r"\bband\s+[2-9][a-d]?\b", True),
