@@ -143,15 +143,28 @@ _NUMBER_WORDS = {w: str(n) for n, w in enumerate(
 _ORDINALS = {w: str(n) for n, w in enumerate(
     "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh "
     "twelfth".split())}
-_GROUP = r"(cohort|intake|round|wave)s?"
+_GROUP_WORDS = ("cohort", "intake", "round", "wave")
+_GROUP = r"(" + "|".join(_GROUP_WORDS) + r")s?"
 _COHORTS = re.compile(
     r"\b" + _GROUP + r"\s+(?:no\.?\s*)?(\d{1,3}|" + "|".join(_NUMBER_WORDS) + r")\b"
     r"|\b(\d{1,3})(?:st|nd|rd|th)\s+" + _GROUP + r"\b"
     r"|\b(" + "|".join(_ORDINALS) + r")\s+" + _GROUP + r"\b", re.IGNORECASE)
 
 
+def _ordinal(word: str) -> str:
+    """An ordinal as the regex matched it, any case, → its key in ``_ORDINALS``: the
+    regex's any-case matching also takes "ſ" for "s" and "ı" or "İ" for "i"."""
+    return word.lower().replace("ſ", "s").replace("ı", "i").replace("i\u0307", "i")
+
+
 def cohorts_of(text: str) -> frozenset[str]:
     """"cohort 17", "Cohort Two", "the 15th cohort", "second intake" → {"cohort:17", …}."""
+    if text.isascii():
+        # Every match names one of the group words; in ASCII text the regex's any-case
+        # matching is plain lowercasing, so a text without them is not searched.
+        lowered = text.lower()
+        if not any(word in lowered for word in _GROUP_WORDS):
+            return frozenset()
     found = set()
     for m in _COHORTS.finditer(text):
         if m.group(1):
@@ -160,7 +173,7 @@ def cohorts_of(text: str) -> frozenset[str]:
         elif m.group(3):
             found.add(f"{m.group(4).lower()}:{int(m.group(3))}")
         else:
-            found.add(f"{m.group(6).lower()}:{_ORDINALS[m.group(5).lower()]}")
+            found.add(f"{m.group(6).lower()}:{_ORDINALS[_ordinal(m.group(5))]}")
     return frozenset(found)
 
 

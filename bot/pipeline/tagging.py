@@ -259,7 +259,15 @@ class Taxonomy:
         return Taxonomy(list(self.rules), model)
 
     def slugs(self, group: str) -> list[str]:
-        return [r.slug for r in self.rules if r.group.value == group]
+        return list(self._slugs.get(group, ()))
+
+    @cached_property
+    def _slugs(self) -> dict[str, tuple[str, ...]]:
+        """Each group's slugs, in file order (the rules never change)."""
+        out: dict[str, list[str]] = {}
+        for rule in self.rules:
+            out.setdefault(rule.group.value, []).append(rule.slug)
+        return {group: tuple(slugs) for group, slugs in out.items()}
 
     def label(self, slug: str) -> str:
         for rule in self.rules:
@@ -335,21 +343,21 @@ class Taxonomy:
         sure = next((k for k in kinds if k.slug in decisive), None)
         if sure is not None and self.policy != "model":
             kind = sure
-        elif guess.kind.slug in self.slugs("kind"):
+        elif guess.kind.slug in self._slugs.get("kind", ()):
             kind = next((k for k in kinds if k.slug == guess.kind.slug), None)
             reason = guess.kind.reason if kind is None else f"{kind.reason}; {guess.kind.reason}"
             kind = Tag(TagGroup.KIND, guess.kind.slug, reason)
         by_rules = {t.slug: t for t in tags if t.group is TagGroup.DOMAIN}
         domains = {s: t for s, t in by_rules.items()
                    if self.policy != "model" and s in decisive}
-        known = set(self.slugs("domain"))
+        domain_slugs = self._slugs.get("domain", ())
         for verdict in guess.given_domains():
-            if verdict.slug in known:
+            if verdict.slug in domain_slugs:
                 rule = by_rules.get(verdict.slug)
                 domains[verdict.slug] = Tag(TagGroup.DOMAIN, verdict.slug, (
                     f"{rule.reason}; {verdict.reason}" if rule else verdict.reason))
         others = [t for t in tags if t.group is not TagGroup.DOMAIN]
-        return kind, [domains[s] for s in self.slugs("domain") if s in domains] + others
+        return kind, [domains[s] for s in domain_slugs if s in domains] + others
 
     def matching(self, group: TagGroup, title: str, text: str) -> list[str]:
         """The slugs of one group's tags that a text earns (no kind fallback, no reasons)."""
