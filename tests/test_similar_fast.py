@@ -46,3 +46,14 @@ def test_an_ordinal_in_odd_letters_is_read_not_a_crash() -> None:
     assert similar.cohorts_of("the ſecond cohort") == {"cohort:2"}
     assert similar.cohorts_of("FIRST intake, fırst round") == {"intake:1", "round:1"}
     assert similar.cohorts_of("İnto the FİFTH wave") == {"wave:5"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.frozensets(st.text("abcdeé", min_size=1, max_size=8), max_size=40),
+       st.integers(1, 30))
+def test_index_terms_take_the_longest_words_then_alphabetical(words: frozenset[str],
+                                                              limit: int) -> None:
+    f = similar.Features(words, frozenset(), frozenset(), frozenset(), frozenset(),
+                         frozenset())
+    plain = sorted(words - similar.INDEX_SKIP, key=lambda w: (-len(w), w))[:limit]
+    assert similar.index_terms(f, limit=limit) == plain

@@ -195,7 +195,14 @@ def words_of(text: str) -> frozenset[str]:
     return frozenset(chain.from_iterable(map(_token_words, set(_WORD.findall(text)))))
 
 
-@lru_cache(maxsize=16384)
+#: Tokens whose content words are remembered: the bench corpus of 40 feeds × 50 entries
+#: has 24,500 distinct tokens (6.3 MB remembered), the labelled corpus 8,699. At 16,384
+#: the bench corpus thrashed the cache (56,851 misses in two passes against 24,500) and
+#: ``words_of`` took 1.7 times as long.
+TOKENS_KEPT = 32_768
+
+
+@lru_cache(maxsize=TOKENS_KEPT)
 def _token_words(token: str) -> tuple[str, ...]:
     """The content words of one token (cached: words repeat from text to text)."""
     if token.startswith("@"):
@@ -344,7 +351,8 @@ def index_terms(f: Features, limit: int = 24,
     wanted = limit - len(terms)
     if wanted > 0:
         # Longest first, asking ``common`` only until enough words are taken.
-        for word in sorted(f.words - INDEX_SKIP, key=lambda w: (-len(w), w)):
+        # (Two sorts in C, alphabetical then stably by length: no key function per word.)
+        for word in sorted(sorted(f.words - INDEX_SKIP), key=len, reverse=True):
             if not (common and common(word)):
                 terms.append(word)
                 wanted -= 1
