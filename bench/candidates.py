@@ -357,6 +357,7 @@ class Tally:
     found: int = 0  # of the term table's candidates, how many this index returned
     wanted: int = 0
     same: int = 0  # lookups whose lists were equal, order included
+    terms: int = 0  # terms looked up by, links and words
     results: list[list[int]] = field(default_factory=list)
 
 
@@ -378,6 +379,7 @@ def run_batch(index: Index, feeds: list[list[New]], reference: list[list[int]] |
                 found = (index.lookup(conn, links, words, low, high)
                          if links or len(words) >= 2 else [])
                 tally.lookup += clock() - started
+                tally.terms += len(links) + len(words)
                 tally.results.append(found)
             started = clock()
             index.write(conn, [(it.item_id, it.published_at, it.terms) for it in feed])
@@ -459,6 +461,7 @@ def run(db: str, sizes: list[int], feeds: int, rounds: int, ctx: RoutingContext,
                     for key in ("found", "wanted", "same", "items"):
                         b[key] += getattr(t, key)
                     b["returned"] = b.get("returned", 0) + sum(map(len, t.results))
+                    b["terms"] = b.get("terms", 0) + t.terms
                 have += n
             for name, b in best.items():
                 recall = b["found"] / b["wanted"] if b["wanted"] else 1.0
@@ -466,6 +469,7 @@ def run(db: str, sizes: list[int], feeds: int, rounds: int, ctx: RoutingContext,
                          "lookup_ms": b["lookup"], "recall": recall,
                          "same": b["same"] / b["items"] if name != "table" else 1.0,
                          "candidates": b["returned"] / b["items"],
+                         "terms": b["terms"] / b["items"],
                          "fill_s": fill_s}
                 points.append(point)
                 print(f"  {db:<10} {name:<8} {size:>8}: write {b['write']:.3f} ms, lookup "
@@ -497,8 +501,8 @@ def main(argv: list[str] | None = None) -> None:
             points += run(db, sizes, args.feeds, args.rounds, ctx, tmp)
     print(f"machine: {_machine()}")
     print("| database | index | stored | write ms | lookup ms | write+lookup | change | "
-          "candidates | recall | same list |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "terms | candidates | recall | same list |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     first: dict[tuple[str, str], float] = {}
     for p in points:
         total = p["write_ms"] + p["lookup_ms"]
@@ -506,7 +510,8 @@ def main(argv: list[str] | None = None) -> None:
         change = "—" if total == base and p["stored"] == min(sizes) else \
             f"{(total / base - 1) * 100:+.0f}%"
         print(f"| {p['db']} | {p['index']} | {p['stored']:,} | {p['write_ms']:.3f} | "
-              f"{p['lookup_ms']:.3f} | {total:.3f} | {change} | {p['candidates']:.1f} | "
+              f"{p['lookup_ms']:.3f} | {total:.3f} | {change} | {p['terms']:.1f} | "
+              f"{p['candidates']:.1f} | "
               f"{p['recall'] * 100:.2f}% | {p['same'] * 100:.1f}% |")
 
 
