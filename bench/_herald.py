@@ -60,7 +60,7 @@ def main(argv: list[str]) -> None:
     phases = Phases(args.get("profile"), args["system"])
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
         herald = Herald(settings_for(args, Path(tmp)))
-        herald.prepare()
+        herald.prepare(migrate_in_child=True)
         origin = args["origin"]
         try:
             set_mode(origin, conditional=True)
