@@ -3,6 +3,7 @@
     python -m bench --feeds 1000 --entries 50 --db sqlite,postgresql
     python -m bench --feeds 100 --entries 50 --db sqlite --skip-reader --profile bench/profiles
     python -m bench --growth 1000,10000,50000,100000,200000
+    python -m bench --feeds 200 --entries 50 --vocabulary 300 --db sqlite --skip-reader
 
 This process generates the corpus, serves it (``bench.server``) and runs the fake Slack
 Web API of the tests; each system then runs in a child process of its own, so their
@@ -17,6 +18,11 @@ peak memories are separate. Four phases per system:
 It prints wall time, entries per second and peak memory (the child's own ``VmHWM``) of
 each, and Herald/reader for each poll. ``--growth`` measures instead how the cost of a
 new item changes as stored stories grow (see ``bench.growth``).
+
+For each Herald run it also prints the stories its first collection made per entry,
+beside the corpus's own count of announcements per entry (a cross-post is one): a right
+merging makes one story of each announcement. ``--vocabulary 300`` writes the corpus
+with a small vocabulary, where unrelated entries share many words.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.corpus import generate
+from bench.corpus import announcements, generate
 from bench.server import FeedServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +96,18 @@ def _rate(entries: int, seconds: float) -> str:
     return f"{entries / seconds:9.0f}" if seconds > 0 else "        -"
 
 
-def report(results: dict[str, dict[str, Any]], entries: int) -> str:
-    """The table of every system's phases, then Herald/reader for each."""
+def stories_line(system: str, res: dict[str, Any], entries: int, announced: int) -> str:
+    """Stories per entry of a Herald run's first collection, against the corpus's own."""
+    stories = res["phases"]["first"]["new_stories"]
+    return (f"{system:<20} stories {stories} ({stories / entries:.4f}/entry)  corpus "
+            f"announcements {announced} ({announced / entries:.4f}/entry)  "
+            f"ratio {stories / announced:.3f}")
+
+
+def report(results: dict[str, dict[str, Any]], entries: int,
+           announced: int | None = None) -> str:
+    """The table of every system's phases, then Herald/reader for each, then stories per
+    entry against the corpus's announcements."""
     lines = [f"{'system':<20} {'phase':<10} {'wall s':>8} {'entries/s':>9} {'peak MB':>8}"]
     for system, res in results.items():
         for phase in PHASES:
@@ -115,6 +131,11 @@ def report(results: dict[str, dict[str, Any]], entries: int) -> str:
                 ratios.append(f"{phase} {theirs / mine:6.2f}x")
             ratios.append(f"memory {res['peak_mb'] / reader['peak_mb']:.2f}x")
             lines.append(f"{system:<20} " + "  ".join(ratios))
+    herald = {s: r for s, r in results.items() if "new_stories" in r["phases"].get("first", {})}
+    if announced and herald:
+        lines.append("")
+        lines.append("Stories from the first collection against the corpus's announcements")
+        lines.extend(stories_line(s, r, entries, announced) for s, r in herald.items())
     return "\n".join(lines)
 
 
@@ -123,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--entries", type=int, default=50)
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--vocabulary", type=int, default=20_000,
+                        help="words in the corpus's made-up vocabulary (300: a small one, "
+                             "where unrelated entries share many words)")
     parser.add_argument("--db", default="sqlite,postgresql",
                         help="Herald's backends, comma-separated: sqlite, postgresql")
     parser.add_argument("--threads", type=int, default=4,
@@ -141,11 +165,13 @@ def main(argv: list[str] | None = None) -> None:
         growth_main([int(s) for s in args.growth.split(",")], args)
         return
     started = time.perf_counter()
-    feeds = generate(args.feeds, args.entries, seed=args.seed)
+    feeds = generate(args.feeds, args.entries, seed=args.seed, vocabulary=args.vocabulary)
     size = sum(len(f.body) for f in feeds)
     entries = args.feeds * args.entries
+    announced = announcements(feeds)
     print(f"corpus: {args.feeds} feeds × {args.entries} entries, {size / 1e6:.1f} MB "
-          f"({size / entries:.0f} bytes an entry), made in {time.perf_counter() - started:.1f} s",
+          f"({size / entries:.0f} bytes an entry), {announced} announcements, "
+          f"{args.vocabulary} words, made in {time.perf_counter() - started:.1f} s",
           file=sys.stderr)
     print(f"machine: {_machine()}", file=sys.stderr)
     sys.path.insert(0, str(ROOT))
@@ -183,11 +209,13 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.stop()
     print(f"\nmachine: {_machine()}")
-    print(f"corpus: {args.feeds} feeds × {args.entries} entries = {entries} entries, "
+    print(f"corpus: {args.feeds} feeds × {args.entries} entries = {entries} entries "
+          f"({announced} announcements), {args.vocabulary}-word vocabulary, "
           f"{size / 1e6:.1f} MB; {args.threads} threads\n")
-    print(report(results, entries))
+    print(report(results, entries, announced))
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "entries": entries,
+                                               "announcements": announced,
                                                "bytes": size, "results": results}, indent=1))
 
 

@@ -34,7 +34,11 @@ def settings_for(args: dict[str, Any], workdir: Path):  # type: ignore[no-untype
         "http": {"allow_networks": ["127.0.0.0/8"], "concurrency": threads,
                  "per_host": threads, "timeout": "60s"},
         "digest": {"enabled": False},
-        "sources": [{"name": f"feed-{n:05d}", "url": url, "every": "1h"}
+        # Every entry is announced, as a live feed's new entries would be: the corpus is
+        # dated weeks back, and a new source's first poll otherwise stores its backlog
+        # without announcing it (bot.collect, ``announce_backlog``).
+        "sources": [{"name": f"feed-{n:05d}", "url": url, "every": "1h",
+                     "announce_backlog": True}
                     for n, url in enumerate(args["feeds"])],
         "targets": [{"name": "slack", "type": "slack", "channel": "C0NEWS",
                      "base_url": args["slack"]}],
@@ -56,7 +60,7 @@ def main(argv: list[str]) -> None:
     phases = Phases(args.get("profile"), args["system"])
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
         herald = Herald(settings_for(args, Path(tmp)))
-        herald.prepare()
+        herald.prepare(migrate_in_child=True)
         origin = args["origin"]
         try:
             set_mode(origin, conditional=True)

@@ -9,6 +9,12 @@ feeds, which Herald must merge into one story.
 
 The same ``seed`` gives the same bytes, so two runs (and Herald and reader in one run)
 read exactly the same corpus.
+
+``vocabulary`` sets the made-up vocabulary's size: 20,000 words by default; a few hundred
+(``python -m bench --vocabulary 300``) make unrelated entries share many words, the case
+where likeness chains and merging goes wrong. The corpus knows how many announcements it
+holds (``announcements``: a cross-post is one), which is how many stories a right
+merging makes of it.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ class Feed:
     path: str
     kind: str  # "rss" or "atom"
     body: bytes
+    #: The key of each announcement in the feed (a cross-post's key is the same in every
+    #: feed that carries it).
+    keys: tuple[str, ...] = ()
 
     @property
     def content_type(self) -> str:
@@ -168,10 +177,12 @@ def _atom(feed_no: int, entries: list[Entry]) -> bytes:
     return "".join(parts).encode()
 
 
-def generate(feeds: int, entries: int, seed: int = 6, crosspost: float = 0.1) -> list[Feed]:
-    """``feeds`` feeds of ``entries`` entries each; every other feed is Atom."""
+def generate(feeds: int, entries: int, seed: int = 6, crosspost: float = 0.1,
+             vocabulary: int = 20_000) -> list[Feed]:
+    """``feeds`` feeds of ``entries`` entries each, over a made-up vocabulary of
+    ``vocabulary`` words; every other feed is Atom."""
     rng = random.Random(seed)
-    vocab = Vocabulary(rng)
+    vocab = Vocabulary(rng, vocabulary)
     # Cross-posted announcements: a pool per group of ten feeds, each used by 2-3 of them.
     shared_per_group = max(1, int(entries * crosspost * 10 / 2.5))
     pools: dict[int, list[Entry]] = {}
@@ -196,5 +207,11 @@ def generate(feeds: int, entries: int, seed: int = 6, crosspost: float = 0.1) ->
         chosen.sort(key=lambda e: e.published, reverse=True)
         kind = "atom" if f % 2 else "rss"
         body = _atom(f, chosen) if kind == "atom" else _rss(f, chosen)
-        out.append(Feed(f"/feeds/{f:05d}.{'atom' if kind == 'atom' else 'xml'}", kind, body))
+        out.append(Feed(f"/feeds/{f:05d}.{'atom' if kind == 'atom' else 'xml'}", kind, body,
+                        tuple(e.key for e in chosen)))
     return out
+
+
+def announcements(feeds: list[Feed]) -> int:
+    """How many announcements the feeds hold: entries, a cross-post counted once."""
+    return len({key for feed in feeds for key in feed.keys})

@@ -303,9 +303,13 @@ class Herald:
                                        stop=self.stop)
         return self._client
 
-    def prepare(self) -> None:
-        """Check the schema (migrating an empty database) and sync the config's sources."""
-        self.store.ensure_schema()
+    def prepare(self, *, migrate_in_child: bool = False) -> None:
+        """Check the schema (migrating an empty database) and sync the config's sources.
+
+        ``migrate_in_child``: a long-lived process (the worker, the web app) migrates an
+        empty database in a short-lived child, so it never imports Alembic
+        (``bot.store.migrate.upgrade_in_child``)."""
+        self.store.ensure_schema(in_child=migrate_in_child)
         self.store.sync_config_sources(self.settings.config.sources, self.clock.now())
 
     def collector(self) -> Collector:

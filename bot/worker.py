@@ -127,7 +127,7 @@ def run_worker(herald: Herald, *, install_signals: bool = True,
     ``first_collection`` gives the progress of the first collect cycle (a bar on a
     terminal)."""
     herald.worker_lock.acquire()
-    herald.prepare()
+    herald.prepare(migrate_in_child=True)
     if on_prepared:
         on_prepared()
     w = herald.settings.config.worker

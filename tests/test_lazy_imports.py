@@ -31,7 +31,19 @@ def imported_after(module: str) -> set[str]:
     return set(json.loads(out))
 
 
+#: httpx's command line (``python -m httpx``) and what it imports; bot/__init__.py keeps
+#: httpx from importing it. The CLI (``bot.cli``) has click through typer.
+HTTPX_CLI = ("click", "pygments")
+
+
 @pytest.mark.parametrize("module", ["bot.app", "bot.cli", "bot.collect", "bot.store",
                                     "channels.slack"])
 def test_importing_herald_does_not_import_what_only_some_paths_need(module: str) -> None:
     assert imported_after(module) & set(LAZY) == set()
+
+
+@pytest.mark.parametrize("module", ["bot.app", "bot.collect", "bot.worker"])
+def test_a_worker_does_not_import_httpx_command_line(module: str) -> None:
+    modules = imported_after(module)
+    assert "httpx" in modules
+    assert modules & set(HTTPX_CLI) == set()

@@ -47,7 +47,7 @@ def serve(host: Annotated[str, typer.Option(
     settings = settings_for(config)
     with errors():
         herald = Herald(settings)
-        herald.prepare()
+        herald.prepare(migrate_in_child=True)
         show_startup(herald, "web", web=web_address(host, port))
         app = create_app(herald)
         if not herald.store.count_users():

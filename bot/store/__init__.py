@@ -12,6 +12,7 @@ aware UTC. Comms' edits with their history are ``_audit`` (collected stories) an
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +113,19 @@ class Store(SentEditsMixin, AuditMixin,  # comms' edits first: they extend the q
         """Apply every migration this database lacks."""
         migrate.upgrade(self.engine)
 
-    def ensure_schema(self) -> None:
-        """Migrate an empty database; refuse one that is older or newer than this Herald."""
+    def ensure_schema(self, *, in_child: bool = False) -> None:
+        """Migrate an empty database; refuse one that is older or newer than this Herald.
+
+        ``in_child``: migrate in a short-lived child process (``migrate.upgrade_in_child``),
+        so that a long-lived worker never imports Alembic. Not for a database only this
+        process can see (SQLite in memory), nor where Alembic is loaded already (nothing
+        to save)."""
         state = self.schema_state()
         if state is migrate.SchemaState.EMPTY:
-            self.upgrade()
+            if in_child and self._shared() and "alembic" not in sys.modules:
+                migrate.upgrade_in_child(self.engine.url.render_as_string(hide_password=False))
+            else:
+                self.upgrade()
         elif state is migrate.SchemaState.OLDER:
             raise SchemaOutOfDate("the database schema is older than this version of Herald; "
                                   "run `herald db upgrade` first")
@@ -125,6 +134,15 @@ class Store(SentEditsMixin, AuditMixin,  # comms' edits first: they extend the q
         elif state is migrate.SchemaState.FOREIGN:
             raise StoreError("the database has Herald-like tables but no migration record; "
                              "point DATABASE_URL at an empty database")
+
+    def _shared(self) -> bool:
+        """Whether another process reaches the same database through this engine's URL."""
+        url = self.engine.url
+        if self.dialect != "sqlite":
+            return True
+        database = url.database or ""
+        return (database not in ("", ":memory:") and url.query.get("mode") != "memory"
+                and "mode=memory" not in database)
 
     def close(self) -> None:
         if self._checkpointer is not None:

@@ -7,11 +7,19 @@ Alembic (and the Mako templates it loads) adds about 7 MB to importing Herald, a
 every start of Herald checks the schema. So the check reads ``alembic_version`` itself
 and compares it with :data:`REVISIONS`, and Alembic is imported only to migrate;
 ``tests/test_store.py`` asserts that ``REVISIONS`` is exactly Alembic's history.
+
+A worker that finds an empty database migrates it in a short-lived child process
+(``upgrade_in_child``), so the long-lived process never imports Alembic at all: the
+import and the migration scripts would otherwise stay in its memory (about 10 MB, see
+bench/RESULTS.md) for as long as it runs.
 """
 
 from __future__ import annotations
 
 import enum
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +27,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
+from bot.urls import redact_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -109,3 +118,67 @@ def downgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+
+
+#: The child's last line of standard error, when it failed, starts with this.
+_FAILED = "herald-migrate-failed: "
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One readable line for a failed migration, as ``herald``'s error handler writes a
+    database error (the driver's first line, any password in a URL left out)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, SQLAlchemyError):
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return f"database error: {redact_url(detail)}"
+    first = (str(exc).splitlines() or [""])[0]
+    return f"migration failed: {type(exc).__name__}: {redact_url(first)}"
+
+
+def upgrade_in_child(url: str, *, timeout: float = 600.0) -> None:
+    """Migrate the database at ``url`` to the head in a child process of its own.
+
+    The URL goes to the child on its standard input (a password in it never shows in the
+    process list). A failure raises ``StoreError`` with the child's one-line account of
+    it (see ``describe_failure``)."""
+    root = Path(__file__).resolve().parents[2]  # where ``bot`` was imported from
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH"))
+                                         if p)}
+    code = "import sys; from bot.store.migrate import child_main; sys.exit(child_main())"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], input=url, text=True, env=env,
+                              capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise StoreError(f"migrating the database took longer than {timeout:.0f} s") from exc
+    if done.returncode == 0:
+        return
+    lines = done.stderr.strip().splitlines()
+    told = [ln[len(_FAILED):] for ln in lines if ln.startswith(_FAILED)]
+    if told:
+        raise StoreError(told[-1])
+    last = redact_url(lines[-1]) if lines else f"exit code {done.returncode}"
+    raise StoreError(f"migration failed: {last}")
+
+
+def child_main() -> int:
+    """The child of ``upgrade_in_child``: read a URL on standard input, migrate, exit."""
+    from bot.store import make_engine
+
+    url = sys.stdin.read().strip()
+    try:
+        engine = make_engine(url)
+    except Exception as exc:
+        print(_FAILED + describe_failure(exc), file=sys.stderr)
+        return 1
+    try:
+        upgrade(engine)
+    except Exception as exc:  # Alembic and the drivers raise their own types
+        print(_FAILED + describe_failure(exc), file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
