@@ -34,7 +34,8 @@ def settings_for(args: dict[str, Any], workdir: Path):  # type: ignore[no-untype
         "http": {"allow_networks": ["127.0.0.0/8"], "concurrency": threads,
                  "per_host": threads, "timeout": "60s"},
         "digest": {"enabled": False},
-        "sources": [{"name": f"feed-{n:05d}", "url": url, "every": "1h"}
+        "sources": [{"name": f"feed-{n:05d}", "url": url, "every": "1h",
+                     "announce_backlog": True}
                     for n, url in enumerate(args["feeds"])],
         "targets": [{"name": "slack", "type": "slack", "channel": "C0NEWS",
                      "base_url": args["slack"]}],
