@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, case, delete, func, or_, select, text, update
+from sqlalchemy import Table, bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
@@ -154,18 +154,59 @@ def _item_values(item: Item, keys: MatchKeys, now: datetime,
     }
 
 
+class _Ids:
+    """Ids for rows not yet written, known before writing, so that the rows can go in one
+    executemany. PostgreSQL: the table's own sequence, ``count`` values in one statement
+    (what the inserts would have taken). SQLite: the ids after the largest stored one,
+    which is what SQLite gives an insert on a table without AUTOINCREMENT; the ingest
+    is the only writer while its transaction is open."""
+
+    def __init__(self, conn: Connection, table: Table) -> None:
+        self._conn = conn
+        self._table = table
+        self._next: int | None = None  # SQLite: the next id
+        self._ready: list[int] = []  # PostgreSQL: allotted, not yet taken
+
+    def reserve(self, count: int) -> None:
+        """Allot ``count`` ids in one statement (PostgreSQL; SQLite needs none)."""
+        if count <= 0 or self._conn.dialect.name != "postgresql":
+            return
+        self._ready += sorted(self._conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
+                 "FROM generate_series(1, :n)"),
+            {"t": self._table.name, "n": count}).scalars())
+
+    def take(self) -> int:
+        if self._conn.dialect.name == "postgresql":
+            if not self._ready:
+                self.reserve(1)
+            return self._ready.pop(0)
+        if self._next is None:
+            self._next = int(self._conn.execute(
+                select(func.coalesce(func.max(self._table.c.id), 0))).scalar_one()) + 1
+        self._next += 1
+        return self._next - 1
+
+
 @dataclass
 class _Batch:
-    """What one ingest has placed so far but not yet written in bulk: the new items' URL
-    and term rows (flushed in one statement each), and the lookups that the rows, were
-    they written, would answer: URL → story, fingerprint → story, and each new item with
-    its terms, for finding candidates among the items of the same ingest."""
+    """What one ingest has placed so far but not yet written in bulk: the new stories
+    (SQLite), items, URL and term rows (flushed in one statement each), and the lookups
+    that the rows, were they written, would answer: URL → story, fingerprint → story,
+    each story's size and lead items, and each new item with its terms, for finding
+    candidates among the items of the same ingest."""
 
+    story_rows: list[dict[str, Any]] = field(default_factory=list)
+    item_rows: list[dict[str, Any]] = field(default_factory=list)
     url_rows: list[dict[str, Any]] = field(default_factory=list)
     term_rows: list[dict[str, Any]] = field(default_factory=list)
     by_url: dict[str, int] = field(default_factory=dict)
     by_fp: dict[str, int] = field(default_factory=dict)
     placed: list[_Placed] = field(default_factory=list)
+    #: Items in each story, and its first items' ids (up to the lead count, or more), of
+    #: the stories this ingest has looked at: as stored, plus this ingest's items.
+    sizes: dict[int, int] = field(default_factory=dict)
+    leads: dict[int, list[int]] = field(default_factory=dict)
     #: Items filed under each term: as stored when the ingest began, plus this ingest's.
     counts: dict[str, int] = field(default_factory=dict)
     #: This ingest's changes to the stored counts, written with the term rows.
@@ -176,8 +217,16 @@ class _Batch:
     overflow: set[tuple[str, str]] = field(default_factory=set)
     #: Items of the stories this ingest created, in insertion order (their only items).
     created: dict[int, list[Item]] = field(default_factory=dict)
+    item_ids: _Ids | None = None
+    story_ids: _Ids | None = None
 
     def flush(self, conn: Connection) -> None:
+        if self.story_rows:
+            conn.execute(_INSERT_STORY, self.story_rows)
+        if self.item_rows:
+            conn.execute(_INSERT_ITEM, self.item_rows)
+        self.story_rows = []
+        self.item_rows = []
         insert_many_ignore(conn, t_item_urls, self.url_rows, ["item_id", "url"])
         insert_many_ignore(conn, t_item_terms, self.term_rows,
                            ["term", "published_at", "item_id"])
@@ -190,6 +239,42 @@ class _Batch:
         self.url_rows = []
         self.term_rows = []
         self.count_delta = {}
+
+    def new_story(self, conn: Connection, row: dict[str, Any]) -> int:
+        """A new story's id. SQLite: allotted, its row written with the next flush.
+        PostgreSQL: written now (a sequence cannot give back the ids of stories an
+        ingest did not make, and the story ids stay those the inserts gave before)."""
+        if conn.dialect.name == "postgresql":
+            story_id = inserted_id(conn.execute(_INSERT_STORY, row))
+        else:
+            assert self.story_ids is not None
+            story_id = self.story_ids.take()
+            self.story_rows.append({"id": story_id, **row})
+        self.sizes[story_id] = 0
+        self.leads[story_id] = []
+        return story_id
+
+    def size(self, conn: Connection, story_id: int) -> int:
+        """How many items a story has, this ingest's placed ones included."""
+        if story_id not in self.sizes:
+            self.sizes[story_id] = _story_size(conn, story_id) + sum(
+                1 for r in self.item_rows if r["story_id"] == story_id)
+        return self.sizes[story_id]
+
+    def lead_ids(self, conn: Connection, story_id: int, n: int) -> list[int]:
+        """The ids of a story's first ``n`` items, this ingest's placed ones included."""
+        if story_id not in self.leads:
+            stored = list(conn.execute(_LEAD_IDS, {"sid": story_id, "n": n}).scalars())
+            self.leads[story_id] = stored + [r["id"] for r in self.item_rows
+                                             if r["story_id"] == story_id]
+        return self.leads[story_id][:n]
+
+    def joined(self, story_id: int, item_id: int) -> None:
+        """Count an item placed in a story in the story's size and leads."""
+        if story_id in self.sizes:
+            self.sizes[story_id] += 1
+        if story_id in self.leads:
+            self.leads[story_id].append(item_id)
 
     def file(self, terms: Iterable[str], step: int = 1) -> None:
         """Count an item in (``step`` -1: out of) each of these word terms. Link terms
@@ -301,8 +386,7 @@ def _story_size(conn: Connection, story_id: int) -> int:
 
 
 def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: Features,
-              ctx: RoutingContext, page: bool = False,
-              overflow: set[tuple[str, str]] | None = None) -> bool:
+              ctx: RoutingContext, batch: _Batch, page: bool = False) -> bool:
     """Whether a new item that announces the same thing as item ``matched`` of a story may
     join it: the story has room (under ``max_story_items``), and the item is the same
     announcement as one of the story's lead items (its first ``lead_items``), not only as
@@ -313,19 +397,23 @@ def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: 
     make stories whose first items are not their announcement's)."""
     cfg = ctx.merge
     assert cfg is not None
-    if _story_size(conn, story_id) >= cfg.max_story_items:
+    if batch.size(conn, story_id) >= cfg.max_story_items:
         log.info("story %d is full (%d items): %s %s does not join it", story_id,
                  cfg.max_story_items, item.source, item.source_item_id)
-        if overflow is not None:
-            overflow.add(item.key)
+        batch.overflow.add(item.key)
         return False
     if page:
         return True
-    leads = list(conn.execute(_LEAD_IDS, {"sid": story_id, "n": cfg.lead_items}).scalars())
+    leads = batch.lead_ids(conn, story_id, cfg.lead_items)
     if matched in leads:
         return True
+    # This ingest's items compare as placed (their features are in memory, maybe not yet
+    # written); the stored ones as stored.
+    placed = {p.item_id: (p.story_id, p.published_at, p.feats) for p in batch.placed
+              if p.item_id in leads}
+    found = _stored_features(conn, [i for i in leads if i not in placed], ctx)
     return any(same_announcement(feats, lead, cfg, item.published_at - published)[0]
-               for _story, published, lead in _stored_features(conn, leads, ctx).values())
+               for _story, published, lead in [*found.values(), *placed.values()])
 
 
 def _lock_ingests(conn: Connection) -> None:
@@ -374,6 +462,10 @@ class IngestMixin:
                 for item, new in zip(items, fresh, strict=True)]
             terms = [_terms(f, ctx) if f is not None else [] for f in feats]
             self._prefetch_counts(conn, [t for ts in terms for t in ts], batch)
+            batch.item_ids = _Ids(conn, t_items)
+            batch.item_ids.reserve(len({i.key for i, new in zip(items, fresh, strict=True)
+                                        if new}))
+            batch.story_ids = _Ids(conn, t_stories)
             for n, (item, item_keys) in enumerate(zip(items, keys, strict=True)):
                 self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
                                  batch, feats[n], terms[n])
@@ -469,7 +561,7 @@ class IngestMixin:
             stats.updated_items += 1
             return
         story_id, _why = find_story(keys, batch.by_url, batch.by_fp)
-        if story_id is not None and ctx.merge is not None and _story_size(
+        if story_id is not None and ctx.merge is not None and batch.size(
                 conn, story_id) >= ctx.merge.max_story_items:
             log.info("story %d is full (%d items): %s %s starts a story of its own, not "
                      "announced", story_id, ctx.merge.max_story_items, item.source,
@@ -480,21 +572,24 @@ class IngestMixin:
             story_id = self._similar_story(conn, item, feats, terms, ctx, batch)
         joined = story_id is not None
         if story_id is None:
-            story_id = inserted_id(conn.execute(_INSERT_STORY, {
+            story_id = batch.new_story(conn, {
                 "title": item.title, "summary": "", "url": item.url, "kind": "news",
                 "first_seen": now, "updated_at": now, "revision": 1, "hold": False,
-            }))
+            })
             touched[story_id] = True
             batch.created[story_id] = []
         else:
             touched.setdefault(story_id, False)
-        item_id = inserted_id(conn.execute(_INSERT_ITEM, {
-            "source": item.source, "source_item_id": item.source_item_id,
+        assert batch.item_ids is not None
+        item_id = batch.item_ids.take()
+        batch.item_rows.append({
+            "id": item_id, "source": item.source, "source_item_id": item.source_item_id,
             "story_id": story_id, "collected_at": item.collected_at,
-            **_item_values(item, keys, now, self._encoded(feats, ctx))}))
+            **_item_values(item, keys, now, self._encoded(feats, ctx))})
+        batch.joined(story_id, item_id)
         if story_id in batch.created:
             batch.created[story_id].append(item)
-        if joined and ctx.merge is not None and _story_size(
+        if joined and ctx.merge is not None and batch.size(
                 conn, story_id) == ctx.merge.max_story_items:
             log.warning("story %d reached %d items, more than any announcement has copies: "
                         "it takes no more (check it for unrelated items: `herald stories "
@@ -602,7 +697,7 @@ class IngestMixin:
                 page = links_to_page(feats, known)
                 if (cand_story, page) not in joinable:
                     joinable[cand_story, page] = _may_join(conn, cand_story, cand_id, item,
-                                                           feats, ctx, page, batch.overflow)
+                                                           feats, ctx, batch, page)
                 same = joinable[cand_story, page]
             if same and n >= linked:
                 alike.append((-containment(feats.words, known.words)[0], n, cand_story))
