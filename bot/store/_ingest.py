@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, case, delete, func, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
@@ -154,6 +166,56 @@ def _item_values(item: Item, keys: MatchKeys, now: datetime,
     }
 
 
+class _Postings:
+    """The stored index rows of the terms a whole feed's items are expected to look
+    candidates up by, read in one query when the ingest begins, and each lookup answered
+    from them as ``_CANDIDATES`` answers it (the same counts, filter, order and cap).
+
+    A lookup whose terms or window they do not cover goes to the database; so does every
+    lookup after the ingest first writes rows (``_Batch.flush``: an edited entry, or one
+    entry twice), since the database then holds rows they do not.
+
+    Publication times are kept as the database hands them over, unconverted (SQLite: its
+    text, which is how SQLite compares them too), and each window's ends are put into
+    the same form: converting every row read was most of the cost."""
+
+    def __init__(self, conn: Connection, terms: Collection[str], low: datetime,
+                 high: datetime) -> None:
+        kind = t_item_terms.c.published_at.type
+        self._raw = kind.dialect_impl(conn.dialect).bind_processor(conn.dialect) or (
+            lambda value: value)
+        self.terms = frozenset(terms)
+        self.low = low
+        self.high = high
+        self.rows: dict[str, list[tuple[int, Any]]] = {}
+        wanted = sorted(self.terms)
+        for n in range(0, len(wanted), 500):
+            for term, item_id, published_at in conn.execute(_POSTINGS, {
+                    "terms": wanted[n:n + 500], "low": low, "high": high}):
+                self.rows.setdefault(term, []).append((item_id, published_at))
+
+    def covers(self, terms: Collection[str], low: datetime, high: datetime) -> bool:
+        return self.low <= low and high <= self.high and self.terms.issuperset(terms)
+
+    def candidates(self, terms: Collection[str], low_at: datetime, high_at: datetime,
+                   cap: int) -> list[tuple[int, int, int]]:
+        """(item, link terms shared, terms shared) as ``_CANDIDATES`` gives them."""
+        low, high = self._raw(low_at), self._raw(high_at)
+        links: dict[int, int] = {}
+        overlap: dict[int, int] = {}
+        for term in set(terms):
+            link = term.startswith("u:")
+            for item_id, published_at in self.rows.get(term, ()):
+                if low <= published_at <= high:
+                    overlap[item_id] = overlap.get(item_id, 0) + 1
+                    if link:
+                        links[item_id] = links.get(item_id, 0) + 1
+        found = [(item_id, links.get(item_id, 0), n) for item_id, n in overlap.items()
+                 if links.get(item_id, 0) >= 1 or n - links.get(item_id, 0) >= 2]
+        found.sort(key=lambda r: (-r[1], -r[2], r[0]))
+        return found[:cap]
+
+
 class _Ids:
     """Ids for rows not yet written, known before writing, so that the rows can go in one
     executemany. PostgreSQL: the table's own sequence, ``count`` values in one statement
@@ -218,9 +280,15 @@ class _Batch:
     #: Items of the stories this ingest created, in insertion order (their only items).
     created: dict[int, list[Item]] = field(default_factory=dict)
     item_ids: _Ids | None = None
+    #: The stored index rows of the feed's expected lookups (None: ask the database).
+    postings: _Postings | None = None
+    #: Stored items' (story, publication time, features), as read by this ingest.
+    stored_features: dict[int, tuple[int, datetime, Features]] = field(
+        default_factory=dict)
     story_ids: _Ids | None = None
 
     def flush(self, conn: Connection) -> None:
+        self.postings = None  # the database now holds rows the postings do not
         if self.story_rows:
             conn.execute(_INSERT_STORY, self.story_rows)
         if self.item_rows:
@@ -305,6 +373,10 @@ _CANDIDATES = (
     .having(or_(_LINKS >= 1, func.count() - _LINKS >= 2))
     .order_by(_LINKS.desc(), func.count().desc(), _c.item_id)
     .limit(bindparam("cap")))
+#: The index rows behind ``_CANDIDATES``, for a whole feed's lookups at once.
+_POSTINGS = select(_c.term, _c.item_id, type_coerce(_c.published_at, Text)).where(
+    _c.term.in_(bindparam("terms", expanding=True)),
+    _c.published_at >= bindparam("low"), _c.published_at <= bindparam("high"))
 _i = t_items.c
 _STORED_FEATURES = select(_i.id, _i.story_id, _i.published_at, _i.features).where(
     _i.id.in_(bindparam("ids", expanding=True)))
@@ -352,15 +424,23 @@ def _lookup_terms(terms: list[str], counts: dict[str, int]) -> list[str]:
     return chosen
 
 
-def _stored_features(conn: Connection, ids: Collection[int],
-                     ctx: RoutingContext) -> dict[int, tuple[int, datetime, Features]]:
+def _stored_features(conn: Connection, ids: Collection[int], ctx: RoutingContext,
+                     cache: dict[int, tuple[int, datetime, Features]] | None = None,
+                     ) -> dict[int, tuple[int, datetime, Features]]:
     """Stored items' stories, publication times and merge features, by item id. Features
     that are missing or were stored under another taxonomy or code version are computed
-    from the item and stored again."""
+    from the item and stored again. ``cache``: what this ingest read before (an item it
+    edits is dropped from it), and where what is read now is kept."""
+    found: dict[int, tuple[int, datetime, Features]] = {}
+    if cache is not None:
+        found = {i: cache[i] for i in ids if i in cache}
+        ids = [i for i in ids if i not in found]
+        if not ids:
+            return found
+        # (read below, then kept)
     if not ids:
         return {}
     key = stored_features.features_key(ctx.taxonomy)
-    found: dict[int, tuple[int, datetime, Features]] = {}
     stale: list[int] = []
     for item_id, story_id, published_at, stored in conn.execute(
             _STORED_FEATURES, {"ids": sorted(ids)}):
@@ -378,7 +458,24 @@ def _stored_features(conn: Connection, ids: Collection[int],
         if fresh:
             conn.execute(update(t_items).where(_i.id == bindparam("fid"))
                          .values(features=bindparam("features")), fresh)
+    if cache is not None:
+        cache.update(found)
     return found
+
+
+def _cache_features(conn: Connection, ids: Collection[int], ctx: RoutingContext,
+                    cache: dict[int, tuple[int, datetime, Features]]) -> None:
+    """Read stored items' features into ``cache`` ahead of need, as ``_stored_features``
+    reads them; those missing or stale are left for it to compute and store, if ever
+    compared."""
+    key = stored_features.features_key(ctx.taxonomy)
+    wanted = sorted(i for i in ids if i not in cache)
+    for n in range(0, len(wanted), 500):
+        for item_id, story_id, published_at, stored in conn.execute(
+                _STORED_FEATURES, {"ids": wanted[n:n + 500]}):
+            feats = stored_features.decode(stored, key)
+            if feats is not None:
+                cache[item_id] = (story_id, published_at, feats)
 
 
 def _story_size(conn: Connection, story_id: int) -> int:
@@ -411,7 +508,8 @@ def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: 
     # written); the stored ones as stored.
     placed = {p.item_id: (p.story_id, p.published_at, p.feats) for p in batch.placed
               if p.item_id in leads}
-    found = _stored_features(conn, [i for i in leads if i not in placed], ctx)
+    found = _stored_features(conn, [i for i in leads if i not in placed], ctx,
+                             batch.stored_features)
     return any(same_announcement(feats, lead, cfg, item.published_at - published)[0]
                for _story, published, lead in [*found.values(), *placed.values()])
 
@@ -466,6 +564,7 @@ class IngestMixin:
             batch.item_ids.reserve(len({i.key for i, new in zip(items, fresh, strict=True)
                                         if new}))
             batch.story_ids = _Ids(conn, t_stories)
+            batch.postings = self._feed_postings(conn, items, feats, terms, ctx, batch)
             for n, (item, item_keys) in enumerate(zip(items, keys, strict=True)):
                 self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
                                  batch, feats[n], terms[n])
@@ -492,6 +591,45 @@ class IngestMixin:
                         t_items.c.source_item_id.in_(unique[n:n + 500]))):
                     found[(row.source, row.source_item_id)] = row
         return found
+
+    @staticmethod
+    def _feed_postings(conn: Connection, items: list[Item], feats: list[Features | None],
+                       terms: list[list[str]], ctx: RoutingContext,
+                       batch: _Batch) -> _Postings | None:
+        """The stored index rows that the new items' lookups are expected to read (their
+        terms as chosen by the counts when the ingest begins), in one query; None for a
+        single lookup (it asks the database itself)."""
+        if ctx.merge is None:
+            return None
+        wanted: set[str] = set()
+        lookups: list[tuple[list[str], datetime, datetime]] = []
+        for item, f, ts in zip(items, feats, terms, strict=True):
+            if f is None or not ts:
+                continue
+            links = [t for t in ts if t.startswith("u:")]
+            words = _lookup_terms([t for t in ts if not t.startswith("u:")], batch.counts)
+            if not links and len(words) < 2:
+                continue
+            wanted.update(links + words)
+            lookups.append((links + words, item.published_at - ctx.merge.strong_window,
+                            item.published_at + ctx.merge.strong_window))
+        if len(lookups) < 2:
+            return None
+        postings = _Postings(conn, wanted, min(lk[1] for lk in lookups),
+                             max(lk[2] for lk in lookups))
+        # The stored candidates each lookup is expected to compare with (the best
+        # ``max_candidates`` by links and by words): their features in one query.
+        cap = LOOKUP_BUDGET + 2 * ctx.merge.max_candidates
+        expected: set[int] = set()
+        for lookup, low, high in lookups:
+            found = postings.candidates(lookup, low, high, cap)
+            by_link = sorted((r for r in found if r[1]), key=lambda r: (-r[1], r[0]))
+            by_word = sorted((r for r in found if r[2] - r[1] >= 2),
+                             key=lambda r: (r[1] - r[2], r[0]))
+            expected.update(r[0] for r in by_link[:ctx.merge.max_candidates])
+            expected.update(r[0] for r in by_word[:ctx.merge.max_candidates])
+        _cache_features(conn, expected, ctx, batch.stored_features)
+        return postings
 
     @staticmethod
     def _prefetch_counts(conn: Connection, terms: list[str], batch: _Batch) -> None:
@@ -538,6 +676,7 @@ class IngestMixin:
                 terms = _terms(feats, ctx)
             conn.execute(update(t_items).where(t_items.c.id == row.id)
                          .values(**_item_values(item, keys, now, self._encoded(feats, ctx))))
+            batch.stored_features.pop(row.id, None)
             conn.execute(delete(t_item_urls).where(t_item_urls.c.item_id == row.id))
             self._insert_urls(conn, row.id, story_id, keys)
             if feats is not None:
@@ -652,9 +791,14 @@ class IngestMixin:
         by_word: list[tuple[int, int, int | None, Features | None, datetime | None]] = []
         if link_terms or len(word_terms) >= 2:
             placed = {p.item_id for p in batch.placed}
-            for item_id, n_links, overlap in conn.execute(_CANDIDATES, {
-                    "terms": link_terms + word_terms, "low": low, "high": high,
-                    "cap": LOOKUP_BUDGET + 2 * cfg.max_candidates}):
+            cap = LOOKUP_BUDGET + 2 * cfg.max_candidates
+            lookup = link_terms + word_terms
+            if batch.postings is not None and batch.postings.covers(lookup, low, high):
+                rows: Iterable[Any] = batch.postings.candidates(lookup, low, high, cap)
+            else:
+                rows = conn.execute(_CANDIDATES, {"terms": lookup, "low": low, "high": high,
+                                                  "cap": cap})
+            for item_id, n_links, overlap in rows:
                 if item_id in placed:
                     continue  # written by a flush of this ingest: it takes part from memory
                 if n_links:
@@ -675,7 +819,8 @@ class IngestMixin:
         if not ranked:
             return None
         linked = min(len(by_link), cfg.max_candidates)
-        stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx)
+        stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx,
+                                  batch.stored_features)
         joinable: dict[tuple[int, bool], bool] = {}  # (story, by its page) -> may it join
         alike: list[tuple[float, int, int]] = []  # word candidates that match: -score, rank
         seen: set[int] = set()
