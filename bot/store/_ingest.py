@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, case, delete, func, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
@@ -154,18 +166,109 @@ def _item_values(item: Item, keys: MatchKeys, now: datetime,
     }
 
 
+class _Postings:
+    """The stored index rows of the terms a whole feed's items are expected to look
+    candidates up by, read in one query when the ingest begins, and each lookup answered
+    from them as ``_CANDIDATES`` answers it (the same counts, filter, order and cap).
+
+    A lookup whose terms or window they do not cover goes to the database; so does every
+    lookup after the ingest first writes rows (``_Batch.flush``: an edited entry, or one
+    entry twice), since the database then holds rows they do not.
+
+    Publication times are kept as the database hands them over, unconverted (SQLite: its
+    text, which is how SQLite compares them too), and each window's ends are put into
+    the same form: converting every row read was most of the cost."""
+
+    def __init__(self, conn: Connection, terms: Collection[str], low: datetime,
+                 high: datetime) -> None:
+        kind = t_item_terms.c.published_at.type
+        self._raw = kind.dialect_impl(conn.dialect).bind_processor(conn.dialect) or (
+            lambda value: value)
+        self.terms = frozenset(terms)
+        self.low = low
+        self.high = high
+        self.rows: dict[str, list[tuple[int, Any]]] = {}
+        wanted = sorted(self.terms)
+        for n in range(0, len(wanted), 500):
+            for term, item_id, published_at in conn.execute(_POSTINGS, {
+                    "terms": wanted[n:n + 500], "low": low, "high": high}):
+                self.rows.setdefault(term, []).append((item_id, published_at))
+
+    def covers(self, terms: Collection[str], low: datetime, high: datetime) -> bool:
+        return self.low <= low and high <= self.high and self.terms.issuperset(terms)
+
+    def candidates(self, terms: Collection[str], low_at: datetime, high_at: datetime,
+                   cap: int) -> list[tuple[int, int, int]]:
+        """(item, link terms shared, terms shared) as ``_CANDIDATES`` gives them."""
+        low, high = self._raw(low_at), self._raw(high_at)
+        links: dict[int, int] = {}
+        overlap: dict[int, int] = {}
+        for term in set(terms):
+            link = term.startswith("u:")
+            for item_id, published_at in self.rows.get(term, ()):
+                if low <= published_at <= high:
+                    overlap[item_id] = overlap.get(item_id, 0) + 1
+                    if link:
+                        links[item_id] = links.get(item_id, 0) + 1
+        found = [(item_id, links.get(item_id, 0), n) for item_id, n in overlap.items()
+                 if links.get(item_id, 0) >= 1 or n - links.get(item_id, 0) >= 2]
+        found.sort(key=lambda r: (-r[1], -r[2], r[0]))
+        return found[:cap]
+
+
+class _Ids:
+    """Ids for rows not yet written, known before writing, so that the rows can go in one
+    executemany. PostgreSQL: the table's own sequence, ``count`` values in one statement
+    (what the inserts would have taken). SQLite: the ids after the largest stored one,
+    which is what SQLite gives an insert on a table without AUTOINCREMENT; the ingest
+    is the only writer while its transaction is open."""
+
+    def __init__(self, conn: Connection, table: Table) -> None:
+        self._conn = conn
+        self._table = table
+        self._next: int | None = None  # SQLite: the next id
+        self._ready: list[int] = []  # PostgreSQL: allotted, not yet taken
+
+    def reserve(self, count: int) -> None:
+        """Allot ``count`` ids in one statement (PostgreSQL; SQLite needs none)."""
+        if count <= 0 or self._conn.dialect.name != "postgresql":
+            return
+        self._ready += sorted(self._conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
+                 "FROM generate_series(1, :n)"),
+            {"t": self._table.name, "n": count}).scalars())
+
+    def take(self) -> int:
+        if self._conn.dialect.name == "postgresql":
+            if not self._ready:
+                self.reserve(1)
+            return self._ready.pop(0)
+        if self._next is None:
+            self._next = int(self._conn.execute(
+                select(func.coalesce(func.max(self._table.c.id), 0))).scalar_one()) + 1
+        self._next += 1
+        return self._next - 1
+
+
 @dataclass
 class _Batch:
-    """What one ingest has placed so far but not yet written in bulk: the new items' URL
-    and term rows (flushed in one statement each), and the lookups that the rows, were
-    they written, would answer: URL → story, fingerprint → story, and each new item with
-    its terms, for finding candidates among the items of the same ingest."""
+    """What one ingest has placed so far but not yet written in bulk: the new stories
+    (SQLite), items, URL and term rows (flushed in one statement each), and the lookups
+    that the rows, were they written, would answer: URL → story, fingerprint → story,
+    each story's size and lead items, and each new item with its terms, for finding
+    candidates among the items of the same ingest."""
 
+    story_rows: list[dict[str, Any]] = field(default_factory=list)
+    item_rows: list[dict[str, Any]] = field(default_factory=list)
     url_rows: list[dict[str, Any]] = field(default_factory=list)
     term_rows: list[dict[str, Any]] = field(default_factory=list)
     by_url: dict[str, int] = field(default_factory=dict)
     by_fp: dict[str, int] = field(default_factory=dict)
     placed: list[_Placed] = field(default_factory=list)
+    #: Items in each story, and its first items' ids (up to the lead count, or more), of
+    #: the stories this ingest has looked at: as stored, plus this ingest's items.
+    sizes: dict[int, int] = field(default_factory=dict)
+    leads: dict[int, list[int]] = field(default_factory=dict)
     #: Items filed under each term: as stored when the ingest began, plus this ingest's.
     counts: dict[str, int] = field(default_factory=dict)
     #: This ingest's changes to the stored counts, written with the term rows.
@@ -176,8 +279,22 @@ class _Batch:
     overflow: set[tuple[str, str]] = field(default_factory=set)
     #: Items of the stories this ingest created, in insertion order (their only items).
     created: dict[int, list[Item]] = field(default_factory=dict)
+    item_ids: _Ids | None = None
+    #: The stored index rows of the feed's expected lookups (None: ask the database).
+    postings: _Postings | None = None
+    #: Stored items' (story, publication time, features), as read by this ingest.
+    stored_features: dict[int, tuple[int, datetime, Features]] = field(
+        default_factory=dict)
+    story_ids: _Ids | None = None
 
     def flush(self, conn: Connection) -> None:
+        self.postings = None  # the database now holds rows the postings do not
+        if self.story_rows:
+            conn.execute(_INSERT_STORY, self.story_rows)
+        if self.item_rows:
+            conn.execute(_INSERT_ITEM, self.item_rows)
+        self.story_rows = []
+        self.item_rows = []
         insert_many_ignore(conn, t_item_urls, self.url_rows, ["item_id", "url"])
         insert_many_ignore(conn, t_item_terms, self.term_rows,
                            ["term", "published_at", "item_id"])
@@ -190,6 +307,42 @@ class _Batch:
         self.url_rows = []
         self.term_rows = []
         self.count_delta = {}
+
+    def new_story(self, conn: Connection, row: dict[str, Any]) -> int:
+        """A new story's id. SQLite: allotted, its row written with the next flush.
+        PostgreSQL: written now (a sequence cannot give back the ids of stories an
+        ingest did not make, and the story ids stay those the inserts gave before)."""
+        if conn.dialect.name == "postgresql":
+            story_id = inserted_id(conn.execute(_INSERT_STORY, row))
+        else:
+            assert self.story_ids is not None
+            story_id = self.story_ids.take()
+            self.story_rows.append({"id": story_id, **row})
+        self.sizes[story_id] = 0
+        self.leads[story_id] = []
+        return story_id
+
+    def size(self, conn: Connection, story_id: int) -> int:
+        """How many items a story has, this ingest's placed ones included."""
+        if story_id not in self.sizes:
+            self.sizes[story_id] = _story_size(conn, story_id) + sum(
+                1 for r in self.item_rows if r["story_id"] == story_id)
+        return self.sizes[story_id]
+
+    def lead_ids(self, conn: Connection, story_id: int, n: int) -> list[int]:
+        """The ids of a story's first ``n`` items, this ingest's placed ones included."""
+        if story_id not in self.leads:
+            stored = list(conn.execute(_LEAD_IDS, {"sid": story_id, "n": n}).scalars())
+            self.leads[story_id] = stored + [r["id"] for r in self.item_rows
+                                             if r["story_id"] == story_id]
+        return self.leads[story_id][:n]
+
+    def joined(self, story_id: int, item_id: int) -> None:
+        """Count an item placed in a story in the story's size and leads."""
+        if story_id in self.sizes:
+            self.sizes[story_id] += 1
+        if story_id in self.leads:
+            self.leads[story_id].append(item_id)
 
     def file(self, terms: Iterable[str], step: int = 1) -> None:
         """Count an item in (``step`` -1: out of) each of these word terms. Link terms
@@ -220,6 +373,10 @@ _CANDIDATES = (
     .having(or_(_LINKS >= 1, func.count() - _LINKS >= 2))
     .order_by(_LINKS.desc(), func.count().desc(), _c.item_id)
     .limit(bindparam("cap")))
+#: The index rows behind ``_CANDIDATES``, for a whole feed's lookups at once.
+_POSTINGS = select(_c.term, _c.item_id, type_coerce(_c.published_at, Text)).where(
+    _c.term.in_(bindparam("terms", expanding=True)),
+    _c.published_at >= bindparam("low"), _c.published_at <= bindparam("high"))
 _i = t_items.c
 _STORED_FEATURES = select(_i.id, _i.story_id, _i.published_at, _i.features).where(
     _i.id.in_(bindparam("ids", expanding=True)))
@@ -267,15 +424,23 @@ def _lookup_terms(terms: list[str], counts: dict[str, int]) -> list[str]:
     return chosen
 
 
-def _stored_features(conn: Connection, ids: Collection[int],
-                     ctx: RoutingContext) -> dict[int, tuple[int, datetime, Features]]:
+def _stored_features(conn: Connection, ids: Collection[int], ctx: RoutingContext,
+                     cache: dict[int, tuple[int, datetime, Features]] | None = None,
+                     ) -> dict[int, tuple[int, datetime, Features]]:
     """Stored items' stories, publication times and merge features, by item id. Features
     that are missing or were stored under another taxonomy or code version are computed
-    from the item and stored again."""
+    from the item and stored again. ``cache``: what this ingest read before (an item it
+    edits is dropped from it), and where what is read now is kept."""
+    found: dict[int, tuple[int, datetime, Features]] = {}
+    if cache is not None:
+        found = {i: cache[i] for i in ids if i in cache}
+        ids = [i for i in ids if i not in found]
+        if not ids:
+            return found
+        # (read below, then kept)
     if not ids:
         return {}
     key = stored_features.features_key(ctx.taxonomy)
-    found: dict[int, tuple[int, datetime, Features]] = {}
     stale: list[int] = []
     for item_id, story_id, published_at, stored in conn.execute(
             _STORED_FEATURES, {"ids": sorted(ids)}):
@@ -293,7 +458,24 @@ def _stored_features(conn: Connection, ids: Collection[int],
         if fresh:
             conn.execute(update(t_items).where(_i.id == bindparam("fid"))
                          .values(features=bindparam("features")), fresh)
+    if cache is not None:
+        cache.update(found)
     return found
+
+
+def _cache_features(conn: Connection, ids: Collection[int], ctx: RoutingContext,
+                    cache: dict[int, tuple[int, datetime, Features]]) -> None:
+    """Read stored items' features into ``cache`` ahead of need, as ``_stored_features``
+    reads them; those missing or stale are left for it to compute and store, if ever
+    compared."""
+    key = stored_features.features_key(ctx.taxonomy)
+    wanted = sorted(i for i in ids if i not in cache)
+    for n in range(0, len(wanted), 500):
+        for item_id, story_id, published_at, stored in conn.execute(
+                _STORED_FEATURES, {"ids": wanted[n:n + 500]}):
+            feats = stored_features.decode(stored, key)
+            if feats is not None:
+                cache[item_id] = (story_id, published_at, feats)
 
 
 def _story_size(conn: Connection, story_id: int) -> int:
@@ -301,8 +483,7 @@ def _story_size(conn: Connection, story_id: int) -> int:
 
 
 def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: Features,
-              ctx: RoutingContext, page: bool = False,
-              overflow: set[tuple[str, str]] | None = None) -> bool:
+              ctx: RoutingContext, batch: _Batch, page: bool = False) -> bool:
     """Whether a new item that announces the same thing as item ``matched`` of a story may
     join it: the story has room (under ``max_story_items``), and the item is the same
     announcement as one of the story's lead items (its first ``lead_items``), not only as
@@ -313,19 +494,24 @@ def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: 
     make stories whose first items are not their announcement's)."""
     cfg = ctx.merge
     assert cfg is not None
-    if _story_size(conn, story_id) >= cfg.max_story_items:
+    if batch.size(conn, story_id) >= cfg.max_story_items:
         log.info("story %d is full (%d items): %s %s does not join it", story_id,
                  cfg.max_story_items, item.source, item.source_item_id)
-        if overflow is not None:
-            overflow.add(item.key)
+        batch.overflow.add(item.key)
         return False
     if page:
         return True
-    leads = list(conn.execute(_LEAD_IDS, {"sid": story_id, "n": cfg.lead_items}).scalars())
+    leads = batch.lead_ids(conn, story_id, cfg.lead_items)
     if matched in leads:
         return True
+    # This ingest's items compare as placed (their features are in memory, maybe not yet
+    # written); the stored ones as stored.
+    placed = {p.item_id: (p.story_id, p.published_at, p.feats) for p in batch.placed
+              if p.item_id in leads}
+    found = _stored_features(conn, [i for i in leads if i not in placed], ctx,
+                             batch.stored_features)
     return any(same_announcement(feats, lead, cfg, item.published_at - published)[0]
-               for _story, published, lead in _stored_features(conn, leads, ctx).values())
+               for _story, published, lead in [*found.values(), *placed.values()])
 
 
 def _lock_ingests(conn: Connection) -> None:
@@ -374,6 +560,11 @@ class IngestMixin:
                 for item, new in zip(items, fresh, strict=True)]
             terms = [_terms(f, ctx) if f is not None else [] for f in feats]
             self._prefetch_counts(conn, [t for ts in terms for t in ts], batch)
+            batch.item_ids = _Ids(conn, t_items)
+            batch.item_ids.reserve(len({i.key for i, new in zip(items, fresh, strict=True)
+                                        if new}))
+            batch.story_ids = _Ids(conn, t_stories)
+            batch.postings = self._feed_postings(conn, items, feats, terms, ctx, batch)
             for n, (item, item_keys) in enumerate(zip(items, keys, strict=True)):
                 self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
                                  batch, feats[n], terms[n])
@@ -400,6 +591,45 @@ class IngestMixin:
                         t_items.c.source_item_id.in_(unique[n:n + 500]))):
                     found[(row.source, row.source_item_id)] = row
         return found
+
+    @staticmethod
+    def _feed_postings(conn: Connection, items: list[Item], feats: list[Features | None],
+                       terms: list[list[str]], ctx: RoutingContext,
+                       batch: _Batch) -> _Postings | None:
+        """The stored index rows that the new items' lookups are expected to read (their
+        terms as chosen by the counts when the ingest begins), in one query; None for a
+        single lookup (it asks the database itself)."""
+        if ctx.merge is None:
+            return None
+        wanted: set[str] = set()
+        lookups: list[tuple[list[str], datetime, datetime]] = []
+        for item, f, ts in zip(items, feats, terms, strict=True):
+            if f is None or not ts:
+                continue
+            links = [t for t in ts if t.startswith("u:")]
+            words = _lookup_terms([t for t in ts if not t.startswith("u:")], batch.counts)
+            if not links and len(words) < 2:
+                continue
+            wanted.update(links + words)
+            lookups.append((links + words, item.published_at - ctx.merge.strong_window,
+                            item.published_at + ctx.merge.strong_window))
+        if len(lookups) < 2:
+            return None
+        postings = _Postings(conn, wanted, min(lk[1] for lk in lookups),
+                             max(lk[2] for lk in lookups))
+        # The stored candidates each lookup is expected to compare with (the best
+        # ``max_candidates`` by links and by words): their features in one query.
+        cap = LOOKUP_BUDGET + 2 * ctx.merge.max_candidates
+        expected: set[int] = set()
+        for lookup, low, high in lookups:
+            found = postings.candidates(lookup, low, high, cap)
+            by_link = sorted((r for r in found if r[1]), key=lambda r: (-r[1], r[0]))
+            by_word = sorted((r for r in found if r[2] - r[1] >= 2),
+                             key=lambda r: (r[1] - r[2], r[0]))
+            expected.update(r[0] for r in by_link[:ctx.merge.max_candidates])
+            expected.update(r[0] for r in by_word[:ctx.merge.max_candidates])
+        _cache_features(conn, expected, ctx, batch.stored_features)
+        return postings
 
     @staticmethod
     def _prefetch_counts(conn: Connection, terms: list[str], batch: _Batch) -> None:
@@ -446,6 +676,7 @@ class IngestMixin:
                 terms = _terms(feats, ctx)
             conn.execute(update(t_items).where(t_items.c.id == row.id)
                          .values(**_item_values(item, keys, now, self._encoded(feats, ctx))))
+            batch.stored_features.pop(row.id, None)
             conn.execute(delete(t_item_urls).where(t_item_urls.c.item_id == row.id))
             self._insert_urls(conn, row.id, story_id, keys)
             if feats is not None:
@@ -469,7 +700,7 @@ class IngestMixin:
             stats.updated_items += 1
             return
         story_id, _why = find_story(keys, batch.by_url, batch.by_fp)
-        if story_id is not None and ctx.merge is not None and _story_size(
+        if story_id is not None and ctx.merge is not None and batch.size(
                 conn, story_id) >= ctx.merge.max_story_items:
             log.info("story %d is full (%d items): %s %s starts a story of its own, not "
                      "announced", story_id, ctx.merge.max_story_items, item.source,
@@ -480,21 +711,24 @@ class IngestMixin:
             story_id = self._similar_story(conn, item, feats, terms, ctx, batch)
         joined = story_id is not None
         if story_id is None:
-            story_id = inserted_id(conn.execute(_INSERT_STORY, {
+            story_id = batch.new_story(conn, {
                 "title": item.title, "summary": "", "url": item.url, "kind": "news",
                 "first_seen": now, "updated_at": now, "revision": 1, "hold": False,
-            }))
+            })
             touched[story_id] = True
             batch.created[story_id] = []
         else:
             touched.setdefault(story_id, False)
-        item_id = inserted_id(conn.execute(_INSERT_ITEM, {
-            "source": item.source, "source_item_id": item.source_item_id,
+        assert batch.item_ids is not None
+        item_id = batch.item_ids.take()
+        batch.item_rows.append({
+            "id": item_id, "source": item.source, "source_item_id": item.source_item_id,
             "story_id": story_id, "collected_at": item.collected_at,
-            **_item_values(item, keys, now, self._encoded(feats, ctx))}))
+            **_item_values(item, keys, now, self._encoded(feats, ctx))})
+        batch.joined(story_id, item_id)
         if story_id in batch.created:
             batch.created[story_id].append(item)
-        if joined and ctx.merge is not None and _story_size(
+        if joined and ctx.merge is not None and batch.size(
                 conn, story_id) == ctx.merge.max_story_items:
             log.warning("story %d reached %d items, more than any announcement has copies: "
                         "it takes no more (check it for unrelated items: `herald stories "
@@ -557,9 +791,14 @@ class IngestMixin:
         by_word: list[tuple[int, int, int | None, Features | None, datetime | None]] = []
         if link_terms or len(word_terms) >= 2:
             placed = {p.item_id for p in batch.placed}
-            for item_id, n_links, overlap in conn.execute(_CANDIDATES, {
-                    "terms": link_terms + word_terms, "low": low, "high": high,
-                    "cap": LOOKUP_BUDGET + 2 * cfg.max_candidates}):
+            cap = LOOKUP_BUDGET + 2 * cfg.max_candidates
+            lookup = link_terms + word_terms
+            if batch.postings is not None and batch.postings.covers(lookup, low, high):
+                rows: Iterable[Any] = batch.postings.candidates(lookup, low, high, cap)
+            else:
+                rows = conn.execute(_CANDIDATES, {"terms": lookup, "low": low, "high": high,
+                                                  "cap": cap})
+            for item_id, n_links, overlap in rows:
                 if item_id in placed:
                     continue  # written by a flush of this ingest: it takes part from memory
                 if n_links:
@@ -580,7 +819,8 @@ class IngestMixin:
         if not ranked:
             return None
         linked = min(len(by_link), cfg.max_candidates)
-        stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx)
+        stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx,
+                                  batch.stored_features)
         joinable: dict[tuple[int, bool], bool] = {}  # (story, by its page) -> may it join
         alike: list[tuple[float, int, int]] = []  # word candidates that match: -score, rank
         seen: set[int] = set()
@@ -602,7 +842,7 @@ class IngestMixin:
                 page = links_to_page(feats, known)
                 if (cand_story, page) not in joinable:
                     joinable[cand_story, page] = _may_join(conn, cand_story, cand_id, item,
-                                                           feats, ctx, page, batch.overflow)
+                                                           feats, ctx, batch, page)
                 same = joinable[cand_story, page]
             if same and n >= linked:
                 alike.append((-containment(feats.words, known.words)[0], n, cand_story))
