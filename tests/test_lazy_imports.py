@@ -35,3 +35,12 @@ def imported_after(module: str) -> set[str]:
                                     "channels.slack"])
 def test_importing_herald_does_not_import_what_only_some_paths_need(module: str) -> None:
     assert imported_after(module) & set(LAZY) == set()
+
+
+@pytest.mark.parametrize("module", ["bot.pipeline.prepare", "bot.pipeline.pool",
+                                    "bot.sources.feed"])
+def test_what_a_pool_child_imports_is_the_parser_and_the_pipeline(module: str) -> None:
+    """A prepare pool child (bot.pipeline.pool) runs these and nothing else: none of the
+    store, the HTTP client, the config's validation or the terminal."""
+    assert imported_after(module) & {"sqlalchemy", "httpx", "pydantic", "rich", "alembic",
+                                     "channels", *LAZY} == set()
