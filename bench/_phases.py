@@ -10,7 +10,8 @@ inherits in ``ru_maxrss`` the peak of its *parent's* address space at the exec, 
 child of this benchmark's parent, which holds the corpus and the fake Slack's recorded
 messages, reported the parent's peak whenever that was higher than its own.
 
-Each phase also notes the CPU time of the system's own process (``cpu_seconds``): with
+Each phase also notes the CPU time of the system's own process (``cpu_seconds``) and of
+the processes under it (``pool_cpu_seconds``, those alive at the phase's end): with
 Herald's prepare pool the parsing and preparing leave it, and on a machine whose cores
 are busy with other work that shows what the wall time cannot.
 
@@ -77,6 +78,21 @@ def _hwm_mb(pid: int) -> float:
     return 0.0
 
 
+def descendants_cpu_seconds() -> float:
+    """The CPU time (user and system) of every process under this one so far."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for pid in _descendants(os.getpid()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
+
+
 def descendants_peak_mb() -> float:
     """The sum of the peaks of every process under this one (0 where there is no /proc)."""
     import os
@@ -125,14 +141,18 @@ class Phases:
     def run(self, name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         with self._profiled(name):
             started, cpu = time.perf_counter(), time.process_time()
+            pool_cpu = descendants_cpu_seconds()
             info = work()
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu
+            pool_cpu = descendants_cpu_seconds() - pool_cpu
         self.pool_mb = max(self.pool_mb, descendants_peak_mb())
-        result = {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak_mb(),
+        result = {"seconds": seconds, "cpu_seconds": cpu, "pool_cpu_seconds": pool_cpu,
+                  "peak_mb": peak_mb(),
                   "pool_mb": self.pool_mb, **info}
         self.results[name] = result
-        print(f"  {self.system:>18} {name:<10} {seconds:8.2f} s ({cpu:.2f} s CPU here)"
+        print(f"  {self.system:>18} {name:<10} {seconds:8.2f} s ({cpu:.2f} s CPU here,"
+              f" {pool_cpu:.2f} s in the pool)"
               f"  {result['peak_mb']:6.0f} MB"
               f" (+{self.pool_mb:.0f} MB pool)"
               f"  {json.dumps(info)}", file=sys.stderr, flush=True)
