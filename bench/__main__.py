@@ -104,11 +104,17 @@ def stories_line(system: str, res: dict[str, Any], entries: int, announced: int)
             f"ratio {stories / announced:.3f}")
 
 
+def _total(res: dict[str, Any]) -> float:
+    """A system's own peak plus its pool's (the sum of its children's peaks)."""
+    return float(res["peak_mb"]) + float(res.get("pool_mb", 0.0))
+
+
 def report(results: dict[str, dict[str, Any]], entries: int,
            announced: int | None = None) -> str:
     """The table of every system's phases, then Herald/reader for each, then stories per
     entry against the corpus's announcements."""
-    lines = [f"{'system':<20} {'phase':<10} {'wall s':>8} {'entries/s':>9} {'peak MB':>8}"]
+    lines = [f"{'system':<20} {'phase':<10} {'wall s':>8} {'entries/s':>9} {'peak MB':>8}"
+             f" {'pool MB':>8} {'total MB':>8}"]
     for system, res in results.items():
         for phase in PHASES:
             p = res["phases"].get(phase)
@@ -116,8 +122,10 @@ def report(results: dict[str, dict[str, Any]], entries: int,
                 continue
             count = p.get("sent", 0) if phase == "dispatch" else entries
             lines.append(f"{system:<20} {phase:<10} {p['seconds']:8.2f} "
-                         f"{_rate(count, p['seconds'])} {p['peak_mb']:8.0f}")
-        lines.append(f"{system:<20} {'(peak)':<10} {'':8} {'':9} {res['peak_mb']:8.0f}")
+                         f"{_rate(count, p['seconds'])} {p['peak_mb']:8.0f}"
+                         f" {p.get('pool_mb', 0):8.0f} {_total(p):8.0f}")
+        lines.append(f"{system:<20} {'(peak)':<10} {'':8} {'':9} {res['peak_mb']:8.0f}"
+                     f" {res.get('pool_mb', 0):8.0f} {_total(res):8.0f}")
     reader = results.get("reader")
     if reader:
         lines.append("")
@@ -129,7 +137,8 @@ def report(results: dict[str, dict[str, Any]], entries: int,
             for phase in ("first", "304", "200-same"):
                 mine, theirs = res["phases"][phase]["seconds"], reader["phases"][phase]["seconds"]
                 ratios.append(f"{phase} {theirs / mine:6.2f}x")
-            ratios.append(f"memory {res['peak_mb'] / reader['peak_mb']:.2f}x")
+            ratios.append(f"memory {res['peak_mb'] / reader['peak_mb']:.2f}x"
+                          f" (with the pool {_total(res) / _total(reader):.2f}x)")
             lines.append(f"{system:<20} " + "  ".join(ratios))
     herald = {s: r for s, r in results.items() if "new_stories" in r["phases"].get("first", {})}
     if announced and herald:
@@ -152,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=4,
                         help="feeds read at once, by Herald and by reader alike")
     parser.add_argument("--skip-reader", action="store_true")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="Herald's [worker] processes (default: unset, one a core; "
+                             "0: no prepare pool)")
     parser.add_argument("--profile", metavar="DIR",
                         help="write a pyinstrument profile of each phase under DIR "
                              "(slower: do not compare its timings)")
@@ -183,7 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with running_fake_slack() as slack:
             common = {"feeds": server.urls(), "origin": server.origin, "slack": slack.base_url,
-                      "threads": args.threads, "profile": args.profile}
+                      "threads": args.threads, "profile": args.profile,
+                      "processes": args.processes}
             if not args.skip_reader:
                 results["reader"] = _child("bench._reader", {**common, "system": "reader"})
             for db in [d.strip() for d in args.db.split(",") if d.strip()]:

@@ -1,8 +1,9 @@
 """Herald's side of the benchmark, run in a child process: ``python -m bench._herald ARGS``.
 
 ARGS is one JSON object: ``db`` (a database URL), ``feeds`` (the feed URLs), ``origin``
-(the feed server), ``slack`` (the fake Slack API's base URL), ``threads`` and
-``profile`` (a folder for pyinstrument profiles, or null). The phases are those of
+(the feed server), ``slack`` (the fake Slack API's base URL), ``threads``,
+``profile`` (a folder for pyinstrument profiles, or null) and ``processes`` (``[worker]
+processes``, or null for the default). The phases are those of
 ``python -m bench``; the dispatch sends every delivery to the loopback Slack fake with
 the channel's one-message-a-second pacing turned off (that is Slack's limit, not
 Herald's cost).
@@ -44,6 +45,8 @@ def settings_for(args: dict[str, Any], workdir: Path):  # type: ignore[no-untype
                      "base_url": args["slack"]}],
         "routes": [{"to": ["slack"]}],
     }
+    if args.get("processes") is not None:
+        data["worker"] = {"processes": int(args["processes"])}
     return parse_config(data, file=workdir / "herald.toml",
                         environ={"SLACK_BOT_TOKEN": "xoxb-good"})
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError
@@ -37,6 +37,7 @@ from bot.config import HeraldConfig, RouteConfig, Settings, load_config
 from bot.dispatch import Dispatcher, DispatchStats
 from bot.errors import ConfigError
 from bot.pipeline.learned import load_tagger
+from bot.pipeline.prepare import TaxonomySpec, bundled_weights
 from bot.pipeline.tagging import Taxonomy, load_taxonomy
 from bot.progress import SILENT, Progress
 from bot.release import DIGEST
@@ -48,6 +49,9 @@ from bot.store import Store
 from bot.store._ingest import RoutingContext
 from bot.store.worker_lock import WorkerLock
 from channels import BaseChannel, ChannelContext, load_channel_class
+
+if TYPE_CHECKING:
+    from bot.pipeline.pool import PreparePool
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,15 @@ def digest_routes(cfg: HeraldConfig) -> tuple[RouteConfig, ...]:
     if not cfg.digest.enabled or any(DIGEST in r.to for r in routes):
         return routes
     return (*routes, RouteConfig(to=[DIGEST]))
+
+def taxonomy_spec(settings: Settings) -> TaxonomySpec | None:
+    """Where pool children read the taxonomy ``taxonomy_for`` reads (None: unreadable)."""
+    try:
+        return TaxonomySpec.of(settings.taxonomy_path, None if settings.tagger_off
+                               else settings.tagger_path or bundled_weights())
+    except OSError:
+        return None
+
 
 def taxonomy_for(settings: Settings) -> Taxonomy:
     """The configured rules, with the learned model beside them unless ``[tagging] model``
@@ -223,6 +236,8 @@ class Herald:
         self.owner = worker_id()
         self.stop = threading.Event()
         self.taxonomy: Taxonomy = check_settings(settings)
+        self._spec = taxonomy_spec(settings)  # the files as they were when read
+        self._pool: PreparePool | None = None
         self.store = store or Store.open(settings.database_url)
         self.channels = self._build_channels()
         cfg = settings.config
@@ -312,6 +327,21 @@ class Herald:
         self.store.ensure_schema(in_child=migrate_in_child)
         self.store.sync_config_sources(self.settings.config.sources, self.clock.now())
 
+    @property
+    def prepare_pool(self) -> PreparePool | None:
+        """The processes that parse and prepare feeds (``[worker] processes``, unset: one a
+        core), started with the first large collection; None where there are to be none."""
+        from bot.pipeline import pool
+
+        if self._pool is None and self._spec is not None and not self.stop.is_set():
+            processes = self.settings.config.worker.processes
+            if processes is None:
+                processes = pool.default_processes()
+            if processes > 1 and pool.available():
+                self._pool = pool.PreparePool(processes, self._spec,
+                                              merge=self.routing.merge is not None)
+        return self._pool
+
     def collector(self) -> Collector:
         cfg = self.settings.config
         return Collector(self.store, self.routing, clock=self.clock, client=self.client,
@@ -319,7 +349,7 @@ class Herald:
                          backoff_cap=cfg.worker.source_backoff_cap, stop=self.stop,
                          x_sources=self.x_sources, owner=self.owner, lease=cfg.worker.lease,
                          concurrency=cfg.http.concurrency, per_host=cfg.http.per_host,
-                         announce_since=cfg.worker.announce_since)
+                         announce_since=cfg.worker.announce_since, pool=self.prepare_pool)
 
     def dispatcher(self) -> Dispatcher:
         w = self.settings.config.worker
@@ -378,6 +408,9 @@ class Herald:
         return CycleStats(collected, dispatched, self.last_reminders)
 
     def close(self) -> None:
+        if self._pool is not None:  # its children stop before the store closes
+            self._pool.close()
+            self._pool = None
         self.worker_lock.release()
         if self._client is not None:
             self._client.close()

@@ -5,6 +5,10 @@ beyond the poll time. Any error is recorded on its source (last error, error
 count, next poll after an exponential backoff capped by
 ``worker.source_backoff_cap``, never sooner than a server's Retry-After), and the
 other sources go on.
+
+With a :class:`~bot.pipeline.pool.PreparePool`, a changed body is parsed and its entries
+prepared (:mod:`bot.pipeline.prepare`) in a child process while this one stores; a
+failure of the pool (not of the feed) parses that feed here instead, as without a pool.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from bot.clock import Clock
 from bot.durations import humanize
 from bot.errors import FetchError, HeraldError, NotModified
 from bot.model import Item
+from bot.pipeline.prepare import Prepared
 from bot.progress import SILENT, Progress
 from bot.sources.feed import parse_feed
 from bot.sources.fetch import Validators, fetch, is_remote
@@ -38,6 +43,7 @@ from bot.store._ingest import RoutingContext
 _JITTER = random.Random()
 
 if TYPE_CHECKING:  # tweepy (and requests) load only where X sources are configured
+    from bot.pipeline.pool import PreparePool
     from bot.sources.x import XSource
 
 log = logging.getLogger("herald.collect")
@@ -83,6 +89,8 @@ class _Read:
     validators: Validators | None = None
     state: dict[str, Any] | None = None
     error: BaseException | None = None
+    #: Each item prepared by the pool (None: ingest computes it).
+    prepared: list[Prepared] | None = None
 
 
 class Collector:
@@ -99,7 +107,8 @@ class Collector:
                  backoff_cap: timedelta, stop: threading.Event | None = None,
                  x_sources: Mapping[str, XSource] | None = None, owner: str = "collector",
                  lease: timedelta = timedelta(minutes=5), concurrency: int = 8,
-                 per_host: int = 2, announce_since: timedelta = timedelta(days=3)) -> None:
+                 per_host: int = 2, announce_since: timedelta = timedelta(days=3),
+                 pool: PreparePool | None = None) -> None:
         self.store = store
         self.announce_since = announce_since
         self.x_sources = dict(x_sources or {})
@@ -116,6 +125,10 @@ class Collector:
         self.per_host = max(1, per_host)
         self._hosts: dict[str, threading.Semaphore] = {}
         self._hosts_lock = threading.Lock()
+        self.pool = pool
+        #: Batches of fewer sources are parsed here: a pool's start costs more than it saves.
+        self.pool_min_sources = 8
+        self._use_pool = False
 
     def run_once(self, *, all_enabled: bool = False, progress: Progress = SILENT
                  ) -> CollectStats:
@@ -142,6 +155,8 @@ class Collector:
         unchanged: list[tuple[str, datetime]] = []  # recorded together, in one statement
         queue = list(reversed(sources))
         window = 2 * self.concurrency
+        self._use_pool = (self.pool is not None and self.pool.disabled is None
+                          and len(sources) >= self.pool_min_sources)
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(sources)),
                                   thread_name_prefix="herald-read")
         try:
@@ -178,6 +193,7 @@ class Collector:
                         stats.errors += 1
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self._use_pool = False
             self.store.record_polls_unchanged(unchanged, self.clock.now())
             self.store.release_sources(self.owner, sorted(pending))
 
@@ -211,6 +227,12 @@ class Collector:
             finally:
                 if slot is not None:
                     slot.release()
+            if self._use_pool and self.pool is not None:
+                prepared = self._prepared(source, fetched.body, fetched.final_url, now,
+                                          fetched.content_type, fetched.headers)
+                if prepared is not None:
+                    return _Read(items=prepared[0], validators=fetched.validators,
+                                 prepared=prepared[1])
             items = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
                                collected_at=now, content_type=fetched.content_type,
                                headers=fetched.headers)
@@ -219,6 +241,23 @@ class Collector:
             return _Read()
         except Exception as exc:  # recorded on the source by _store
             return _Read(error=exc)
+
+    def _prepared(self, source: SourceRow, body: bytes, url: str, now: datetime,
+                  content_type: str | None, headers: dict[str, str]
+                  ) -> tuple[list[Item], list[Prepared]] | None:
+        """The feed's items, each prepared, from the pool; None if the pool failed (the
+        caller parses the feed itself). A problem with the feed is raised as it is."""
+        from bot.pipeline.pool import PoolFailure
+
+        assert self.pool is not None
+        try:
+            return self.pool.parse(body, source=source.name, url=url, collected_at=now,
+                                   content_type=content_type, headers=headers)
+        except PoolFailure as exc:
+            if not self.stop.is_set() and not self.pool.disabled:
+                log.warning("the prepare pool failed on %s (%s): parsing it here", source.name,
+                            exc)
+            return None
 
     def _backlog(self, source: SourceRow, items: list[Item], now: datetime) -> set[
             tuple[str, str]]:
@@ -252,7 +291,8 @@ class Collector:
             return PollResult(source.name, "unchanged", seconds=time.monotonic() - started)
         try:
             stats = self.store.ingest(read.items, self.routing, now,
-                                      backlog=self._backlog(source, read.items, now))
+                                      backlog=self._backlog(source, read.items, now),
+                                      prepared=read.prepared)
             # The validators (and X's since_id) are kept only once the items are stored:
             # a crash in between reads them again rather than losing them.
             self.store.record_poll_ok(source.name, validators=read.validators, now=now,

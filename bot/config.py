@@ -221,6 +221,9 @@ class WorkerConfig(_Strict):
     timezone: str = "Europe/London"
     #: A new source's first poll announces only entries newer than this (a backfill).
     announce_since: Duration = timedelta(days=3)
+    #: Processes that parse feeds and prepare their entries (bot.pipeline.pool) while the
+    #: worker stores: unset, one a core; 0 or 1, none (all in the worker's own process).
+    processes: int | None = Field(default=None, ge=0, le=64)
 
     @field_validator("timezone")
     @classmethod

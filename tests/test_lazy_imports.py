@@ -47,3 +47,12 @@ def test_a_worker_does_not_import_httpx_command_line(module: str) -> None:
     modules = imported_after(module)
     assert "httpx" in modules
     assert modules & set(HTTPX_CLI) == set()
+
+
+@pytest.mark.parametrize("module", ["bot.pipeline.prepare", "bot.pipeline.pool",
+                                    "bot.sources.feed"])
+def test_what_a_pool_child_imports_is_the_parser_and_the_pipeline(module: str) -> None:
+    """A prepare pool child (bot.pipeline.pool) runs these and nothing else: none of the
+    store, the HTTP client, the config's validation or the terminal."""
+    assert imported_after(module) & {"sqlalchemy", "httpx", "pydantic", "rich", "alembic",
+                                     "channels", *LAZY} == set()

@@ -9,7 +9,7 @@ or link changed); it is never delivered again to a target it already went to.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -34,13 +34,12 @@ from bot.config import RouteConfig
 from bot.model import DeliveryStatus, Item, Tag, TagGroup
 from bot.pipeline.dedupe import MatchKeys, content_changed, find_story, match_keys
 from bot.pipeline.normalize import is_repost
+from bot.pipeline.prepare import Prepared, item_features, item_terms
 from bot.pipeline.route import route
 from bot.pipeline.similar import (
     Features,
     MergeConfig,
     containment,
-    features,
-    index_terms,
     links_to_page,
     same_announcement,
 )
@@ -114,7 +113,7 @@ MIN_LOOKUP_TERMS = 3
 
 def _features(item: Item, ctx: RoutingContext) -> Features:
     """An item's merge features, computed from the item."""
-    return features(item, ctx.taxonomy.matching(TagGroup.PROGRAMME, item.title, item.text))
+    return item_features(item, ctx.taxonomy)
 
 
 class _Placed(NamedTuple):
@@ -129,7 +128,7 @@ class _Placed(NamedTuple):
 
 def _terms(feats: Features, ctx: RoutingContext) -> list[str]:
     """The distinct terms an item is filed under (see ``index_terms``)."""
-    return list(dict.fromkeys(index_terms(feats, common=ctx.taxonomy.is_common)))
+    return item_terms(feats, ctx.taxonomy)
 
 
 #: ``stories.targets`` of a new source's old entries: stored, but announced nowhere.
@@ -527,7 +526,8 @@ class IngestMixin:
     engine: Engine
 
     def ingest(self, items: Iterable[Item], ctx: RoutingContext, now: datetime, *,
-               backlog: Collection[tuple[str, str]] = ()) -> IngestStats:
+               backlog: Collection[tuple[str, str]] = (),
+               prepared: Sequence[Prepared] | None = None) -> IngestStats:
         """Store items and everything that follows from them, in one transaction.
 
         Items are placed one by one, in order, exactly as if each were stored before the
@@ -542,23 +542,34 @@ class IngestMixin:
         post's story, and one whose post is not stored is never announced on its own.
         They are placed after the other items of the ingest, so a post that comes in the
         same poll as its repost makes the story, not joins the repost's.
+
+        ``prepared``: for each item, in the same order, what :mod:`bot.pipeline.prepare`
+        computed of it with ``ctx``'s taxonomy (a pool child did); used instead of
+        computing it here, with the same result.
         """
         stats = IngestStats()
-        items = sorted(items, key=is_repost)  # stable: reposts last
+        items = list(items)
+        ready: list[Prepared | None] = (list(prepared) if prepared is not None
+                                        else [None] * len(items))
+        pairs = sorted(zip(items, ready, strict=True), key=lambda p: is_repost(p[0]))
+        items = [i for i, _ in pairs]  # stable: reposts last
         backlog = {*backlog, *(i.key for i in items if is_repost(i))}
         touched: dict[int, bool] = {}  # story id -> created in this ingest
         batch = _Batch()
         with self.engine.begin() as conn:
             _lock_ingests(conn)
             stored = self._stored_rows(conn, items)
-            keys = [match_keys(item) for item in items]
+            keys = [p.keys if p else match_keys(item) for item, p in pairs]
             fresh = [item.key not in stored for item in items]
             self._prefetch(conn, [k for k, new in zip(keys, fresh, strict=True) if new], batch)
             # The features of new items, computed once: they are compared, filed and stored.
             feats: list[Features | None] = [
-                _features(item, ctx) if new and ctx.merge else None
-                for item, new in zip(items, fresh, strict=True)]
-            terms = [_terms(f, ctx) if f is not None else [] for f in feats]
+                (p.features if p and p.features is not None else _features(item, ctx))
+                if new and ctx.merge else None
+                for (item, p), new in zip(pairs, fresh, strict=True)]
+            terms = [(list(p.terms) if p and p.features is not None else _terms(f, ctx))
+                     if f is not None else [] for f, (_, p) in zip(feats, pairs, strict=True)]
+            alone = {id(item): p.content for item, p in pairs if p}
             self._prefetch_counts(conn, [t for ts in terms for t in ts], batch)
             batch.item_ids = _Ids(conn, t_items)
             batch.item_ids.reserve(len({i.key for i, new in zip(items, fresh, strict=True)
@@ -570,7 +581,7 @@ class IngestMixin:
                                  batch, feats[n], terms[n])
             batch.flush(conn)
             self._compose_created(conn, batch.created, ctx, now, stats,
-                                  backlog | batch.overflow)
+                                  backlog | batch.overflow, alone)
             for story_id, created in touched.items():
                 if not created:
                     self._recompose(conn, story_id, False, ctx, now, stats)
@@ -854,7 +865,8 @@ class IngestMixin:
 
     def _compose_created(self, conn: Connection, created: dict[int, list[Item]],
                          ctx: RoutingContext, now: datetime, stats: IngestStats,
-                         backlog: set[tuple[str, str]]) -> None:
+                         backlog: set[tuple[str, str]],
+                         alone: Mapping[int, StoryContent] | None = None) -> None:
         """Compose the stories this ingest created, from their items in memory, and write
         them, their tags, dates and deliveries in one statement each. A story made only of
         ``backlog`` items is not announced: no deliveries, and no target (``targets`` is
@@ -866,7 +878,9 @@ class IngestMixin:
             conn.execute(update(t_stories).where(t_stories.c.id.in_(quiet))
                          .values(targets=NOT_ANNOUNCED))
         for story_id, story_items in created.items():
-            content = compose(story_items, ctx.taxonomy, ())
+            # A story of one item: its content as prepared with the item, if it was.
+            known = alone.get(id(story_items[0])) if alone and len(story_items) == 1 else None
+            content = known or compose(story_items, ctx.taxonomy, ())
             stories.append({"sid": story_id, "title": content.title,
                             "summary": content.summary, "url": content.url,
                             "kind": content.kind, "updated_at": now, "revision": 1})
