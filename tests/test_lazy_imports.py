@@ -25,7 +25,8 @@ LAZY = ("alembic", "feedparser", "markdown_it", "slack_sdk", "tweepy", "apschedu
 
 def imported_after(module: str) -> set[str]:
     code = (f"import sys, json, {module}; "
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+            "print(json.dumps(sorted({m.split('.')[0] for m, v in sys.modules.items() "
+            "if v is not None})))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     return set(json.loads(out))
