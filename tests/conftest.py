@@ -176,3 +176,90 @@ def teams() -> Iterator[FakeTeamsWebhook]:
     """The loopback fake Teams webhook (a module may define its own)."""
     with running_teams_webhook() as fake:
         yield fake
+
+
+# The fast lane. Plain `pytest` (no paths, no -m) leaves out the tests marked `slow`: those
+# that start processes (`herald` commands, several workers, pip, mypy), drive a browser, or
+# sweep a corpus. `pytest --all` runs everything (CI's `.ci/run` does); `-m EXPR` or naming
+# files or tests selects exactly what was asked, slow or not.
+
+_SLOW_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--all", action="store_true", dest="herald_all",
+                     help="also run the tests marked slow (the full run, as .ci/run does); "
+                          "plain `pytest` leaves them out")
+
+
+def _fast_lane(config: pytest.Config) -> bool:
+    """True when nothing chose the tests: no --all, no -m, no paths or test ids."""
+    return (not config.getoption("herald_all") and not config.getoption("markexpr")
+            and config.args_source != pytest.Config.ArgsSource.ARGS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _fast_lane(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config.hook.pytest_deselected(items=slow)
+    config.stash[_SLOW_LEFT_OUT] = len(slow)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    left_out = config.stash.get(_SLOW_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"The fast lane left out {left_out} slow tests (processes, browsers, corpus "
+            "sweeps): `pytest --all` runs everything, as CI does; `pytest -m slow` runs "
+            "only them.")
+
+
+# A test that starts a program (Python, a browser, pip...) must be marked slow, or the fast
+# lane would slowly fill with them: the teardown fails it, naming the command. Only
+# subprocess.Popen is watched (so `subprocess.run`, asyncio and Playwright's driver), not
+# multiprocessing: a process pool inside Herald is the code under test, not the test's.
+
+_SPAWNED: list[str] = []
+_WATCHING: list[bool] = [False]
+
+
+def _watch_spawns() -> None:
+    import subprocess
+
+    if getattr(subprocess.Popen, "_herald_watched", False):
+        return
+    original = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def execute_child(self: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
+        if _WATCHING[0]:
+            shown = args if isinstance(args, str | bytes) else " ".join(map(str, args))
+            _SPAWNED.append(str(shown)[:200])
+        return original(self, args, *rest, **kwargs)
+
+    subprocess.Popen._execute_child = execute_child  # type: ignore[attr-defined]
+    subprocess.Popen._herald_watched = True  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _watch_spawns()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _SPAWNED.clear()
+    _WATCHING[0] = item.get_closest_marker("slow") is None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    spawned, watching = list(_SPAWNED), _WATCHING[0]
+    _SPAWNED.clear()
+    _WATCHING[0] = False
+    if watching and spawned:
+        pytest.fail(f"{item.nodeid} started a process ({spawned[0]}) but is not marked "
+                    "slow: mark it (@pytest.mark.slow, or pytestmark in its module) so the "
+                    "fast lane stays fast", pytrace=False)

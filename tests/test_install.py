@@ -73,6 +73,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_default_config_the_taxonomy_the_samples_and_the_starter(
         wheel: Path) -> None:
     # Before, `pip install .` left config/ behind: "…/site-packages/config/default.toml:
@@ -86,6 +87,7 @@ def test_the_wheel_carries_the_default_config_the_taxonomy_the_samples_and_the_s
     assert not [n for n in names if n.startswith("config/")]
 
 
+@pytest.mark.slow
 def test_an_installed_copy_inits_a_site_runs_it_and_finds_its_database_from_elsewhere(
         wheel: Path, tmp_path: Path) -> None:
     site_packages = tmp_path / "installed"
@@ -446,6 +448,7 @@ def test_the_merge_settings_default_to_the_tuned_merge_config() -> None:
     assert MergeSettings(enabled=False).merge_config() is None
 
 
+@pytest.mark.slow
 def test_config_and_errors_import_neither_the_tagger_nor_the_channels() -> None:
     probe = ("import sys, bot.config, bot.errors; print(sorted(m for m in sys.modules if "
              "m.startswith('channels') or m in ('bot.pipeline.tagging', "

@@ -159,6 +159,7 @@ def test_run_once_prints_no_log_line_between_the_panels(tmp_path: Path,
     assert not _logged(between), "\n".join(between)
 
 
+@pytest.mark.slow
 def test_run_once_in_one_stream_keeps_the_panels_together(tmp_path: Path) -> None:
     """stdout and stderr into one file (``> log 2>&1``), unbuffered as on a terminal."""
     config = write_workspace(tmp_path, targets=CONSOLE, routes=BOTH)
@@ -196,6 +197,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_serve_logs_json_lines_with_the_access_log(tmp_path: Path) -> None:
     config = write_workspace(tmp_path)
     port = _free_port()
