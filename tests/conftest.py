@@ -178,18 +178,30 @@ def teams() -> Iterator[FakeTeamsWebhook]:
         yield fake
 
 
-# The fast lane. Plain `pytest` (no paths, no -m) leaves out the tests marked `slow`: those
-# that start processes (`herald` commands, several workers, pip, mypy), drive a browser, or
-# sweep a corpus. `pytest --all` runs everything (CI's `.ci/run` does); `-m EXPR` or naming
-# files or tests selects exactly what was asked, slow or not.
+# The fast lane. Plain `pytest` (no paths, no -m) leaves out two kinds of test: those marked
+# `slow` (they start processes: `herald` commands, several workers, pip, mypy; drive a
+# browser; or sweep a corpus) and the PostgreSQL runs, which this conftest marks `postgres`
+# (a test on the `postgresql` side of `db_url`, or asking for `pg_url`): each costs a fresh
+# schema and its migrations, and together they were most of the rest. Their SQLite twins stay.
+# `pytest --all` runs everything (CI's `.ci/run` does); `-m EXPR` or naming files or tests
+# selects exactly what was asked, slow or not.
 
-_SLOW_LEFT_OUT = pytest.StashKey[int]()
+_LEFT_OUT = pytest.StashKey[tuple[int, int]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--all", action="store_true", dest="herald_all",
-                     help="also run the tests marked slow (the full run, as .ci/run does); "
-                          "plain `pytest` leaves them out")
+                     help="also run the tests marked slow and the PostgreSQL runs (the full "
+                          "run, as .ci/run does); plain `pytest` leaves them out")
+
+
+def _on_postgresql(item: pytest.Item) -> bool:
+    """The item runs against PostgreSQL: it asks for pg_url, or a parameter says postgresql."""
+    if "pg_url" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(value, str) and value == "postgresql" for value in callspec.params.values())
 
 
 def _fast_lane(config: pytest.Config) -> bool:
@@ -198,24 +210,31 @@ def _fast_lane(config: pytest.Config) -> bool:
             and config.args_source != pytest.Config.ArgsSource.ARGS)
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _on_postgresql(item) and not item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.postgres)
     if not _fast_lane(config):
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
-    if slow:
-        items[:] = [item for item in items if not item.get_closest_marker("slow")]
-        config.hook.pytest_deselected(items=slow)
-    config.stash[_SLOW_LEFT_OUT] = len(slow)
+    postgres = [item for item in items
+                if item.get_closest_marker("postgres") and not item.get_closest_marker("slow")]
+    if slow or postgres:
+        left_out = {id(item) for item in slow + postgres}
+        items[:] = [item for item in items if id(item) not in left_out]
+        config.hook.pytest_deselected(items=slow + postgres)
+    config.stash[_LEFT_OUT] = (len(slow), len(postgres))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    left_out = config.stash.get(_SLOW_LEFT_OUT, 0)
-    if left_out:
+    slow, postgres = config.stash.get(_LEFT_OUT, (0, 0))
+    if slow or postgres:
         terminalreporter.write_line(
-            f"The fast lane left out {left_out} slow tests (processes, browsers, corpus "
-            "sweeps): `pytest --all` runs everything, as CI does; `pytest -m slow` runs "
-            "only them.")
+            f"The fast lane left out {slow} slow tests (processes, browsers, corpus sweeps) "
+            f"and {postgres} PostgreSQL runs: `pytest --all` runs everything, as CI does; "
+            "`pytest -m slow` or `pytest -m postgres` runs only those.")
 
 
 # A test that starts a program (Python, a browser, pip...) must be marked slow, or the fast
