@@ -176,3 +176,109 @@ def teams() -> Iterator[FakeTeamsWebhook]:
     """The loopback fake Teams webhook (a module may define its own)."""
     with running_teams_webhook() as fake:
         yield fake
+
+
+# The fast lane. Plain `pytest` (no paths, no -m) leaves out two kinds of test: those marked
+# `slow` (they start processes: `herald` commands, several workers, pip, mypy; drive a
+# browser; or sweep a corpus) and the PostgreSQL runs, which this conftest marks `postgres`
+# (a test on the `postgresql` side of `db_url`, or asking for `pg_url`): each costs a fresh
+# schema and its migrations, and together they were most of the rest. Their SQLite twins stay.
+# `pytest --all` runs everything (CI's `.ci/run` does); `-m EXPR` or naming files or tests
+# selects exactly what was asked, slow or not.
+
+_LEFT_OUT = pytest.StashKey[tuple[int, int]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--all", action="store_true", dest="herald_all",
+                     help="also run the tests marked slow and the PostgreSQL runs (the full "
+                          "run, as .ci/run does); plain `pytest` leaves them out")
+
+
+def _on_postgresql(item: pytest.Item) -> bool:
+    """The item runs against PostgreSQL: it asks for pg_url, or a parameter says postgresql."""
+    if "pg_url" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(value, str) and value == "postgresql" for value in callspec.params.values())
+
+
+def _fast_lane(config: pytest.Config) -> bool:
+    """True when nothing chose the tests: no --all, no -m, no paths or test ids."""
+    return (not config.getoption("herald_all") and not config.getoption("markexpr")
+            and config.args_source != pytest.Config.ArgsSource.ARGS)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _on_postgresql(item) and not item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.postgres)
+    if not _fast_lane(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    postgres = [item for item in items
+                if item.get_closest_marker("postgres") and not item.get_closest_marker("slow")]
+    if slow or postgres:
+        left_out = {id(item) for item in slow + postgres}
+        items[:] = [item for item in items if id(item) not in left_out]
+        config.hook.pytest_deselected(items=slow + postgres)
+    config.stash[_LEFT_OUT] = (len(slow), len(postgres))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    slow, postgres = config.stash.get(_LEFT_OUT, (0, 0))
+    if slow or postgres:
+        terminalreporter.write_line(
+            f"The fast lane left out {slow} slow tests (processes, browsers, corpus sweeps) "
+            f"and {postgres} PostgreSQL runs: `pytest --all` runs everything, as CI does; "
+            "`pytest -m slow` or `pytest -m postgres` runs only those.")
+
+
+# A test that starts a program (Python, a browser, pip...) must be marked slow, or the fast
+# lane would slowly fill with them: the teardown fails it, naming the command. Only
+# subprocess.Popen is watched (so `subprocess.run`, asyncio and Playwright's driver), not
+# multiprocessing: a process pool inside Herald is the code under test, not the test's.
+
+_SPAWNED: list[str] = []
+_WATCHING: list[bool] = [False]
+
+
+def _watch_spawns() -> None:
+    import subprocess
+
+    if getattr(subprocess.Popen, "_herald_watched", False):
+        return
+    original = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def execute_child(self: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
+        if _WATCHING[0]:
+            shown = args if isinstance(args, str | bytes) else " ".join(map(str, args))
+            _SPAWNED.append(str(shown)[:200])
+        return original(self, args, *rest, **kwargs)
+
+    subprocess.Popen._execute_child = execute_child  # type: ignore[attr-defined]
+    subprocess.Popen._herald_watched = True  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _watch_spawns()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _SPAWNED.clear()
+    _WATCHING[0] = item.get_closest_marker("slow") is None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    spawned, watching = list(_SPAWNED), _WATCHING[0]
+    _SPAWNED.clear()
+    _WATCHING[0] = False
+    if watching and spawned:
+        pytest.fail(f"{item.nodeid} started a process ({spawned[0]}) but is not marked "
+                    "slow: mark it (@pytest.mark.slow, or pytestmark in its module) so the "
+                    "fast lane stays fast", pytrace=False)

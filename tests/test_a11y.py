@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from tests.test_browser import Server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # tests/test_browser.py's fixtures, by name: its browser, and its server for this module.
 chromium_path = harness.chromium_path
 browser = harness.browser

@@ -24,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
 from bot.clock import FixedClock
 from tests.web_helpers import APPROVER, COOKIE, EDITOR, Web, make_web, session_token
 
+pytestmark = pytest.mark.slow
+
 FEED = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Academy news</title><link>https://academy.example.org/</link>
 <description>News</description>

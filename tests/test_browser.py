@@ -39,7 +39,7 @@ from tests.fakes.teams_webhook import FakeTeamsWebhook, running_teams_webhook
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 PASSWORD_ENV = "HERALD_TEST_STAFF_PASSWORD"

@@ -28,7 +28,7 @@ from tests.test_browser import (  # noqa: F401 - fixtures, used by name
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_preview_and_test_send_the_digest(browser: Browser, server: Server,  # noqa: F811

@@ -31,7 +31,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures)
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TITLE = "Cohort 8 opens for applications"
 FIXED = "Cohort 8 opens for applications on 12 January"

@@ -37,7 +37,7 @@ from tests.test_cli import FEED
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CONFIG = """
 [database]

@@ -32,7 +32,7 @@ from tests.web_helpers import EDITOR, PASSWORD, Web, serving
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SWITCH = "Remind people before this story's dates"
 

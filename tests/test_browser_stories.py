@@ -26,7 +26,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures, used by name)
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_find_a_story_by_search_and_merge_a_suggested_duplicate(

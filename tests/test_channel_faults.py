@@ -256,6 +256,7 @@ def test_smtp_resets_mid_batch_lose_no_digest(tmp_path: Path) -> None:
 # -------------------------------------------------------------- visible in the outbox
 
 
+@pytest.mark.slow
 def test_outbox_json_shows_attempts_and_the_next_try_without_a_retry_storm(
         tmp_path: Path, slack: FakeSlack) -> None:
     feed = tmp_path / "news.xml"

@@ -21,6 +21,8 @@ import pytest
 
 from tests.conftest import CONFIG_DIR
 
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 120
 TAXONOMY = CONFIG_DIR / "taxonomy.toml"
 DEFAULT_TOML = CONFIG_DIR / "default.toml"

@@ -149,6 +149,7 @@ def test_local_files_and_missing_files(store: Store, clock, tmp_path: Path) -> N
     assert c.run_once(all_enabled=True).unchanged == 1
 
 
+@pytest.mark.slow
 def test_reference_corpus_never_crashes_a_run(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
     """Every real-world feed file is ingested or rejected with a per-source error, twice."""
     root = reference_dir("feeds")

@@ -63,6 +63,7 @@ def test_the_corpus_reads_as_labelled_examples() -> None:
     assert test and all(e.split == "test" for e in test)
 
 
+@pytest.mark.slow
 def test_shipped_weights_equal_a_fresh_build() -> None:
     """``python -m bot.tagtrain`` rebuilds bot/pipeline/tagger.json from the corpus; the
     file in the repository must be that build (to the weights file's rounding)."""

@@ -36,6 +36,7 @@ def via_proxy(db_url: str, port: int) -> str:
     return url.render_as_string(hide_password=False)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_restarted_mid_run_the_worker_reconnects_and_goes_on(
         tmp_path: Path, pg_url: str, feed_server) -> None:  # type: ignore[no-untyped-def]

@@ -45,6 +45,7 @@ def test_the_test_extra_has_the_tools_ci_runs() -> None:
     assert {"pytest", "ruff", "mypy", "pip-audit"} <= test_extra
 
 
+@pytest.mark.slow
 def test_pip_audit_finds_no_known_vulnerability() -> None:
     pytest.importorskip("pip_audit", reason="pip-audit is not installed (it is in the "
                                             "test extra: pip install -e '.[test]')")

@@ -1134,6 +1134,7 @@ def cli_workspace(root: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_cli_subscribers_add_list_remove(tmp_path: Path) -> None:
     config = cli_workspace(tmp_path)
     added = cli(tmp_path, "subscribers", "add", "a@example.org", "--domains", LC,
@@ -1160,6 +1161,7 @@ def test_cli_subscribers_add_list_remove(tmp_path: Path) -> None:
         ("a@example.org", False, True), ("all@example.org", True, False)]
 
 
+@pytest.mark.slow
 def test_cli_digest_preview_and_send(tmp_path: Path) -> None:
     config = cli_workspace(tmp_path)
     cli(tmp_path, "run", "--once", "--config", config)
@@ -1191,6 +1193,7 @@ def test_cli_digest_preview_and_send(tmp_path: Path) -> None:
     assert "--period" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_cli_digest_send_exits_4_while_a_digest_waits(tmp_path: Path) -> None:
     """README and --help: "4: a digest failed or waits". A digest left waiting by an earlier
     run (the mail server could not be reached) keeps the exit code at 4 until it goes, even

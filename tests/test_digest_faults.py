@@ -176,6 +176,7 @@ def plain_smtp() -> Iterator[FakeSmtp]:
         yield fake
 
 
+@pytest.mark.slow
 def test_an_address_the_server_cannot_take_fails_alone_and_the_batch_goes_on(
         db_url: str, tmp_path: Path, plain_smtp: FakeSmtp) -> None:
     config = cli_workspace(tmp_path)
@@ -235,6 +236,7 @@ NOT_ADDRESSES = ["someone@exa..mple.org", "some one@example.org", "someone@examp
                  "someone@localhost", "some..one@example.org", "someone@-example.org"]
 
 
+@pytest.mark.slow
 def test_cli_refuses_what_is_not_an_email_address(tmp_path: Path) -> None:
     config = cli_workspace(tmp_path)
     for text in NOT_ADDRESSES:

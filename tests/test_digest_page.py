@@ -347,6 +347,7 @@ def test_only_admins_import(web: Web) -> None:
     assert r.status_code == 422 and "choose a CSV file" in r.text
 
 
+@pytest.mark.slow
 def test_cli_subscribers_add_kinds_and_list_them(tmp_path: Path) -> None:
     from tests.test_digest import cli, cli_workspace
 

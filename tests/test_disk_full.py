@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import ROOT
 from tests.fakes.full_disk import NoSmallDisk, run_on_small_tmpfs
 
+pytestmark = pytest.mark.slow
+
 NO_SPACE = "No space left on device"
 
 

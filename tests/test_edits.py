@@ -98,6 +98,7 @@ def test_edits_survive_a_later_poll_raise_the_revision_and_are_recorded(dbweb: W
                                       if t.group is TagGroup.PROGRAMME]
 
 
+@pytest.mark.slow
 def test_the_cli_edits_a_story_and_prints_its_history(tmp_path: Path) -> None:
     from tests.test_cli import flat, herald, json_out, write_workspace
 

@@ -179,6 +179,7 @@ def test_the_form_says_which_date_and_field_and_cleans_the_rest(dbweb: Web) -> N
     assert r.status_code == 422 and "the title is empty" in r.text
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_a_bad_time_in_one_line_with_exit_2(tmp_path: Path) -> None:
     from tests.test_cli import herald, json_out, write_workspace
 

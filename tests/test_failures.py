@@ -356,6 +356,7 @@ def slack_target(slack: FakeSlack) -> str:
             f'base_url = "{slack.base_url}"\n')
 
 
+@pytest.mark.slow
 def test_run_once_exits_0_when_all_is_well_and_3_when_a_source_failed(
         tmp_path: Path, feed_server: Any) -> None:
     config = cli_config(tmp_path, feeds={}, targets=FILES, routes='[[routes]]\nto = ["files"]')
@@ -366,6 +367,7 @@ def test_run_once_exits_0_when_all_is_well_and_3_when_a_source_failed(
     assert "source broken failed" in " ".join(result.stdout.split())
 
 
+@pytest.mark.slow
 def test_run_once_exits_4_on_a_refused_token_and_recovers(tmp_path: Path,
                                                           slack: FakeSlack) -> None:
     config = cli_config(tmp_path, feeds={}, targets=slack_target(slack),
@@ -397,6 +399,7 @@ def test_run_once_exits_4_on_a_refused_token_and_recovers(tmp_path: Path,
     assert len(slack.posted()) == len(rows) == 3
 
 
+@pytest.mark.slow
 def test_run_once_exits_5_when_sources_and_deliveries_failed(
         tmp_path: Path, slack: FakeSlack, feed_server: Any) -> None:
     config = cli_config(tmp_path, feeds={"broken": feed_server.url("/status/404")},
@@ -405,6 +408,7 @@ def test_run_once_exits_5_when_sources_and_deliveries_failed(
            env=child_env(SLACK_BOT_TOKEN="xoxb-wrong"), code=5)
 
 
+@pytest.mark.slow
 def test_run_once_exits_1_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
     config = cli_config(tmp_path, feeds={}, targets=FILES, routes='[[routes]]\nto = ["files"]')
     env = child_env(DATABASE_URL="postgresql+psycopg://herald@127.0.0.1:9/none")
@@ -413,6 +417,7 @@ def test_run_once_exits_1_when_the_database_cannot_be_reached(tmp_path: Path) ->
     assert "Exit codes" in herald(tmp_path, "run", "--help").stdout
 
 
+@pytest.mark.slow
 def test_outbox_of_a_paused_target_shows_its_probe_time_and_retry_says_why_not(
         tmp_path: Path, slack: FakeSlack) -> None:
     config = cli_config(tmp_path, feeds={}, targets=slack_target(slack),
@@ -441,6 +446,7 @@ def test_outbox_of_a_paused_target_shows_its_probe_time_and_retry_says_why_not(
     assert "meanwhile" not in said
 
 
+@pytest.mark.slow
 def test_outbox_retry_selectors(tmp_path: Path, slack: FakeSlack) -> None:
     config = cli_config(tmp_path, feeds={}, targets=FILES + slack_target(slack),
                         routes='[[routes]]\nto = ["files", "staff-slack"]')

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ def _slow(body: bytes, url: str) -> list[Item] | ParseError:
         return exc
 
 
+@pytest.mark.slow
 def test_both_paths_agree_on_every_reference_feed_the_fast_path_accepts() -> None:
     root = reference_dir("feeds")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)

@@ -559,6 +559,7 @@ def corpus_files() -> list[Path]:
                   if p.is_file() and p.suffix.lower() in FEED_SUFFIXES)
 
 
+@pytest.mark.slow
 def test_corpus_parses_or_raises_parse_error_and_is_deterministic() -> None:
     files = corpus_files()
     assert len(files) > 1000, "the reference corpus looks incomplete"

@@ -167,6 +167,7 @@ def test_a_page_without_feed_links_and_a_private_feed_are_refused_in_plain_words
     assert web.store.list_sources() == []
 
 
+@pytest.mark.slow
 def test_the_cli_adds_from_a_site_and_asks_which_of_several(tmp_path: Path,
                                                              server: FeedServer) -> None:
     config = write_config(tmp_path, server, sources="")
@@ -400,6 +401,7 @@ def test_0012_adds_display_name_and_goes_back(db_url: str, clock: FixedClock) ->
 
 
 
+@pytest.mark.slow
 def test_the_cli_edits_and_polls_a_feed(tmp_path: Path, server: FeedServer) -> None:
     config = write_config(tmp_path, server)  # the config file's feed `news`
     herald(tmp_path, "feeds", "add", server.url("/blog/feed.json"), "--title", "Blog",
@@ -424,6 +426,7 @@ def test_the_cli_edits_and_polls_a_feed(tmp_path: Path, server: FeedServer) -> N
     assert feeds["blog"]["url"] == server.url("/blog/feed.json")
 
 
+@pytest.mark.slow
 def test_the_cli_reports_poll_and_check_failures_in_plain_words(tmp_path: Path,
                                                                  server: FeedServer) -> None:
     assert in_one_line("HTTP 404 Not Found") == \

@@ -72,6 +72,7 @@ def cli_refusal(root: Path, config: Path, *args: str) -> str:
 
 # -- herald feeds add -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_feeds_add_refuses_a_url_that_answers_404(tmp_path: Path, server: FeedServer) -> None:
     config = write_config(tmp_path, server)
     error = cli_refusal(tmp_path, config, server.url("/missing.xml"), "--name", "missing")
@@ -79,6 +80,7 @@ def test_feeds_add_refuses_a_url_that_answers_404(tmp_path: Path, server: FeedSe
     assert feed_names(tmp_path, config) == ["news"]
 
 
+@pytest.mark.slow
 def test_feeds_add_refuses_a_page_that_is_not_a_feed(tmp_path: Path,
                                                       server: FeedServer) -> None:
     config = write_config(tmp_path, server)
@@ -87,6 +89,7 @@ def test_feeds_add_refuses_a_page_that_is_not_a_feed(tmp_path: Path,
     assert feed_names(tmp_path, config) == ["news"]
 
 
+@pytest.mark.slow
 def test_feeds_add_refuses_a_feed_already_there(tmp_path: Path, server: FeedServer) -> None:
     config = write_config(tmp_path, server)
     news = server.url("/news.xml")
@@ -100,6 +103,7 @@ def test_feeds_add_refuses_a_feed_already_there(tmp_path: Path, server: FeedServ
     assert feed_names(tmp_path, config) == ["news"]
 
 
+@pytest.mark.slow
 def test_feeds_add_warns_of_an_empty_feed_and_adds_it(tmp_path: Path, server: FeedServer
                                                       ) -> None:
     config = write_config(tmp_path, server)
@@ -112,6 +116,7 @@ def test_feeds_add_warns_of_an_empty_feed_and_adds_it(tmp_path: Path, server: Fe
     assert "warning: This feed has no entries" in added
 
 
+@pytest.mark.slow
 def test_feeds_add_accepts_a_good_loopback_feed(tmp_path: Path, server: FeedServer) -> None:
     config = write_config(tmp_path, server)
     url = server.url("/other.xml")
@@ -127,6 +132,7 @@ def test_feeds_add_accepts_a_good_loopback_feed(tmp_path: Path, server: FeedServ
     assert feeds["other"]["origin"] == "database" and feeds["other"]["paused"] is False
 
 
+@pytest.mark.slow
 def test_feeds_add_redacts_the_url_it_names_in_an_error(tmp_path: Path,
                                                         server: FeedServer) -> None:
     config = write_config(tmp_path, server)
@@ -168,6 +174,7 @@ REFUSED = [  # (url, or a path on the loopback server; name; every), a word of t
 _ALERT = re.compile(r'<p class="error" role="alert">(.*?)</p>', re.S)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("url", "name", "every", "words"), REFUSED)
 def test_the_web_form_and_the_cli_refuse_alike(faces: tuple[Web, Path, Path],
                                                server: FeedServer, url: str, name: str,
@@ -208,6 +215,7 @@ def without_passed(story: dict[str, Any]) -> dict[str, Any]:
                                for d in story["dates"]]}
 
 
+@pytest.mark.slow
 def test_a_story_and_its_deliveries_read_the_same_from_the_cli_and_the_api(
         tmp_path: Path, server: FeedServer) -> None:
     feed = tmp_path / "feed.xml"

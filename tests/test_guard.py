@@ -99,6 +99,7 @@ def test_a_redirect_to_the_inside_is_refused_before_it_is_followed(feed_server) 
     assert hops[-1].startswith("http://metadata.test/")  # checked, and never sent
 
 
+@pytest.mark.slow
 def test_feeds_add_refuses_an_inside_address(tmp_path: Path) -> None:
     from tests.conftest import CONFIG_DIR
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import Herald
@@ -16,6 +17,8 @@ from bot.config import load_config
 from bot.store import Store
 from bot.web import create_app
 from tests.test_worker import wait_for, write_config
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_running_worker_beats_and_healthz_reports_it(tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_default_config_the_taxonomy_the_samples_and_the_starter(
         wheel: Path) -> None:
     # Before, `pip install .` left config/ behind: "…/site-packages/config/default.toml:
@@ -86,6 +87,7 @@ def test_the_wheel_carries_the_default_config_the_taxonomy_the_samples_and_the_s
     assert not [n for n in names if n.startswith("config/")]
 
 
+@pytest.mark.slow
 def test_an_installed_copy_inits_a_site_runs_it_and_finds_its_database_from_elsewhere(
         wheel: Path, tmp_path: Path) -> None:
     site_packages = tmp_path / "installed"
@@ -128,6 +130,7 @@ def test_an_installed_copy_inits_a_site_runs_it_and_finds_its_database_from_else
 
 # ------------------------------------------------------------------ herald init
 
+@pytest.mark.slow
 def test_init_writes_a_folder_that_runs_as_it_is(tmp_path: Path) -> None:
     herald(tmp_path, "init", "site")
     site = tmp_path / "site"
@@ -142,6 +145,7 @@ def test_init_writes_a_folder_that_runs_as_it_is(tmp_path: Path) -> None:
     assert str(site / "herald.toml") in flat(check.stdout)
 
 
+@pytest.mark.slow
 def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
@@ -204,6 +208,7 @@ def test_paths_in_a_config_are_read_from_its_folder_wherever_herald_starts(
                            ).database_url == kept
 
 
+@pytest.mark.slow
 def test_stories_from_another_folder_read_the_same_database(tmp_path: Path) -> None:
     # Before, `herald stories` from another folder printed "0 stories" and made a new,
     # empty var/herald.db there.
@@ -217,6 +222,7 @@ def test_stories_from_another_folder_read_the_same_database(tmp_path: Path) -> N
     assert not (other / "var").exists()
 
 
+@pytest.mark.slow
 def test_config_check_prints_the_absolute_database_and_paths(tmp_path: Path) -> None:
     herald(tmp_path, "init", "site")
     pg = "postgresql+psycopg://herald:hunter2@127.0.0.1:5432/herald"
@@ -236,6 +242,7 @@ def test_config_check_prints_the_absolute_database_and_paths(tmp_path: Path) -> 
 X_SOURCE = '[[sources]]\nname = "academy-x"\ntype = "x"\nusername = "academy"\n'
 
 
+@pytest.mark.slow
 def test_config_check_with_an_x_source_names_its_missing_token_without_a_traceback(
         tmp_path: Path) -> None:
     # Before: a traceback from redact_url(None), for any config with an X source.
@@ -252,6 +259,7 @@ def test_config_check_with_an_x_source_names_its_missing_token_without_a_traceba
     assert "AAAA-token" not in ok.stdout
 
 
+@pytest.mark.slow
 def test_a_disabled_target_without_its_secret_passes_the_check(tmp_path: Path) -> None:
     config = tmp_path / "herald.toml"
     config.write_text('[[targets]]\nname = "slack"\ntype = "slack"\nchannel = "C1"\n'
@@ -320,6 +328,7 @@ def test_an_x_source_without_its_token_fails_alone_naming_the_variable(
 
 # ------------------------------------------------------------------ config check --online
 
+@pytest.mark.slow
 def test_config_check_online_tries_each_target_and_feed_once(tmp_path: Path,
                                                               feed_server) -> None:  # type: ignore[no-untyped-def]
     good = feed_server.add("/news.xml", rss("news", [1, 2, 3]))
@@ -368,6 +377,7 @@ type = "teams"
     assert "xoxb-good" not in result.stdout and "sig=secret" not in result.stdout
 
 
+@pytest.mark.slow
 def test_config_check_online_tries_database_feeds_and_says_failed_first_and_last(
         tmp_path: Path, feed_server) -> None:  # type: ignore[no-untyped-def]
     """A feed added with `herald feeds add` (kept in the database) is tried too; a Teams
@@ -410,6 +420,7 @@ type = "teams"
     assert "webhook host answers (HTTP 405" in flat(right.stdout)
 
 
+@pytest.mark.slow
 def test_config_check_online_fetches_feeds_through_the_ssrf_guard(tmp_path: Path,
                                                                   feed_server) -> None:  # type: ignore[no-untyped-def]
     url = feed_server.add("/news.xml", rss("news", [1]))
@@ -420,6 +431,7 @@ def test_config_check_online_fetches_feeds_through_the_ssrf_guard(tmp_path: Path
     assert "allow_networks" in result.stdout
 
 
+@pytest.mark.slow
 def test_config_check_online_reports_a_refused_smtp_login(tmp_path: Path) -> None:
     config = tmp_path / "herald.toml"
     config.write_text("", encoding="utf-8")
@@ -446,6 +458,7 @@ def test_the_merge_settings_default_to_the_tuned_merge_config() -> None:
     assert MergeSettings(enabled=False).merge_config() is None
 
 
+@pytest.mark.slow
 def test_config_and_errors_import_neither_the_tagger_nor_the_channels() -> None:
     probe = ("import sys, bot.config, bot.errors; print(sorted(m for m in sys.modules if "
              "m.startswith('channels') or m in ('bot.pipeline.tagging', "
@@ -459,6 +472,7 @@ def test_config_and_errors_import_neither_the_tagger_nor_the_channels() -> None:
     assert errors_alone.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_composition_errors_read_as_before_from_config_check_and_from_herald(
         tmp_path: Path) -> None:
     from bot.app import Herald

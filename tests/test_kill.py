@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.fakes.slack_server import FakeSlack, running_fake_slack
 from tests.workers import (
@@ -28,6 +30,8 @@ from tests.workers import (
     worker_env,
     write_config,
 )
+
+pytestmark = pytest.mark.slow
 
 #: Fixed, so CI repeats the same kills; set HERALD_KILL_SEED to explore others.
 SEED = int(os.environ.get("HERALD_KILL_SEED", "20260826"))

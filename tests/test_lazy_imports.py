@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow
+
 LAZY = ("alembic", "feedparser", "markdown_it", "slack_sdk", "tweepy", "apscheduler",
         # The learned tagger is fitted with scikit-learn (herald tags train) and applied in
         # pure Python: a worker never imports it.

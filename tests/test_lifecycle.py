@@ -27,6 +27,8 @@ from tests.lifecycle_actions import STEPS, Walk
 from tests.lifecycle_oracle import Oracle, Violation
 from tests.lifecycle_world import running_world
 
+pytestmark = pytest.mark.slow
+
 #: The walks CI runs: a short one, and a longer one that merges stories both already posted
 #: (the retraction path). HERALD_LIFECYCLE_SEED / _STEPS run one walk of your choice.
 WALKS = [(12, 160), (3, 400)]

@@ -79,6 +79,7 @@ def test_json_lines_carry_time_level_logger_message_extras_and_the_exception(
     assert "ZeroDivisionError" in second["exc"]
 
 
+@pytest.mark.slow
 def test_the_log_format_comes_from_the_environment_too(tmp_path: Path) -> None:
     from tests.test_cli import herald
 
@@ -159,6 +160,7 @@ def test_run_once_prints_no_log_line_between_the_panels(tmp_path: Path,
     assert not _logged(between), "\n".join(between)
 
 
+@pytest.mark.slow
 def test_run_once_in_one_stream_keeps_the_panels_together(tmp_path: Path) -> None:
     """stdout and stderr into one file (``> log 2>&1``), unbuffered as on a terminal."""
     config = write_workspace(tmp_path, targets=CONSOLE, routes=BOTH)
@@ -174,6 +176,7 @@ def test_run_once_in_one_stream_keeps_the_panels_together(tmp_path: Path) -> Non
     assert lines[-1].startswith("Herald run complete")
 
 
+@pytest.mark.slow
 def test_readme_shows_the_summary_line_run_once_prints(tmp_path: Path) -> None:
     from tests.conftest import ROOT
     from tests.test_cli import flat, herald
@@ -196,6 +199,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_serve_logs_json_lines_with_the_access_log(tmp_path: Path) -> None:
     config = write_workspace(tmp_path)
     port = _free_port()

@@ -148,6 +148,7 @@ def test_a_repost_of_our_own_post_is_the_same_story(store: Store, clock) -> None
     assert len(story.items) == 2
 
 
+@pytest.mark.slow
 def test_cli_merge_and_split(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import json
     import os

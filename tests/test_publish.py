@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CONFIG_DIR
 from tests.fakes.slack_server import running_fake_slack
 from tests.fakes.teams_webhook import running_teams_webhook
+
+pytestmark = pytest.mark.slow
 
 CONFIG = """
 [database]

@@ -329,6 +329,7 @@ def test_a_failure_retries_then_dies(store: Store, clock: FixedClock) -> None:
 
 # -- the command line ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_herald_reminders_lists_them_and_stories_json_carries_them(tmp_path: Path) -> None:
     import json
 

@@ -13,9 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.app import Herald
 from bot.config import load_config
 from tests.gate_rig import Rig
+
+pytestmark = pytest.mark.slow
 
 SAMPLES = Path(__file__).resolve().parents[1] / "bot" / "data" / "sample"
 #: Wednesday 26 August 2026, after the samples' posts and before their dates: the Mary

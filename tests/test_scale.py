@@ -21,6 +21,8 @@ from tests.conftest import CONFIG_DIR
 from tests.fakes.feed_server import running_feed_server
 from tests.fakes.slack_server import running_fake_slack
 
+pytestmark = pytest.mark.slow
+
 FEEDS = 300
 CHANNELS = 6
 SYLLABLES = ["ka", "lo", "mi", "ter", "vo", "san", "del", "ri", "po", "tun", "gal", "be",

@@ -19,6 +19,8 @@ from tests.fakes.smtp_server import running_smtp_server
 from tests.fakes.teams_webhook import running_teams_webhook
 from tests.workers import herald, rss, worker_env
 
+pytestmark = pytest.mark.slow
+
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-SLACK-SECRET-1",
     "TEAMS_SIG": "TEAMS-SECRET-2",

@@ -80,6 +80,7 @@ def _config(tmp_path: Path, sources: dict[str, str], *, http: str = "",
     return config
 
 
+@pytest.mark.slow
 def test_the_worker_answers_sigterm_while_a_feed_server_trickles_its_headers(
         tmp_path: Path, feed_server: Any) -> None:
     feed_server.state.header_padding = ENDLESS_PADDING
@@ -102,6 +103,7 @@ def test_the_worker_answers_sigterm_while_a_feed_server_trickles_its_headers(
         worker.kill()
 
 
+@pytest.mark.slow
 def test_healthz_reports_the_collector_stale_while_a_feed_server_holds_the_cycle(
         tmp_path: Path, feed_server: Any) -> None:
     feed_server.state.header_padding = ENDLESS_PADDING
@@ -132,6 +134,7 @@ def test_healthz_reports_the_collector_stale_while_a_feed_server_holds_the_cycle
             herald.close()
 
 
+@pytest.mark.slow
 def test_the_worker_records_each_finished_collect_cycle(tmp_path: Path,
                                                         feed_server: Any) -> None:
     good = feed_server.add("/news.xml", rss("news", range(1, 4)))

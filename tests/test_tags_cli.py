@@ -26,6 +26,7 @@ def write_corpus(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_tags_eval_prints_accuracy_f1_and_the_confusion_matrix(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "labelled.jsonl")
     shown = flat(herald(tmp_path, "tags", "eval", corpus, "--split", "dev").stdout)
@@ -40,6 +41,7 @@ def test_tags_eval_prints_accuracy_f1_and_the_confusion_matrix(tmp_path: Path) -
     assert sum(sum(row.values()) for row in scores["confusion"].values()) == len(TRAIN)
 
 
+@pytest.mark.slow
 def test_tags_eval_names_the_line_of_a_bad_labelled_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x1", "title": "", "text": "t", "kind": "news", "domains": []}\n'
@@ -51,6 +53,7 @@ def test_tags_eval_names_the_line_of_a_bad_labelled_file(tmp_path: Path) -> None
     assert "does not exist" in missing.stderr
 
 
+@pytest.mark.slow
 def test_a_fix_from_the_cli_is_kept_and_teaches_tags_train(tmp_path: Path) -> None:
     pytest.importorskip("sklearn", reason="training needs scikit-learn (test extras)")
     config = write_workspace(tmp_path)
@@ -81,6 +84,7 @@ def test_a_fix_from_the_cli_is_kept_and_teaches_tags_train(tmp_path: Path) -> No
     assert guess.kind.slug == "news"
 
 
+@pytest.mark.slow
 def test_stories_tag_refuses_an_unknown_kind_and_asks_for_something(tmp_path: Path) -> None:
     config = write_workspace(tmp_path)
     herald(tmp_path, "run", "--once", "--config", config)
@@ -91,6 +95,7 @@ def test_stories_tag_refuses_an_unknown_kind_and_asks_for_something(tmp_path: Pa
     assert "--kind" in empty.stderr
 
 
+@pytest.mark.slow
 def test_tags_train_refuses_weights_that_score_worse_and_data_too_thin(
         tmp_path: Path) -> None:
     """Labels that teach the wrong thing (every train item a vacancy or news, no domains)
@@ -128,6 +133,7 @@ def test_tags_train_refuses_weights_that_score_worse_and_data_too_thin(
                                     "--config", config, code=2).stderr
 
 
+@pytest.mark.slow
 def test_tags_eval_refuses_labels_the_taxonomy_does_not_know(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     for line, says in [({"kind": "webinar", "domains": []}, "kind 'webinar' is not one of"),

@@ -15,6 +15,8 @@ import pytest
 from bot.store import Store
 from tests.conftest import CONFIG_DIR
 
+pytestmark = pytest.mark.slow
+
 CONFIG = """
 [database]
 url = "sqlite:///{db}"
