@@ -18,6 +18,9 @@ from bot.store import Store
 from bot.store.migrate import SchemaState, describe_failure, upgrade_in_child
 from tests.conftest import ROOT
 
+#: Each test starts a migrating process: the full run (pytest --all) has them.
+pytestmark = pytest.mark.slow
+
 
 def _fresh_interpreter(url: str) -> dict[str, object]:
     code = ("import json, sys; from bot.store import Store; s = Store.open(sys.argv[1]); "

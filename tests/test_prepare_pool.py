@@ -41,7 +41,9 @@ from bot.store.schema import (
 )
 from tests.conftest import ROOT, make_settings
 
-pytestmark = pytest.mark.skipif(not pool.available(), reason="needs a fork server")
+# Each test starts a pool of processes: the full run (pytest --all) has them.
+pytestmark = [pytest.mark.skipif(not pool.available(), reason="needs the spawn start method"),
+              pytest.mark.slow]
 
 SPEC = TaxonomySpec.of(bundled.taxonomy(), bundled_weights())
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
