@@ -118,6 +118,19 @@ class MergeConfig:
     #: posts are a handful). A story that reaches it is logged and takes no more items:
     #: they make stories of their own (a repeat, never a wrong merge).
     max_story_items: int = 40
+    #: Likeness by words alone must stand out from chance: an item that shares as many
+    #: words with its own source's other posts (different announcements, as a feed's
+    #: entries are) says nothing by sharing them with another source's. Where the words
+    #: are all there is, the score must beat the item's ``chance_rank``-th closest
+    #: sibling (the third: a reminder or two of the same announcement in the same feed do
+    #: not count) by ``chance_margin``; with fewer than ``chance_rank`` + 1 siblings there
+    #: is no measure and the thresholds above decide alone. Where a small vocabulary makes
+    #: everything alike (bench --vocabulary 300) this is what keeps unrelated items apart.
+    chance_margin: float = 0.1
+    chance_rank: int = 3
+    #: Stored posts of the item's source read for the measure (its newest), besides the
+    #: ones the same poll brings.
+    chance_siblings: int = 12
 
 
 @dataclass(frozen=True)
@@ -302,9 +315,11 @@ def links_to_page(a: Features, b: Features) -> bool:
 
 
 def same_announcement(a: Features, b: Features, cfg: MergeConfig,
-                      apart: timedelta = timedelta(0)) -> tuple[bool, str]:
+                      apart: timedelta = timedelta(0),
+                      chance: Callable[[], float] | None = None) -> tuple[bool, str]:
     """Whether two items announce the same thing, and the reason either way; ``apart`` is
-    how far apart they were published."""
+    how far apart they were published. ``chance``: how alike ``a`` is to its own source's
+    other posts (see :func:`chance_level`), asked only where words alone would decide."""
     apart = abs(apart)
     if apart > cfg.strong_window:
         return False, "too far apart"
@@ -334,9 +349,23 @@ def same_announcement(a: Features, b: Features, cfg: MergeConfig,
         if a.title and a.title == b.title:
             return True, f"same title and similar words ({score:.2f}, {shared} shared), undated"
         return False, "one is undated, and similar words alone are not enough"
+    if similar and chance is not None:
+        level = chance()
+        if score < level + cfg.chance_margin:
+            return False, (f"no more alike ({score:.2f}) than to its own source's other "
+                           f"posts ({level:.2f})")
     if similar:
         return True, f"similar words ({score:.2f}, {shared} shared)"
     return False, f"not similar enough ({score:.2f}, {shared} shared)"
+
+
+def chance_level(words: frozenset[str], siblings: Iterable[frozenset[str]],
+                 rank: int) -> float:
+    """How alike a text is to unrelated ones of the same source: its ``rank``-th highest
+    containment among its ``siblings``' words (0.0 with fewer than ``rank`` + 1 of them:
+    too few to tell chance from a reminder)."""
+    scores = sorted((containment(words, s)[0] for s in siblings if s), reverse=True)
+    return scores[rank - 1] if len(scores) > rank else 0.0
 
 
 def index_terms(f: Features, limit: int = 24,

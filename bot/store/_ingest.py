@@ -9,7 +9,7 @@ or link changed); it is never delivered again to a target it already went to.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -39,6 +39,7 @@ from bot.pipeline.route import route
 from bot.pipeline.similar import (
     Features,
     MergeConfig,
+    chance_level,
     containment,
     links_to_page,
     same_announcement,
@@ -285,6 +286,31 @@ class _Batch:
     stored_features: dict[int, tuple[int, datetime, Features]] = field(
         default_factory=dict)
     story_ids: _Ids | None = None
+    #: Each source's posts in this ingest (key, words), its newest stored ones' words
+    #: (read when first needed), and the chance level of each item asked for.
+    siblings: dict[str, list[tuple[tuple[str, str], frozenset[str]]]] = field(
+        default_factory=dict)
+    stored_siblings: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+    chances: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def chance(self, conn: Connection, item: Item, feats: Features,
+               ctx: RoutingContext) -> Callable[[], float]:
+        """The item's chance level (``similar.chance_level``) against its own source's
+        other posts, this ingest's and its newest stored ones; worked out when first
+        asked, which is only where words alone would decide a merge."""
+        def level() -> float:
+            if item.key not in self.chances:
+                cfg = ctx.merge
+                assert cfg is not None
+                if item.source not in self.stored_siblings:
+                    self.stored_siblings[item.source] = _source_words(
+                        conn, item.source, cfg.chance_siblings, ctx,
+                        {k[1] for k, _ in self.siblings.get(item.source, [])})
+                words = [w for k, w in self.siblings.get(item.source, []) if k != item.key]
+                words += self.stored_siblings[item.source]
+                self.chances[item.key] = chance_level(feats.words, words, cfg.chance_rank)
+            return self.chances[item.key]
+        return level
 
     def flush(self, conn: Connection) -> None:
         self.postings = None  # the database now holds rows the postings do not
@@ -379,6 +405,9 @@ _POSTINGS = select(_c.term, _c.item_id, type_coerce(_c.published_at, Text)).wher
 _i = t_items.c
 _STORED_FEATURES = select(_i.id, _i.story_id, _i.published_at, _i.features).where(
     _i.id.in_(bindparam("ids", expanding=True)))
+_SOURCE_FEATURES = select(_i.source_item_id, _i.features).where(
+    _i.source == bindparam("source"), _i.features.is_not(None)).order_by(
+    _i.published_at.desc(), _i.id.desc()).limit(bindparam("n"))
 _STORY_SIZE = select(func.count()).select_from(t_items).where(
     _i.story_id == bindparam("sid"))
 _LEAD_IDS = select(_i.id).where(_i.story_id == bindparam("sid")).order_by(_i.id).limit(
@@ -421,6 +450,22 @@ def _lookup_terms(terms: list[str], counts: dict[str, int]) -> list[str]:
         chosen.append(term)
         spent += n
     return chosen
+
+
+def _source_words(conn: Connection, source: str, n: int, ctx: RoutingContext,
+                  skip: Collection[str]) -> list[frozenset[str]]:
+    """The words of a source's newest ``n`` stored items (not those of entry ids in
+    ``skip``), from their stored features; an item whose features were stored under
+    another taxonomy or code version is left out (this is a measure, not a decision)."""
+    key = stored_features.features_key(ctx.taxonomy)
+    out = []
+    for entry_id, stored in conn.execute(_SOURCE_FEATURES, {"source": source, "n": n}):
+        if entry_id in skip:
+            continue
+        feats = stored_features.decode(stored, key)
+        if feats is not None:
+            out.append(feats.words)
+    return out
 
 
 def _stored_features(conn: Connection, ids: Collection[int], ctx: RoutingContext,
@@ -509,7 +554,8 @@ def _may_join(conn: Connection, story_id: int, matched: int, item: Item, feats: 
               if p.item_id in leads}
     found = _stored_features(conn, [i for i in leads if i not in placed], ctx,
                              batch.stored_features)
-    return any(same_announcement(feats, lead, cfg, item.published_at - published)[0]
+    chance = batch.chance(conn, item, feats, ctx)
+    return any(same_announcement(feats, lead, cfg, item.published_at - published, chance)[0]
                for _story, published, lead in [*found.values(), *placed.values()])
 
 
@@ -570,6 +616,9 @@ class IngestMixin:
             terms = [(list(p.terms) if p and p.features is not None else _terms(f, ctx))
                      if f is not None else [] for f, (_, p) in zip(feats, pairs, strict=True)]
             alone = {id(item): p.content for item, p in pairs if p}
+            for item, f in zip(items, feats, strict=True):
+                if f is not None:
+                    batch.siblings.setdefault(item.source, []).append((item.key, f.words))
             self._prefetch_counts(conn, [t for ts in terms for t in ts], batch)
             batch.item_ids = _Ids(conn, t_items)
             batch.item_ids.reserve(len({i.key for i, new in zip(items, fresh, strict=True)
@@ -830,6 +879,7 @@ class IngestMixin:
         if not ranked:
             return None
         linked = min(len(by_link), cfg.max_candidates)
+        chance = batch.chance(conn, item, feats, ctx)
         stored = _stored_features(conn, {r[0] for r in ranked if r[2] is None}, ctx,
                                   batch.stored_features)
         joinable: dict[tuple[int, bool], bool] = {}  # (story, by its page) -> may it join
@@ -848,7 +898,7 @@ class IngestMixin:
                     continue
                 cand_story, published_at, known = found
             same, _why = same_announcement(feats, known, cfg,
-                                           item.published_at - published_at)
+                                           item.published_at - published_at, chance)
             if same:
                 page = links_to_page(feats, known)
                 if (cand_story, page) not in joinable:
