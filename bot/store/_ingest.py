@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Table,
-    Text,
     bindparam,
     case,
     delete,
@@ -24,7 +23,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -166,56 +164,6 @@ def _item_values(item: Item, keys: MatchKeys, now: datetime,
     }
 
 
-class _Postings:
-    """The stored index rows of the terms a whole feed's items are expected to look
-    candidates up by, read in one query when the ingest begins, and each lookup answered
-    from them as ``_CANDIDATES`` answers it (the same counts, filter, order and cap).
-
-    A lookup whose terms or window they do not cover goes to the database; so does every
-    lookup after the ingest first writes rows (``_Batch.flush``: an edited entry, or one
-    entry twice), since the database then holds rows they do not.
-
-    Publication times are kept as the database hands them over, unconverted (SQLite: its
-    text, which is how SQLite compares them too), and each window's ends are put into
-    the same form: converting every row read was most of the cost."""
-
-    def __init__(self, conn: Connection, terms: Collection[str], low: datetime,
-                 high: datetime) -> None:
-        kind = t_item_terms.c.published_at.type
-        self._raw = kind.dialect_impl(conn.dialect).bind_processor(conn.dialect) or (
-            lambda value: value)
-        self.terms = frozenset(terms)
-        self.low = low
-        self.high = high
-        self.rows: dict[str, list[tuple[int, Any]]] = {}
-        wanted = sorted(self.terms)
-        for n in range(0, len(wanted), 500):
-            for term, item_id, published_at in conn.execute(_POSTINGS, {
-                    "terms": wanted[n:n + 500], "low": low, "high": high}):
-                self.rows.setdefault(term, []).append((item_id, published_at))
-
-    def covers(self, terms: Collection[str], low: datetime, high: datetime) -> bool:
-        return self.low <= low and high <= self.high and self.terms.issuperset(terms)
-
-    def candidates(self, terms: Collection[str], low_at: datetime, high_at: datetime,
-                   cap: int) -> list[tuple[int, int, int]]:
-        """(item, link terms shared, terms shared) as ``_CANDIDATES`` gives them."""
-        low, high = self._raw(low_at), self._raw(high_at)
-        links: dict[int, int] = {}
-        overlap: dict[int, int] = {}
-        for term in set(terms):
-            link = term.startswith("u:")
-            for item_id, published_at in self.rows.get(term, ()):
-                if low <= published_at <= high:
-                    overlap[item_id] = overlap.get(item_id, 0) + 1
-                    if link:
-                        links[item_id] = links.get(item_id, 0) + 1
-        found = [(item_id, links.get(item_id, 0), n) for item_id, n in overlap.items()
-                 if links.get(item_id, 0) >= 1 or n - links.get(item_id, 0) >= 2]
-        found.sort(key=lambda r: (-r[1], -r[2], r[0]))
-        return found[:cap]
-
-
 class _Ids:
     """Ids for rows not yet written, known before writing, so that the rows can go in one
     executemany. PostgreSQL: the table's own sequence, ``count`` values in one statement
@@ -280,8 +228,6 @@ class _Batch:
     #: Items of the stories this ingest created, in insertion order (their only items).
     created: dict[int, list[Item]] = field(default_factory=dict)
     item_ids: _Ids | None = None
-    #: The stored index rows of the feed's expected lookups (None: ask the database).
-    postings: _Postings | None = None
     #: Stored items' (story, publication time, features), as read by this ingest.
     stored_features: dict[int, tuple[int, datetime, Features]] = field(
         default_factory=dict)
@@ -313,7 +259,6 @@ class _Batch:
         return level
 
     def flush(self, conn: Connection) -> None:
-        self.postings = None  # the database now holds rows the postings do not
         if self.story_rows:
             conn.execute(_INSERT_STORY, self.story_rows)
         if self.item_rows:
@@ -398,10 +343,6 @@ _CANDIDATES = (
     .having(or_(_LINKS >= 1, func.count() - _LINKS >= 2))
     .order_by(_LINKS.desc(), func.count().desc(), _c.item_id)
     .limit(bindparam("cap")))
-#: The index rows behind ``_CANDIDATES``, for a whole feed's lookups at once.
-_POSTINGS = select(_c.term, _c.item_id, type_coerce(_c.published_at, Text)).where(
-    _c.term.in_(bindparam("terms", expanding=True)),
-    _c.published_at >= bindparam("low"), _c.published_at <= bindparam("high"))
 _i = t_items.c
 _STORED_FEATURES = select(_i.id, _i.story_id, _i.published_at, _i.features).where(
     _i.id.in_(bindparam("ids", expanding=True)))
@@ -507,21 +448,6 @@ def _stored_features(conn: Connection, ids: Collection[int], ctx: RoutingContext
     return found
 
 
-def _cache_features(conn: Connection, ids: Collection[int], ctx: RoutingContext,
-                    cache: dict[int, tuple[int, datetime, Features]]) -> None:
-    """Read stored items' features into ``cache`` ahead of need, as ``_stored_features``
-    reads them; those missing or stale are left for it to compute and store, if ever
-    compared."""
-    key = stored_features.features_key(ctx.taxonomy)
-    wanted = sorted(i for i in ids if i not in cache)
-    for n in range(0, len(wanted), 500):
-        for item_id, story_id, published_at, stored in conn.execute(
-                _STORED_FEATURES, {"ids": wanted[n:n + 500]}):
-            feats = stored_features.decode(stored, key)
-            if feats is not None:
-                cache[item_id] = (story_id, published_at, feats)
-
-
 def _story_size(conn: Connection, story_id: int) -> int:
     return int(conn.execute(_STORY_SIZE, {"sid": story_id}).scalar_one())
 
@@ -624,7 +550,6 @@ class IngestMixin:
             batch.item_ids.reserve(len({i.key for i, new in zip(items, fresh, strict=True)
                                         if new}))
             batch.story_ids = _Ids(conn, t_stories)
-            batch.postings = self._feed_postings(conn, items, feats, terms, ctx, batch)
             for n, (item, item_keys) in enumerate(zip(items, keys, strict=True)):
                 self._ingest_one(conn, item, item_keys, now, stats, touched, ctx, stored,
                                  batch, feats[n], terms[n])
@@ -651,45 +576,6 @@ class IngestMixin:
                         t_items.c.source_item_id.in_(unique[n:n + 500]))):
                     found[(row.source, row.source_item_id)] = row
         return found
-
-    @staticmethod
-    def _feed_postings(conn: Connection, items: list[Item], feats: list[Features | None],
-                       terms: list[list[str]], ctx: RoutingContext,
-                       batch: _Batch) -> _Postings | None:
-        """The stored index rows that the new items' lookups are expected to read (their
-        terms as chosen by the counts when the ingest begins), in one query; None for a
-        single lookup (it asks the database itself)."""
-        if ctx.merge is None:
-            return None
-        wanted: set[str] = set()
-        lookups: list[tuple[list[str], datetime, datetime]] = []
-        for item, f, ts in zip(items, feats, terms, strict=True):
-            if f is None or not ts:
-                continue
-            links = [t for t in ts if t.startswith("u:")]
-            words = _lookup_terms([t for t in ts if not t.startswith("u:")], batch.counts)
-            if not links and len(words) < 2:
-                continue
-            wanted.update(links + words)
-            lookups.append((links + words, item.published_at - ctx.merge.strong_window,
-                            item.published_at + ctx.merge.strong_window))
-        if len(lookups) < 2:
-            return None
-        postings = _Postings(conn, wanted, min(lk[1] for lk in lookups),
-                             max(lk[2] for lk in lookups))
-        # The stored candidates each lookup is expected to compare with (the best
-        # ``max_candidates`` by links and by words): their features in one query.
-        cap = LOOKUP_BUDGET + 2 * ctx.merge.max_candidates
-        expected: set[int] = set()
-        for lookup, low, high in lookups:
-            found = postings.candidates(lookup, low, high, cap)
-            by_link = sorted((r for r in found if r[1]), key=lambda r: (-r[1], r[0]))
-            by_word = sorted((r for r in found if r[2] - r[1] >= 2),
-                             key=lambda r: (r[1] - r[2], r[0]))
-            expected.update(r[0] for r in by_link[:ctx.merge.max_candidates])
-            expected.update(r[0] for r in by_word[:ctx.merge.max_candidates])
-        _cache_features(conn, expected, ctx, batch.stored_features)
-        return postings
 
     @staticmethod
     def _prefetch_counts(conn: Connection, terms: list[str], batch: _Batch) -> None:
@@ -853,11 +739,8 @@ class IngestMixin:
             placed = {p.item_id for p in batch.placed}
             cap = LOOKUP_BUDGET + 2 * cfg.max_candidates
             lookup = link_terms + word_terms
-            if batch.postings is not None and batch.postings.covers(lookup, low, high):
-                rows: Iterable[Any] = batch.postings.candidates(lookup, low, high, cap)
-            else:
-                rows = conn.execute(_CANDIDATES, {"terms": lookup, "low": low, "high": high,
-                                                  "cap": cap})
+            rows = conn.execute(_CANDIDATES, {"terms": lookup, "low": low, "high": high,
+                                              "cap": cap})
             for item_id, n_links, overlap in rows:
                 if item_id in placed:
                     continue  # written by a flush of this ingest: it takes part from memory
@@ -873,9 +756,9 @@ class IngestMixin:
                 by_word.append((len(wanted & p.terms), p.item_id, p.story_id, p.feats,
                                 p.published_at))
         # Each list best overlap first (ties: the older item), cut at max_candidates.
-        for rows in (by_link, by_word):
-            rows.sort(key=lambda r: (-r[0], r[1]))
-            ranked += [r[1:] for r in rows[:cfg.max_candidates]]
+        for listed in (by_link, by_word):
+            listed.sort(key=lambda r: (-r[0], r[1]))
+            ranked += [r[1:] for r in listed[:cfg.max_candidates]]
         if not ranked:
             return None
         linked = min(len(by_link), cfg.max_candidates)
