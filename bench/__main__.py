@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=4,
                         help="feeds read at once, by Herald and by reader alike")
     parser.add_argument("--skip-reader", action="store_true")
+    parser.add_argument("--skip-dispatch", action="store_true",
+                        help="leave out Herald's dispatch phase (sending every delivery to "
+                             "the loopback Slack), which reader has no counterpart of")
     parser.add_argument("--processes", type=int, default=None,
                         help="Herald's [worker] processes (default: unset, one a core; "
                              "0: no prepare pool)")
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         with running_fake_slack() as slack:
             common = {"feeds": server.urls(), "origin": server.origin, "slack": slack.base_url,
                       "threads": args.threads, "profile": args.profile,
-                      "processes": args.processes}
+                      "processes": args.processes, "dispatch": not args.skip_dispatch}
             if not args.skip_reader:
                 results["reader"] = _child("bench._reader", {**common, "system": "reader"})
             for db in [d.strip() for d in args.db.split(",") if d.strip()]:

@@ -85,7 +85,8 @@ def main(argv: list[str]) -> None:
                 d = dispatcher.run_once(batch=100)
                 return {"sent": d.sent, "failed": d.failed, "dead": d.dead}
 
-            phases.run("dispatch", dispatch)
+            if args.get("dispatch", True):
+                phases.run("dispatch", dispatch)
         finally:
             herald.close()
     phases.emit()
