@@ -223,7 +223,7 @@ class WorkerConfig(_Strict):
     announce_since: Duration = timedelta(days=3)
     #: Processes that parse feeds and prepare their entries (bot.pipeline.pool) while the
     #: worker stores: unset, one a core; 0 or 1, none (all in the worker's own process).
-    processes: int | None = Field(default=None, ge=0, le=64)
+    processes: StrictInt | None = Field(default=None, ge=0, le=64)
 
     @field_validator("timezone")
     @classmethod

@@ -10,6 +10,7 @@ counts only where it beats its likeness to its own source's other posts
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -20,7 +21,7 @@ from bench.corpus import announcements, generate
 from bot.pipeline.similar import MergeConfig, chance_level, features, same_announcement
 from bot.sources.feed import parse_feed
 from bot.store import Store
-from bot.store.schema import stories
+from bot.store.schema import items, stories
 from tests.builders import item, routing
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -77,3 +78,56 @@ def test_words_alone_must_beat_the_chance_level() -> None:
     assert same_announcement(a, b, cfg, chance=lambda: 0.2)[0]
     same, why = same_announcement(a, b, cfg, chance=lambda: 0.95)
     assert not same and "own source's other posts" in why
+
+
+BOILERPLATE = (
+    "We welcome applications from people of every background. The post needs an enhanced "
+    "DBS check, and we will consider flexible working. Read the job description and the "
+    "person specification before applying through NHS Jobs. We may close the advert early "
+    "when many applications arrive. Part-time pay is pro rata, and interviews take place "
+    "online.")
+
+
+def _rss(name: str, entries: list[tuple[str, str, str]]) -> bytes:
+    body = "".join(f"<item><title>{t}</title><link>{link}</link><guid>{link}</guid>"
+                   f"<pubDate>Wed, 02 Dec 2026 09:00:00 +0000</pubDate>"
+                   f"<description>{d}</description></item>" for t, link, d in entries)
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+            f"<link>http://127.0.0.1/</link><description>jobs</description>{body}"
+            "</channel></rss>").encode()
+
+
+def test_job_adverts_with_one_boilerplate_and_closing_date_stay_apart(store: Store) -> None:
+    """Found from outside: three trusts' adverts, each with the same paragraph of
+    boilerplate and a closing date some other advert shares, merged into 22 stories of
+    different jobs (a shared key date lowered the bar to 0.35). The recruiter's copies of
+    the same jobs still join them."""
+    rng = random.Random(16)
+    roles = ["Programme Lead", "Data Analyst", "Coaching Manager", "Improvement Advisor",
+             "Talent Partner", "Finance Officer", "Learning Designer", "HR Advisor"]
+    towns = ["Bolton", "Wigan", "Preston", "Salford", "Oldham", "Chester", "Lancaster"]
+    feeds: dict[str, list[tuple[str, str, str]]] = {}
+    for trust in "ABC":
+        feeds[trust] = []
+        for n in range(15):
+            title = f"Band {rng.randint(4, 8)} {rng.choice(roles)}, {rng.choice(towns)}"
+            closes = f"{rng.choice([11, 14, 18])} January 2027"
+            text = (f"{title}. Trust {trust} is recruiting for this role. Closing date "
+                    f"{closes}. {BOILERPLATE}")
+            feeds[trust].append((title, f"http://127.0.0.1/jobs{trust}/{n}", text))
+    feeds["recruiter"] = [(t, f"http://127.0.0.1/recruiter/{n}",
+                           f"Shared by our recruitment partner: {d}")
+                          for n, (t, _link, d) in enumerate(feeds["A"][:3])]
+    for name, entries in feeds.items():
+        store.ingest(parse_feed(_rss(name, entries), source=name,
+                                url=f"http://127.0.0.1/{name}", collected_at=NOW),
+                     routing(), NOW)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(items.c.story_id, items.c.source, items.c.title)).all()
+    by_story: dict[int, list[tuple[str, str]]] = {}
+    for story_id, source, title in rows:
+        by_story.setdefault(story_id, []).append((source, title))
+    mixed = [v for v in by_story.values() if len({t for _, t in v}) > 1]
+    assert mixed == []
+    copies = [v for v in by_story.values() if {s for s, _ in v} == {"A", "recruiter"}]
+    assert len(copies) == 3

@@ -76,3 +76,26 @@ def test_a_database_in_memory_is_migrated_in_process() -> None:
         assert s.schema_state() is SchemaState.CURRENT
     finally:
         s.close()
+
+
+def test_processes_migrating_one_empty_database_at_once_all_succeed(db_url: str) -> None:
+    """Found from outside: ``herald serve`` and ``herald run`` started together on an empty
+    database both migrated; one failed with "table sources already exists" (SQLite) or a
+    duplicate key in ``pg_type`` (PostgreSQL). Migrations now go one at a time, and the
+    one that waited finds the work done."""
+    children = [subprocess.Popen([sys.executable, "-c", (
+        "import sys; from bot.store.migrate import child_main; sys.exit(child_main())")],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        for _ in range(3)]
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(db_url)
+        child.stdin.close()
+    errors = [(child.wait(timeout=120), child.stderr.read() if child.stderr else "")
+              for child in children]
+    assert [code for code, _ in errors] == [0, 0, 0], errors
+    s = Store.open(db_url)
+    try:
+        assert s.schema_state() == SchemaState.CURRENT
+    finally:
+        s.close()

@@ -196,3 +196,35 @@ def test_a_killed_child_breaks_one_parse_and_the_next_gets_a_new_pool() -> None:
         prepare_pool.close()
     with pytest.raises(pool.PoolFailure):
         prepare_pool.parse(body, **kwargs)
+
+
+def test_a_hung_child_is_killed_at_the_deadline_and_the_next_parse_gets_a_new_pool() -> None:
+    """A child that stops answering (here: stopped with SIGSTOP) must not hold its feed, and
+    the collection, for ever (found from outside: `herald run --once` waited 200 s and
+    more)."""
+    prepare_pool = pool.PreparePool(1, SPEC, merge=True)
+    prepare_pool.deadline = 3.0
+    name, body = _samples()[0]
+    kwargs: dict[str, Any] = {"source": name, "url": "file:x", "collected_at": NOW,
+                              "content_type": None, "headers": {}}
+    try:
+        first = prepare_pool.parse(body, **kwargs)
+        hung = prepare_pool.pids()
+        for pid in hung:
+            os.kill(pid, signal.SIGSTOP)
+        with pytest.raises(pool.PoolFailure, match="took over 3 s"):
+            prepare_pool.parse(body, **kwargs)
+        assert prepare_pool.parse(body, **kwargs) == first
+        assert not set(prepare_pool.pids()) & set(hung)
+    finally:
+        prepare_pool.close()
+
+
+@pytest.mark.parametrize("value", [True, "2", 2.0, -1, 65])
+def test_worker_processes_takes_a_whole_number_only(value: Any) -> None:
+    """Found from outside: ``processes = true`` and ``"2"`` were taken as 1 and 2."""
+    from bot.config import parse_config
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="processes"):
+        parse_config({"worker": {"processes": value}}, file=Path("herald.toml"), environ={})

@@ -39,6 +39,10 @@ from bot.pipeline.prepare import Prepared, StaleTaxonomy, TaxonomySpec, parse_an
 
 log = logging.getLogger("herald.pool")
 
+#: Seconds a child may take over one feed before it counts as hung (a feed that big is
+#: parsed in the worker's own process then, as without a pool).
+DEADLINE = 120.0
+
 class PoolFailure(RuntimeError):
     """The pool, not the feed, failed: prepare the feed in this process instead."""
 
@@ -109,6 +113,9 @@ class PreparePool:
         self._closed = False
         #: Why the pool is not used any more (the taxonomy changed under it), or None.
         self.disabled: str | None = None
+        #: Seconds a child may take over one feed: a child that hangs (stopped, or stuck
+        #: in a library) is killed with its pool, and the feed is parsed in this process.
+        self.deadline = DEADLINE
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -127,6 +134,15 @@ class PreparePool:
                 self._executor = None
         executor.shutdown(wait=False, cancel_futures=True)
 
+    def _kill(self, executor: ProcessPoolExecutor) -> None:
+        """End a pool whose child hangs: its processes are killed, then it is discarded."""
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            try:
+                process.kill()
+            except (OSError, ValueError):
+                pass  # already gone
+        self._discard(executor)
+
     def parse(self, body: bytes, *, source: str, url: str, collected_at: datetime,
               content_type: str | None, headers: Mapping[str, str]
               ) -> tuple[list[Item], list[Prepared]]:
@@ -138,7 +154,10 @@ class PreparePool:
             future = executor.submit(parse_and_prepare, body, self.spec, merge=self.merge,
                                      source=source, url=url, collected_at=collected_at,
                                      content_type=content_type, headers=dict(headers))
-            return future.result()
+            return future.result(timeout=self.deadline)
+        except TimeoutError as exc:
+            self._kill(executor)
+            raise PoolFailure(f"a pool process took over {self.deadline:.0f} s") from exc
         except HeraldError:
             raise
         except StaleTaxonomy as exc:  # every feed would fail so: say it once, and stop

@@ -319,7 +319,8 @@ def same_announcement(a: Features, b: Features, cfg: MergeConfig,
                       chance: Callable[[], float] | None = None) -> tuple[bool, str]:
     """Whether two items announce the same thing, and the reason either way; ``apart`` is
     how far apart they were published. ``chance``: how alike ``a`` is to its own source's
-    other posts (see :func:`chance_level`), asked only where words alone would decide."""
+    other posts (see :func:`chance_level`), asked only where words decide, alone or with
+    a shared key date."""
     apart = abs(apart)
     if apart > cfg.strong_window:
         return False, "too far apart"
@@ -330,6 +331,10 @@ def same_announcement(a: Features, b: Features, cfg: MergeConfig,
         return True, "one links to the other's page"
     score, shared = containment(a.words, b.words)
     same_date = bool(a.dates & b.dates) and score >= cfg.dated_text_threshold and shared >= 4
+    if same_date and chance is not None and score < chance() + cfg.chance_margin:
+        # A closing date shared by two of a trust's job adverts, with the same boilerplate,
+        # is a coincidence of the calendar: their words must say more than chance too.
+        same_date = False
     if apart > cfg.window:
         if same_date:
             return True, f"same key date and similar words ({score:.2f}), weeks apart"

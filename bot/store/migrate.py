@@ -20,6 +20,8 @@ import enum
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,11 +103,40 @@ def schema_state(engine: Engine) -> SchemaState:
     return SchemaState.OLDER if current in REVISIONS else SchemaState.NEWER
 
 
+#: The PostgreSQL advisory lock that one migration at a time holds (any fixed number).
+_MIGRATE_LOCK = 0x6865726C  # "herl"
+
+
+@contextmanager
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """Hold off other Herald processes migrating the same SQLite file (a lock file beside
+    it) while this one does: ``herald serve`` and ``herald run`` started together on an
+    empty database both migrated, and one failed on "table sources already exists".
+    PostgreSQL is held off inside the migration's own transaction (``upgrade``)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to ``revision``, one process at a time: a second process that waited finds
+    the work done (Alembic reads the version after the wait)."""
     from alembic import command
 
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with _one_at_a_time(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
