@@ -167,8 +167,7 @@ def test_pool_on_and_off_give_the_same_store(tmp_path: Path, clock: Any) -> None
 
 def test_a_pool_that_fails_leaves_each_feed_to_this_process(
         tmp_path: Path, clock: Any, caplog: pytest.LogCaptureFixture) -> None:
-    stale = TaxonomySpec(SPEC.taxonomy, SPEC.taxonomy_mtime - 1, SPEC.tagger,
-                         SPEC.tagger_mtime)
+    stale = TaxonomySpec(SPEC.taxonomy, "0" * 64, SPEC.tagger, SPEC.tagger_digest)
     off, _ = _collected(tmp_path / "off", clock, processes=0)
     with caplog.at_level(logging.WARNING):
         on, _ = _collected(tmp_path / "on", clock, processes=2, spec=stale)
@@ -228,3 +227,15 @@ def test_worker_processes_takes_a_whole_number_only(value: Any) -> None:
 
     with pytest.raises(ConfigError, match="processes"):
         parse_config({"worker": {"processes": value}}, file=Path("herald.toml"), environ={})
+
+
+def test_a_taxonomy_file_touched_but_not_changed_is_the_same_file(tmp_path: Path) -> None:
+    """Found from outside: `touch taxonomy.toml` turned the pool off until a restart (its
+    modification time was compared, not its content)."""
+    rules = tmp_path / "taxonomy.toml"
+    rules.write_bytes(Path(SPEC.taxonomy).read_bytes())
+    spec = TaxonomySpec.of(rules, None)
+    os.utime(rules, (1, 1))
+    assert TaxonomySpec.of(rules, None) == spec
+    rules.write_bytes(rules.read_bytes() + b"\n# edited\n")
+    assert TaxonomySpec.of(rules, None) != spec

@@ -17,6 +17,7 @@ prepares that feed itself, with the taxonomy it routes with).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,24 +81,28 @@ def prepare_items(items: Sequence[Item], taxonomy: Taxonomy, *, merge: bool) -> 
 @dataclass(frozen=True)
 class TaxonomySpec:
     """Where a child reads the taxonomy the parent routes with: the rules file and the
-    tagger's weights (``None``: rules only), each with the modification time it had when
-    the parent read it."""
+    tagger's weights (``None``: rules only), each with the digest of its content when the
+    parent read it (a file merely touched, or saved unchanged, is the same file)."""
 
     taxonomy: str
-    taxonomy_mtime: float
+    taxonomy_digest: str
     tagger: str | None = None
-    tagger_mtime: float | None = None
+    tagger_digest: str | None = None
 
     @classmethod
     def of(cls, taxonomy: Path, tagger: Path | None) -> TaxonomySpec:
         """The spec of these files as they are now."""
-        return cls(str(taxonomy), taxonomy.stat().st_mtime,
+        return cls(str(taxonomy), _digest(taxonomy),
                    str(tagger) if tagger is not None else None,
-                   tagger.stat().st_mtime if tagger is not None else None)
+                   _digest(tagger) if tagger is not None else None)
 
     def load(self) -> Taxonomy:
         """The taxonomy the parent read (raises :class:`StaleTaxonomy` if a file changed)."""
         return _load(self)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @lru_cache(maxsize=2)
@@ -106,13 +111,13 @@ def _load(spec: TaxonomySpec) -> Taxonomy:
     from bot.pipeline.tagging import load_taxonomy
 
     rules_path = Path(spec.taxonomy)
-    if rules_path.stat().st_mtime != spec.taxonomy_mtime:  # read once a child, as the parent did
+    if _digest(rules_path) != spec.taxonomy_digest:  # read once a child, as the parent did
         raise StaleTaxonomy(f"{spec.taxonomy} changed since Herald read it")
     rules = load_taxonomy(rules_path)
     if spec.tagger is None:
         return rules
     weights = Path(spec.tagger)
-    if weights.stat().st_mtime != spec.tagger_mtime:
+    if _digest(weights) != spec.tagger_digest:
         raise StaleTaxonomy(f"{spec.tagger} changed since Herald read it")
     return rules.with_model(load_tagger(weights))
 

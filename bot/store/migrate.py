@@ -120,7 +120,12 @@ def _one_at_a_time(engine: Engine) -> Iterator[None]:
         return
     import fcntl
 
-    with open(f"{database}.migrate.lock", "a+b") as lock:
+    try:
+        lock = open(f"{database}.migrate.lock", "a+b")  # noqa: SIM115 - closed below
+    except OSError:  # a folder Herald cannot write to: the database itself will say so
+        yield
+        return
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

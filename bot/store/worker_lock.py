@@ -34,8 +34,12 @@ class WorkerLock:
             import fcntl
         except ImportError:  # pragma: no cover - no flock on this platform
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")  # noqa: SIM115 - held open while the worker runs
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+")  # noqa: SIM115 - held open while the worker runs
+        except OSError as exc:
+            raise StoreError(f"cannot create the worker's lock file {self.path}: "
+                             f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
