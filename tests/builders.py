@@ -48,3 +48,15 @@ def routing(targets: tuple[str, ...] = ("files",),
     taxonomy = load_taxonomy(CONFIG_DIR / "taxonomy.toml")
     route_cfgs = [RouteConfig(**r) for r in (routes or [{"to": list(targets)}])]
     return RoutingContext(taxonomy, tuple(route_cfgs), targets)
+
+
+def rss_feed(title: str, entries: list[tuple[str, str, str]], *,
+             link: str = "http://127.0.0.1/",
+             published: str = "Tue, 18 Aug 2026 09:00:00 GMT") -> bytes:
+    """An RSS 2.0 document of (title, link, description) entries, all published at once."""
+    body = "".join(f"<item><title>{t}</title><link>{url}</link><guid>{url}</guid>"
+                   f"<pubDate>{published}</pubDate><description>{d}"
+                   f"</description></item>" for t, url, d in entries)
+    return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>{title}</title>"
+            f"<link>{link}</link><description>d</description>{body}"
+            f"</channel></rss>").encode()

@@ -53,19 +53,12 @@ def _weighed(used: list[tuple[str, float, list[float]]], weight: Any) -> tuple[s
 
 
 def _spell(verdict: Verdict, words: list[str]) -> Verdict:
+    """Each stem spelled as its first word in the text (every word looked at), then
+    written as the tagger writes reasons."""
     spelled: dict[str, str] = {}
     for word in words:
         spelled.setdefault(stem(word), word)
-    shown: list[str] = []
-    for name in verdict.words:
-        if name.startswith("rule:"):
-            shown.append(f"the {name.split(':')[2]} rule")
-        else:
-            base = name.removeprefix("t:")
-            said = f"'{spelled.get(base, base)}'"
-            if said not in shown:
-                shown.append(said)
-    return Verdict(verdict.slug, verdict.probability, tuple(shown))
+    return Verdict(verdict.slug, verdict.probability, learned._spell(verdict.words, spelled))
 
 
 def ref_predict(model: LearnedTagger, title: str, text: str,

@@ -22,7 +22,7 @@ from bot.pipeline.similar import MergeConfig, chance_level, features, same_annou
 from bot.sources.feed import parse_feed
 from bot.store import Store
 from bot.store.schema import items, stories
-from tests.builders import item, routing
+from tests.builders import item, routing, rss_feed
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -88,15 +88,6 @@ BOILERPLATE = (
     "online.")
 
 
-def _rss(name: str, entries: list[tuple[str, str, str]]) -> bytes:
-    body = "".join(f"<item><title>{t}</title><link>{link}</link><guid>{link}</guid>"
-                   f"<pubDate>Wed, 02 Dec 2026 09:00:00 +0000</pubDate>"
-                   f"<description>{d}</description></item>" for t, link, d in entries)
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
-            f"<link>http://127.0.0.1/</link><description>jobs</description>{body}"
-            "</channel></rss>").encode()
-
-
 def test_job_adverts_with_one_boilerplate_and_closing_date_stay_apart(store: Store) -> None:
     """Found from outside: three trusts' adverts, each with the same paragraph of
     boilerplate and a closing date some other advert shares, merged into 22 stories of
@@ -119,9 +110,9 @@ def test_job_adverts_with_one_boilerplate_and_closing_date_stay_apart(store: Sto
                            f"Shared by our recruitment partner: {d}")
                           for n, (t, _link, d) in enumerate(feeds["A"][:3])]
     for name, entries in feeds.items():
-        store.ingest(parse_feed(_rss(name, entries), source=name,
-                                url=f"http://127.0.0.1/{name}", collected_at=NOW),
-                     routing(), NOW)
+        body = rss_feed(name, entries, published="Wed, 02 Dec 2026 09:00:00 +0000")
+        store.ingest(parse_feed(body, source=name, url=f"http://127.0.0.1/{name}",
+                                collected_at=NOW), routing(), NOW)
     with store.engine.connect() as conn:
         rows = conn.execute(select(items.c.story_id, items.c.source, items.c.title)).all()
     by_story: dict[int, list[tuple[str, str]]] = {}

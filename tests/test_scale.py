@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.builders import rss_feed
 from tests.conftest import CONFIG_DIR
 from tests.fakes.feed_server import running_feed_server
 from tests.fakes.slack_server import running_fake_slack
@@ -32,15 +33,6 @@ SYLLABLES = ["ka", "lo", "mi", "ter", "vo", "san", "del", "ri", "po", "tun", "ga
 def words(rng: random.Random, n: int) -> str:
     return " ".join("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
                     for _ in range(n))
-
-
-def feed(n: int, entries: list[tuple[str, str, str]]) -> bytes:
-    body = "".join(f"<item><title>{t}</title><link>{link}</link><guid>{link}</guid>"
-                   f"<pubDate>Tue, 18 Aug 2026 09:00:00 GMT</pubDate><description>{d}"
-                   f"</description></item>" for t, link, d in entries)
-    return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Feed {n}</title>"
-            f"<link>https://feed{n}.example/</link><description>d</description>{body}"
-            f"</channel></rss>").encode()
 
 
 def config(tmp_path: Path, db_url: str, feeds: list[str], slack_url: str) -> Path:
@@ -74,7 +66,7 @@ def test_three_workers_one_killed_every_story_posted_once(tmp_path: Path, pg_url
             own = (f"Post {n} {words(rng, 4)}", f"https://feed{n}.example/post/{n}",
                    words(rng, 40))
             entries = [own] + ([shared[n % 20]] if n < 40 else [])
-            urls.append(server.add(f"/feed/{n}.xml", feed(n, entries)))
+            urls.append(server.add(f"/feed/{n}.xml", rss_feed(f"Feed {n}", entries, link=f"https://feed{n}.example/")))
         cfg = config(tmp_path, pg_url, urls, slack.base_url)
         env = {k: v for k, v in os.environ.items() if k not in ("HERALD_CONFIG",
                                                                 "DATABASE_URL")}

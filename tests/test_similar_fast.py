@@ -9,26 +9,12 @@ from hypothesis import strategies as st
 from bot.pipeline import similar
 
 
-def _plain_cohorts(text: str) -> frozenset[str]:
-    """``cohorts_of`` without the shortcut: the regex over every text."""
-    found = set()
-    for m in similar._COHORTS.finditer(text):
-        if m.group(1):
-            number = m.group(2).lower()
-            found.add(f"{m.group(1).lower()}:{similar._NUMBER_WORDS.get(number, number)}")
-        elif m.group(3):
-            found.add(f"{m.group(4).lower()}:{int(m.group(3))}")
-        else:
-            found.add(f"{m.group(6).lower()}:{similar._ORDINALS[similar._ordinal(m.group(5))]}")
-    return frozenset(found)
-
-
 @pytest.mark.parametrize("text", [
     "", "Cohort 17 opens", "the 15th COHORT", "second intake", "İntake 3", "ıntake 3",
     "Round two and wave 4", "around 3 waves", "no group here 12", "ROUNDS 2", "WAVE no. 9",
 ])
 def test_cohorts_shortcut_cases(text: str) -> None:
-    assert similar.cohorts_of(text) == _plain_cohorts(text)
+    assert similar.cohorts_of(text) == similar.cohorts_searched(text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -37,7 +23,7 @@ def test_cohorts_shortcut_cases(text: str) -> None:
     "third", "no.", "12", "two", " ", "\n", "x", "ROUND", "Waves"]), max_size=12))
 def test_cohorts_shortcut_equals_the_regex(parts: list[str]) -> None:
     text = " ".join(parts)
-    assert similar.cohorts_of(text) == _plain_cohorts(text)
+    assert similar.cohorts_of(text) == similar.cohorts_searched(text)
 
 
 def test_an_ordinal_in_odd_letters_is_read_not_a_crash() -> None:

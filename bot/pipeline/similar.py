@@ -178,6 +178,11 @@ def cohorts_of(text: str) -> frozenset[str]:
         lowered = text.lower()
         if not any(word in lowered for word in _GROUP_WORDS):
             return frozenset()
+    return cohorts_searched(text)
+
+
+def cohorts_searched(text: str) -> frozenset[str]:
+    """``cohorts_of`` without its shortcut: the regex over the whole text."""
     found = set()
     for m in _COHORTS.finditer(text):
         if m.group(1):
