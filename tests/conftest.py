@@ -184,7 +184,8 @@ def teams() -> Iterator[FakeTeamsWebhook]:
 # (a test on the `postgresql` side of `db_url`, or asking for `pg_url`): each costs a fresh
 # schema and its migrations, and together they were most of the rest. Their SQLite twins stay.
 # `pytest --all` runs everything (CI's `.ci/run` does); `-m EXPR` or naming files or tests
-# selects exactly what was asked, slow or not.
+# selects exactly what was asked, slow or not. Naming only folders (`pytest tests`) is still
+# the lane, and `-k EXPR` narrows it: the counts it prints are of what `-k` kept.
 
 _LEFT_OUT = pytest.StashKey[tuple[int, int]]()
 
@@ -205,9 +206,13 @@ def _on_postgresql(item: pytest.Item) -> bool:
 
 
 def _fast_lane(config: pytest.Config) -> bool:
-    """True when nothing chose the tests: no --all, no -m, no paths or test ids."""
-    return (not config.getoption("herald_all") and not config.getoption("markexpr")
-            and config.args_source != pytest.Config.ArgsSource.ARGS)
+    """True when nothing chose the tests: no --all, no -m, no files or test ids (folders
+    alone, as in ``pytest tests``, choose nothing in particular)."""
+    if config.getoption("herald_all") or config.getoption("markexpr"):
+        return False
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return True
+    return all(Path(config.invocation_params.dir, arg).is_dir() for arg in config.args)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m reads the marks
@@ -215,16 +220,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _on_postgresql(item) and not item.get_closest_marker("postgres"):
             item.add_marker(pytest.mark.postgres)
-    if not _fast_lane(config):
-        return
-    slow = [item for item in items if item.get_closest_marker("slow")]
-    postgres = [item for item in items
-                if item.get_closest_marker("postgres") and not item.get_closest_marker("slow")]
-    if slow or postgres:
-        left_out = {id(item) for item in slow + postgres}
-        items[:] = [item for item in items if id(item) not in left_out]
-        config.hook.pytest_deselected(items=slow + postgres)
-    config.stash[_LEFT_OUT] = (len(slow), len(postgres))
+
+
+class _Lane:
+    """Leaves the slow and PostgreSQL tests out of the fast lane: a plugin of its own so
+    that its hook runs after ``-k`` has kept what it asked for."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        if not _fast_lane(config):
+            return
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        postgres = [item for item in items if item.get_closest_marker("postgres")
+                    and not item.get_closest_marker("slow")]
+        if slow or postgres:
+            left_out = {id(item) for item in slow + postgres}
+            items[:] = [item for item in items if id(item) not in left_out]
+            config.hook.pytest_deselected(items=slow + postgres)
+        config.stash[_LEFT_OUT] = (len(slow), len(postgres))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
@@ -265,6 +279,7 @@ def _watch_spawns() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _watch_spawns()
+    config.pluginmanager.register(_Lane(), "herald-fast-lane")
 
 
 @pytest.hookimpl(tryfirst=True)
