@@ -91,6 +91,8 @@ class _Read:
     error: BaseException | None = None
     #: Each item prepared by the pool (None: ingest computes it).
     prepared: list[Prepared] | None = None
+    #: What the parse skipped, ignored or cut (bad items, hostile HTML), for the source.
+    notes: list[str] = field(default_factory=list)
 
 
 class Collector:
@@ -227,23 +229,24 @@ class Collector:
             finally:
                 if slot is not None:
                     slot.release()
+            notes: list[str] = []
             if self._use_pool and self.pool is not None:
                 prepared = self._prepared(source, fetched.body, fetched.final_url, now,
-                                          fetched.content_type, fetched.headers)
+                                          fetched.content_type, fetched.headers, notes)
                 if prepared is not None:
                     return _Read(items=prepared[0], validators=fetched.validators,
-                                 prepared=prepared[1])
+                                 prepared=prepared[1], notes=notes)
             items = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
                                collected_at=now, content_type=fetched.content_type,
-                               headers=fetched.headers)
-            return _Read(items=items, validators=fetched.validators)
+                               headers=fetched.headers, notes=notes)
+            return _Read(items=items, validators=fetched.validators, notes=notes)
         except NotModified:
             return _Read()
         except Exception as exc:  # recorded on the source by _store
             return _Read(error=exc)
 
     def _prepared(self, source: SourceRow, body: bytes, url: str, now: datetime,
-                  content_type: str | None, headers: dict[str, str]
+                  content_type: str | None, headers: dict[str, str], notes: list[str]
                   ) -> tuple[list[Item], list[Prepared]] | None:
         """The feed's items, each prepared, from the pool; None if the pool failed (the
         caller parses the feed itself). A problem with the feed is raised as it is."""
@@ -252,7 +255,8 @@ class Collector:
         assert self.pool is not None
         try:
             return self.pool.parse(body, source=source.name, url=url, collected_at=now,
-                                   content_type=content_type, headers=headers)
+                                   content_type=content_type, headers=headers,
+                                   notes=notes)
         except PoolFailure as exc:
             if not self.stop.is_set() and not self.pool.disabled:
                 log.warning("the prepare pool failed on %s (%s): parsing it here", source.name,
@@ -289,6 +293,8 @@ class Collector:
             self.store.record_poll_ok(source.name, validators=None, now=now,
                                       next_poll_at=now + source.every)
             return PollResult(source.name, "unchanged", seconds=time.monotonic() - started)
+        for note in read.notes:
+            log.warning("source %s: %s", source.name, note)
         try:
             stats = self.store.ingest(read.items, self.routing, now,
                                       backlog=self._backlog(source, read.items, now),
@@ -296,7 +302,8 @@ class Collector:
             # The validators (and X's since_id) are kept only once the items are stored:
             # a crash in between reads them again rather than losing them.
             self.store.record_poll_ok(source.name, validators=read.validators, now=now,
-                                      next_poll_at=now + source.every, state=read.state)
+                                      next_poll_at=now + source.every,
+                                      state=_with_warnings(source, read))
         except HeraldError as exc:
             return self._failed(source, exc, now, started)
         except DBAPIError:
@@ -326,3 +333,23 @@ class Collector:
                     source.error_count + 1, message, humanize(delay))
         return PollResult(source.name, "error", error=message,
                           seconds=time.monotonic() - started)
+
+
+#: At most this many of a poll's notes are kept on its source (all are logged).
+MAX_WARNINGS = 20
+
+
+def _with_warnings(source: SourceRow, read: _Read) -> dict[str, Any] | None:
+    """The source's state to record after a changed poll: the read's own (X), with the
+    parse's notes as ``warnings`` (shown by ``herald feeds list`` and the feeds page); a
+    clean parse clears them. None: leave the stored state as it is."""
+    state = read.state
+    if not read.notes and "warnings" not in (state or source.state):
+        return state
+    state = dict(source.state if state is None else state)
+    state.pop("warnings", None)
+    if read.notes:
+        extra = len(read.notes) - MAX_WARNINGS
+        state["warnings"] = read.notes[:MAX_WARNINGS] + (
+            [f"… and {extra} more (in the log)"] if extra > 0 else [])
+    return state

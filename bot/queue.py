@@ -20,7 +20,7 @@ from bot.errors import HeraldError
 from bot.model import Item, Link, RawRef, Story, Tag, TagGroup
 from bot.pipeline.dates import extract_dates
 from bot.pipeline.story import summarize
-from bot.text import html_to_text, one_line, sanitize_html
+from bot.text import bound_html, html_to_text, one_line, sanitize_html
 from bot.urls import canonical_url
 
 if TYPE_CHECKING:
@@ -45,8 +45,10 @@ def _markdown() -> MarkdownIt:
 
 
 def markdown_html(body: str) -> str:
-    """Markdown to HTML safe to show anywhere (nh3 after rendering, belt and braces)."""
-    return sanitize_html(_markdown().render(body))
+    """Markdown to HTML safe to show anywhere (nh3 after rendering, belt and braces).
+    Emphasis nested thousands deep (``*a *a *a …``) is flattened to text first, as a
+    feed's HTML is (:func:`bot.text.bound_html`): nh3 takes the square of the depth."""
+    return sanitize_html(bound_html(_markdown().render(body))[0])
 
 
 def markdown_text(body: str) -> str:

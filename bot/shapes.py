@@ -184,6 +184,8 @@ class FeedOut(BaseModel):
                                      "feed; null: its name")
     last_error_plain: str | None = Field(default=None, description="last_error in plain "
                                          "words")
+    warnings: list[str] = Field(default_factory=list, description="what the last changed "
+                                "poll skipped, ignored or cut: bad items, hostile HTML")
 
     @classmethod
     def of(cls, r: SourceRow) -> FeedOut:
@@ -195,7 +197,7 @@ class FeedOut(BaseModel):
                    next_poll_at=r.next_poll_at, last_error=r.last_error,
                    error_count=r.error_count, display_name=r.display_name,
                    last_error_plain=plain_error(r.last_error).words if r.last_error
-                   else None)
+                   else None, warnings=r.warnings)
 
 
 def dump(shapes: Iterable[BaseModel]) -> str:

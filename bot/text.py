@@ -41,6 +41,22 @@ _PLAIN_TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9]*)((?:[ \t\n\r\f]+[A-Za-z_:
 _RAW_TEXT = {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
              "noscript", "plaintext"}
 
+#: Bounds on one entry's HTML, so that a hostile feed costs little (html5ever, under nh3,
+#: takes time in the square of the nesting depth: 100,000 nested ``<div>``s took over
+#: 30 s). Past ``MAX_HTML`` characters the HTML is cut; nested deeper than ``MAX_DEPTH``
+#: it is flattened to its text. Real entries are far inside both.
+MAX_HTML = 500_000
+MAX_DEPTH = 128
+#: An entry's plain text is cut here (matching, tagging and dates read all of it).
+MAX_TEXT = 100_000
+#: Elements that never hold others, and those a start tag of the same name closes.
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+         "param", "source", "track", "wbr", "keygen", "basefont", "bgsound", "frame"}
+_SIBLINGS = {"p", "li", "dt", "dd", "option", "tr", "td", "th"}
+#: One token of the depth scan: a comment, or a tag with its name, quoted values whole.
+_DEPTH_TOKEN = re.compile(r"""<!--.*?(?:-->|\Z)|<(/?)([A-Za-z][^\s/>]*)"""
+                          r"""(?:[^>"']|"[^"]*"|'[^']*')*>""", re.DOTALL)
+
 
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
@@ -128,6 +144,58 @@ def _plain_text(value: str) -> str | None:
         else:
             out.handle_starttag(name, [])
         at = tag.end()
+
+
+def html_depth(value: str, limit: int = MAX_DEPTH) -> int:
+    """How deep the elements of ``value`` nest, counted as an HTML parser would keep
+    them open, in one pass; the scan stops once past ``limit``. It errs on the deep side:
+    an end tag closes only an element that is open (a stray one changes nothing), and the
+    content of a raw-text element (``<script>``, ``<textarea>`` …) is skipped whole."""
+    stack: list[str] = []
+    counts: dict[str, int] = {}
+    deepest = 0
+    at = 0
+    while (tag := _DEPTH_TOKEN.search(value, at)) is not None:
+        at = tag.end()
+        name = (tag.group(2) or "").lower()
+        if not name:
+            continue  # a comment
+        if tag.group(1):
+            if counts.get(name):
+                while True:
+                    top = stack.pop()
+                    counts[top] -= 1
+                    if top == name:
+                        break
+            continue
+        if name in _VOID:
+            continue
+        if name in _SIBLINGS and stack and stack[-1] == name:
+            continue  # <li>…<li>: the second closes the first
+        stack.append(name)
+        counts[name] = counts.get(name, 0) + 1
+        deepest = max(deepest, len(stack))
+        if deepest > limit:
+            break
+        if name in _RAW_TEXT:
+            end = value.lower().find(f"</{name}", at)
+            at = len(value) if end < 0 else end
+    return deepest
+
+
+def bound_html(value: str) -> tuple[str, str | None]:
+    """``value`` cut to ``MAX_HTML`` characters and, if nested deeper than ``MAX_DEPTH``,
+    flattened to its text in escaped paragraphs; with what was done, None if nothing."""
+    note = None
+    if len(value) > MAX_HTML:
+        value = value[:MAX_HTML]
+        note = f"HTML over {MAX_HTML:,} characters, cut"
+    if html_depth(value) > MAX_DEPTH:
+        paragraphs = html_to_text(value).split("\n\n")
+        value = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs if p)
+        note = f"HTML nested over {MAX_DEPTH} deep, flattened to its text" + (
+            f" (and cut at {MAX_HTML:,} characters)" if note else "")
+    return value, note
 
 
 def clean_text(text: str) -> str:

@@ -359,15 +359,81 @@ def test_json_feed_items_not_a_list(items: Any) -> None:
         parse(jbytes(doc))
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ("a string", "item 0 is not an object"),
-    ({"title": "no id"}, "item 0 has no 'id'"),
-    ({"id": "   "}, "item 0 has no 'id'"),
-    ({"id": True}, "item 0 has no 'id'"),
+GOOD_ITEM = {"id": "good", "url": "https://academy.example.org/posts/good",
+             "title": "A good post", "content_text": "Still here."}
+
+
+@pytest.mark.parametrize(("entry", "note"), [
+    ("a string", "JSON Feed item 0 is a string, not an object: skipped"),
+    (7, "JSON Feed item 0 is a number, not an object: skipped"),
+    (None, "JSON Feed item 0 is null, not an object: skipped"),
+    ([{"id": "x"}], "JSON Feed item 0 is a list, not an object: skipped"),
+    ({}, "JSON Feed item 0 ('sha256:"),
+    ({"id": "x", "title": 1000, "content_html": 12},
+     "JSON Feed item 0 ('x') has neither a title nor any text: skipped"),
+    ({"id": "x", "url": "https://academy.example.org/x"},
+     "JSON Feed item 0 ('x') has neither a title nor any text: skipped"),
 ])
-def test_json_feed_bad_items(entry: Any, message: str) -> None:
-    with pytest.raises(ParseError, match=message):
-        parse(jbytes(dict(JSONFEED_11, items=[entry])))
+def test_json_feed_unusable_item_is_skipped_and_named(entry: Any, note: str) -> None:
+    # Bug fixed: an item that was not an object stopped the whole feed (ParseError), and
+    # one with nothing usable became an "(untitled)" story. Now the item is skipped, said
+    # with its index, and the feed's good items still come.
+    notes: list[str] = []
+    items = parse_feed(jbytes(dict(JSONFEED_11, items=[entry, GOOD_ITEM])), source="academy",
+                       url=FEED_URL, collected_at=COLLECTED, notes=notes)
+    assert [i.source_item_id for i in items] == ["good"]
+    assert any(n.startswith(note) for n in notes), notes
+
+
+@pytest.mark.parametrize(("entry", "item_id", "note"), [
+    ({"title": "No id", "url": "https://academy.example.org/posts/9"},
+     "https://academy.example.org/posts/9", "JSON Feed item 0 has no 'id': known by its url"),
+    ({"id": "   ", "content_text": "Text without id, url or title."}, "sha256:",
+     "JSON Feed item 0 has no 'id': known by its content"),
+    ({"id": True, "title": "Boolean id"}, "sha256:", "JSON Feed item 0 has no 'id'"),
+])
+def test_json_feed_item_without_id_is_known_as_an_rss_entry_without_guid(
+        entry: Any, item_id: str, note: str) -> None:
+    # Bug fixed: one item without an id stopped the whole feed (ParseError).
+    notes: list[str] = []
+    items = parse_feed(jbytes(dict(JSONFEED_11, items=[entry, GOOD_ITEM])), source="academy",
+                       url=FEED_URL, collected_at=COLLECTED, notes=notes)
+    assert len(items) == 2 and items[0].source_item_id.startswith(item_id)
+    assert items[1].source_item_id == "good"
+    assert any(n.startswith(note) for n in notes), notes
+    # The same bytes give the same id: no new story at every poll.
+    again = parse(jbytes(dict(JSONFEED_11, items=[entry, GOOD_ITEM])))
+    assert again[0].source_item_id == items[0].source_item_id
+
+
+def test_json_feed_wrong_typed_fields_are_ignored_and_the_item_kept() -> None:
+    # No title but text: a story titled from its text, as an RSS entry without a title.
+    entry = {"id": "x", "title": ["no"], "content_html": 3, "content_text": "Cohort 9 opens.",
+             "url": 1.5, "date_published": 20260820}
+    notes: list[str] = []
+    (item,) = parse_feed(jbytes(dict(JSONFEED_11, items=[entry])), source="academy",
+                         url=FEED_URL, collected_at=COLLECTED, notes=notes)
+    assert item.title == "Cohort 9 opens." and item.text == "Cohort 9 opens."
+    assert item.url is None and item.published_at == COLLECTED
+    assert notes == [
+        "JSON Feed item 0: 'url' is a number, not a string: ignored",
+        "JSON Feed item 0: 'title' is a list, not a string: ignored",
+        "JSON Feed item 0: 'content_html' is a number, not a string: ignored",
+        "JSON Feed item 0: 'date_published' is a number, not a string: ignored",
+    ]
+
+
+def test_rss_entry_with_neither_title_nor_text_is_skipped_like_a_json_item() -> None:
+    body = RSS2.replace(b"<item>\n      <description>A short community",
+                        b"<item><link>https://academy.example.org/bare</link></item>"
+                        b"<item>\n      <description>A short community")
+    notes: list[str] = []
+    items = parse_feed(body, source="academy", url=FEED_URL, collected_at=COLLECTED,
+                       notes=notes)
+    assert "https://academy.example.org/bare" not in {i.url for i in items}
+    assert len(items) == 3
+    assert notes == ["entry 2 ('https://academy.example.org/bare') has neither a title nor "
+                     "any text: skipped"]
 
 
 def test_json_feed_not_an_object() -> None:
@@ -517,13 +583,13 @@ SCHEMA_INVALID = [
     ("unknown version", _set("version", "https://jsonfeed.org/version/9"), "ParseError"),
     ("items not an array", _set("items", {"id": "1"}), "ParseError"),
     ("no items", _drop("items"), "ParseError"),
-    ("item without id", _drop_item("id"), "ParseError"),
-    ("item that is a string", _set("items", ["just text"]), "ParseError"),
+    ("item without id", _drop_item("id"), "parses"),  # known by its url (was ParseError)
+    ("item that is a string", _set("items", ["just text"]), "skipped"),  # (was ParseError)
     ("numeric item id", _set_item("id", 42), "parses"),
     ("no feed title", _drop("title"), "parses"),
     ("unknown top-level key", _set("surprise", True), "parses"),
     ("item title not a string", _set_item("title", 1000), "parses"),
-    ("item without content", _drop_item("content_html", "content_text"), "parses"),
+    ("item without content", _drop_item("content_html", "content_text"), "skipped"),
     ("item date not a string", _set_item("date_published", 20260820), "parses"),
     ("item url not a string", _set_item("url", 1.5), "parses"),
 ]
@@ -541,6 +607,12 @@ def test_schema_invalid_variant(name: str, change: Any, outcome: str) -> None:
     if outcome == "ParseError":
         with pytest.raises(ParseError):
             parse(jbytes(doc))
+    elif outcome == "skipped":  # the first item is skipped (named in the notes), not stored
+        notes: list[str] = []
+        items = parse_feed(jbytes(doc), source="academy", url=FEED_URL, collected_at=COLLECTED,
+                           notes=notes)
+        assert len(items) == len(doc["items"]) - 1
+        assert notes and "0" in notes[-1] and "skipped" in notes[-1]
     else:
         items = parse(jbytes(doc))
         assert len(items) == len(doc["items"])
@@ -612,20 +684,24 @@ def test_corpus_well_formed_rss2() -> None:
 
 def test_corpus_lemon24_invalid_json_is_read_leniently() -> None:
     # invalid.json is a JSON Feed whose *fields* have the wrong types, not a broken document.
-    # Upstream (lemon24/reader tests/data/invalid.json.py) expects all 8 entries, with the
-    # bad fields dropped; our reader does the same rather than lose the feed.
+    # Upstream (lemon24/reader tests/data/invalid.json.py) keeps all 8 entries with the bad
+    # fields dropped. We drop the bad fields too and keep the feed, but an entry left with
+    # neither a title nor any text is skipped and named (bug fixed: it was an "(untitled)"
+    # story); here only "float id" has a title.
     path = reference_dir("feeds", "lemon24-reader", "tests", "data") / "invalid.json"
-    items = parse(path.read_bytes(), url=path.as_uri())
-    assert [i.source_item_id for i in items] == [
-        "2", "3.1415", "author name", "author url", "author name fallback",
-        "author empty dict", "author empty list", "second author is good"]
-    first = items[0]
-    assert first.url is None and first.canonical_url is None  # "url": 1.2
-    assert first.title == "(untitled)"  # "title": 1000
-    assert first.text == "" and first.html == ""  # content fields of the wrong type
-    assert first.published_at == COLLECTED  # "not a date"
-    assert items[1].title == "float id"
-    assert items[-1].author == "Jane"
+    notes: list[str] = []
+    items = parse_feed(path.read_bytes(), source="academy", url=path.as_uri(),
+                       collected_at=COLLECTED, notes=notes)
+    assert [(i.source_item_id, i.title) for i in items] == [("3.1415", "float id")]
+    assert "JSON Feed item 0: 'title' is a number, not a string: ignored" in notes
+    assert "JSON Feed item 0 ('2') has neither a title nor any text: skipped" in notes
+    assert sum("skipped" in n for n in notes) == 7
+
+
+def test_json_feed_second_author_is_taken_when_the_first_has_no_name() -> None:
+    entry = {"id": "a", "title": "Authors", "authors": [{"name": []}, {"name": "Jane"}]}
+    (item,) = parse(jbytes(dict(JSONFEED_11, items=[entry])))
+    assert item.author == "Jane"
 
 
 def test_corpus_unknown_json_feed_version_is_a_parse_error() -> None:

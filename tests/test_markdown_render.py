@@ -239,3 +239,24 @@ def test_an_approved_announcement_goes_out_with_its_markdown(
         assert msg["blocks"][-1]["elements"][0]["text"]["text"] == "Apply"
     finally:
         web.close()
+
+
+def test_emphasis_nested_thousands_deep_is_flattened_before_nh3(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 20,000-character body can nest emphasis 6,000 deep; nh3 takes the square of that.
+    import bot.queue as queue
+    from bot.text import MAX_DEPTH, html_depth
+
+    depths: list[int] = []
+    real = queue.sanitize_html
+
+    def spy(value: str | None) -> str:
+        depths.append(html_depth(value or "", limit=10**9))
+        return real(value)
+
+    monkeypatch.setattr(queue, "sanitize_html", spy)
+    body = "*a " * 6000 + "b" + "*" * 6000
+    assert "a a a" in queue.markdown_text(body)
+    assert depths and max(depths) <= MAX_DEPTH
+    assert queue.markdown_html("*fine* **words**").strip() == (
+        "<p><em>fine</em> <strong>words</strong></p>")

@@ -7,9 +7,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.text import (
+    MAX_DEPTH,
+    MAX_HTML,
     _plain_text,
     _TextExtractor,
+    bound_html,
     fingerprint,
+    html_depth,
     html_to_text,
     sanitize_html,
     truncate,
@@ -284,3 +288,26 @@ def test_plain_html_leaves_the_rest_to_html_parser() -> None:
     for value in ("<!-- c --><p>a</p>", "<p>a < b</p>", "<script>x</script>", "</p x=1>",
                   "<a b='>'>x</a>", "<title>t</title>", "<a href=bare>x</a>"):
         assert _plain_text(value) is None
+
+
+@pytest.mark.parametrize(("html", "depth"), [
+    ("<p>a<p>b<ul><li>x<li>y</ul><br><img src='x'>", 3),
+    ("<div>" * 300 + "</div>" * 300, 129),  # the scan stops past the limit
+    ("<div></span>" * 300, 129),  # a stray end tag closes nothing
+    ("<div><!--</div>-->" * 300, 129),  # nor one in a comment
+    ("<div><script></div></script>" * 300, 129),  # nor one in a script
+    ("<div title='</div>'>" * 300, 129),  # nor one in a quoted value
+    ("<div><p>x</p></div>" * 1000, 2),
+])
+def test_html_depth_errs_on_the_deep_side(html: str, depth: int) -> None:
+    assert html_depth(html) == depth
+
+
+def test_bound_html_flattens_deep_html_and_cuts_huge_html() -> None:
+    deep = "<div>" * 1000 + "<b>x</b> &amp; <script>y</script>" + "</div>" * 1000
+    flat, note = bound_html(deep)
+    assert flat == "<p>x &amp;</p>" and note == f"HTML nested over {MAX_DEPTH} deep, " \
+        "flattened to its text"
+    cut, note = bound_html("<p>" + "a" * MAX_HTML + "</p>")
+    assert len(cut) == MAX_HTML and note == "HTML over 500,000 characters, cut"
+    assert bound_html("<p>fine</p>") == ("<p>fine</p>", None)

@@ -49,10 +49,19 @@ def feeds_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                           redact_url(r.url), format_duration(r.every), _when(r.last_polled_at),
                           _when(r.next_poll_at) if r.enabled and not r.paused else "paused",
                           str(r.error_count),
-                          _escape(plain_error(r.last_error).words if r.last_error else ""))
+                          _escape(plain_error(r.last_error).words if r.last_error
+                                  else _warned(r.warnings)))
         out.print(table)
 
     with_herald(config, show)
+
+
+def _warned(warnings: list[str]) -> str:
+    """A source's warnings in one cell: the first, and how many more."""
+    if not warnings:
+        return ""
+    more = f" (+{len(warnings) - 1} more: feeds list --json)" if len(warnings) > 1 else ""
+    return f"warning: {warnings[0]}{more}"
 
 
 def _refused(exc: Exception, fields: dict[str, str]) -> typer.Exit:

@@ -5,31 +5,55 @@ sanitized HTML, aware UTC times, links with their expansions.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import as_utc
 from bot.model import Item, Link, RawRef
-from bot.text import html_to_text, one_line, sanitize_html
+from bot.text import MAX_HTML, MAX_TEXT, bound_html, html_to_text, one_line, sanitize_html, truncate
 from bot.urls import canonical_url, urls_in_text
+
+log = logging.getLogger(__name__)
 
 #: A date this far ahead of collection is a clock or feed bug; we use the collection time.
 FUTURE_SLACK = timedelta(days=1)
+#: The title of an entry with neither a title nor text (such an entry is skipped by the
+#: feed reader; an X post or a stored row may still have it).
+UNTITLED = "(untitled)"
+#: A title is read from at most this many characters (it is kept to 500).
+MAX_TITLE_INPUT = 20_000
 
 
 def make_item(*, source: str, source_item_id: str | None, url: str | None, title: str | None,
               html: str | None, text: str | None = None, author: str | None = None,
               published_at: datetime | None, collected_at: datetime,
               links: Iterable[Link] = (), source_kind: str = "feed",
-              raw: RawRef | None = None) -> Item:
-    """Build a normalised Item; any field may be missing except the source and times."""
+              raw: RawRef | None = None, notes: list[str] | None = None) -> Item:
+    """Build a normalised Item; any field may be missing except the source and times.
+
+    Hostile sizes are bounded (:func:`bot.text.bound_html`, ``MAX_TEXT``, a title read
+    from at most ``MAX_TITLE_INPUT`` characters) and the entry kept; what was cut is
+    said in ``notes`` (one line per entry, naming it), or logged if ``notes`` is None."""
     collected = as_utc(collected_at)
     published = as_utc(published_at) if published_at else collected
     if published > collected + FUTURE_SLACK:
         published = collected
-    html = html or ""
+    cuts = []
+    html, cut = bound_html(html or "")
+    if cut:
+        cuts.append(cut)
+    if text and len(text) > MAX_HTML:
+        text = text[:MAX_HTML]
+        cuts.append(f"text over {MAX_HTML:,} characters, cut")
     body_text = html_to_text(html) if html else html_to_text(text or "")
+    if len(body_text) > MAX_TEXT:
+        body_text = truncate(body_text, MAX_TEXT)
+        cuts.append(f"text cut to {MAX_TEXT:,} characters")
+    if title and len(title) > MAX_TITLE_INPUT:
+        title = title[:MAX_TITLE_INPUT]
+        cuts.append(f"title over {MAX_TITLE_INPUT:,} characters, cut")
     clean_title = one_line(html_to_text(title or ""))
     if not clean_title:
         clean_title = _title_from_text(body_text)
@@ -42,6 +66,12 @@ def make_item(*, source: str, source_item_id: str | None, url: str | None, title
     # Only an http(s) address is kept as the item's link: a feed's javascript: or data:
     # "link" must never become an href in the web app, the digest, Slack or Teams.
     canonical = canonical_url(url)
+    if cuts:
+        note = f"entry {item_id[:200]!r}: {'; '.join(cuts)}"
+        if notes is None:
+            log.warning("%s: %s", source, note)
+        else:
+            notes.append(note)
     return Item(
         source=source,
         source_item_id=item_id[:1000],
@@ -63,7 +93,7 @@ def make_item(*, source: str, source_item_id: str | None, url: str | None, title
 def _title_from_text(text: str, limit: int = 120) -> str:
     first = one_line(text.split("\n", 1)[0]) if text else ""
     if len(first) <= limit:
-        return first or "(untitled)"
+        return first or UNTITLED
     cut = first[:limit].rsplit(" ", 1)[0]
     return cut + "…"
 

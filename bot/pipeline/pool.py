@@ -144,9 +144,10 @@ class PreparePool:
         self._discard(executor)
 
     def parse(self, body: bytes, *, source: str, url: str, collected_at: datetime,
-              content_type: str | None, headers: Mapping[str, str]
-              ) -> tuple[list[Item], list[Prepared]]:
-        """A feed's items and each one prepared, from a child. A problem with the feed
+              content_type: str | None, headers: Mapping[str, str],
+              notes: list[str] | None = None) -> tuple[list[Item], list[Prepared]]:
+        """A feed's items and each one prepared, from a child; what the parse skipped or
+        cut goes to ``notes`` (logged if None). A problem with the feed
         (:class:`bot.errors.HeraldError`, e.g. not a feed) is raised as it is; any other
         failure as :class:`PoolFailure`."""
         executor = self._current()
@@ -154,7 +155,7 @@ class PreparePool:
             future = executor.submit(parse_and_prepare, body, self.spec, merge=self.merge,
                                      source=source, url=url, collected_at=collected_at,
                                      content_type=content_type, headers=dict(headers))
-            return future.result(timeout=self.deadline)
+            items, prepared, said = future.result(timeout=self.deadline)
         except TimeoutError as exc:
             self._kill(executor)
             raise PoolFailure(f"a pool process took over {self.deadline:.0f} s") from exc
@@ -172,6 +173,12 @@ class PreparePool:
             raise PoolFailure(f"a pool process died: {exc}") from exc
         except Exception as exc:  # pickling, a stale taxonomy, a surprise in the child
             raise PoolFailure(f"{type(exc).__name__}: {exc}") from exc
+        if notes is None:
+            for note in said:
+                log.warning("%s: %s", source, note)
+        else:
+            notes.extend(said)
+        return items, prepared
 
     def pids(self) -> list[int]:
         """The children's process ids (for measuring their memory)."""

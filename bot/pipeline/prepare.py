@@ -124,9 +124,10 @@ def _load(spec: TaxonomySpec) -> Taxonomy:
 
 def parse_and_prepare(body: bytes, spec: TaxonomySpec, *, merge: bool, source: str,
                       url: str, collected_at: datetime, content_type: str | None,
-                      headers: Mapping[str, str]) -> tuple[list[Item], list[Prepared]]:
-    """A feed's entries (as :func:`bot.sources.feed.parse_feed` reads them) and each one
-    prepared: what a pool child runs for one changed feed."""
+                      headers: Mapping[str, str]
+                      ) -> tuple[list[Item], list[Prepared], list[str]]:
+    """A feed's entries (as :func:`bot.sources.feed.parse_feed` reads them), each one
+    prepared, and the parse's notes: what a pool child runs for one changed feed."""
     from bot.sources.feed import parse_feed
 
     try:
@@ -135,6 +136,7 @@ def parse_and_prepare(body: bytes, spec: TaxonomySpec, *, merge: bool, source: s
         raise
     except Exception as exc:  # the parent read these files: not the feed's fault
         raise StaleTaxonomy(f"cannot read the taxonomy: {exc}") from None
+    notes: list[str] = []
     items = parse_feed(body, source=source, url=url, collected_at=collected_at,
-                       content_type=content_type, headers=dict(headers))
-    return items, prepare_items(items, taxonomy, merge=merge)
+                       content_type=content_type, headers=dict(headers), notes=notes)
+    return items, prepare_items(items, taxonomy, merge=merge), notes

@@ -20,6 +20,7 @@ the reference corpus that this path accepts.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -29,6 +30,8 @@ from lxml import etree
 
 from bot.model import Item, Link, RawRef
 from bot.pipeline.normalize import make_item
+
+log = logging.getLogger(__name__)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DC = "{http://purl.org/dc/elements/1.1/}"
@@ -66,7 +69,8 @@ class _Unsure(Exception):
 
 
 def parse_fast(body: bytes, *, source: str, collected_at: datetime,
-               content_type: str | None = None) -> list[Item] | None:
+               content_type: str | None = None,
+               notes: list[str] | None = None) -> list[Item] | None:
     """The Items of a plain RSS 2.0 or Atom 1.0 feed, or None when feedparser must read it."""
     head = body[:2048]
     if b"<!DOCTYPE" in head.upper() or b"xml:base" in body:
@@ -90,9 +94,17 @@ def parse_fast(body: bytes, *, source: str, collected_at: datetime,
             entries = [_atom_entry(e) for e in root.iterchildren(f"{ATOM}entry")]
         else:
             return None
-        return [_item(e, source, collected_at) for e in entries[:MAX_ENTRIES]]
+        said: list[str] = []
+        items = [_item(e, source, collected_at, said) for e in entries[:MAX_ENTRIES]]
     except _Unsure:
         return None
+    # Said only once the feed is ours: feedparser says it again for a feed it reads.
+    if notes is None:
+        for note in said:
+            log.warning("%s: %s", source, note)
+    else:
+        notes.extend(said)
+    return items
 
 
 def _text(el: Any) -> str:
@@ -247,7 +259,8 @@ def _utc(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(microsecond=0)
 
 
-def _item(fields: dict[str, Any], source: str, collected_at: datetime) -> Item:
+def _item(fields: dict[str, Any], source: str, collected_at: datetime,
+          notes: list[str]) -> Item:
     content = fields.get("content")
     summary = fields.get("summary")
     html = content or None
@@ -263,4 +276,4 @@ def _item(fields: dict[str, Any], source: str, collected_at: datetime) -> Item:
     return make_item(source=source, source_item_id=fields.get("id") or link, url=link,
                      title=fields.get("title"), html=html, author=fields.get("author"),
                      published_at=fields["published_parsed"] or fields["updated_parsed"],
-                     collected_at=collected_at, links=links, raw=raw)
+                     collected_at=collected_at, links=links, raw=raw, notes=notes)

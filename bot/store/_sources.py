@@ -47,6 +47,12 @@ class SourceRow:
         """What to call the feed in front of people: its display name, else its name."""
         return self.display_name or self.name
 
+    @property
+    def warnings(self) -> list[str]:
+        """What its last changed poll skipped, ignored or cut (bad items, hostile HTML)."""
+        found = self.state.get("warnings")
+        return [str(w) for w in found] if isinstance(found, list) else []
+
     @classmethod
     def from_mapping(cls, m: Any) -> SourceRow:
         return cls(name=m["name"], origin=m["origin"], kind=m["kind"], url=m["url"],
