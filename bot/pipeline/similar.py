@@ -277,6 +277,30 @@ def title_key(item: Item) -> str:
 TEXT_LIMIT = 6000
 
 
+#: "1 to 3 June", "1-3 June": a range of days, of which key dates read only the last.
+_RANGE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s*(?:-|–|—|to|until)\s*(\d{1,2})"
+                    r"(?:st|nd|rd|th)?\s+([A-Za-z]{3})[a-z]*\b")
+_MONTHS = {m: n for n, m in enumerate(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+
+
+def with_range_starts(text: str, dates: frozenset[tuple[str, date]]
+                      ) -> frozenset[tuple[str, date]]:
+    """Key dates with the first day of each range whose last day they hold: a reminder
+    that "the conference starts Monday 1 June" names the first day of "1 to 3 June"."""
+    if not dates:
+        return dates
+    more = set(dates)
+    for m in _RANGE.finditer(text):
+        first, last, month = int(m.group(1)), int(m.group(2)), _MONTHS.get(
+            m.group(3).lower())
+        if month is None or not 0 < first < last:
+            continue
+        more.update((what, d.replace(day=first)) for what, d in dates
+                    if d.month == month and d.day == last)
+    return frozenset(more)
+
+
 def features(item: Item, programmes: Iterable[str] = ()) -> Features:
     text = f"{item.title}\n{item.text[:TEXT_LIMIT]}"
     links = set()
@@ -288,7 +312,8 @@ def features(item: Item, programmes: Iterable[str] = ()) -> Features:
     return Features(
         words=words_of(text),
         years=frozenset(_YEAR.findall(text)),
-        dates=frozenset((d.what, d.date) for d in extract_dates(text, item.published_at)),
+        dates=with_range_starts(text, frozenset(
+            (d.what, d.date) for d in extract_dates(text, item.published_at))),
         own_urls=frozenset(u for u in own if not is_hub(u)),
         links=frozenset(links - own),
         programmes=frozenset(programmes),
@@ -421,17 +446,26 @@ def chance_level(words: frozenset[str], siblings: Iterable[frozenset[str]],
 def index_terms(f: Features, limit: int = 24,
                 common: Callable[[str], bool] | None = None) -> list[str]:
     """The terms an item is filed under for finding candidates: its links and own URLs,
-    and its longest words (long words are the rarer ones), at most ``limit``.
+    its title's words, and its longest words (long words are the rarer ones), at most
+    ``limit``.
 
     ``common`` says which words not to file under: the taxonomy's own words
     ("leadership", "programme", "collaboration") are long but in every other
     announcement, so each lookup would scan most of the window for them."""
     terms = [f"u:{u}"[:64] for u in sorted(f.own_urls | f.links)]
     wanted = limit - len(terms)
+    # The title's words first: a short post about a long page repeats what the page's
+    # title names ("100 Leaders", "heart"), rarely its longest words.
+    title = [w for w in dict.fromkeys(f.title.split()) if w not in INDEX_SKIP]
+    for word in title:
+        if wanted > 0 and not (common and common(word)):
+            terms.append(word)
+            wanted -= 1
     if wanted > 0:
         # Longest first, asking ``common`` only until enough words are taken.
         # (Two sorts in C, alphabetical then stably by length: no key function per word.)
-        for word in sorted(sorted(f.words - INDEX_SKIP), key=len, reverse=True):
+        for word in sorted(sorted(f.words - INDEX_SKIP - set(title)), key=len,
+                           reverse=True):
             if not (common and common(word)):
                 terms.append(word)
                 wanted -= 1
