@@ -33,7 +33,8 @@ from bot.pipeline.tagging import Taxonomy
 #: 5: a year-less date with its weekday takes the year where it falls on that weekday.
 #: 6: features name the cohorts, intakes and rounds a text gives.
 #: 7: a date with its hours is an event without a cue word.
-VERSION = 7
+#: 8: a range's first day is a key date too ("1 to 3 June": 1 June as well as 3 June).
+VERSION = 8
 
 
 @lru_cache(maxsize=8)
