@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -150,17 +150,9 @@ class Collector:
 
     def _run_batch(self, sources: list[SourceRow], stats: CollectStats,
                    progress: Progress = SILENT) -> None:
-        """Read the batch in the pool and store the reads in the batch's order (the
-        claim's: next poll time, then name), each as soon as it and those before it are
-        read. At most twice as many reads as threads are under way or waiting to be
-        stored, so what was read but not stored yet stays a few feeds, however large the
-        batch.
-
-        Storing in a fixed order, not as reads complete, makes merging within a
-        collection independent of which server answered first: whether a copy makes its
-        story or joins another's depends on what was stored before it, and the same 20
-        feeds gave 704 to 715 stories from run to run. The cost: a slow read holds back
-        storing those after it (its threads read on, up to the window)."""
+        """Read the batch in the pool and store each read as it completes. At most twice
+        as many reads as threads are under way or waiting to be stored, so what was read
+        but not stored yet stays a few feeds, however large the batch."""
         pending = {s.name for s in sources}
         unchanged: list[tuple[str, datetime]] = []  # recorded together, in one statement
         queue = list(reversed(sources))
@@ -170,17 +162,12 @@ class Collector:
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(sources)),
                                   thread_name_prefix="herald-read")
         try:
-            running: dict[Future[_Read], SourceRow] = {}  # in the order submitted
+            running: dict[Future[_Read], SourceRow] = {}
             while (queue or running) and not self.stop.is_set():
                 while queue and len(running) < window:
                     source = queue.pop()
                     running[pool.submit(self._read, source, self.clock.now())] = source
-                wait([next(iter(running))])
-                done = []
-                for future in running:
-                    if not future.done():
-                        break
-                    done.append(future)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     source = running.pop(future)
                     if self.stop.is_set():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -213,24 +212,3 @@ def test_a_claimed_source_is_not_polled_by_another_worker(store: Store, clock) -
     store.record_poll_ok("news", validators=None, now=clock.now(),
                          next_poll_at=clock.now())
     assert [s.name for s in store.claim_sources("w4", clock.now(), lease)] == ["news"]
-
-
-def test_reads_are_stored_in_the_claims_order_whichever_answers_first(  # type: ignore[no-untyped-def]
-        store: Store, clock, tmp_path: Path) -> None:
-    """Merging within a collection depends on what was stored first, so reads are stored
-    in the batch's order (by name here), not as they complete. Before: the slow first
-    source was stored last."""
-    (tmp_path / "news.xml").write_bytes(FEED)
-    (tmp_path / "more.xml").write_bytes(rss((3, "Mentoring scheme opens", "Mentors wanted.")))
-    store.sync_config_sources([SourceConfig(name="a-slow", url="news.xml"),
-                               SourceConfig(name="b-fast", url="more.xml")], clock.now())
-
-    class SlowFirst(Collector):
-        def _read(self, source, now):  # type: ignore[no-untyped-def]
-            if source.name == "a-slow":
-                time.sleep(0.3)
-            return super()._read(source, now)
-
-    c = SlowFirst(store, routing(), clock=clock, client=None, max_body=2_000_000,
-                  base_dir=tmp_path, backoff_cap=timedelta(hours=6), concurrency=2)
-    assert [r.source for r in c.run_once().results] == ["a-slow", "b-fast"]
