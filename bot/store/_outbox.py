@@ -14,11 +14,24 @@ claims to take a merged-away story's message back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 
 from bot.errors import StoreError
@@ -75,6 +88,58 @@ def _due(now: datetime, updatable: Sequence[str] = ()) -> ColumnElement[bool]:
     return or_(and_(or_(*conditions), released(now)), retractions)
 
 
+def _now() -> ColumnElement[datetime]:
+    """The time a prebuilt statement is run at, bound when it is executed."""
+    return bindparam("now", type_=t_deliveries.c.next_attempt_at.type)
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_statements(updatable: tuple[str, ...], targets: tuple[str, ...] | None,
+                      limit: int, for_update: bool) -> tuple[Select, Update, Select]:
+    """The claim's three statements (pick due rows, take one, read it back), built once per
+    shape and run with ``now`` (and the row's values) bound. Building ``_due`` and the
+    release gate anew for every row cost SQLAlchemy more than SQLite took to run them."""
+    c = t_deliveries.c
+    due = _due(_now(), updatable)  # type: ignore[arg-type]
+    pick = select(t_deliveries).where(due).order_by(c.next_attempt_at, c.id).limit(limit)
+    if targets is not None:
+        pick = pick.where(c.target.in_(list(targets)))
+    if for_update:
+        pick = pick.with_for_update(skip_locked=True)
+    take = update(t_deliveries).where(c.id == bindparam("row_id"), due).values(
+        status=_S.IN_FLIGHT.value, lease_owner=bindparam("owner"),
+        lease_until=bindparam("lease_until", type_=c.lease_until.type),
+        attempts=case((bindparam("restart", type_=Boolean()), 1), else_=c.attempts + 1),
+        updated_at=_now())
+    fresh = select(t_deliveries).where(c.id == bindparam("row_id"))
+    return pick, take, fresh
+
+
+@functools.lru_cache(maxsize=4)
+def _renew_statement(retract: bool) -> Update:
+    """The lease renewal, built once: ``now``, the row, its owner and the new lease bound."""
+    c = t_deliveries.c
+    gate = c.retract.is_(True) if retract else released(_now())
+    return update(t_deliveries).where(
+        c.id == bindparam("row_id"), c.lease_owner == bindparam("owner"),
+        c.status == _S.IN_FLIGHT.value, gate).values(
+        lease_until=bindparam("lease_until", type_=c.lease_until.type))
+
+
+@functools.lru_cache(maxsize=1)
+def _sent_statement() -> Update:
+    """Marking a send done, built once (see :meth:`OutboxMixin.mark_sent`)."""
+    c = t_deliveries.c
+    return update(t_deliveries).where(c.id == bindparam("row_id")).values(
+        # The first send's time stays (an edit later is not a new post: reminders
+        # and corrections name when the post went out).
+        status=_S.SENT.value, external_id=bindparam("external_id", type_=c.external_id.type),
+        sent_at=func.coalesce(c.sent_at, _now()),
+        sent_revision=bindparam("revision", type_=c.sent_revision.type),
+        last_error=None, lease_owner=None, lease_until=None,
+        next_attempt_at=None, updated_at=_now())
+
+
 def _back() -> ColumnElement[str]:
     """The status a claim given back returns to: ``sent`` for a message that went out
     before (an edit or a retraction waits), ``pending`` for a first send."""
@@ -93,28 +158,20 @@ class OutboxMixin:
         ``updatable`` names the targets whose channels can update a sent message: their
         sent deliveries come back (as ``update`` claims) when the story changed since.
         """
-        c = t_deliveries.c
-        due = _due(now, updatable)
-        query = select(t_deliveries).where(due).order_by(c.next_attempt_at, c.id)\
-            .limit(limit)
-        if targets is not None:
-            query = query.where(c.target.in_(targets))
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        pick, take, fresh = _claim_statements(
+            tuple(updatable), None if targets is None else tuple(targets), limit,
+            self.engine.dialect.name == "postgresql")
         claims: list[Claim] = []
         with self.engine.begin() as conn:
-            for row in conn.execute(query).all():
+            for row in conn.execute(pick, {"now": now}).all():
                 # An update of a sent message starts a fresh count of attempts.
-                attempts = 1 if row.status == _S.SENT.value else c.attempts + 1
-                done = conn.execute(
-                    update(t_deliveries)
-                    .where(c.id == row.id, due)
-                    .values(status=_S.IN_FLIGHT.value, lease_owner=owner,
-                            lease_until=now + lease, attempts=attempts, updated_at=now))
+                done = conn.execute(take, {
+                    "now": now, "row_id": row.id, "owner": owner, "lease_until": now + lease,
+                    "restart": row.status == _S.SENT.value})
                 if done.rowcount != 1:
                     continue
-                fresh = conn.execute(select(t_deliveries).where(c.id == row.id)).one()
-                claims.append(Claim(row_to_delivery(fresh),
+                got = conn.execute(fresh, {"row_id": row.id}).one()
+                claims.append(Claim(row_to_delivery(got),
                                     reclaimed=row.status == _S.IN_FLIGHT.value,
                                     update=row.external_id is not None and not row.retract,
                                     retract=bool(row.retract)))
@@ -125,12 +182,10 @@ class OutboxMixin:
         """Extend ``owner``'s lease just before a send; False when it is no longer ours
         (the lease ran out and another worker took the row) or the release gate no longer
         lets it go (held, merged, embargoed since the claim): then do not send."""
-        c = t_deliveries.c
-        gate = c.retract.is_(True) if retract else released(now)
         with self.engine.begin() as conn:
-            done = conn.execute(update(t_deliveries).where(
-                c.id == delivery_id, c.lease_owner == owner,
-                c.status == _S.IN_FLIGHT.value, gate).values(lease_until=now + lease))
+            done = conn.execute(_renew_statement(retract), {
+                "now": now, "row_id": delivery_id, "owner": owner,
+                "lease_until": now + lease})
             return done.rowcount == 1
 
     def mark_retracted(self, delivery_id: int, *, owner: str, taken_back: bool, detail: str,
@@ -148,13 +203,8 @@ class OutboxMixin:
                   now: datetime) -> None:
         """Record a send that went through (whoever holds the lease: it did go out)."""
         with self.engine.begin() as conn:
-            conn.execute(update(t_deliveries).where(t_deliveries.c.id == delivery_id).values(
-                # The first send's time stays (an edit later is not a new post: reminders
-                # and corrections name when the post went out).
-                status=_S.SENT.value, external_id=external_id,
-                sent_at=func.coalesce(t_deliveries.c.sent_at, now), sent_revision=revision,
-                last_error=None, lease_owner=None, lease_until=None,
-                next_attempt_at=None, updated_at=now))
+            conn.execute(_sent_statement(), {"now": now, "row_id": delivery_id,
+                                             "external_id": external_id, "revision": revision})
 
     def mark_failed(self, delivery_id: int, *, owner: str, error: str,
                     retry_at: datetime | None, now: datetime) -> None:

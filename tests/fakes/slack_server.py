@@ -96,7 +96,9 @@ class FakeSlackState:
         return None
 
     def find(self, channel_id: str, ts: str) -> dict[str, Any] | None:
-        for msg in self.messages:
+        # Newest first: the message asked about is nearly always a recent one (a permalink
+        # right after its post), and a ts is unique in its channel.
+        for msg in reversed(self.messages):
             if msg["channel"] == channel_id and msg["ts"] == ts:
                 return msg
         return None
