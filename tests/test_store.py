@@ -48,7 +48,7 @@ def test_empty_database_is_migrated_and_older_one_refused(db_url: str) -> None:
             s.ensure_schema()
     finally:
         s.close()
-    assert head_revision() == "0015"
+    assert head_revision() == "0016"
 
 
 def test_every_migration_step_keeps_the_rows_it_does_not_own(db_url: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Row
 
 from bot.model import Delivery, DeliveryStatus, Item, KeyDate, Link, RawRef
+from bot.store.schema import deliveries
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -81,3 +82,18 @@ def row_to_delivery(row: Row[Any]) -> Delivery:
                     release_at=m["release_at"], retract=bool(m["retract"]),
                     sent_revision=m["sent_revision"], correction=m.get("correction"),
                     permalink=m.get("permalink"))
+
+
+def wake_sent(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """After a story's revision rose: its sent deliveries that are behind it (``rows``:
+    ``sid``, ``revision``, ``now``) become due, so the claim looks at them. A sent delivery
+    at rest has no ``next_attempt_at``; the claim reads only sent rows that have one (the
+    index on status and next_attempt_at), not every message ever sent. A row already due
+    later (an edit's retry) keeps its time."""
+    if not rows:
+        return
+    c = deliveries.c
+    conn.execute(update(deliveries).where(
+        c.story_id == bindparam("sid"), c.status == DeliveryStatus.SENT.value,
+        c.next_attempt_at.is_(None), c.sent_revision < bindparam("revision"),
+    ).values(next_attempt_at=bindparam("now", type_=c.next_attempt_at.type)), rows)

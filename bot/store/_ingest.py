@@ -53,6 +53,7 @@ from bot.store._common import (
     links_to_json,
     row_to_date,
     row_to_item,
+    wake_sent,
 )
 from bot.store._overrides import apply_overrides
 from bot.store.schema import deliveries as t_deliveries
@@ -836,6 +837,8 @@ class IngestMixin:
                 title=bindparam("title"), summary=bindparam("summary"), url=bindparam("url"),
                 kind=bindparam("kind"), updated_at=bindparam("updated_at"),
                 revision=bindparam("revision")), stories)
+            wake_sent(conn, [{"sid": r["sid"], "revision": r["revision"], "now": now}
+                             for r in stories])
         if tags:
             conn.execute(t_tags.insert(), tags)
         if dates:
@@ -910,6 +913,7 @@ class IngestMixin:
         conn.execute(update(t_stories).where(t_stories.c.id == story_id).values(
             title=content.title, summary=content.summary, url=content.url, kind=content.kind,
             updated_at=now, revision=revision))
+        wake_sent(conn, [{"sid": story_id, "revision": revision, "now": now}])
         conn.execute(delete(t_tags).where(t_tags.c.story_id == story_id))
         if content.tags:
             conn.execute(t_tags.insert(), [

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     ColumnElement,
     Select,
@@ -28,6 +29,8 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal,
+    null,
     or_,
     select,
     update,
@@ -74,16 +77,19 @@ def _due(now: datetime, updatable: Sequence[str] = ()) -> ColumnElement[bool]:
         .scalar_subquery()
     # A sent announcement comms corrected: where the channel cannot edit, a correction
     # naming the original is due (issue #15; see bot.dispatch).
-    conditions.append(and_(c.status == _S.SENT.value, c.correction.is_not(None),
-                           c.target.not_in(list(updatable)), c.sent_revision < newer,
-                           or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)))
+    # A sent row is looked at only once something woke it (``next_attempt_at`` set: a
+    # newer revision, see _common.wake_sent, or a retraction); at rest it has none, so the
+    # claim reads the woken rows through the index, not every message ever sent.
+    woken = and_(c.status == _S.SENT.value, c.next_attempt_at <= now)
+    conditions.append(and_(woken, c.correction.is_not(None),
+                           c.target.not_in(list(updatable)), c.sent_revision < newer))
     if updatable:
-        conditions.append(and_(c.status == _S.SENT.value, c.target.in_(list(updatable)),
-                               c.sent_revision < newer,
-                               or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)))
+        conditions.append(and_(woken, c.target.in_(list(updatable)),
+                               c.sent_revision < newer))
     retractions = and_(c.retract.is_(True), c.external_id.is_not(None), or_(
-        and_(c.status.in_([_S.PENDING.value, _S.FAILED.value, _S.SENT.value]),
+        and_(c.status.in_([_S.PENDING.value, _S.FAILED.value]),
              or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
+        woken,
         and_(c.status == _S.IN_FLIGHT.value, c.lease_until < now)))
     return or_(and_(or_(*conditions), released(now)), retractions)
 
@@ -137,7 +143,18 @@ def _sent_statement() -> Update:
         sent_at=func.coalesce(c.sent_at, _now()),
         sent_revision=bindparam("revision", type_=c.sent_revision.type),
         last_error=None, lease_owner=None, lease_until=None,
-        next_attempt_at=None, updated_at=_now())
+        next_attempt_at=_behind(bindparam("revision", type_=c.sent_revision.type)),
+        updated_at=_now())
+
+
+def _behind(shown: ColumnElement[int] | BindParameter[int]) -> ColumnElement[datetime]:
+    """``next_attempt_at`` of a row just sent showing revision ``shown``: at rest (none),
+    unless its story moved on meanwhile (an edit while the send was in flight or failing),
+    when it is due at once, so the claim finds it (see :func:`_due`)."""
+    c = t_deliveries.c
+    newer = select(t_stories.c.revision).where(t_stories.c.id == c.story_id)\
+        .scalar_subquery()
+    return case((shown < newer, _now()), else_=null())
 
 
 def _back() -> ColumnElement[str]:
@@ -229,7 +246,7 @@ class OutboxMixin:
                 t_deliveries.c.id == delivery_id, t_deliveries.c.lease_owner == owner).values(
                 status=_S.SENT.value, last_error=f"update not shown: {error}"[:2000],
                 sent_revision=revision, lease_owner=None, lease_until=None,
-                next_attempt_at=None, updated_at=now))
+                next_attempt_at=_behind(literal(revision)), updated_at=now), {"now": now})
 
     def release(self, owner: str, delivery_ids: list[int], now: datetime) -> int:
         """Give back claims that were never attempted (a stop between two sends): due again

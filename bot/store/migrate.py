@@ -39,7 +39,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Every revision in ``migrations/versions``, oldest first; the last is the head. Add a
 #: migration's revision here when you add the migration (a test compares the two).
 REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009",
-             "0010", "0011", "0012", "0013", "0014", "0015")
+             "0010", "0011", "0012", "0013", "0014", "0015", "0016")
 HEAD = REVISIONS[-1]
 
 #: The table (and column) where Alembic records the revision a database is at.
